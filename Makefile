@@ -1,0 +1,44 @@
+# vk-swarm developer entry points. Every target works from a clean clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PKG_FILES := pyproject.toml packages/shared/pyproject.toml packages/node/pyproject.toml packages/hive/pyproject.toml
+
+.PHONY: install test test-fast lint fmt demo bench chaos clean docs
+
+install: $(STAMP)
+
+# Re-installs only when a pyproject changed (the packages are editable, so code changes need nothing).
+$(STAMP): $(PKG_FILES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-e packages/shared -e packages/node -e packages/hive --group dev
+	@touch $(STAMP)
+	@echo "installed: $(VENV) (vk-shared, vk-node, vk-hive editable + dev tools)"
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+docs: install
+	$(BIN)/python -m vk_shared.docgen > docs/protocol.md
+	$(BIN)/python -m vk_shared.schema > packages/shared/src/vk_shared/schema/wire.schema.json
+
+demo: install
+	@echo "make demo: not built yet (part 6). See README.md for what works today." ; exit 2
+
+bench: install
+	@echo "make bench: not built yet (part 7)." ; exit 2
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

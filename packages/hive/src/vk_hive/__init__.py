@@ -1,0 +1,3 @@
+"""vk-swarm hive."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""vk-swarm node."""
+
+__version__ = "0.1.0"
