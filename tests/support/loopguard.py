@@ -1,8 +1,8 @@
 """pytest plugin: fail a test during which an event loop saw an unhandled exception.
 
-Every loop pytest-asyncio creates comes from ``_guarded_loop``, whose exception handler records what
-it sees (a task exception nobody retrieved, an error raised in a callback). An autouse fixture checks
-the record after each test.
+Every loop pytest-asyncio creates comes from ``_guarded_loop``, whose exception handler records
+what it sees (a task exception nobody retrieved, an error raised in a callback). An autouse
+fixture checks the record after each test.
 """
 
 from __future__ import annotations

@@ -56,10 +56,10 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
 
 
-async def _can_connect(url: str, timeout: float = 3.0) -> bool:
+async def _can_connect(url: str) -> bool:
     try:
-        conn = await asyncpg.connect(url, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        conn = await asyncpg.connect(url, timeout=3.0)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     try:
         await conn.fetchval("SELECT 1")
@@ -143,7 +143,9 @@ class _LocalCluster:
         self._run("initdb", "-D", self.datadir, "-U", self.user, "-A", "trust", "--no-sync")
         opts = f"-c listen_addresses={DEFAULT_HOST} -p {self.port} -k {self.root} -c fsync=off"
         logfile = os.path.join(self.root, "server.log")
-        self._run("pg_ctl", "-D", self.datadir, "-o", opts, "-l", logfile, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", self.datadir, "-o", opts, "-l", logfile, "-w", "-t", "60", "start"
+        )
         return f"postgresql://{self.user}@{DEFAULT_HOST}:{self.port}/postgres"
 
     def stop(self) -> None:
@@ -257,4 +259,3 @@ class DatabaseFactory:
         finally:
             await conn.close()
         self._created.clear()
-
