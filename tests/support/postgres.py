@@ -237,17 +237,32 @@ class DatabaseFactory:
         self._created: list[str] = []
         self._counter = 0
 
-    async def create(self, label: str = "db") -> str:
+    async def create(self, label: str = "db", *, template: str | None = None) -> str:
+        """Create a database (a copy of database ``template`` if given); return its URL."""
         self._counter += 1
         safe = "".join(ch for ch in label.lower() if ch.isalnum() or ch == "_")[:20] or "db"
         name = f"{self.run_id}_{self._counter}_{safe}"
         conn = await asyncpg.connect(self.server.admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            if template is None:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            else:
+                await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         finally:
             await conn.close()
         self._created.append(name)
         return self.server.url_for(name)
+
+    async def drop(self, url: str) -> None:
+        """Drop one database made by this factory (by its URL) now rather than at the end."""
+        name = urlsplit(url).path.lstrip("/")
+        conn = await asyncpg.connect(self.server.admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+        if name in self._created:
+            self._created.remove(name)
 
     async def drop_all(self) -> None:
         if not self._created:

@@ -1,0 +1,83 @@
+"""The hive's asyncpg connection pool: opened and closed in one place."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import msgspec
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _encode_json(value: Any) -> str:
+    return _json_encoder.encode(value).decode("utf-8")
+
+
+def _decode_json(text: str) -> Any:
+    return msgspec.json.decode(text)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection setup: json/jsonb values travel as Python objects (msgspec codec)."""
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename,
+            encoder=_encode_json,
+            decoder=_decode_json,
+            schema="pg_catalog",
+            format="text",
+        )
+
+
+class Database:
+    """Owns one asyncpg pool; hands out connections and transactions."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float | None = 60.0,
+    ) -> Database:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=command_timeout,
+            init=init_connection,
+        )
+        return cls(pool)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, in autocommit mode."""
+        async with self._pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, isolation: str = "read_committed"
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection inside one transaction (committed on success, else rolled back)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation=isolation):
+            yield conn
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Close gracefully; connections still checked out after ``grace_s`` are terminated."""
+        try:
+            await asyncio.wait_for(self._pool.close(), grace_s)
+        except TimeoutError:
+            self._pool.terminate()
