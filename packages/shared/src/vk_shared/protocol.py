@@ -11,6 +11,7 @@ from typing import Final
 __all__ = [
     "DIGEST_BUCKETS",
     "MAX_ASSIGNMENT_IDS",
+    "MAX_DIGEST_BUCKETS",
     "MAX_DIGEST_PULL_ENTITIES",
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
@@ -84,6 +85,9 @@ MAX_ASSIGNMENT_IDS: Final = 1000
 
 DIGEST_BUCKETS: Final = 64
 """Number of hash buckets in a ``digest`` (DESIGN.md §6)."""
+
+MAX_DIGEST_BUCKETS: Final = 4096
+"""Largest bucket count a ``digest`` may declare."""
 
 MAX_DIGEST_PULL_ENTITIES: Final = 10_000
 """Most entity ids one ``digest_result`` may name for pulling."""

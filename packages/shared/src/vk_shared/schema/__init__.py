@@ -1,0 +1,51 @@
+"""JSON Schema (2020-12) of both message unions; the committed snapshot is ``wire.schema.json``.
+
+Regenerate with ``make docs`` (``python -m vk_shared.schema``); a test fails when the snapshot is
+stale, so every wire change shows up as a reviewable schema diff.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from vk_shared.protocol import PROTOCOL_VERSION, SUBPROTOCOLS
+from vk_shared.wire import HiveMessage, NodeMessage
+
+__all__ = ["SNAPSHOT_PATH", "build_schema", "render_schema"]
+
+SNAPSHOT_PATH = Path(__file__).with_name("wire.schema.json")
+"""The committed snapshot."""
+
+_REF = "#/$defs/{name}"
+
+
+def build_schema() -> dict[str, Any]:
+    """The schema document: ``$defs`` holds every struct plus ``NodeMessage`` / ``HiveMessage``."""
+    (node, hive), components = msgspec.json.schema_components(
+        [NodeMessage, HiveMessage], ref_template=_REF
+    )
+    defs = dict(components)
+    defs["NodeMessage"] = node
+    defs["HiveMessage"] = hive
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"vk-swarm control channel, protocol version {PROTOCOL_VERSION}",
+        "description": (
+            "Every frame is one NodeMessage (node to hive) or HiveMessage (hive to node); "
+            f"subprotocols: {', '.join(SUBPROTOCOLS)}."
+        ),
+        "anyOf": [
+            {"$ref": _REF.format(name="NodeMessage")},
+            {"$ref": _REF.format(name="HiveMessage")},
+        ],
+        "$defs": defs,
+    }
+
+
+def render_schema() -> str:
+    """The schema as stable, sorted, indented JSON text (what the snapshot contains)."""
+    return json.dumps(build_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,144 @@
+"""Wire types of the node ↔ hive control channel.
+
+``NodeMessage`` / ``HiveMessage`` are the two flat tagged unions (tag field ``type``); decode them
+with :mod:`vk_shared.codec`. ``OpPayload`` is the tagged union (tag field ``op_type``) carried by
+each :class:`OutboxOp` of an ``op_batch``.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import msgspec
+
+from vk_shared.wire.common import (
+    ActivityCursor,
+    LinkedProjectInfo,
+    LocalProjectInfo,
+    NodeCapabilities,
+    SwarmLabelInfo,
+    TaskDetails,
+    WireStruct,
+)
+from vk_shared.wire.hive import (
+    Activity,
+    ActivityEventType,
+    AuthResult,
+    DigestResult,
+    ErrorCode,
+    ErrorMessage,
+    HeartbeatAck,
+    HiveMessage,
+    LabelSync,
+    LeaseGrant,
+    LeaseRevoked,
+    NodeRemoved,
+    NodeStatusChanged,
+    OpAck,
+    OpRejected,
+    ProjectSync,
+    RejectCode,
+    ResyncRequired,
+    TaskAssign,
+    TaskCancel,
+)
+from vk_shared.wire.node import (
+    Auth,
+    Deregister,
+    Digest,
+    DigestBucket,
+    Heartbeat,
+    LeaseRenew,
+    LinkProject,
+    NodeMessage,
+    OpBatch,
+    ProjectsSync,
+    UnlinkProject,
+)
+from vk_shared.wire.ops import (
+    AssignmentStatus,
+    AttemptUpsert,
+    ExecutionUpsert,
+    LogEntry,
+    LogsAppend,
+    OpPayload,
+    OpType,
+    OutboxOp,
+    OutputType,
+    ProcessStatus,
+    TaskUpsert,
+)
+
+__all__ = [
+    "HIVE_MESSAGE_TYPES",
+    "NODE_MESSAGE_TYPES",
+    "OP_PAYLOAD_TYPES",
+    "Activity",
+    "ActivityCursor",
+    "ActivityEventType",
+    "AssignmentStatus",
+    "AttemptUpsert",
+    "Auth",
+    "AuthResult",
+    "Deregister",
+    "Digest",
+    "DigestBucket",
+    "DigestResult",
+    "ErrorCode",
+    "ErrorMessage",
+    "ExecutionUpsert",
+    "Heartbeat",
+    "HeartbeatAck",
+    "HiveMessage",
+    "LabelSync",
+    "LeaseGrant",
+    "LeaseRenew",
+    "LeaseRevoked",
+    "LinkProject",
+    "LinkedProjectInfo",
+    "LocalProjectInfo",
+    "LogEntry",
+    "LogsAppend",
+    "NodeCapabilities",
+    "NodeMessage",
+    "NodeRemoved",
+    "NodeStatusChanged",
+    "OpAck",
+    "OpBatch",
+    "OpPayload",
+    "OpRejected",
+    "OpType",
+    "OutboxOp",
+    "OutputType",
+    "ProcessStatus",
+    "ProjectSync",
+    "ProjectsSync",
+    "RejectCode",
+    "ResyncRequired",
+    "SwarmLabelInfo",
+    "TaskAssign",
+    "TaskCancel",
+    "TaskDetails",
+    "TaskUpsert",
+    "UnlinkProject",
+    "WireStruct",
+    "tag_of",
+]
+
+NODE_MESSAGE_TYPES: tuple[type[WireStruct], ...] = get_args(NodeMessage)
+"""Every member of :data:`NodeMessage`, in declaration order."""
+
+HIVE_MESSAGE_TYPES: tuple[type[WireStruct], ...] = get_args(HiveMessage)
+"""Every member of :data:`HiveMessage`, in declaration order."""
+
+OP_PAYLOAD_TYPES: tuple[type[WireStruct], ...] = get_args(OpPayload)
+"""Every member of :data:`OpPayload`, in declaration order."""
+
+
+def tag_of(struct: type[msgspec.Struct] | msgspec.Struct) -> str:
+    """The tag (``type`` / ``op_type`` value) of a tagged Struct class or instance."""
+    cls = struct if isinstance(struct, type) else type(struct)
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise TypeError(f"{cls.__name__} is not a tagged wire struct")
+    return tag
