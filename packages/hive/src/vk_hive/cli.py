@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
 
 from vk_hive import __version__
+from vk_hive.settings import HiveSettings, SettingsError, load_settings
+
+__all__ = ["build_parser", "main"]
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with exit code 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,14 +28,138 @@ def build_parser() -> argparse.ArgumentParser:
         description="vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
     )
     parser.add_argument("--version", action="version", version=f"vk-hive {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file")
+    parser.add_argument("--database-url", metavar="URL", help="PostgreSQL URL")
+    parser.add_argument("--log-format", choices=["json", "console"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="run the hive server (migrates the database first)")
+
+    serve = sub.add_parser("serve", help="run the hive server (migrates the database first)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
     sub.add_parser("migrate", help="apply pending PostgreSQL migrations and exit")
+
     admin = sub.add_parser("admin", help="administrative commands")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
-    admin_sub.add_parser("bootstrap", help="create or find a user with a personal organization")
-    admin_sub.add_parser("create-api-key", help="create a node API key for an organization")
+    boot = admin_sub.add_parser(
+        "bootstrap", help="create or find a user with a personal organization; print a token"
+    )
+    boot.add_argument("--email", required=True)
+    boot.add_argument("--name", help="username of a new user")
+    boot.add_argument("--json", action="store_true", help="print JSON")
+    key = admin_sub.add_parser("create-api-key", help="create a node API key for an organization")
+    key.add_argument("--organization-id", required=True)
+    key.add_argument("--name", required=True)
+    key.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _settings(args: argparse.Namespace) -> HiveSettings:
+    overrides: dict[str, Any] = {
+        "database_url": args.database_url,
+        "log_format": args.log_format,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return load_settings(config_file=args.config, overrides=overrides)
+
+
+async def _connect(settings: HiveSettings) -> asyncpg.Connection:
+    from vk_hive.store.db import init_connection
+
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise CliError(f"cannot connect to the database: {exc}") from None
+    await init_connection(conn)
+    return conn
+
+
+async def _migrate(settings: HiveSettings) -> list[str]:
+    from vk_hive.store.migrate import migrate
+
+    conn = await _connect(settings)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data))
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+
+
+async def _bootstrap(settings: HiveSettings, email: str, name: str | None, as_json: bool) -> None:
+    from vk_hive.auth import repository as auth_repo
+    from vk_hive.auth.pat import issue_pat
+    from vk_hive.tenancy.repository import ensure_personal_organization
+
+    if "@" not in email or len(email) > 320 or "\x00" in email:
+        raise CliError(f"not an email address: {email!r}")
+    await _migrate(settings)
+    conn = await _connect(settings)
+    try:
+        async with conn.transaction():
+            user = await auth_repo.upsert_user(conn, email=email, username=name)
+            org = await ensure_personal_organization(conn, user.id, user.username or str(user.id))
+            pat = await issue_pat(conn, user.id, "bootstrap")
+    finally:
+        await conn.close()
+    _print({"user_id": str(user.id), "organization_id": str(org.id), "token": pat.token}, as_json)
+
+
+async def _create_api_key(settings: HiveSettings, org: str, name: str, as_json: bool) -> None:
+    from vk_hive.auth.api_keys import create_api_key
+    from vk_hive.tenancy.repository import get_organization
+
+    try:
+        org_id = uuid.UUID(org)
+    except ValueError:
+        raise CliError(f"not an organization id: {org!r}") from None
+    if not name.strip() or len(name) > 200 or "\x00" in name:
+        raise CliError("the key name must be 1-200 characters")
+    conn = await _connect(settings)
+    try:
+        async with conn.transaction():
+            if await get_organization(conn, org_id) is None:
+                raise CliError(f"organization {org_id} does not exist")
+            created = await create_api_key(conn, org_id, name, created_by=None)
+    finally:
+        await conn.close()
+    _print(
+        {"id": str(created.id), "key_prefix": created.key_prefix, "secret": created.secret}, as_json
+    )
+
+
+def _serve(settings: HiveSettings) -> None:
+    import uvicorn
+
+    from vk_hive.app import create_app
+    from vk_hive.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    applied = asyncio.run(_migrate(settings))
+    if applied:
+        print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def _run(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        await coro_fn()
+
+    asyncio.run(runner())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,8 +168,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    print(f"vk-hive {args.command}: not built yet", file=sys.stderr)
-    return 2
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            _serve(settings)
+        elif args.command == "migrate":
+            applied = asyncio.run(_migrate(settings))
+            print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        elif args.command == "admin":
+            if args.admin_command == "bootstrap":
+                _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
+            elif args.admin_command == "create-api-key":
+                _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
+            else:
+                parser.parse_args(["admin", "--help"])
+    except (CliError, SettingsError, ValueError) as exc:
+        print(f"vk-hive: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The hive's REST API (prefix ``/v1``): thin controllers, one module per domain."""

@@ -1,0 +1,91 @@
+"""Dependencies and request guards shared by every controller."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from vk_hive.auth.principal import Principal, authenticate
+from vk_hive.context import HiveContext
+from vk_hive.errors import BadRequest, Forbidden
+from vk_hive.store.db import Database
+from vk_hive.tenancy import repository as tenancy_repo
+
+__all__ = [
+    "Auth",
+    "Ctx",
+    "provide_ctx",
+    "provide_db",
+    "provide_principal",
+    "reject_nul_bytes",
+    "require_admin",
+    "require_member",
+]
+
+Ctx = NamedDependency[HiveContext]
+"""The shared :class:`HiveContext` (settings, database, signer), injected as ``ctx``."""
+Auth = NamedDependency[Principal]
+"""The authenticated caller, injected as ``principal``; declaring it makes a route need a token."""
+
+
+def provide_ctx(state: State) -> HiveContext:
+    ctx: HiveContext = state.hive
+    return ctx
+
+
+def provide_db(state: State) -> Database:
+    ctx: HiveContext = state.hive
+    return ctx.database
+
+
+async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    ctx: HiveContext = state.hive
+    return await authenticate(
+        ctx.database,
+        ctx.signer,
+        request.headers.get("authorization"),
+        inactivity_s=ctx.settings.session_inactivity_s,
+    )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+async def reject_nul_bytes(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` guard: no NUL byte in the path, the query or any JSON string."""
+    if "\x00" in request.scope.get("path", "") or b"%00" in request.scope.get("query_string", b""):
+        raise BadRequest("NUL bytes are not allowed in the URL")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\\u0000" in body:
+            try:
+                decoded = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                raise BadRequest("the request body is not valid JSON") from None
+            if _has_nul(decoded):
+                raise BadRequest("NUL bytes are not allowed in strings")
+
+
+async def require_member(conn: Any, org_id: uuid.UUID, principal: Principal) -> str:
+    """The caller's role in the organization; 403 when not a member."""
+    role = await tenancy_repo.get_role(conn, org_id, principal.user_id)
+    if role is None:
+        raise Forbidden("not a member of this organization")
+    return role
+
+
+async def require_admin(conn: Any, org_id: uuid.UUID, principal: Principal) -> None:
+    if await require_member(conn, org_id, principal) != "admin":
+        raise Forbidden("admin role required")

@@ -1,0 +1,129 @@
+"""``create_app(settings)``: the hive's Litestar application."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
+
+from vk_hive import __version__
+from vk_hive.api.deps import provide_ctx, provide_db, provide_principal, reject_nul_bytes
+from vk_hive.api.health import health
+from vk_hive.api.identity import IdentityController
+from vk_hive.api.oauth import OAuthController
+from vk_hive.api.organizations import InvitationController, OrganizationController
+from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
+from vk_hive.context import HiveContext
+from vk_hive.errors import exception_handlers
+from vk_hive.lifespan import StartupHook, hive_lifespan
+from vk_hive.settings import HiveSettings
+
+__all__ = ["api_route_handlers", "create_app", "signer_for"]
+
+log = structlog.get_logger("vk_hive.app")
+
+
+def signer_for(settings: HiveSettings) -> TokenSigner:
+    """The token signer; without ``VK_HIVE_JWT_SECRET`` a random per-process key is used (tokens
+    then do not survive a restart) and a warning is logged."""
+    secret = settings.jwt_secret.encode("utf-8")
+    if not secret:
+        log.warning("hive.jwt_secret_missing", effect="tokens are valid for this process only")
+        secret = secrets.token_bytes(MIN_SECRET_BYTES)
+    elif len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"VK_HIVE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+    return TokenSigner(
+        secret,
+        access_ttl_s=settings.access_token_ttl_s,
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+        leeway_s=settings.token_leeway_s,
+    )
+
+
+def api_route_handlers() -> list[ControllerRouterHandler]:
+    """Every REST handler mounted under ``/v1``."""
+    from vk_hive.api.registry import domain_handlers
+
+    return [
+        health,
+        IdentityController,
+        OAuthController,
+        OrganizationController,
+        InvitationController,
+        *domain_handlers(),
+    ]
+
+
+def _request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Binds a request id (the client's ``x-request-id`` or a new one) to every log line of the
+    request and echoes it in the response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def create_app(
+    settings: HiveSettings,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    on_startup: Sequence[StartupHook] = (),
+) -> Litestar:
+    """Build the hive application.
+
+    Plug-in point for the node gateway (a later part): pass its WebSocket handler for
+    ``/v1/nodes/ws`` in ``extra_route_handlers`` (mounted under ``/v1``, so its path is
+    ``/nodes/ws``) and its startup (registry, LISTEN connection) in ``on_startup``; its handlers
+    receive the shared :class:`HiveContext` as the ``ctx`` dependency.
+    """
+    ctx = HiveContext(settings=settings, signer=signer_for(settings))
+    v1 = Router(
+        path="/v1",
+        route_handlers=[*api_route_handlers(), *extra_route_handlers],
+        before_request=reject_nul_bytes,
+    )
+    return Litestar(
+        route_handlers=[v1],
+        lifespan=[hive_lifespan(ctx, on_startup=list(on_startup))],
+        state=State({"hive": ctx}),
+        dependencies={
+            "ctx": Provide(provide_ctx, sync_to_thread=False),
+            "db": Provide(provide_db, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=exception_handlers(),
+        middleware=[_request_id_middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="vk-swarm hive",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,26 @@
+"""What request handlers share: settings, the database, the token signer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vk_hive.auth.tokens import TokenSigner
+from vk_hive.jobs.runner import JobRunner
+from vk_hive.settings import HiveSettings
+from vk_hive.store.db import Database
+
+__all__ = ["HiveContext"]
+
+
+@dataclass
+class HiveContext:
+    settings: HiveSettings
+    signer: TokenSigner
+    db: Database | None = None
+    jobs: JobRunner = field(default_factory=JobRunner)
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the database is not open (outside the app lifespan)")
+        return self.db

@@ -1,0 +1,66 @@
+"""Maintenance jobs: activity partitions and retention, expiry of invitations and handoffs."""
+
+from __future__ import annotations
+
+import structlog
+
+from vk_hive.auth import repository as auth_repo
+from vk_hive.jobs.runner import PeriodicJob
+from vk_hive.store.db import Database
+from vk_hive.tenancy import repository as tenancy_repo
+
+__all__ = ["maintenance_jobs", "run_maintenance"]
+
+log = structlog.get_logger("vk_hive.jobs")
+
+# pg_try_advisory_xact_lock key for retention: one hive prunes at a time.
+RETENTION_LOCK_KEY = 0x766B72657465_6E74  # "vkretent"
+ACTIVITY_RETENTION_DAYS = 2
+HANDOFF_KEEP_S = 24 * 3600.0
+
+
+async def provision_partitions(db: Database) -> list[str]:
+    async with db.transaction() as conn:
+        rows = await conn.fetch("SELECT ensure_activity_partitions(now()) AS name")
+    return [r["name"] for r in rows]
+
+
+async def prune_activity(db: Database) -> list[str]:
+    """Drop activity partitions past retention (skipped while another hive holds the lock)."""
+    async with db.transaction() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RETENTION_LOCK_KEY):
+            return []
+        rows = await conn.fetch(
+            "SELECT drop_activity_partitions_before(now() - make_interval(days => $1)) AS name",
+            ACTIVITY_RETENTION_DAYS,
+        )
+    return [r["name"] for r in rows]
+
+
+async def expire_credentials(db: Database) -> tuple[int, int, int]:
+    async with db.transaction() as conn:
+        invitations = await tenancy_repo.expire_invitations(conn)
+        handoffs = await auth_repo.expire_stale_handoffs(conn)
+        deleted = await auth_repo.delete_old_handoffs(conn, HANDOFF_KEEP_S)
+    return invitations, handoffs, deleted
+
+
+async def run_maintenance(db: Database) -> None:
+    created = await provision_partitions(db)
+    dropped = await prune_activity(db)
+    invitations, handoffs, deleted = await expire_credentials(db)
+    log.info(
+        "maintenance.done",
+        partitions=len(created),
+        dropped_partitions=dropped,
+        expired_invitations=invitations,
+        expired_handoffs=handoffs,
+        deleted_handoffs=deleted,
+    )
+
+
+def maintenance_jobs(db: Database, interval_s: float) -> list[PeriodicJob]:
+    async def run() -> None:
+        await run_maintenance(db)
+
+    return [PeriodicJob("maintenance", interval_s, run)]

@@ -1,0 +1,57 @@
+"""The hive's lifespan: open the database, migrate, start background jobs; undo on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import structlog
+from litestar import Litestar
+
+from vk_hive.context import HiveContext
+from vk_hive.jobs.maintenance import maintenance_jobs
+from vk_hive.jobs.runner import JobRunner
+from vk_hive.store.db import Database
+from vk_hive.store.migrate import migrate
+
+__all__ = ["StartupHook", "hive_lifespan"]
+
+log = structlog.get_logger("vk_hive.lifespan")
+
+StartupHook = Callable[[HiveContext], Awaitable[None]]
+
+
+def hive_lifespan(
+    ctx: HiveContext, *, on_startup: list[StartupHook] | None = None
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Lifespan context manager factory. ``on_startup`` hooks (e.g. the node gateway's) run after
+    the database is open and before the server accepts requests."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        settings = ctx.settings
+        db = await Database.connect(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        ctx.db = db
+        ctx.jobs = JobRunner()
+        try:
+            async with db.acquire() as conn:
+                applied = await migrate(conn)
+            log.info("hive.migrated", applied=applied)
+            for job in maintenance_jobs(db, settings.maintenance_interval_s):
+                ctx.jobs.add(job)
+            for hook in on_startup or ():
+                await hook(ctx)
+            ctx.jobs.start()
+            log.info("hive.started", host=settings.host, port=settings.port)
+            try:
+                yield
+            finally:
+                await ctx.jobs.stop()
+        finally:
+            ctx.db = None
+            await db.close()
+            log.info("hive.stopped")
+
+    return lifespan

@@ -1,0 +1,72 @@
+"""structlog setup: one event name per line, JSON or console, secrets masked."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "mask_secret"]
+
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "secret",
+        "api_key",
+        "authorization",
+        "password",
+        "client_secret",
+        "app_code",
+        "app_verifier",
+        "code",
+        "jwt_secret",
+    }
+)
+
+
+def mask_secret(value: object) -> str:
+    """Mask a secret to its first and last 4 characters (shorter ones are fully hidden)."""
+    text = str(value)
+    if len(text) <= 12:
+        return "****"
+    return f"{text[:4]}…{text[-4:]}"
+
+
+def _mask_processor(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in _SECRET_KEYS and event_dict[key] is not None:
+            event_dict[key] = mask_secret(event_dict[key])
+    return event_dict
+
+
+def configure_logging(log_format: str = "json", level: str = "info") -> None:
+    """Configure structlog (and the stdlib root logger uvicorn uses) once per process."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask_processor,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
