@@ -1,29 +1,214 @@
-"""Command line of the node daemon: ``vk-node``."""
+"""Command line of the node daemon: ``vk-node``.
+
+Exit codes: 0 success, 1 a runtime failure (store unreadable, port in use), 2 bad usage or
+invalid settings (one line on stderr naming the setting).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+import structlog
 
 from vk_node import __version__
+from vk_node.logging import mask_secret
+from vk_node.settings import (
+    SECRET_FIELDS,
+    LoadedSettings,
+    NodeSettings,
+    SettingsError,
+    load_settings,
+)
+
+__all__ = ["build_parser", "main"]
+
+
+class CliError(Exception):
+    """A runtime failure reported as one line on stderr with exit code 1."""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (so they may follow the subcommand name)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file"
+    )
+    common.add_argument(
+        "--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="holds db.sqlite, worktrees/"
+    )
+    common.add_argument("--log-format", choices=["json", "console"], default=argparse.SUPPRESS)
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="vk-node",
-        description="vk-swarm node: runs coding agents in git worktrees, keeps a local SQLite store "
-        "and syncs with a hive when one is configured.",
+        description="vk-swarm node: runs coding agents in git worktrees, keeps a local SQLite "
+        "store and syncs with a hive when one is configured.",
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"vk-node {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="run the node daemon (migrates the store first)")
-    sub.add_parser("migrate", help="apply pending SQLite migrations and exit")
-    sub.add_parser("status", help="show the store, outbox backlog and hive link state")
-    config = sub.add_parser("config", help="inspect settings")
+
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the node daemon (migrates the store first)"
+    )
+    serve.add_argument("--host", default=argparse.SUPPRESS)
+    serve.add_argument("--port", default=argparse.SUPPRESS)
+    serve.add_argument("--name", default=argparse.SUPPRESS, help="node name shown on the hive")
+    serve.add_argument("--hive-url", default=argparse.SUPPRESS, help="hive URL (unset: standalone)")
+    serve.add_argument(
+        "--executors", default=argparse.SUPPRESS, help="comma list of enabled executors"
+    )
+    serve.add_argument("--max-concurrent", default=argparse.SUPPRESS)
+
+    sub.add_parser("migrate", parents=[common], help="apply pending SQLite migrations and exit")
+    status = sub.add_parser(
+        "status", parents=[common], help="show the store, outbox backlog and hive link state"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    config = sub.add_parser("config", parents=[common], help="inspect settings")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    config_sub.add_parser("show", help="print the effective settings (secrets masked)")
+    show = config_sub.add_parser(
+        "show", parents=[common], help="print the effective settings and where each came from"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+_FLAG_SETTINGS = (
+    "data_dir",
+    "log_format",
+    "host",
+    "port",
+    "name",
+    "hive_url",
+    "executors",
+    "max_concurrent",
+)
+
+
+def _load(args: argparse.Namespace) -> LoadedSettings:
+    overrides = {name: getattr(args, name, None) for name in _FLAG_SETTINGS}
+    return load_settings(config_file=getattr(args, "config", None), overrides=overrides)
+
+
+# --- config show ---------------------------------------------------------------------------------
+
+
+def _shown_settings(loaded: LoadedSettings) -> dict[str, Any]:
+    values: dict[str, Any] = msgspec.to_builtins(loaded.settings)
+    for name in SECRET_FIELDS:
+        values[name] = mask_secret(values[name])
+    return values
+
+
+def _config_show(loaded: LoadedSettings, as_json: bool) -> None:
+    values = _shown_settings(loaded)
+    if as_json:
+        print(json.dumps({"settings": values, "sources": loaded.sources}, indent=2))
+        return
+    width = max(len(name) for name in values)
+    for name, value in values.items():
+        shown = ",".join(value) if isinstance(value, list) else value
+        print(f"{name:<{width}} = {shown!s:<40} ({loaded.sources[name]})")
+
+
+# --- migrate / status ----------------------------------------------------------------------------
+
+
+def _migrate(loaded: LoadedSettings) -> None:
+    from vk_node.services.status import migrate_store
+
+    try:
+        applied = asyncio.run(migrate_store(loaded.settings))
+    except OSError as exc:
+        raise CliError(f"cannot open the store at {loaded.settings.db_path}: {exc}") from None
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print(f"store is up to date ({loaded.settings.db_path})")
+
+
+def _status(loaded: LoadedSettings, as_json: bool) -> None:
+    from vk_node.services.status import collect_status, render_status
+
+    try:
+        report = asyncio.run(collect_status(loaded.settings))
+    except OSError as exc:
+        raise CliError(f"cannot read the store at {loaded.settings.db_path}: {exc}") from None
+    if as_json:
+        print(json.dumps(msgspec.to_builtins(report), indent=2))
+    else:
+        print(render_status(report))
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _graceful_server(settings: NodeSettings) -> Any:
+    """A uvicorn server where SIGTERM/SIGINT mean "shut down gracefully and exit 0".
+
+    uvicorn stops accepting, waits for in-flight requests (up to ``shutdown_timeout_s``) and runs
+    the lifespan shutdown (which checkpoints the WAL and closes the store). Unlike plain
+    ``uvicorn.run`` it does not re-raise the signal afterwards, so the exit status is 0. A second
+    SIGINT forces the exit.
+    """
+    import uvicorn
+
+    from vk_node.app import create_app
+
+    class GracefulServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            signals = (signal.SIGTERM, signal.SIGINT)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
+    )
+    return GracefulServer(config)
+
+
+def _serve(loaded: LoadedSettings) -> None:
+    from vk_node.logging import configure_logging
+    from vk_node.services.status import migrate_store
+
+    settings = loaded.settings
+    configure_logging(settings.log_format, settings.log_level)
+    log = structlog.get_logger("vk_node.cli")
+    try:
+        applied = asyncio.run(migrate_store(settings))
+    except OSError as exc:
+        raise CliError(f"cannot open the store at {settings.db_path}: {exc}") from None
+    log.info("node.migrated", applied=applied, db=str(settings.db_path))
+    server = _graceful_server(settings)
+    server.run()
+    if not server.started:
+        raise CliError(f"the server did not start on {settings.host}:{settings.port}")
+    log.info("node.exited")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,8 +217,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    print(f"vk-node {args.command}: not built yet", file=sys.stderr)
-    return 2
+    if args.command == "config" and args.config_command is None:
+        parser.parse_args(["config", "--help"])
+    try:
+        loaded = _load(args)
+    except SettingsError as exc:
+        print(f"vk-node: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "serve":
+            _serve(loaded)
+        elif args.command == "migrate":
+            _migrate(loaded)
+        elif args.command == "status":
+            _status(loaded, args.json)
+        elif args.command == "config":
+            _config_show(loaded, args.json)
+    except CliError as exc:
+        print(f"vk-node: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""structlog setup: one event name per line with key/value fields; JSON or console; no secrets."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "mask_secret"]
+
+_SECRET_KEYS = frozenset(
+    {"api_key", "token", "secret", "authorization", "password", "access_token", "refresh_token"}
+)
+
+
+def mask_secret(value: object) -> str:
+    """A secret shown as its first 3 and last 4 characters (``vk_…abcd``); short ones fully hidden.
+
+    An empty value stays empty so "not set" remains visible.
+    """
+    text = "" if value is None else str(value)
+    if not text:
+        return ""
+    if len(text) < 12:
+        return "****"
+    return f"{text[:3]}…{text[-4:]}"
+
+
+def _mask_processor(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in _SECRET_KEYS and event_dict[key]:
+            event_dict[key] = mask_secret(event_dict[key])
+    return event_dict
+
+
+def configure_logging(log_format: str = "json", level: str = "info") -> None:
+    """Configure structlog and the stdlib root logger (used by uvicorn) for this process."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask_processor,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)

@@ -1,0 +1,213 @@
+"""Node settings: one frozen Struct built once from defaults < TOML file < environment < CLI flags.
+
+Nothing here reads the environment at import time. ``main()`` (or a test) calls
+:func:`load_settings` with an explicit environment mapping and passes the result down to
+:func:`vk_node.app.create_app`, so several nodes can live in one process.
+
+Every value remembers where it came from (:class:`LoadedSettings.sources`) for ``config show``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_NAMES",
+    "SECRET_FIELDS",
+    "LoadedSettings",
+    "NodeSettings",
+    "SettingsError",
+    "default_data_dir",
+    "load_settings",
+]
+
+CONFIG_ENV = "VK_NODE_CONFIG"
+"""Environment variable naming the optional TOML settings file."""
+
+LogFormat = Literal["json", "console"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Executor = Annotated[str, msgspec.Meta(pattern="^[A-Z][A-Z0-9_]{0,63}$")]
+ShortStr = Annotated[str, msgspec.Meta(max_length=255)]
+UrlStr = Annotated[str, msgspec.Meta(max_length=2048)]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message is one line naming the setting."""
+
+
+class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything a node process is configured with."""
+
+    data_dir: str = ""
+    """Directory holding ``db.sqlite`` and ``worktrees/``; empty = the per-user data dir."""
+    host: ShortStr = "127.0.0.1"
+    port: Port = 3000
+    hive_url: UrlStr = ""
+    """Hive base URL; empty = standalone (fully working offline)."""
+    api_key: UrlStr = ""
+    """Node API key for the hive (secret)."""
+    name: ShortStr = ""
+    """Node name shown on the hive; empty = the host name."""
+    public_url: UrlStr = ""
+    executors: tuple[Executor, ...] = ()
+    max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+    log_format: LogFormat = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    """Largest request body the REST API accepts (bytes)."""
+    shutdown_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    """How long ``serve`` waits for in-flight requests on SIGTERM/SIGINT."""
+
+    def __post_init__(self) -> None:
+        for field, value in (("hive_url", self.hive_url), ("public_url", self.public_url)):
+            if value:
+                parts = urlsplit(value)
+                if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+                    raise SettingsError(f"{field}: not an http(s)/ws(s) URL: {value!r}")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file of this node."""
+        return self.data_path / "db.sqlite"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.data_path / "worktrees"
+
+    @property
+    def standalone(self) -> bool:
+        """No hive configured: the node works fully offline."""
+        return not self.hive_url
+
+
+ENV_NAMES: Mapping[str, str] = {
+    "data_dir": "VK_NODE_DATA_DIR",
+    "host": "VK_NODE_HOST",
+    "port": "VK_NODE_PORT",
+    "hive_url": "VK_HIVE_URL",
+    "api_key": "VK_NODE_API_KEY",
+    "name": "VK_NODE_NAME",
+    "public_url": "VK_NODE_PUBLIC_URL",
+    "executors": "VK_NODE_EXECUTORS",
+    "max_concurrent": "VK_NODE_MAX_CONCURRENT",
+    "log_format": "VK_NODE_LOG_FORMAT",
+    "log_level": "VK_NODE_LOG_LEVEL",
+    "max_body_bytes": "VK_NODE_MAX_BODY_BYTES",
+    "shutdown_timeout_s": "VK_NODE_SHUTDOWN_TIMEOUT_S",
+}
+"""Setting name -> environment variable."""
+
+SECRET_FIELDS = frozenset({"api_key"})
+"""Settings whose values are never printed or logged in full."""
+
+_FIELDS = {f.name: f for f in msgspec.structs.fields(NodeSettings)}
+
+
+class LoadedSettings(msgspec.Struct, frozen=True):
+    """The settings and, per setting, where its value came from (``default``, ``file PATH``,
+    ``env VK_NODE_PORT``, ``flag --port``)."""
+
+    settings: NodeSettings
+    sources: dict[str, str]
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/vk-node`` or ``~/.local/share/vk-node``."""
+    xdg = env.get("XDG_DATA_HOME")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "vk-node"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "share" / "vk-node"
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    """One value converted to the type of setting ``name``; errors name the setting."""
+    field = _FIELDS.get(name)
+    if field is None:
+        raise SettingsError(f"unknown setting {name!r} ({origin})")
+    if name == "executors" and isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if name == "executors" and isinstance(value, list | tuple):
+        value = [v.upper() if isinstance(v, str) else v for v in value]
+    if isinstance(value, str) and "\x00" in value:
+        raise SettingsError(f"{origin}: NUL bytes are not allowed")
+    try:
+        return msgspec.convert(value, field.type, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"{origin}: invalid value {value!r}: {exc}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: not valid TOML: {exc}") from None
+    # Accept both a flat file and one with a [node] table.
+    node = data.pop("node", None)
+    if isinstance(node, dict):
+        data = {**data, **node}
+    return data
+
+
+def load_settings(
+    *,
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Build the settings.
+
+    ``env`` defaults to ``os.environ`` (read now, never at import). ``config_file`` (else
+    ``VK_NODE_CONFIG``) is an optional TOML file with the setting names as keys. ``overrides`` are
+    CLI flags by setting name; ``None`` values are ignored.
+    """
+    environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {name: "default" for name in _FIELDS}
+
+    file = config_file if config_file is not None else environ.get(CONFIG_ENV) or None
+    if file is not None:
+        path = Path(file).expanduser()
+        for key, raw in _read_file(path).items():
+            values[key] = _convert(key, raw, f"setting {key!r} in {path}")
+            sources[key] = f"file {path}"
+    for name, var in ENV_NAMES.items():
+        raw = environ.get(var)
+        if raw is not None and (raw != "" or name in ("hive_url", "api_key", "public_url")):
+            values[name] = _convert(name, raw, var)
+            sources[name] = f"env {var}"
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            flag = "--" + name.replace("_", "-")
+            values[name] = _convert(name, raw, flag)
+            sources[name] = f"flag {flag}"
+
+    if not values.get("data_dir"):
+        values["data_dir"] = str(default_data_dir(environ))
+    else:
+        values["data_dir"] = str(Path(values["data_dir"]).expanduser().absolute())
+    if not values.get("name"):
+        values["name"] = socket.gethostname()[:255] or "vk-node"
+        if sources["name"] == "default":
+            sources["name"] = "default (host name)"
+    try:
+        settings = NodeSettings(**values)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(str(exc)) from None
+    return LoadedSettings(settings=settings, sources=sources)

@@ -1,0 +1,87 @@
+"""Node settings: layering, validation and secret masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vk_node.cli import main
+from vk_node.logging import mask_secret
+from vk_node.settings import SettingsError, load_settings
+
+
+def test_defaults_without_environment(tmp_path: Path) -> None:
+    """With an empty environment the documented defaults apply and the data dir is per-user."""
+    loaded = load_settings(env={"HOME": str(tmp_path)})
+    s = loaded.settings
+    assert (s.host, s.port, s.max_concurrent, s.hive_url) == ("127.0.0.1", 3000, 1, "")
+    assert s.standalone
+    assert s.db_path == tmp_path / ".local" / "share" / "vk-node" / "db.sqlite"
+    assert s.name  # the host name
+    assert loaded.sources["port"] == "default"
+
+
+def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
+    """A TOML file overrides defaults, the environment overrides the file, flags override both."""
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('port = 4000\nhost = "0.0.0.0"\nname = "from-file"\nexecutors = ["script"]\n')
+    env = {"VK_NODE_CONFIG": str(cfg), "VK_NODE_PORT": "5000", "VK_NODE_DATA_DIR": str(tmp_path)}
+    loaded = load_settings(env=env, overrides={"port": "6000", "name": None})
+    s = loaded.settings
+    assert (s.port, s.host, s.name, s.executors) == (6000, "0.0.0.0", "from-file", ("SCRIPT",))
+    assert loaded.sources["port"] == "flag --port"
+    assert loaded.sources["host"] == f"file {cfg}"
+    assert loaded.sources["data_dir"] == "env VK_NODE_DATA_DIR"
+
+
+def test_executor_list_from_env(tmp_path: Path) -> None:
+    """VK_NODE_EXECUTORS is a comma list; names are upper-cased and blanks dropped."""
+    s = load_settings(env={"HOME": str(tmp_path), "VK_NODE_EXECUTORS": "script, claude_code,"})
+    assert s.settings.executors == ("SCRIPT", "CLAUDE_CODE")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VK_NODE_PORT": "abc"}, "VK_NODE_PORT"),
+        ({"VK_NODE_PORT": "70000"}, "VK_NODE_PORT"),
+        ({"VK_NODE_MAX_CONCURRENT": "0"}, "VK_NODE_MAX_CONCURRENT"),
+        ({"VK_NODE_LOG_FORMAT": "xml"}, "VK_NODE_LOG_FORMAT"),
+        ({"VK_NODE_EXECUTORS": "bad name"}, "VK_NODE_EXECUTORS"),
+        ({"VK_HIVE_URL": "ftp://x"}, "hive_url"),
+    ],
+)
+def test_invalid_values_name_the_setting(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    """An invalid value is rejected with a one-line message naming the setting."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={"HOME": str(tmp_path), **env})
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_key_in_file_is_rejected(tmp_path: Path) -> None:
+    """A TOML key that is not a setting is an error, not silently ignored."""
+    cfg = tmp_path / "node.toml"
+    cfg.write_text("prot = 1\n")
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings(env={"HOME": str(tmp_path)}, config_file=cfg)
+
+
+def test_invalid_settings_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI reports invalid settings on one stderr line and exits with status 2."""
+    monkeypatch.setenv("VK_NODE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VK_NODE_PORT", "nope")
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "VK_NODE_PORT" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_mask_secret_keeps_prefix_and_suffix() -> None:
+    """Secrets show only their first 3 and last 4 characters; short ones are fully hidden."""
+    assert mask_secret("vk_0123456789abcd") == "vk_…abcd"
+    assert mask_secret("short") == "****"
+    assert mask_secret("") == ""
