@@ -5,16 +5,19 @@
   after the test; its URL.
 - ``hive_db`` (per test): a connected ``vk_hive.store.Database`` on ``hive_dsn``, closed after.
 
-Copying a template takes a few tens of milliseconds, so every test gets its own fully migrated
+Copying the template takes about half a second (migrating from scratch takes longer and runs the
+whole DDL), so every test that asks for ``hive_dsn``/``hive_db`` gets its own fully migrated
 database instead of sharing one and cleaning up.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 import pytest_asyncio
 
 from support.postgres import DatabaseFactory, PostgresServer
@@ -22,14 +25,27 @@ from vk_hive.store.db import Database
 from vk_hive.store.migrate import migrate
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def hive_template(pg_databases: DatabaseFactory) -> str:
-    """Name of a database with every hive migration applied, used as a template."""
-    url = await pg_databases.create("hive_tpl")
+@pytest.fixture(scope="session")
+def hive_template(pg_server: PostgresServer) -> Iterator[str]:
+    """Name of a database with every hive migration applied, used as a template.
+
+    A synchronous fixture on purpose: async session fixtures are rebuilt whenever pytest-asyncio
+    switches event-loop runners, and the template must be migrated once per run.
+    """
+    factory = DatabaseFactory(pg_server, prefix="vk_hive_tpl")
+    name = asyncio.run(_make_template(factory))
+    try:
+        yield name
+    finally:
+        asyncio.run(factory.drop_all())
+
+
+async def _make_template(factory: DatabaseFactory) -> str:
+    url = await factory.create("hive_tpl")
     await migrate(url)
     name = urlsplit(url).path.lstrip("/")
     # A template must have no open connections while it is copied; make sure nobody lingers.
-    conn = await asyncpg.connect(pg_databases.server.admin_url)
+    conn = await asyncpg.connect(factory.server.admin_url)
     try:
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -1,0 +1,1 @@
+"""One repository module per model; every function takes an asyncpg connection first."""

@@ -1,0 +1,133 @@
+"""The per-project activity feed: appended in the caller's transaction, NOTIFYed on insert."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from vk_hive.store.models import ActivityEvent, from_row, from_rows
+
+_RETURNING = """seq, event_id, project_id, assignee_user_id, event_type, payload, created_at,
+    swarm_project_id"""
+
+# One statement: bump (or start) the project's counter and insert the row with that seq. The
+# counter row stays locked until the caller commits, so seqs are gapless and in commit order.
+_APPEND = f"""
+    WITH counter AS (
+        INSERT INTO project_activity_counters AS c (project_id, swarm_project_id, last_seq)
+        VALUES ($1, $2, 1)
+        ON CONFLICT (project_id) DO UPDATE SET last_seq = c.last_seq + 1
+        RETURNING last_seq
+    )
+    INSERT INTO activity (seq, project_id, swarm_project_id, assignee_user_id, event_type, payload)
+    SELECT counter.last_seq, $1, $2, $3, $4, $5 FROM counter
+    RETURNING {_RETURNING}
+"""
+
+# Default and maximum page sizes (protocol.md §13).
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 500
+
+
+async def append(
+    conn: asyncpg.Connection,
+    project_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    swarm_project_id: uuid.UUID | None = None,
+    assignee_user_id: uuid.UUID | None = None,
+) -> ActivityEvent:
+    """Append one event to ``project_id``'s stream inside the caller's transaction.
+
+    When today's partition is missing (a hive that ran past the provisioning job), the partitions
+    are ensured and the insert retried once; a savepoint keeps the caller's transaction usable.
+    ``swarm_project_id`` must name an existing swarm project when given.
+    """
+    args = (project_id, swarm_project_id, assignee_user_id, event_type, payload)
+    try:
+        async with conn.transaction():  # a savepoint when the caller already has a transaction
+            row = await conn.fetchrow(_APPEND, *args)
+    except asyncpg.CheckViolationError as exc:
+        if "no partition" not in str(exc):
+            raise
+        await conn.execute("SELECT ensure_activity_partitions(now())")
+        row = await conn.fetchrow(_APPEND, *args)
+    return from_row(ActivityEvent, row)
+
+
+async def fetch_since(
+    conn: asyncpg.Connection, project_id: uuid.UUID, after_seq: int, limit: int = DEFAULT_LIMIT
+) -> list[ActivityEvent]:
+    """Events of the project with seq > ``after_seq``, oldest first, at most ``limit`` (≤ 500)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_RETURNING} FROM activity WHERE project_id = $1 AND seq > $2
+        ORDER BY seq LIMIT $3
+        """,
+        project_id,
+        after_seq,
+        max(1, min(limit, MAX_LIMIT)),
+    )
+    return from_rows(ActivityEvent, rows)
+
+
+async def fetch_since_by_swarm_project(
+    conn: asyncpg.Connection,
+    swarm_project_id: uuid.UUID,
+    after_seq: int,
+    limit: int = DEFAULT_LIMIT,
+) -> list[ActivityEvent]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_RETURNING} FROM activity WHERE swarm_project_id = $1 AND seq > $2
+        ORDER BY seq LIMIT $3
+        """,
+        swarm_project_id,
+        after_seq,
+        max(1, min(limit, MAX_LIMIT)),
+    )
+    return from_rows(ActivityEvent, rows)
+
+
+async def fetch_by_seq(
+    conn: asyncpg.Connection, project_id: uuid.UUID, seq: int
+) -> ActivityEvent | None:
+    row = await conn.fetchrow(
+        f"SELECT {_RETURNING} FROM activity WHERE project_id = $1 AND seq = $2", project_id, seq
+    )
+    return None if row is None else from_row(ActivityEvent, row)
+
+
+async def last_seq(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
+    """The project's latest seq (0 when it has none)."""
+    value = await conn.fetchval(
+        "SELECT last_seq FROM project_activity_counters WHERE project_id = $1", project_id
+    )
+    return int(value or 0)
+
+
+async def min_retained_seq(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
+    """The oldest seq still stored for the project.
+
+    When retention dropped every event this is ``last_seq + 1``; a fresh project gives 1. A reader
+    whose cursor is below ``min_retained_seq - 1`` has missed events and must resync.
+    """
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT min(seq) FROM activity WHERE project_id = $1) AS min_seq,
+               (SELECT last_seq FROM project_activity_counters WHERE project_id = $1) AS last_seq
+        """,
+        project_id,
+    )
+    if row["min_seq"] is not None:
+        return int(row["min_seq"])
+    return int(row["last_seq"] or 0) + 1
+
+
+async def ensure_partitions(conn: asyncpg.Connection) -> list[str]:
+    """Ensure the partitions of today, tomorrow and the day after (UTC); returns their names."""
+    rows = await conn.fetch("SELECT ensure_activity_partitions(now()) AS name")
+    return [r["name"] for r in rows]

@@ -1,0 +1,306 @@
+"""Task assignments to nodes, with leases and fencing tokens (protocol.md §7, DESIGN.md §5).
+
+The lease clock is the database's ``now()``; ``ttl`` and ``grace`` come from the caller's
+settings. Fencing tokens come only from ``nextval('node_fencing_token_seq')``, so every claim and
+every reclaim yields a strictly larger token than any token handed out before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from vk_hive.store.errors import AlreadyAssigned, NotFound
+from vk_hive.store.models import Assignment, ReclaimedLease, from_row, from_rows
+
+_COLUMNS = """id, task_id, node_id, node_project_id, local_task_id, local_attempt_id,
+    execution_status, assigned_at, started_at, completed_at, created_at, lease_expires_at,
+    fencing_token"""
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "success"})
+
+
+def _one(row: asyncpg.Record | None) -> Assignment | None:
+    return None if row is None else from_row(Assignment, row)
+
+
+async def create(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID, link_id: uuid.UUID
+) -> Assignment:
+    """A pending assignment without a lease; AlreadyAssigned when the task has an active one."""
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO node_task_assignments (task_id, node_id, node_project_id)
+                VALUES ($1, $2, $3) RETURNING {_COLUMNS}
+                """,
+                task_id,
+                node_id,
+                link_id,
+            )
+    except asyncpg.UniqueViolationError:
+        raise AlreadyAssigned(f"task {task_id} already has an active assignment") from None
+    return from_row(Assignment, row)
+
+
+async def try_claim(
+    conn: asyncpg.Connection,
+    task_id: uuid.UUID,
+    node_id: uuid.UUID,
+    link_id: uuid.UUID,
+    ttl: dt.timedelta,
+    *,
+    grace: dt.timedelta,
+) -> Assignment | None:
+    """Give ``node`` a lease on the task with a fresh fencing token; None if a lease is held.
+
+    An active row whose lease is NULL (freed) or expired more than ``grace`` ago is taken over
+    (new node, link, token, local ids reset, status pending) — the grace lets a partitioned
+    holder fence itself first; without an active row a new one is inserted.
+    """
+    row = await conn.fetchrow(
+        f"""
+        UPDATE node_task_assignments SET node_id = $2, node_project_id = $3,
+            lease_expires_at = now() + $4::interval,
+            fencing_token = nextval('node_fencing_token_seq'),
+            local_task_id = NULL, local_attempt_id = NULL, execution_status = 'pending',
+            started_at = NULL, assigned_at = now()
+        WHERE task_id = $1 AND completed_at IS NULL
+          AND (lease_expires_at IS NULL OR lease_expires_at + $5::interval < now())
+        RETURNING {_COLUMNS}
+        """,
+        task_id,
+        node_id,
+        link_id,
+        ttl,
+        grace,
+    )
+    if row is not None:
+        return from_row(Assignment, row)
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO node_task_assignments
+                    (task_id, node_id, node_project_id, lease_expires_at, fencing_token)
+                VALUES ($1, $2, $3, now() + $4::interval, nextval('node_fencing_token_seq'))
+                RETURNING {_COLUMNS}
+                """,
+                task_id,
+                node_id,
+                link_id,
+                ttl,
+            )
+    except asyncpg.UniqueViolationError:
+        return None
+    return from_row(Assignment, row)
+
+
+async def renew_lease(
+    conn: asyncpg.Connection, assignment_id: uuid.UUID, node_id: uuid.UUID, ttl: dt.timedelta
+) -> Assignment | None:
+    """Extend a live lease held by ``node`` (token unchanged); None when it is not renewable."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE node_task_assignments SET lease_expires_at = now() + $3::interval
+        WHERE id = $1 AND node_id = $2 AND completed_at IS NULL
+          AND lease_expires_at IS NOT NULL AND lease_expires_at > now()
+        RETURNING {_COLUMNS}
+        """,
+        assignment_id,
+        node_id,
+        ttl,
+    )
+    return _one(row)
+
+
+async def reclaim_expired_leases(
+    conn: asyncpg.Connection, *, grace: dt.timedelta
+) -> list[ReclaimedLease]:
+    """Free every active lease that expired more than ``grace`` ago: new token, lease NULL."""
+    rows = await conn.fetch(
+        """
+        UPDATE node_task_assignments SET fencing_token = nextval('node_fencing_token_seq'),
+            lease_expires_at = NULL
+        WHERE completed_at IS NULL AND lease_expires_at IS NOT NULL
+          AND lease_expires_at + $1::interval < now()
+        RETURNING id AS assignment_id, task_id, node_id, fencing_token
+        """,
+        grace,
+    )
+    return from_rows(ReclaimedLease, rows)
+
+
+async def find_active_lease_for_node(
+    conn: asyncpg.Connection, assignment_id: uuid.UUID, node_id: uuid.UUID
+) -> Assignment | None:
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM node_task_assignments
+        WHERE id = $1 AND node_id = $2 AND completed_at IS NULL AND lease_expires_at > now()
+        """,
+        assignment_id,
+        node_id,
+    )
+    return _one(row)
+
+
+async def find_by_id(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> Assignment | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM node_task_assignments WHERE id = $1", assignment_id
+        )
+    )
+
+
+async def find_active_for_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> Assignment | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM node_task_assignments "
+            "WHERE task_id = $1 AND completed_at IS NULL",
+            task_id,
+        )
+    )
+
+
+async def find_latest_by_task_id(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID | None = None
+) -> Assignment | None:
+    """The most recently assigned row of the task (optionally: of one node)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM node_task_assignments
+        WHERE task_id = $1 AND ($2::uuid IS NULL OR node_id = $2)
+        ORDER BY assigned_at DESC, created_at DESC LIMIT 1
+        """,
+        task_id,
+        node_id,
+    )
+    return _one(row)
+
+
+async def list_by_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> list[Assignment]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM node_task_assignments WHERE task_id = $1 "
+        "ORDER BY assigned_at DESC, id",
+        task_id,
+    )
+    return from_rows(Assignment, rows)
+
+
+async def find_by_local_attempt_id(
+    conn: asyncpg.Connection, local_attempt_id: uuid.UUID
+) -> Assignment | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM node_task_assignments WHERE local_attempt_id = $1 "
+            "ORDER BY assigned_at DESC LIMIT 1",
+            local_attempt_id,
+        )
+    )
+
+
+async def list_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[Assignment]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM node_task_assignments WHERE node_id = $1 "
+        "ORDER BY assigned_at DESC, id",
+        node_id,
+    )
+    return from_rows(Assignment, rows)
+
+
+async def list_active_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[Assignment]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM node_task_assignments "
+        "WHERE node_id = $1 AND completed_at IS NULL ORDER BY assigned_at, id",
+        node_id,
+    )
+    return from_rows(Assignment, rows)
+
+
+async def update(
+    conn: asyncpg.Connection,
+    assignment_id: uuid.UUID,
+    *,
+    local_task_id: uuid.UUID | None = None,
+    local_attempt_id: uuid.UUID | None = None,
+    execution_status: str | None = None,
+) -> Assignment:
+    """Set the given fields; ``started_at`` is set the first time the status becomes running."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE node_task_assignments SET local_task_id = COALESCE($2, local_task_id),
+            local_attempt_id = COALESCE($3, local_attempt_id),
+            execution_status = COALESCE($4, execution_status),
+            started_at = CASE WHEN $4 = 'running' AND started_at IS NULL THEN now()
+                              ELSE started_at END
+        WHERE id = $1 RETURNING {_COLUMNS}
+        """,
+        assignment_id,
+        local_task_id,
+        local_attempt_id,
+        execution_status,
+    )
+    if row is None:
+        raise NotFound(f"assignment {assignment_id} not found")
+    return from_row(Assignment, row)
+
+
+async def complete(
+    conn: asyncpg.Connection, assignment_id: uuid.UUID, execution_status: str
+) -> Assignment:
+    """Close the assignment (frees the task's active slot); the lease ends with it."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE node_task_assignments SET execution_status = $2,
+            completed_at = COALESCE(completed_at, now()), lease_expires_at = NULL
+        WHERE id = $1 RETURNING {_COLUMNS}
+        """,
+        assignment_id,
+        execution_status,
+    )
+    if row is None:
+        raise NotFound(f"assignment {assignment_id} not found")
+    return from_row(Assignment, row)
+
+
+async def fail_node_assignments(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[uuid.UUID]:
+    """Close every active assignment of the node as failed; returns their task ids."""
+    rows = await conn.fetch(
+        """
+        UPDATE node_task_assignments SET execution_status = 'failed', completed_at = now(),
+            lease_expires_at = NULL
+        WHERE node_id = $1 AND completed_at IS NULL RETURNING task_id
+        """,
+        node_id,
+    )
+    return [r["task_id"] for r in rows]
+
+
+async def create_or_find_synthetic(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID, link_id: uuid.UUID
+) -> Assignment:
+    """The task's active assignment, or a new running one (a task the node started locally)."""
+    for _ in range(2):
+        active = await find_active_for_task(conn, task_id)
+        if active is not None:
+            return active
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    f"""
+                    INSERT INTO node_task_assignments
+                        (task_id, node_id, node_project_id, execution_status, started_at)
+                    VALUES ($1, $2, $3, 'running', now()) RETURNING {_COLUMNS}
+                    """,
+                    task_id,
+                    node_id,
+                    link_id,
+                )
+            return from_row(Assignment, row)
+        except asyncpg.UniqueViolationError:
+            continue
+    raise AlreadyAssigned(f"task {task_id} already has an active assignment")

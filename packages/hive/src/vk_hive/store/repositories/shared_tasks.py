@@ -1,0 +1,515 @@
+"""Shared tasks: the hive's copy of every task, with optimistic versions and an activity trail.
+
+Every mutation bumps ``version`` and appends its activity event (``task.created``,
+``task.updated``, ``task.reassigned``, ``task.deleted``) in the same transaction. Status changes
+follow ``vk_shared.status``: an illegal transition raises IllegalTransition, never coerced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+import asyncpg
+import msgspec
+
+from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, VersionConflict
+from vk_hive.store.models import (
+    BulkSnapshot,
+    SharedTask,
+    SharedTaskWithOwner,
+    SharedTaskWithUser,
+    SourceTaskVersion,
+    UserData,
+    from_row,
+    from_rows,
+)
+from vk_hive.store.repositories import activity
+from vk_shared.status import Author, TaskStatus, is_legal, may_transition
+
+MAX_TEXT_BYTES = 50 * 1024
+
+_COLUMNS = """id, organization_id, project_id, swarm_project_id, creator_user_id,
+    assignee_user_id, deleted_by_user_id, title, description, status, executor, version,
+    deleted_at, shared_at, archived_at, executing_node_id, owner_node_id, owner_name,
+    source_node_id, source_task_id, created_at, updated_at"""
+
+
+class Keep(enum.Enum):
+    """Marker for "leave this field as it is" where None means "clear it"."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+class NewTask(msgspec.Struct, kw_only=True):
+    organization_id: uuid.UUID
+    swarm_project_id: uuid.UUID
+    title: str
+    description: str | None = None
+    executor: str = "CLAUDE_CODE"
+    creator_user_id: uuid.UUID | None = None
+    assignee_user_id: uuid.UUID | None = None
+
+
+class NodeTaskData(msgspec.Struct, kw_only=True):
+    """A node's view of a task (``task.upsert`` op), already validated and canonicalised."""
+
+    organization_id: uuid.UUID
+    swarm_project_id: uuid.UUID
+    source_task_id: uuid.UUID
+    title: str
+    description: str | None = None
+    status: TaskStatus = TaskStatus.TODO
+    shared_task_id: uuid.UUID | None = None
+    assignee_user_id: uuid.UUID | None = None
+    owner_name: str | None = None
+    executor: str | None = None
+    archived_at: dt.datetime | None = None
+
+
+def _check_text(title: str, description: str | None) -> None:
+    size = len(title.encode()) + len((description or "").encode())
+    if size > MAX_TEXT_BYTES:
+        raise InvalidInput(f"title and description exceed {MAX_TEXT_BYTES} bytes")
+    if "\x00" in title or "\x00" in (description or ""):
+        raise InvalidInput("title and description must not contain NUL bytes")
+
+
+def _check_transition(frm: TaskStatus, to: TaskStatus, author: Author | None) -> None:
+    """``author=None`` accepts any legal transition (an operator via REST)."""
+    if frm == to:
+        return
+    ok = is_legal(frm, to) if author is None else may_transition(author, frm, to)
+    if not ok:
+        by = "" if author is None else f" by {author.value}"
+        raise IllegalTransition(f"illegal status transition {frm.value} -> {to.value}{by}")
+
+
+async def _user_data(conn: asyncpg.Connection, user_id: uuid.UUID | None) -> UserData | None:
+    if user_id is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT id, first_name, last_name, username FROM users WHERE id = $1", user_id
+    )
+    return None if row is None else from_row(UserData, row)
+
+
+async def _record(
+    conn: asyncpg.Connection, event_type: str, task: SharedTask
+) -> SharedTaskWithUser:
+    """Append the task's activity event; returns the task with its assignee's user data."""
+    user = await _user_data(conn, task.assignee_user_id)
+    if task.project_id is not None:
+        payload = {"task": msgspec.to_builtins(task), "user": msgspec.to_builtins(user)}
+        await activity.append(
+            conn,
+            task.project_id,
+            event_type,
+            payload,
+            swarm_project_id=task.swarm_project_id,
+            assignee_user_id=task.assignee_user_id,
+        )
+    return SharedTaskWithUser(task=task, user=user)
+
+
+async def _locked(conn: asyncpg.Connection, task_id: uuid.UUID) -> SharedTask:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM shared_tasks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        task_id,
+    )
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return from_row(SharedTask, row)
+
+
+def _check_version(task: SharedTask, expected_version: int | None) -> None:
+    if expected_version is not None and task.version != expected_version:
+        raise VersionConflict(
+            f"task {task.id} is at version {task.version}, not {expected_version}"
+        )
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+async def find_by_id(conn: asyncpg.Connection, task_id: uuid.UUID) -> SharedTask | None:
+    """The task unless soft-deleted."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM shared_tasks WHERE id = $1 AND deleted_at IS NULL", task_id
+    )
+    return None if row is None else from_row(SharedTask, row)
+
+
+async def get(conn: asyncpg.Connection, task_id: uuid.UUID) -> SharedTask:
+    task = await find_by_id(conn, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+async def organization_id(conn: asyncpg.Connection, task_id: uuid.UUID) -> uuid.UUID | None:
+    """The task's organization, also for soft-deleted tasks (for access checks)."""
+    org: uuid.UUID | None = await conn.fetchval(
+        "SELECT organization_id FROM shared_tasks WHERE id = $1", task_id
+    )
+    return org
+
+
+async def find_by_swarm_project_id(
+    conn: asyncpg.Connection, swarm_project_id: uuid.UUID
+) -> list[SharedTaskWithOwner]:
+    """Live tasks of a project, most recently updated first, with the owner node's URL."""
+    rows = await conn.fetch(
+        f"""
+        SELECT t.*, n.public_url AS owner_public_url
+        FROM (SELECT {_COLUMNS} FROM shared_tasks
+              WHERE swarm_project_id = $1 AND deleted_at IS NULL) t
+        LEFT JOIN nodes n ON n.id = t.owner_node_id
+        ORDER BY t.updated_at DESC, t.id
+        """,
+        swarm_project_id,
+    )
+    return [
+        SharedTaskWithOwner(task=from_row(SharedTask, r), owner_public_url=r["owner_public_url"])
+        for r in rows
+    ]
+
+
+async def find_by_source_task_id(
+    conn: asyncpg.Connection, node_id: uuid.UUID, source_task_id: uuid.UUID
+) -> SharedTask | None:
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM shared_tasks
+        WHERE source_node_id = $1 AND source_task_id = $2 AND deleted_at IS NULL
+        """,
+        node_id,
+        source_task_id,
+    )
+    return None if row is None else from_row(SharedTask, row)
+
+
+async def list_source_task_versions_for_node(
+    conn: asyncpg.Connection, node_id: uuid.UUID
+) -> list[SourceTaskVersion]:
+    rows = await conn.fetch(
+        """
+        SELECT id AS shared_task_id, source_task_id, version FROM shared_tasks
+        WHERE source_node_id = $1 AND source_task_id IS NOT NULL AND deleted_at IS NULL
+        ORDER BY source_task_id
+        """,
+        node_id,
+    )
+    return from_rows(SourceTaskVersion, rows)
+
+
+async def list_soft_deleted_source_task_ids_for_node(
+    conn: asyncpg.Connection, node_id: uuid.UUID
+) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT source_task_id FROM shared_tasks
+        WHERE source_node_id = $1 AND source_task_id IS NOT NULL AND deleted_at IS NOT NULL
+        """,
+        node_id,
+    )
+    return [r["source_task_id"] for r in rows]
+
+
+async def bulk_fetch(conn: asyncpg.Connection, project_id: uuid.UUID) -> BulkSnapshot:
+    """One consistent snapshot: live tasks with assignees, deleted ids, the latest activity seq."""
+    if conn.is_in_transaction():
+        return await _bulk_fetch(conn, project_id)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _bulk_fetch(conn, project_id)
+
+
+async def _bulk_fetch(conn: asyncpg.Connection, project_id: uuid.UUID) -> BulkSnapshot:
+    rows = await conn.fetch(
+        f"""
+        SELECT t.*, u.id AS u_id, u.first_name AS u_first_name, u.last_name AS u_last_name,
+            u.username AS u_username
+        FROM (SELECT {_COLUMNS} FROM shared_tasks
+              WHERE project_id = $1 AND deleted_at IS NULL) t
+        LEFT JOIN users u ON u.id = t.assignee_user_id
+        ORDER BY t.created_at, t.id
+        """,
+        project_id,
+    )
+    tasks = []
+    for r in rows:
+        user = None
+        if r["u_id"] is not None:
+            user = UserData(
+                id=r["u_id"],
+                first_name=r["u_first_name"],
+                last_name=r["u_last_name"],
+                username=r["u_username"],
+            )
+        tasks.append(SharedTaskWithUser(task=from_row(SharedTask, r), user=user))
+    deleted = await conn.fetch(
+        "SELECT id FROM shared_tasks WHERE project_id = $1 AND deleted_at IS NOT NULL ORDER BY id",
+        project_id,
+    )
+    seq = await conn.fetchval("SELECT max(seq) FROM activity WHERE project_id = $1", project_id)
+    return BulkSnapshot(
+        tasks=tasks, deleted_task_ids=[r["id"] for r in deleted], latest_seq=int(seq or 0)
+    )
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+async def create(conn: asyncpg.Connection, data: NewTask) -> SharedTaskWithUser:
+    """Insert a todo task in a swarm project and record ``task.created``."""
+    _check_text(data.title, data.description)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
+                description, executor, creator_user_id, assignee_user_id)
+            SELECT $1, p.id, p.id, $3, $4, $5, $6, $7 FROM swarm_projects p
+            WHERE p.id = $2 AND p.organization_id = $1
+            RETURNING {_COLUMNS}
+            """,
+            data.organization_id,
+            data.swarm_project_id,
+            data.title,
+            data.description,
+            data.executor,
+            data.creator_user_id,
+            data.assignee_user_id,
+        )
+        if row is None:
+            raise NotFound(f"swarm project {data.swarm_project_id} not found")
+        return await _record(conn, "task.created", from_row(SharedTask, row))
+
+
+async def update(
+    conn: asyncpg.Connection,
+    task_id: uuid.UUID,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    status: TaskStatus | None = None,
+    archived_at: dt.datetime | Keep | None = KEEP,
+    expected_version: int | None = None,
+    author: Author | None = None,
+) -> SharedTaskWithUser:
+    """Change fields (None = keep); ``archived_at`` KEEP/None(clear)/value. Records task.updated.
+
+    A status change must be legal for ``author`` (None: any legal transition, e.g. an operator).
+    """
+    async with conn.transaction():
+        task = await _locked(conn, task_id)
+        _check_version(task, expected_version)
+        if status is not None:
+            _check_transition(task.status, TaskStatus(status), author)
+        _check_text(
+            title if title is not None else task.title,
+            description if description is not None else task.description,
+        )
+        row = await conn.fetchrow(
+            f"""
+            UPDATE shared_tasks SET title = COALESCE($2, title),
+                description = COALESCE($3, description), status = COALESCE($4, status),
+                archived_at = CASE WHEN $5 THEN archived_at ELSE $6 END, version = version + 1
+            WHERE id = $1 RETURNING {_COLUMNS}
+            """,
+            task_id,
+            title,
+            description,
+            None if status is None else TaskStatus(status).value,
+            archived_at is KEEP,
+            None if isinstance(archived_at, Keep) else archived_at,
+        )
+        return await _record(conn, "task.updated", from_row(SharedTask, row))
+
+
+async def set_status(
+    conn: asyncpg.Connection, task_id: uuid.UUID, status: TaskStatus, author: Author
+) -> SharedTaskWithUser:
+    """A status change by ``author`` (e.g. the hive starting a dispatched task)."""
+    return await update(conn, task_id, status=status, author=author)
+
+
+async def assign_task(
+    conn: asyncpg.Connection,
+    task_id: uuid.UUID,
+    new_assignee: uuid.UUID | None,
+    *,
+    expected_previous: uuid.UUID | Keep | None = KEEP,
+    expected_version: int | None = None,
+) -> SharedTaskWithUser:
+    """Change the assignee user; Conflict when the previous assignee or version differs."""
+    async with conn.transaction():
+        task = await _locked(conn, task_id)
+        _check_version(task, expected_version)
+        if not isinstance(expected_previous, Keep) and task.assignee_user_id != expected_previous:
+            raise VersionConflict(f"task {task_id} has another assignee")
+        row = await conn.fetchrow(
+            f"""
+            UPDATE shared_tasks SET assignee_user_id = $2, version = version + 1
+            WHERE id = $1 RETURNING {_COLUMNS}
+            """,
+            task_id,
+            new_assignee,
+        )
+        return await _record(conn, "task.reassigned", from_row(SharedTask, row))
+
+
+async def delete_task(
+    conn: asyncpg.Connection,
+    task_id: uuid.UUID,
+    acting_user_id: uuid.UUID | None,
+    *,
+    expected_version: int | None = None,
+) -> SharedTaskWithUser:
+    """Soft delete (version+1) and record ``task.deleted``."""
+    async with conn.transaction():
+        task = await _locked(conn, task_id)
+        _check_version(task, expected_version)
+        row = await conn.fetchrow(
+            f"""
+            UPDATE shared_tasks SET deleted_at = now(), deleted_by_user_id = $2,
+                version = version + 1
+            WHERE id = $1 RETURNING {_COLUMNS}
+            """,
+            task_id,
+            acting_user_id,
+        )
+        return await _record(conn, "task.deleted", from_row(SharedTask, row))
+
+
+async def update_status_from_node(
+    conn: asyncpg.Connection, task_id: uuid.UUID, status: TaskStatus
+) -> SharedTaskWithUser:
+    """A node-authored status change (in-progress → in-review/done); records task.updated."""
+    return await update(conn, task_id, status=status, author=Author.NODE)
+
+
+async def set_executing_node(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID | None
+) -> None:
+    await conn.execute(
+        "UPDATE shared_tasks SET executing_node_id = $2 WHERE id = $1", task_id, node_id
+    )
+
+
+async def set_source_task_id(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID, source_task_id: uuid.UUID
+) -> None:
+    """Record which local task of which node mirrors this shared task (the id bridge)."""
+    await conn.execute(
+        "UPDATE shared_tasks SET source_node_id = $2, source_task_id = $3 WHERE id = $1",
+        task_id,
+        node_id,
+        source_task_id,
+    )
+
+
+async def upsert_from_node(
+    conn: asyncpg.Connection, node_id: uuid.UUID, data: NodeTaskData
+) -> tuple[SharedTaskWithUser, bool]:
+    """Apply a node's ``task.upsert``; returns (task, was_created) and records activity.
+
+    - ``shared_task_id`` naming a live task: that row is updated by id (whoever created it); its
+      owner stays, the node becomes the executing node.
+    - otherwise the row is found by (node, local task id) and updated, or inserted with the node
+      as owner, source and executing node.
+    Title/description/owner: last write wins; assignee = COALESCE(new, old); status changes must
+    be node-authored transitions; version+1 on every update.
+    """
+    _check_text(data.title, data.description)
+    async with conn.transaction():
+        if data.shared_task_id is not None:
+            task = await _locked(conn, data.shared_task_id)
+            if task.organization_id != data.organization_id:
+                raise NotFound(f"task {data.shared_task_id} not found")
+            return await _node_update(conn, node_id, task, data, by_id=True), False
+        for _ in range(2):
+            row = await conn.fetchrow(
+                f"""
+                SELECT {_COLUMNS} FROM shared_tasks WHERE source_node_id = $1
+                  AND source_task_id = $2 AND deleted_at IS NULL FOR UPDATE
+                """,
+                node_id,
+                data.source_task_id,
+            )
+            if row is not None:
+                task = from_row(SharedTask, row)
+                return await _node_update(conn, node_id, task, data, by_id=False), False
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
+                    description, status, executor, assignee_user_id, archived_at,
+                    owner_node_id, owner_name, source_node_id, source_task_id, executing_node_id)
+                VALUES ($1, $2, $2, $3, $4, $5, COALESCE($6, 'CLAUDE_CODE'), $7, $8,
+                        $9, $10, $9, $11, $9)
+                ON CONFLICT (source_node_id, source_task_id)
+                    WHERE source_node_id IS NOT NULL AND source_task_id IS NOT NULL
+                      AND deleted_at IS NULL
+                DO NOTHING
+                RETURNING {_COLUMNS}
+                """,
+                data.organization_id,
+                data.swarm_project_id,
+                data.title,
+                data.description,
+                TaskStatus(data.status).value,
+                data.executor,
+                data.assignee_user_id,
+                data.archived_at,
+                node_id,
+                data.owner_name,
+                data.source_task_id,
+            )
+            if row is not None:
+                return await _record(conn, "task.created", from_row(SharedTask, row)), True
+        raise RuntimeError("concurrent upsert kept conflicting")  # pragma: no cover
+
+
+async def _node_update(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    task: SharedTask,
+    data: NodeTaskData,
+    *,
+    by_id: bool,
+) -> SharedTaskWithUser:
+    _check_transition(task.status, TaskStatus(data.status), Author.NODE)
+    row = await conn.fetchrow(
+        f"""
+        UPDATE shared_tasks SET title = $2, description = $3, status = $4,
+            assignee_user_id = COALESCE($5, assignee_user_id),
+            archived_at = COALESCE($6, archived_at),
+            owner_node_id = CASE WHEN $7 THEN owner_node_id ELSE $8 END,
+            owner_name = CASE WHEN $7 THEN owner_name ELSE COALESCE($9, owner_name) END,
+            executing_node_id = $8, version = version + 1
+        WHERE id = $1 RETURNING {_COLUMNS}
+        """,
+        task.id,
+        data.title,
+        data.description,
+        TaskStatus(data.status).value,
+        data.assignee_user_id,
+        data.archived_at,
+        by_id,
+        node_id,
+        data.owner_name,
+    )
+    return await _record(conn, "task.updated", from_row(SharedTask, row))
+
+
+async def announce(
+    conn: asyncpg.Connection, task_id: uuid.UUID, event_type: str = "task.updated"
+) -> SharedTaskWithUser:
+    """Record an activity event for the task as it is now (after a bulk change such as a merge)."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM shared_tasks WHERE id = $1", task_id)
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return await _record(conn, event_type, from_row(SharedTask, row))
