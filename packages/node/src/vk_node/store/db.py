@@ -1,0 +1,166 @@
+"""The node's SQLite connection layer.
+
+One :class:`Store` per database file holds two aiosqlite connections in autocommit mode:
+
+* the **writer**: ``async with store.transaction() as conn`` runs ``BEGIN IMMEDIATE`` … ``COMMIT``
+  (``ROLLBACK`` on any exception). An ``asyncio.Lock`` serializes transactions, so statements of
+  two coroutines never interleave on the connection.
+* the **reader**: ``async with store.read() as conn`` runs a deferred read transaction (one
+  consistent WAL snapshot of committed data) under its own lock; reads never wait for writers.
+
+Repository functions take the connection first, so a caller composes any number of them in one
+transaction. Writes that must reach the hive append their outbox op on that same connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from vk_node.store.migrate import apply_migrations
+
+__all__ = ["PRAGMAS", "Store"]
+
+PRAGMAS: tuple[tuple[str, str], ...] = (
+    ("foreign_keys", "ON"),
+    ("synchronous", "NORMAL"),
+    ("temp_store", "MEMORY"),
+    ("cache_size", "-64000"),
+    ("wal_autocheckpoint", "2000"),
+)
+"""Per-connection pragmas (spec/node-store.md), set after the busy timeout and WAL mode."""
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        for name, value in PRAGMAS:
+            await conn.execute(f"PRAGMA {name} = {value}")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+class Store:
+    """An open node database: a writer and a reader connection (see module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        schema_version: int,
+        applied: list[str],
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+        self._closed = False
+        self.schema_version = schema_version
+        """Highest applied migration version at open time."""
+        self.applied_migrations = applied
+        """Migrations applied by :meth:`open` (empty when the file was current)."""
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrate: bool = True,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> Store:
+        """Open (creating the file and its directory), set pragmas, and apply pending migrations."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        try:
+            applied = await apply_migrations(writer) if migrate else []
+            reader = await _connect(path, busy_timeout_ms)
+        except BaseException:
+            await writer.close()
+            raise
+        store = cls(path, writer, reader, 0, applied)
+        try:
+            store.schema_version = await store.read_schema_version()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def read_schema_version(self) -> int:
+        """Highest version in ``schema_migrations`` (0 when none)."""
+        async with self.read() as conn:
+            try:
+                async with conn.execute("SELECT MAX(version) FROM schema_migrations") as cur:
+                    row = await cur.fetchone()
+            except sqlite3.OperationalError:
+                return 0
+        return int(row[0] or 0) if row is not None else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``) on the writer; commits on normal exit."""
+        self._check_open()
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only snapshot of committed data on the reader connection."""
+        self._check_open()
+        async with self._read_lock:
+            conn = self._reader
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        """Checkpoint the WAL into the main file (TRUNCATE) and close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock, self._read_lock:
+            try:
+                await self._reader.close()
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                await self._writer.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
