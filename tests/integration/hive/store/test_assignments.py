@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import pytest
 
 from integration.hive.store._world import World
 from vk_hive.store.errors import AlreadyAssigned
+from vk_hive.store.models import Assignment, SharedTask
 from vk_hive.store.repositories import assignments, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NewTask
 
@@ -17,7 +19,7 @@ EXPIRED = dt.timedelta(seconds=-1)
 NO_GRACE = dt.timedelta(0)
 
 
-async def _task(world: World) -> shared_tasks.SharedTask:
+async def _task(world: World) -> SharedTask:
     async with world.db.acquire() as conn:
         created = await shared_tasks.create(
             conn,
@@ -31,7 +33,7 @@ async def test_concurrent_try_claim_has_exactly_one_winner(world: World) -> None
     """Two nodes claiming the same task at once: exactly one gets the lease."""
     task = await _task(world)
 
-    async def claim(node_id, link_id):  # type: ignore[no-untyped-def]
+    async def claim(node_id: uuid.UUID, link_id: uuid.UUID) -> Assignment | None:
         async with world.db.transaction() as conn:
             return await assignments.try_claim(conn, task.id, node_id, link_id, TTL, grace=NO_GRACE)
 

@@ -12,6 +12,7 @@ from vk_hive.store.models import Label, from_row, from_rows
 
 _COLUMNS = """id, organization_id, project_id, origin_node_id, name, icon, color, version,
     deleted_at, created_at, updated_at"""
+_L_COLUMNS = ", ".join("l." + c.strip() for c in _COLUMNS.split(","))
 
 
 async def create(
@@ -94,7 +95,7 @@ async def find_for_project(
 async def find_by_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> list[Label]:
     rows = await conn.fetch(
         f"""
-        SELECT {_COLUMNS.replace("id,", "l.id,", 1)} FROM labels l
+        SELECT {_L_COLUMNS} FROM labels l
         JOIN shared_task_labels tl ON tl.label_id = l.id
         WHERE tl.shared_task_id = $1 AND l.deleted_at IS NULL ORDER BY l.name, l.id
         """,

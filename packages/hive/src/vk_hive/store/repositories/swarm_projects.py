@@ -77,7 +77,7 @@ async def list_with_nodes_count(
     """Projects (newest first) with their linked-node count and per-status task counts."""
     rows = await conn.fetch(
         f"""
-        SELECT p.{_COLUMNS.replace(", ", ", p.")},
+        SELECT {", ".join("p." + c.strip() for c in _COLUMNS.split(","))},
             (SELECT count(*) FROM swarm_project_nodes l WHERE l.swarm_project_id = p.id)
                 AS node_count,
             COALESCE((SELECT jsonb_object_agg(s.status, s.n) FROM (
