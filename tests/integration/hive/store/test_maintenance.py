@@ -1,0 +1,89 @@
+"""Background-job bodies: partitions, retention lock, stale nodes, expiry sweeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+import pytest
+
+from integration.hive.store._world import World
+from vk_hive.store import maintenance
+from vk_hive.store.db import Database
+from vk_hive.store.repositories import activity, assignments, shared_tasks
+from vk_hive.store.repositories.shared_tasks import NewTask
+
+
+@pytest.mark.asyncio
+async def test_prune_drops_old_partitions_and_skips_when_locked(hive_db: Database) -> None:
+    """Pruning drops partitions past retention; while another session holds the lock it skips."""
+    async with hive_db.acquire() as conn:
+        old = await conn.fetchval("SELECT ensure_activity_partition(now() - interval '5 days')")
+        async with hive_db.acquire() as other, other.transaction():
+            await other.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                maintenance.RETENTION_LOCK_NAME,
+            )
+            assert await maintenance.prune_activity_partitions(conn) is None
+        dropped = await maintenance.prune_activity_partitions(conn)
+        assert dropped == [old]
+        assert len(await maintenance.ensure_activity_partitions(conn)) == 3
+        await activity.append(conn, uuid.uuid4(), "task.created", {})
+
+
+@pytest.mark.asyncio
+async def test_stale_nodes_go_offline_and_fail_their_assignments(world: World) -> None:
+    """A node silent past the threshold goes offline and its active assignment fails."""
+    async with world.db.acquire() as conn:
+        task = await shared_tasks.create(
+            conn,
+            NewTask(organization_id=world.org_id, swarm_project_id=world.project.id, title="a"),
+        )
+        await assignments.create(conn, task.task.id, world.node.id, world.link.id)
+        await conn.execute(
+            "UPDATE nodes SET last_heartbeat_at = now() - interval '10 minutes' WHERE id = $1",
+            world.node.id,
+        )
+        result = await maintenance.mark_stale_nodes_offline(conn, dt.timedelta(seconds=90))
+    assert world.node.id in result.node_ids
+    assert task.task.id in result.failed_task_ids
+
+
+@pytest.mark.asyncio
+async def test_expiry_sweeps_mark_invitations_and_handoffs(world: World) -> None:
+    """Expired pending invitations and unredeemed handoffs are marked expired; fresh ones stay."""
+    async with world.db.acquire() as conn:
+        await _invite(conn, world.org_id, "old@example.com", dt.timedelta(days=-1))
+        fresh = await _invite(conn, world.org_id, "new@example.com", dt.timedelta(days=1))
+        await conn.execute(
+            "INSERT INTO oauth_handoffs (provider, state, return_to, app_challenge, expires_at, "
+            "encrypted_provider_tokens) VALUES ('github', $1, 'http://x', 'c', "
+            "now() - interval '1 minute', 'secret')",
+            uuid.uuid4().hex,
+        )
+        assert await maintenance.expire_invitations(conn) >= 1
+        assert await maintenance.expire_oauth_handoffs(conn) >= 1
+        status = await conn.fetchval(
+            "SELECT status FROM organization_invitations WHERE id = $1", fresh
+        )
+        wiped = await conn.fetchval(
+            "SELECT count(*) FROM oauth_handoffs WHERE encrypted_provider_tokens IS NOT NULL "
+            "AND status = 'expired'"
+        )
+    assert status == "pending"
+    assert wiped == 0
+
+
+async def _invite(
+    conn: asyncpg.Connection, org_id: uuid.UUID, email: str, offset: dt.timedelta
+) -> uuid.UUID:
+    invite_id: uuid.UUID = await conn.fetchval(
+        "INSERT INTO organization_invitations (organization_id, email, token, expires_at) "
+        "VALUES ($1, $2, $3, now() + $4::interval) RETURNING id",
+        org_id,
+        email,
+        uuid.uuid4().hex,
+        offset,
+    )
+    return invite_id
