@@ -82,9 +82,16 @@ def _datetime_fields(model: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(names)
 
 
-def decode_row(model: type[_S], row: sqlite3.Row | dict[str, Any]) -> _S:
-    """Convert one row to ``model``: BLOB/TEXT UUIDs, stored timestamps, 0/1 booleans."""
+def decode_row(
+    model: type[_S], row: sqlite3.Row | dict[str, Any], *, json: tuple[str, ...] = ()
+) -> _S:
+    """Convert one row to ``model``: BLOB/TEXT UUIDs, stored timestamps, 0/1 booleans, and the
+    ``json`` columns parsed from their text."""
     data = dict(row)
+    for name in json:
+        value = data.get(name)
+        if isinstance(value, str):
+            data[name] = msgspec.json.decode(value)
     for name in _datetime_fields(model):
         value = data.get(name)
         if isinstance(value, str):
@@ -92,6 +99,8 @@ def decode_row(model: type[_S], row: sqlite3.Row | dict[str, Any]) -> _S:
     return msgspec.convert(data, model, strict=False)
 
 
-def decode_rows(model: type[_S], rows: Iterable[sqlite3.Row]) -> list[_S]:
+def decode_rows(
+    model: type[_S], rows: Iterable[sqlite3.Row], *, json: tuple[str, ...] = ()
+) -> list[_S]:
     """:func:`decode_row` for every row."""
-    return [decode_row(model, row) for row in rows]
+    return [decode_row(model, row, json=json) for row in rows]

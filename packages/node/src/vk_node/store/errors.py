@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "InvalidTransition", "NotFound", "StoreError"]
+__all__ = ["Conflict", "InvalidOp", "InvalidTransition", "NotFound", "StoreError"]
 
 
 class StoreError(Exception):
@@ -19,3 +19,7 @@ class Conflict(StoreError):
 
 class InvalidTransition(StoreError):
     """A status or state change that is not allowed from the current state."""
+
+
+class InvalidOp(StoreError):
+    """A write whose outbox op would not be a valid wire payload; the write is not committed."""

@@ -1,0 +1,374 @@
+"""The durable node → hive outbox (DESIGN.md §3, protocol.md §4).
+
+Every local write the hive must learn appends one op to ``node_outbox`` **on the same connection,
+inside the same transaction** as the write: the enqueue functions refuse to run outside a
+transaction, and any failure (including an op that would not be a valid wire payload) propagates
+so the write rolls back with it — a write never commits without its op.
+
+Only tasks of projects linked to a swarm project (``projects.remote_project_id IS NOT NULL``)
+produce ops, and so do their attempts, execution processes and logs; the task/attempt/execution/
+logs enqueue functions return ``None`` for everything else. ``assignment.status`` always enqueues
+(an assignment exists only for hive work).
+
+``seq`` is assigned inside the INSERT (``COALESCE(MAX(seq), 0) + 1``) under SQLite's writer lock, so
+it is gap-free and monotonic across concurrent writers. ``logs.append`` rows store only the id
+range; :func:`peek_unacked` / :func:`peek_from_seq` read the entries from ``log_entries`` and return
+ops ready to send as :class:`vk_shared.wire.ops.OutboxOp`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import aiosqlite
+import msgspec
+
+from vk_node.store.codec import now_db, ts_from_db, uuid_from_db, uuid_to_db
+from vk_node.store.errors import InvalidOp
+from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value
+from vk_shared.status import ExecutionStatus, NodeTaskStatus
+from vk_shared.wire.ops import (
+    AssignmentStatus,
+    AttemptUpsert,
+    ExecutionUpsert,
+    LogEntry,
+    LogsAppend,
+    OpPayload,
+    OutboxOp,
+    OutputType,
+    ProcessStatus,
+    TaskUpsert,
+)
+
+__all__ = [
+    "WIRE_LOG_TYPES",
+    "ack_through",
+    "backlog_count",
+    "enqueue_assignment_status",
+    "enqueue_attempt_upsert",
+    "enqueue_execution_upsert",
+    "enqueue_logs_append",
+    "enqueue_task_upsert",
+    "has_unacked_for_entity",
+    "last_acked_seq",
+    "peek_from_seq",
+    "peek_unacked",
+    "record_rejection",
+]
+
+WIRE_LOG_TYPES: tuple[str, ...] = tuple(t.value for t in OutputType)
+"""Log output types that travel in ``logs.append`` (the others are local UI/session markers)."""
+
+_PAYLOAD_DECODER: msgspec.json.Decoder[OpPayload] = msgspec.json.Decoder(OpPayload)
+_ENCODER = msgspec.json.Encoder()
+
+_INSERT = """
+INSERT INTO node_outbox
+    (id, seq, op_type, entity_type, entity_id, payload, idempotency_key, fencing_token,
+     created_at)
+VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM node_outbox), ?, ?, ?, ?, ?, ?, ?)
+RETURNING seq
+"""
+
+
+def _require_transaction(conn: aiosqlite.Connection) -> None:
+    if not conn.in_transaction:
+        raise RuntimeError("outbox ops must be enqueued inside the write's transaction")
+
+
+async def _enqueue(
+    conn: aiosqlite.Connection,
+    payload: OpPayload,
+    *,
+    entity_type: str,
+    entity_id: UUID,
+    fencing_token: int | None = None,
+) -> int:
+    _require_transaction(conn)
+    data = msgspec.to_builtins(payload)
+    if isinstance(payload, LogsAppend):
+        data.pop("entries", None)  # content is read from log_entries at send time
+    text = _ENCODER.encode(data)
+    try:
+        _PAYLOAD_DECODER.decode(text)
+    except msgspec.ValidationError as exc:
+        raise InvalidOp(f"{entity_type} {entity_id}: invalid outbox payload: {exc}") from exc
+    op_type = str(type(payload).__struct_config__.tag)
+    async with conn.execute(
+        _INSERT,
+        (
+            uuid_to_db(uuid4()),
+            op_type,
+            entity_type,
+            uuid_to_db(entity_id),
+            text.decode(),
+            f"{entity_type}:{entity_id}:{uuid4()}",
+            fencing_token,
+            now_db(),
+        ),
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else ts_from_db(value)
+
+
+def _uuid(value: bytes | str | None) -> UUID | None:
+    return None if value is None else uuid_from_db(value)
+
+
+# --- enqueue ----------------------------------------------------------------------------------
+
+
+async def enqueue_task_upsert(conn: aiosqlite.Connection, task_id: UUID) -> int | None:
+    """Append ``task.upsert`` with the whole task; ``None`` when its project is not linked."""
+    row = await fetch_one(
+        conn,
+        """SELECT t.*, p.remote_project_id FROM tasks t JOIN projects p ON p.id = t.project_id
+           WHERE t.id = ?""",
+        (uuid_to_db(task_id),),
+    )
+    if row is None:
+        raise InvalidOp(f"task {task_id} does not exist")
+    if row["remote_project_id"] is None:
+        return None
+    shared = _uuid(row["shared_task_id"])
+    payload = TaskUpsert(
+        id=task_id,
+        project_id=uuid_from_db(row["project_id"]),
+        shared_task_id=shared,
+        title=row["title"],
+        description=row["description"],
+        status=NodeTaskStatus(row["status"]),
+        parent_task_id=_uuid(row["parent_task_id"]),
+        archived_at=_ts(row["archived_at"]),
+        created_at=ts_from_db(row["created_at"]),
+        updated_at=ts_from_db(row["updated_at"]),
+        remote_version=int(row["remote_version"]) if shared is not None else 0,
+    )
+    return await _enqueue(conn, payload, entity_type="task", entity_id=task_id)
+
+
+async def enqueue_attempt_upsert(
+    conn: aiosqlite.Connection, attempt_id: UUID, *, fencing_token: int | None = None
+) -> int | None:
+    """Append ``attempt.upsert``; ``None`` when the attempt's project is not linked."""
+    row = await fetch_one(
+        conn,
+        """SELECT a.*, t.shared_task_id, p.remote_project_id
+           FROM task_attempts a JOIN tasks t ON t.id = a.task_id
+           JOIN projects p ON p.id = t.project_id WHERE a.id = ?""",
+        (uuid_to_db(attempt_id),),
+    )
+    if row is None:
+        raise InvalidOp(f"attempt {attempt_id} does not exist")
+    if row["remote_project_id"] is None:
+        return None
+    payload = AttemptUpsert(
+        id=attempt_id,
+        task_id=uuid_from_db(row["task_id"]),
+        shared_task_id=_uuid(row["shared_task_id"]),
+        assignment_id=_uuid(row["hive_assignment_id"]),
+        executor=row["executor"] or "",
+        branch=row["branch"],
+        target_branch=row["target_branch"],
+        worktree_deleted=bool(row["worktree_deleted"]),
+        setup_completed_at=_ts(row["setup_completed_at"]),
+        created_at=ts_from_db(row["created_at"]),
+        updated_at=ts_from_db(row["updated_at"]),
+    )
+    return await _enqueue(
+        conn, payload, entity_type="attempt", entity_id=attempt_id, fencing_token=fencing_token
+    )
+
+
+async def _linked_execution(conn: aiosqlite.Connection, execution_id: UUID) -> sqlite3.Row:
+    row = await fetch_one(
+        conn,
+        """SELECT e.*, p.remote_project_id FROM execution_processes e
+           JOIN task_attempts a ON a.id = e.task_attempt_id JOIN tasks t ON t.id = a.task_id
+           JOIN projects p ON p.id = t.project_id WHERE e.id = ?""",
+        (uuid_to_db(execution_id),),
+    )
+    if row is None:
+        raise InvalidOp(f"execution process {execution_id} does not exist")
+    return row
+
+
+async def enqueue_execution_upsert(conn: aiosqlite.Connection, execution_id: UUID) -> int | None:
+    """Append ``execution.upsert``; ``None`` when the process's project is not linked."""
+    row = await _linked_execution(conn, execution_id)
+    if row["remote_project_id"] is None:
+        return None
+    try:
+        action = json.loads(row["executor_action"]) if row["executor_action"] else {}
+    except ValueError:
+        action = {}
+    payload = ExecutionUpsert(
+        id=execution_id,
+        attempt_id=uuid_from_db(row["task_attempt_id"]),
+        run_reason=row["run_reason"],
+        executor_action=action if isinstance(action, dict) else {},
+        before_head_commit=row["before_head_commit"],
+        after_head_commit=row["after_head_commit"],
+        status=ProcessStatus(row["status"]),
+        exit_code=row["exit_code"],
+        dropped=bool(row["dropped"]),
+        pid=row["pid"],
+        started_at=ts_from_db(row["started_at"]),
+        completed_at=_ts(row["completed_at"]),
+    )
+    return await _enqueue(conn, payload, entity_type="execution", entity_id=execution_id)
+
+
+async def enqueue_logs_append(
+    conn: aiosqlite.Connection, execution_id: UUID, first_log_id: int, last_log_id: int
+) -> int | None:
+    """Append ``logs.append`` for ids ``first..last`` of one execution; ``None`` when unlinked."""
+    row = await _linked_execution(conn, execution_id)
+    if row["remote_project_id"] is None:
+        return None
+    payload = LogsAppend(
+        execution_id=execution_id, first_log_id=first_log_id, last_log_id=last_log_id
+    )
+    return await _enqueue(conn, payload, entity_type="execution", entity_id=execution_id)
+
+
+async def enqueue_assignment_status(
+    conn: aiosqlite.Connection,
+    assignment_id: UUID,
+    status: ExecutionStatus,
+    *,
+    local_task_id: UUID | None = None,
+    local_attempt_id: UUID | None = None,
+    message: str | None = None,
+    fencing_token: int | None = None,
+) -> int:
+    """Append ``assignment.status`` (always: assignments exist only for hive work)."""
+    payload = AssignmentStatus(
+        assignment_id=assignment_id,
+        status=status,
+        local_task_id=local_task_id,
+        local_attempt_id=local_attempt_id,
+        message=message,
+    )
+    return await _enqueue(
+        conn,
+        payload,
+        entity_type="assignment",
+        entity_id=assignment_id,
+        fencing_token=fencing_token,
+    )
+
+
+# --- send side --------------------------------------------------------------------------------
+
+_SELECT = """SELECT seq, entity_id, payload, idempotency_key, fencing_token FROM node_outbox"""
+
+
+async def _to_ops(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[OutboxOp]:
+    ops: list[OutboxOp] = []
+    for row in rows:
+        payload = _PAYLOAD_DECODER.decode(row["payload"])
+        if isinstance(payload, LogsAppend):
+            payload = msgspec.structs.replace(payload, entries=await _log_entries(conn, payload))
+        op = OutboxOp(
+            seq=int(row["seq"]),
+            entity_id=uuid_from_db(row["entity_id"]),
+            idempotency_key=row["idempotency_key"],
+            fencing_token=row["fencing_token"],
+            payload=payload,
+        )
+        ops.append(op)
+    return ops
+
+
+async def _log_entries(conn: aiosqlite.Connection, op: LogsAppend) -> list[LogEntry]:
+    rows = await fetch_all(
+        conn,
+        """SELECT id, output_type, content, timestamp FROM log_entries
+           WHERE execution_id = ? AND id BETWEEN ? AND ? AND output_type IN (?, ?, ?)
+           ORDER BY id""",
+        (uuid_to_db(op.execution_id), op.first_log_id, op.last_log_id, *WIRE_LOG_TYPES),
+    )
+    return [
+        LogEntry(
+            id=int(r["id"]),
+            output_type=OutputType(r["output_type"]),
+            content=r["content"],
+            timestamp=ts_from_db(r["timestamp"]),
+        )
+        for r in rows
+    ]
+
+
+async def peek_unacked(conn: aiosqlite.Connection, limit: int) -> list[OutboxOp]:
+    """Up to ``limit`` unacked ops in seq order, ready to send (log entries filled in)."""
+    rows = await fetch_all(
+        conn, _SELECT + " WHERE acked_at IS NULL ORDER BY seq LIMIT ?", (int(limit),)
+    )
+    return await _to_ops(conn, rows)
+
+
+async def peek_from_seq(conn: aiosqlite.Connection, seq: int, limit: int) -> list[OutboxOp]:
+    """Up to ``limit`` ops with ``seq >= seq``, acked or not, excluding rejected ones (resend)."""
+    rows = await fetch_all(
+        conn,
+        _SELECT + " WHERE seq >= ? AND rejected_at IS NULL ORDER BY seq LIMIT ?",
+        (int(seq), int(limit)),
+    )
+    return await _to_ops(conn, rows)
+
+
+async def ack_through(conn: aiosqlite.Connection, seq: int) -> int:
+    """Mark every unacked op with ``seq <= seq`` acked; return how many changed."""
+    return await execute(
+        conn,
+        "UPDATE node_outbox SET acked_at = ? WHERE acked_at IS NULL AND seq <= ?",
+        (now_db(), int(seq)),
+    )
+
+
+async def record_rejection(conn: aiosqlite.Connection, seq: int, code: str, reason: str) -> bool:
+    """Record the hive's ``op_rejected`` for ``seq``: acked with its rejection, so it never blocks
+    the queue. Returns whether such an op exists."""
+    now = now_db()
+    changed = await execute(
+        conn,
+        """UPDATE node_outbox SET acked_at = COALESCE(acked_at, ?), rejected_at = ?,
+               reject_code = ?, reject_reason = ?
+           WHERE seq = ?""",
+        (now, now, code, reason, int(seq)),
+    )
+    return changed > 0
+
+
+async def has_unacked_for_entity(conn: aiosqlite.Connection, entity_id: UUID) -> bool:
+    """Whether any op about ``entity_id`` is still unacked (the dirty guard)."""
+    value = await fetch_value(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM node_outbox WHERE entity_id = ? AND acked_at IS NULL)",
+        (uuid_to_db(entity_id),),
+    )
+    return bool(value)
+
+
+async def backlog_count(conn: aiosqlite.Connection) -> int:
+    """Number of unacked ops."""
+    return int(await fetch_value(conn, "SELECT COUNT(*) FROM node_outbox WHERE acked_at IS NULL"))
+
+
+async def last_acked_seq(conn: aiosqlite.Connection) -> int:
+    """The contiguous ack frontier: every op with ``seq <=`` this is acked (0 = none)."""
+    first_unacked = await fetch_value(
+        conn, "SELECT MIN(seq) FROM node_outbox WHERE acked_at IS NULL"
+    )
+    if first_unacked is not None:
+        return int(first_unacked) - 1
+    return int(await fetch_value(conn, "SELECT COALESCE(MAX(seq), 0) FROM node_outbox"))
