@@ -1,0 +1,1 @@
+"""The node's local REST API (mounted under ``/api``): thin controllers, one module per domain."""

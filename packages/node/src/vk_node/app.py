@@ -1,0 +1,59 @@
+"""``create_app(settings)``: the node's Litestar application (local REST API under ``/api``)."""
+
+from __future__ import annotations
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from vk_node import __version__
+from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
+from vk_node.errors import exception_handlers
+from vk_node.lifespan import NodeContext, node_lifespan
+from vk_node.settings import NodeSettings
+
+__all__ = ["api_route_handlers", "create_app"]
+
+
+def api_route_handlers() -> list[ControllerRouterHandler]:
+    """Every REST handler mounted under ``/api``."""
+    from vk_node.api.attempts import AttemptController, ExecutionProcessController
+    from vk_node.api.health import health
+    from vk_node.api.projects import ProjectController
+    from vk_node.api.tasks import TaskController
+
+    return [
+        health,
+        ProjectController,
+        TaskController,
+        AttemptController,
+        ExecutionProcessController,
+    ]
+
+
+def create_app(settings: NodeSettings) -> Litestar:
+    """Build one node's application; the store opens in its lifespan."""
+    ctx = NodeContext(settings=settings)
+    api = Router(path="/api", route_handlers=api_route_handlers(), before_request=reject_nul_bytes)
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[node_lifespan(ctx)],
+        state=State({"node": ctx}),
+        dependencies={
+            "ctx": Provide(provide_ctx, sync_to_thread=False),
+            "store": Provide(provide_store, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="vk-swarm node",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""Business rules of the local API that span more than one repository call."""
