@@ -253,17 +253,6 @@ class DatabaseFactory:
         self._created.append(name)
         return self.server.url_for(name)
 
-    async def drop(self, url: str) -> None:
-        """Drop one database made by this factory (by its URL) now rather than at the end."""
-        name = urlsplit(url).path.lstrip("/")
-        conn = await asyncpg.connect(self.server.admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-        if name in self._created:
-            self._created.remove(name)
-
     async def drop_all(self) -> None:
         if not self._created:
             return

@@ -125,3 +125,23 @@ async def test_min_retained_seq_tracks_retention(hive_db: Database) -> None:
         created = await activity.ensure_partitions(conn)
         assert len(created) == 3
         assert (await activity.append(conn, project, "task.updated", {})).seq == 4
+
+
+@pytest.mark.asyncio
+async def test_fetch_by_swarm_project_and_limits(store_db: Database) -> None:
+    """Events keyed to a swarm project are readable by it; page sizes are capped at 500."""
+    async with store_db.acquire() as conn:
+        org = await conn.fetchval(
+            "INSERT INTO organizations (name, slug) VALUES ('o', $1) RETURNING id",
+            uuid.uuid4().hex,
+        )
+        project = await conn.fetchval(
+            "INSERT INTO swarm_projects (organization_id, name) VALUES ($1, 'p') RETURNING id", org
+        )
+        for _ in range(3):
+            await activity.append(conn, project, "task.updated", {}, swarm_project_id=project)
+        by_swarm = await activity.fetch_since_by_swarm_project(conn, project, 1)
+        capped = await activity.fetch_since(conn, project, 0, limit=10_000)
+    assert [e.seq for e in by_swarm] == [2, 3]
+    assert len(capped) == 3
+    assert activity.MAX_LIMIT == 500

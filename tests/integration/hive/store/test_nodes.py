@@ -151,3 +151,19 @@ async def test_takeover_counting_block_and_unblock(world: World) -> None:
         assert unblocked is not None
         assert (unblocked.blocked_at, unblocked.takeover_count) == (None, 0)
         assert await node_api_keys.unblock_key(conn, key.id, world.org_id) is None
+
+
+@pytest.mark.asyncio
+async def test_public_url_update_and_delete_cascade(world: World) -> None:
+    """Updating an unknown node is NotFound; deleting a node removes its links."""
+    async with world.db.acquire() as conn:
+        await nodes.update_public_url(conn, world.node.id, "http://n1:3000")
+        node = await nodes.get(conn, world.node.id)
+        with pytest.raises(NotFound):
+            await nodes.update_public_url(conn, uuid.uuid4(), None)
+        await nodes.delete(conn, world.node.id)
+        with pytest.raises(NotFound):
+            await nodes.delete(conn, world.node.id)
+        links = await project_links.list_nodes(conn, world.project.id)
+    assert node.public_url == "http://n1:3000"
+    assert [link.node_id for link in links] == [world.other_node.id]

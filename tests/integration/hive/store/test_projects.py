@@ -161,3 +161,31 @@ async def test_inventory_upsert_refreshes_and_stale_rows_of_online_nodes_go(worl
         )
         assert await node_local_projects.delete_stale(conn, dt.timedelta(hours=24)) >= 1
         assert await node_local_projects.list_by_node(conn, world.node.id) == []
+
+
+@pytest.mark.asyncio
+async def test_link_lookups_and_inventory_swarm_link(world: World) -> None:
+    """Links are found by (project, node) and by local project; inventory links carry the name."""
+    info = LocalProjectInfo(
+        local_project_id=world.link.local_project_id, name="One", git_repo_path="/src/proj-one"
+    )
+    async with world.db.acquire() as conn:
+        by_pair = await project_links.find_node_link(conn, world.project.id, world.node.id)
+        by_local = await project_links.find_by_local_project(
+            conn, world.node.id, world.link.local_project_id
+        )
+        row = await node_local_projects.link_to_swarm_with_upsert(
+            conn, world.node.id, info, world.project.id
+        )
+        auth_links = await project_links.list_for_node_auth(conn, world.node.id)
+        await node_local_projects.unlink_from_swarm(conn, world.node.id, info.local_project_id)
+        unlinked = await node_local_projects.find_by_node_and_project(
+            conn, world.node.id, info.local_project_id
+        )
+    assert by_pair is not None
+    assert by_local is not None
+    assert by_pair.id == by_local.id == world.link.id
+    assert row.swarm_project_name == "proj"
+    assert [link.project_name for link in auth_links] == ["One"]
+    assert unlinked is not None
+    assert unlinked.swarm_project_id is None

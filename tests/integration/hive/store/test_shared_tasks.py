@@ -166,6 +166,10 @@ async def test_upsert_from_node_creates_then_updates_by_source(world: World) -> 
             await shared_tasks.upsert_from_node(
                 conn, world.node.id, _node_data(world, local, status=TaskStatus.DONE)
             )
+        with pytest.raises(NotFound):
+            await shared_tasks.upsert_from_node(
+                conn, world.node.id, _node_data(world, uuid.uuid4(), organization_id=uuid.uuid4())
+            )
         versions = await shared_tasks.list_source_task_versions_for_node(conn, world.node.id)
         events = await activity.fetch_since(conn, world.project.id, 0)
     assert updated.task.id == created.task.id

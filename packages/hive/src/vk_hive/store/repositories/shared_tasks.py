@@ -431,6 +431,13 @@ async def upsert_from_node(
             if task.organization_id != data.organization_id:
                 raise NotFound(f"task {data.shared_task_id} not found")
             return await _node_update(conn, node_id, task, data, by_id=True), False
+        in_org = await conn.fetchval(
+            "SELECT 1 FROM swarm_projects WHERE id = $1 AND organization_id = $2",
+            data.swarm_project_id,
+            data.organization_id,
+        )
+        if not in_org:
+            raise NotFound(f"swarm project {data.swarm_project_id} not found")
         for _ in range(2):
             row = await conn.fetchrow(
                 f"""
