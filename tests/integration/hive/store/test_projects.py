@@ -189,3 +189,16 @@ async def test_link_lookups_and_inventory_swarm_link(world: World) -> None:
     assert [link.project_name for link in auth_links] == ["One"]
     assert unlinked is not None
     assert unlinked.swarm_project_id is None
+
+
+@pytest.mark.asyncio
+async def test_domain_error_keeps_callers_transaction_usable(world: World) -> None:
+    """A Conflict raised inside a caller's transaction leaves that transaction usable."""
+    async with world.db.transaction() as conn:
+        with pytest.raises(Conflict):
+            await swarm_projects.create(conn, world.org_id, "proj")
+        with pytest.raises(LinkAlreadyExists):
+            await project_links.link_node(conn, world.project.id, world.node.id, uuid.uuid4(), "/")
+        created = await swarm_projects.create(conn, world.org_id, "after-conflict")
+    async with world.db.acquire() as conn:
+        assert await swarm_projects.exists(conn, created.id)

@@ -22,16 +22,17 @@ async def create(
     metadata: dict[str, Any] | None = None,
 ) -> SwarmProject:
     try:
-        row = await conn.fetchrow(
-            f"""
-            INSERT INTO swarm_projects (organization_id, name, description, metadata)
-            VALUES ($1, $2, $3, $4) RETURNING {_COLUMNS}
-            """,
-            organization_id,
-            name,
-            description,
-            metadata or {},
-        )
+        async with conn.transaction():  # a savepoint inside a caller's transaction
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO swarm_projects (organization_id, name, description, metadata)
+                VALUES ($1, $2, $3, $4) RETURNING {_COLUMNS}
+                """,
+                organization_id,
+                name,
+                description,
+                metadata or {},
+            )
     except asyncpg.UniqueViolationError:
         raise Conflict(f"a swarm project named {name!r} already exists") from None
     return from_row(SwarmProject, row)
@@ -101,17 +102,18 @@ async def update(
     metadata: dict[str, Any] | None = None,
 ) -> SwarmProject:
     try:
-        row = await conn.fetchrow(
-            f"""
-            UPDATE swarm_projects SET name = COALESCE($2, name),
-                description = COALESCE($3, description), metadata = COALESCE($4, metadata)
-            WHERE id = $1 RETURNING {_COLUMNS}
-            """,
-            project_id,
-            name,
-            description,
-            metadata,
-        )
+        async with conn.transaction():  # a savepoint inside a caller's transaction
+            row = await conn.fetchrow(
+                f"""
+                UPDATE swarm_projects SET name = COALESCE($2, name),
+                    description = COALESCE($3, description), metadata = COALESCE($4, metadata)
+                WHERE id = $1 RETURNING {_COLUMNS}
+                """,
+                project_id,
+                name,
+                description,
+                metadata,
+            )
     except asyncpg.UniqueViolationError:
         raise Conflict(f"a swarm project named {name!r} already exists") from None
     if row is None:
