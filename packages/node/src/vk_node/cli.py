@@ -120,7 +120,7 @@ def _config_show(loaded: LoadedSettings, as_json: bool) -> None:
         return
     width = max(len(name) for name in values)
     for name, value in values.items():
-        shown = ",".join(value) if isinstance(value, list) else value
+        shown = ",".join(value) if isinstance(value, list | tuple) else value
         print(f"{name:<{width}} = {shown!s:<40} ({loaded.sources[name]})")
 
 

@@ -1,0 +1,112 @@
+"""``vk-node migrate`` and ``vk-node status``: what the store holds and what waits for the hive."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+
+from vk_node.settings import NodeSettings
+from vk_node.store import Store, migrate, outbox
+from vk_node.store.repositories import projects as projects_repo
+from vk_node.store.repositories import task_attempts as attempts_repo
+from vk_node.store.repositories import tasks as tasks_repo
+
+__all__ = ["StatusReport", "collect_status", "migrate_store", "render_status"]
+
+
+class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
+    store_path: str
+    store_exists: bool
+    schema_version: int
+    projects: int
+    linked_projects: int
+    tasks: int
+    attempts: int
+    outbox_unacked: int
+    outbox_last_acked_seq: int
+    oldest_unacked_age_s: float | None
+    """Not measured yet (needs an outbox query for the oldest unacked op's ``created_at``)."""
+    hive_link: str
+
+
+async def migrate_store(settings: NodeSettings) -> list[str]:
+    """Create the data dir and apply pending migrations; the labels applied (empty = current)."""
+    await asyncio.to_thread(settings.worktrees_dir.mkdir, parents=True, exist_ok=True)
+    return await migrate(settings.db_path)
+
+
+def _hive_link(settings: NodeSettings) -> str:
+    if settings.standalone:
+        return "standalone (VK_HIVE_URL unset)"
+    return f"configured: {settings.hive_url}"
+
+
+async def collect_status(settings: NodeSettings) -> StatusReport:
+    """Read the store without creating or migrating it."""
+    path: Path = settings.db_path
+    if not await asyncio.to_thread(path.exists):
+        return StatusReport(
+            store_path=str(path),
+            store_exists=False,
+            schema_version=0,
+            projects=0,
+            linked_projects=0,
+            tasks=0,
+            attempts=0,
+            outbox_unacked=0,
+            outbox_last_acked_seq=0,
+            oldest_unacked_age_s=None,
+            hive_link=_hive_link(settings),
+        )
+    store = await Store.open(path, migrate=False)
+    try:
+        async with store.read() as conn:
+            projects = await projects_repo.find_local_projects(conn)
+            task_ids = []
+            for project in projects:
+                board = await tasks_repo.find_by_project_id_with_attempt_status(
+                    conn, project.id, include_archived=True
+                )
+                task_ids.extend(t.id for t in board)
+            attempts = 0
+            for task_id in task_ids:
+                attempts += len(await attempts_repo.fetch_all_attempts(conn, task_id))
+            unacked = await outbox.backlog_count(conn)
+            acked_through = await outbox.last_acked_seq(conn)
+        return StatusReport(
+            store_path=str(path),
+            store_exists=True,
+            schema_version=store.schema_version,
+            projects=len(projects),
+            linked_projects=sum(p.remote_project_id is not None for p in projects),
+            tasks=len(task_ids),
+            attempts=attempts,
+            outbox_unacked=unacked,
+            outbox_last_acked_seq=acked_through,
+            oldest_unacked_age_s=None,
+            hive_link=_hive_link(settings),
+        )
+    finally:
+        await store.close()
+
+
+def render_status(report: StatusReport) -> str:
+    """The human-readable form printed by ``vk-node status``."""
+    if not report.store_exists:
+        store = f"{report.store_path} (not created yet; run `vk-node migrate` or `serve`)"
+    else:
+        store = report.store_path
+    age = "n/a" if report.oldest_unacked_age_s is None else f"{report.oldest_unacked_age_s:.0f} s"
+    lines = [
+        f"store:          {store}",
+        f"schema version: {report.schema_version}",
+        f"projects:       {report.projects} ({report.linked_projects} linked)",
+        f"tasks:          {report.tasks}",
+        f"attempts:       {report.attempts}",
+        f"outbox backlog: {report.outbox_unacked} unacked (acked through seq "
+        f"{report.outbox_last_acked_seq}; oldest unacked age: {age})",
+        f"hive link:      {report.hive_link}",
+    ]
+    return "\n".join(lines)

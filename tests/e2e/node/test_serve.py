@@ -1,0 +1,44 @@
+"""A real standalone ``vk-node serve`` process: every local feature over HTTP, then SIGTERM."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+
+
+def test_standalone_node_serves_local_features(node_process, git_repo: Path) -> None:
+    """Without VK_HIVE_URL the node serves projects, tasks, subtasks, archive and attempts over
+    HTTP, and SIGTERM stops it with exit 0 and a checkpointed WAL."""
+    repo = git_repo
+    with httpx.Client(base_url=node_process.url + "/api", timeout=10) as http:
+        assert http.get("/health").json()["hive"] == "standalone"
+        project = http.post("/projects", json={"name": "demo", "git_repo_path": str(repo)}).json()
+        task = http.post("/tasks", json={"project_id": project["id"], "title": "t1"}).json()
+        sub = http.post(
+            "/tasks",
+            json={"project_id": project["id"], "title": "t2", "parent_task_id": task["id"]},
+        ).json()
+        assert [c["id"] for c in http.get(f"/tasks/{task['id']}/children").json()] == [sub["id"]]
+        edited = http.patch(f"/tasks/{task['id']}", json={"description": "more"}).json()
+        assert edited["description"] == "more"
+        assert http.post(f"/tasks/{task['id']}/archive").json()["archived_at"]
+        assert http.post(f"/tasks/{task['id']}/unarchive").json()["archived_at"] is None
+        attempt = http.post(
+            "/task-attempts",
+            json={"task_id": task["id"], "executor": "CLAUDE_CODE", "base_branch": "main"},
+        )
+        assert attempt.status_code == 202
+        processes = http.get(f"/task-attempts/{attempt.json()['id']}/processes")
+        assert processes.json() == []
+        bad = http.get("/execution-processes/00000000-0000-0000-0000-000000000000/logs")
+        assert bad.status_code == 404
+        assert http.get(node_process.url + "/schema").status_code == 200
+
+    assert node_process.terminate() == 0, node_process.log()
+    db = node_process.data_dir / "db.sqlite"
+    wal = db.with_name("db.sqlite-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] == 2
