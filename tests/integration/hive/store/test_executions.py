@@ -137,7 +137,7 @@ async def test_log_batches_are_idempotent_and_strip_nul(world: World) -> None:
 
 @pytest.mark.asyncio
 async def test_backfill_state_moves_only_from_partial(world: World) -> None:
-    """mark_pending_backfill touches only partial attempts; reset returns them to partial."""
+    """Backfill marks only partial attempts; failed or stale requests return them to partial."""
     async with world.db.acquire() as conn:
         a, _ = await _attempt(world, conn)
         b, _ = await _attempt(world, conn)
@@ -146,6 +146,18 @@ async def test_backfill_state_moves_only_from_partial(world: World) -> None:
         assert await executions.mark_pending_backfill(conn, [a, b], request) == [a]
         incomplete = await executions.find_incomplete_for_node(conn, world.node.id)
         assert {x.id for x in incomplete} == {a}
+        assert [x.id for x in await executions.find_by_backfill_request_id(conn, request)] == [a]
+        await conn.execute(
+            "UPDATE node_task_attempts SET sync_requested_at = now() - interval '1 hour' "
+            "WHERE id = $1",
+            a,
+        )
+        assert await executions.reset_stale_pending_backfill(conn, dt.timedelta(minutes=5)) >= 1
+        assert await executions.mark_pending_backfill(conn, [a], request) == [a]
+        assert await executions.reset_failed_backfill(conn, world.node.id) == 1
+        online = await executions.find_incomplete_with_online_nodes(conn, limit=500)
+        assert a in {x.id for x in online}
+        await executions.mark_pending_backfill(conn, [a], request)
         await executions.reset_attempt_to_partial(conn, a)
         found = await executions.find_attempt(conn, a)
     assert found is not None

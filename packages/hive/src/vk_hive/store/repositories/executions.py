@@ -182,6 +182,58 @@ async def reset_attempt_to_partial(conn: asyncpg.Connection, attempt_id: uuid.UU
     )
 
 
+async def find_incomplete_with_online_nodes(
+    conn: asyncpg.Connection,
+    limit: int,
+    offset: int = 0,
+    heartbeat_within: dt.timedelta = dt.timedelta(minutes=5),
+) -> list[TaskAttempt]:
+    """Partial attempts of nodes that sent a heartbeat recently (backfill reconciliation)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {", ".join("a." + c.strip() for c in _ATTEMPT_COLUMNS.split(","))}
+        FROM node_task_attempts a JOIN nodes n ON n.id = a.node_id
+        WHERE a.sync_state = 'partial' AND n.last_heartbeat_at > now() - $3::interval
+        ORDER BY a.created_at DESC, a.id LIMIT $1 OFFSET $2
+        """,
+        limit,
+        offset,
+        heartbeat_within,
+    )
+    return from_rows(TaskAttempt, rows)
+
+
+async def find_by_backfill_request_id(
+    conn: asyncpg.Connection, request_id: uuid.UUID
+) -> list[TaskAttempt]:
+    rows = await conn.fetch(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM node_task_attempts WHERE backfill_request_id = $1 "
+        "ORDER BY id",
+        request_id,
+    )
+    return from_rows(TaskAttempt, rows)
+
+
+async def reset_failed_backfill(conn: asyncpg.Connection, node_id: uuid.UUID) -> int:
+    """The node's pending backfills go back to partial (e.g. it disconnected); returns how many."""
+    result: str = await conn.execute(
+        "UPDATE node_task_attempts SET sync_state = 'partial', backfill_request_id = NULL "
+        "WHERE node_id = $1 AND sync_state = 'pending_backfill'",
+        node_id,
+    )
+    return int(result.split()[-1])
+
+
+async def reset_stale_pending_backfill(conn: asyncpg.Connection, older_than: dt.timedelta) -> int:
+    """Backfills requested more than ``older_than`` ago and never answered go back to partial."""
+    result: str = await conn.execute(
+        "UPDATE node_task_attempts SET sync_state = 'partial', backfill_request_id = NULL "
+        "WHERE sync_state = 'pending_backfill' AND sync_requested_at < now() - $1::interval",
+        older_than,
+    )
+    return int(result.split()[-1])
+
+
 # --- execution processes -------------------------------------------------------------------------
 
 
