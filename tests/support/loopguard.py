@@ -1,14 +1,15 @@
 """pytest plugin: fail a test during which an event loop saw an unhandled exception.
 
-Every loop pytest-asyncio creates comes from ``_guarded_loop``, whose exception handler records
-what it sees (a task exception nobody retrieved, an error raised in a callback). An autouse
-fixture checks the record after each test.
+At configure time the plugin installs an event loop policy whose loops record what their
+exception handler sees (a task exception nobody retrieved, an error raised in a callback). Every
+loop made during the run comes from it: pytest-asyncio's runners and ``asyncio.run`` alike, and
+loop scopes (session fixtures) keep working. An autouse fixture checks the record after each test.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,16 +22,15 @@ def _record_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
     loop.default_exception_handler(context)
 
 
-def _guarded_loop() -> asyncio.AbstractEventLoop:
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(_record_loop_error)
-    return loop
+class _GuardedPolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_exception_handler(_record_loop_error)
+        return loop
 
 
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    return {"guarded": _guarded_loop}
+def pytest_configure(config: pytest.Config) -> None:
+    asyncio.set_event_loop_policy(_GuardedPolicy())
 
 
 @pytest.fixture(autouse=True)
