@@ -9,8 +9,8 @@ import httpx
 
 
 def test_standalone_node_serves_local_features(node_process, git_repo: Path) -> None:
-    """Without VK_HIVE_URL the node serves projects, tasks, subtasks, archive and attempts over
-    HTTP, and SIGTERM stops it with exit 0 and a checkpointed WAL."""
+    """Without VK_HIVE_URL the node serves projects, tasks, subtasks, archive, labels, templates,
+    variables and attempts over HTTP, and SIGTERM stops it with exit 0 and a checkpointed WAL."""
     repo = git_repo
     with httpx.Client(base_url=node_process.url + "/api", timeout=10) as http:
         assert http.get("/health").json()["hive"] == "standalone"
@@ -32,6 +32,14 @@ def test_standalone_node_serves_local_features(node_process, git_repo: Path) -> 
         assert attempt.status_code == 202
         processes = http.get(f"/task-attempts/{attempt.json()['id']}/processes")
         assert processes.json() == []
+        label = http.post("/labels", json={"name": "bug", "project_id": project["id"]}).json()
+        labels = http.put(f"/tasks/{task['id']}/labels", json={"label_ids": [label["id"]]})
+        assert [x["name"] for x in labels.json()] == ["bug"]
+        tmpl = http.post("/templates", json={"template_name": "t", "content": "c"})
+        assert tmpl.status_code == 201
+        assert http.post(f"/tasks/{task['id']}/variables", json={"name": "ENV", "value": "x"})
+        resolved = http.get(f"/tasks/{sub['id']}/variables/resolved").json()
+        assert {"name": "ENV", "value": "x", "source": "inherited"} in resolved
         bad = http.get("/execution-processes/00000000-0000-0000-0000-000000000000/logs")
         assert bad.status_code == 404
         assert http.get(node_process.url + "/schema").status_code == 200

@@ -20,10 +20,15 @@ __all__ = ["api_route_handlers", "create_app"]
 
 def api_route_handlers() -> list[ControllerRouterHandler]:
     """Every REST handler mounted under ``/api``."""
+    from vk_node.api.activity import ActivityController
     from vk_node.api.attempts import AttemptController, ExecutionProcessController
+    from vk_node.api.drafts import DraftController
     from vk_node.api.health import health
+    from vk_node.api.labels import LabelController, TaskLabelController
     from vk_node.api.projects import ProjectController
     from vk_node.api.tasks import TaskController
+    from vk_node.api.templates import TemplateController
+    from vk_node.api.variables import TaskVariableController
 
     return [
         health,
@@ -31,6 +36,12 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         TaskController,
         AttemptController,
         ExecutionProcessController,
+        LabelController,
+        TaskLabelController,
+        TemplateController,
+        TaskVariableController,
+        DraftController,
+        ActivityController,
     ]
 
 

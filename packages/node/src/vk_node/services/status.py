@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from uuid import UUID
 
 import msgspec
 
@@ -64,7 +65,7 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
     try:
         async with store.read() as conn:
             projects = await projects_repo.find_local_projects(conn)
-            task_ids = []
+            task_ids: list[UUID] = []
             for project in projects:
                 board = await tasks_repo.find_by_project_id_with_attempt_status(
                     conn, project.id, include_archived=True
