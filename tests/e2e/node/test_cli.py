@@ -63,4 +63,7 @@ def test_status_counts_and_backlog(vk_node_cli, start_node, git_repo: Path, tmp_
     assert report["linked_projects"] == 1
     assert report["tasks"] == 3
     assert report["outbox_unacked"] == 3
+    assert report["oldest_unacked_age_s"] is not None
+    assert report["oldest_unacked_age_s"] >= 0
+    assert report["attempts"] == 0
     assert report["schema_version"] >= 1

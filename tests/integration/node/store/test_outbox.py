@@ -193,6 +193,8 @@ async def test_ack_through_and_rejection_advance_the_queue(store: Store) -> None
             await _seed.task(conn, p, title=f"t{i}")
     async with store.transaction() as conn:
         assert await outbox.last_acked_seq(conn) == 0
+        first_written = await outbox.oldest_unacked_created_at(conn)
+        assert first_written is not None
         assert await outbox.ack_through(conn, 2) == 2
         assert await outbox.record_rejection(conn, 4, "invalid_op", "bad title")
         assert not await outbox.record_rejection(conn, 99, "x", "y")
@@ -200,9 +202,11 @@ async def test_ack_through_and_rejection_advance_the_queue(store: Store) -> None
         assert await outbox.backlog_count(conn) == 2
     assert [op.seq for op in await _ops(store)] == [3, 5]
     async with store.transaction() as conn:
+        assert await outbox.oldest_unacked_created_at(conn) >= first_written  # type: ignore[operator]
         await outbox.ack_through(conn, 5)
         assert await outbox.last_acked_seq(conn) == 5
         assert await outbox.backlog_count(conn) == 0
+        assert await outbox.oldest_unacked_created_at(conn) is None
         row = (
             await fetch_all(
                 conn,

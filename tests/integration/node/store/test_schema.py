@@ -324,7 +324,7 @@ EXPECTED_CHECKS: dict[str, list[str]] = {
     "shared_activity_cursors": ["last_seq >= 0"],
     "cached_nodes": ["status IN ('pending', 'online', 'offline', 'busy', 'draining')"],
     "templates": ["content <> ''"],
-    "task_variables": ["name GLOB '[A-Z][A-Z0-9_]*'"],
+    "task_variables": ["name GLOB '[A-Z]*' AND name NOT GLOB '*[^A-Z0-9_]*'"],
     "drafts": ["draft_type IN ('follow_up', 'retry')"],
 }
 

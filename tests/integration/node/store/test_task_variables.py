@@ -56,3 +56,17 @@ async def test_system_variables_are_overridden_by_user_variables(store: Store) -
     text = "Fix ${TASK_TITLE} in ${PROJECT_TITLE} (${UNKNOWN}) $TASK_ID"
     assert expand(text, resolved) == "Fix overridden in proj (${UNKNOWN}) $TASK_ID"
     assert expand("${A}", {"A": "${B}", "B": "no"}) == "${B}"
+
+
+@pytest.mark.asyncio
+async def test_variable_names_are_upper_case_identifiers_of_any_length(store: Store) -> None:
+    """One-letter names are valid; names with lower case, spaces or a leading digit are refused."""
+    async with store.transaction() as conn:
+        p = await _seed.project(conn, linked=False)
+        t = await _seed.task(conn, p)
+        for name in ("V", "A1", "MY_VAR_2"):
+            await task_variables.create(conn, t.id, name, "ok")
+        for bad in ("", "1A", "_A", "Ab", "A B", "A-B"):
+            with pytest.raises(Conflict):
+                await task_variables.create(conn, t.id, bad, "x")
+        assert set(await task_variables.find_inherited(conn, t.id)) == {"V", "A1", "MY_VAR_2"}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import msgspec
 
@@ -28,7 +28,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     outbox_unacked: int
     outbox_last_acked_seq: int
     oldest_unacked_age_s: float | None
-    """Not measured yet (needs an outbox query for the oldest unacked op's ``created_at``)."""
+    """Seconds since the oldest unacked op was written (``None`` when nothing waits)."""
     hive_link: str
 
 
@@ -65,28 +65,23 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
     try:
         async with store.read() as conn:
             projects = await projects_repo.find_local_projects(conn)
-            task_ids: list[UUID] = []
-            for project in projects:
-                board = await tasks_repo.find_by_project_id_with_attempt_status(
-                    conn, project.id, include_archived=True
-                )
-                task_ids.extend(t.id for t in board)
-            attempts = 0
-            for task_id in task_ids:
-                attempts += len(await attempts_repo.fetch_all_attempts(conn, task_id))
+            tasks = await tasks_repo.count(conn)
+            attempts = await attempts_repo.count(conn)
             unacked = await outbox.backlog_count(conn)
             acked_through = await outbox.last_acked_seq(conn)
+            oldest = await outbox.oldest_unacked_created_at(conn)
+        age = None if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         return StatusReport(
             store_path=str(path),
             store_exists=True,
             schema_version=store.schema_version,
             projects=len(projects),
             linked_projects=sum(p.remote_project_id is not None for p in projects),
-            tasks=len(task_ids),
+            tasks=tasks,
             attempts=attempts,
             outbox_unacked=unacked,
             outbox_last_acked_seq=acked_through,
-            oldest_unacked_age_s=None,
+            oldest_unacked_age_s=age,
             hive_link=_hive_link(settings),
         )
     finally:

@@ -54,6 +54,7 @@ __all__ = [
     "enqueue_task_upsert",
     "has_unacked_for_entity",
     "last_acked_seq",
+    "oldest_unacked_created_at",
     "peek_from_seq",
     "peek_unacked",
     "record_rejection",
@@ -362,6 +363,14 @@ async def has_unacked_for_entity(conn: aiosqlite.Connection, entity_id: UUID) ->
 async def backlog_count(conn: aiosqlite.Connection) -> int:
     """Number of unacked ops."""
     return int(await fetch_value(conn, "SELECT COUNT(*) FROM node_outbox WHERE acked_at IS NULL"))
+
+
+async def oldest_unacked_created_at(conn: aiosqlite.Connection) -> datetime | None:
+    """When the oldest op still waiting for the hive was written (``None`` = nothing waits)."""
+    value = await fetch_value(
+        conn, "SELECT MIN(created_at) FROM node_outbox WHERE acked_at IS NULL"
+    )
+    return None if value is None else ts_from_db(value)
 
 
 async def last_acked_seq(conn: aiosqlite.Connection) -> int:

@@ -290,7 +290,9 @@ CREATE TABLE templates (
 CREATE TABLE task_variables (
     id         TEXT PRIMARY KEY,
     task_id    BLOB NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
-    name       TEXT NOT NULL CHECK (name GLOB '[A-Z][A-Z0-9_]*'),
+    -- An upper-case identifier: a letter, then letters, digits or '_' (GLOB has no repetition,
+    -- so the rule is "starts with A-Z and contains nothing outside A-Z0-9_").
+    name       TEXT NOT NULL CHECK (name GLOB '[A-Z]*' AND name NOT GLOB '*[^A-Z0-9_]*'),
     value      TEXT NOT NULL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),

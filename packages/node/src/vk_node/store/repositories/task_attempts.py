@@ -51,6 +51,11 @@ class AttemptContext(msgspec.Struct, frozen=True, kw_only=True):
     project: Project
 
 
+async def count(conn: aiosqlite.Connection) -> int:
+    """Number of attempts in the store."""
+    return int(await fetch_value(conn, "SELECT COUNT(*) FROM task_attempts"))
+
+
 async def find_by_id(conn: aiosqlite.Connection, attempt_id: UUID) -> TaskAttempt | None:
     return await fetch_model(
         conn, TaskAttempt, "SELECT * FROM task_attempts WHERE id = ?", (uuid_to_db(attempt_id),)

@@ -55,6 +55,11 @@ __all__ = [
 _TERMINAL = ("done", "cancelled")
 
 
+async def count(conn: aiosqlite.Connection) -> int:
+    """Number of tasks in the store (archived included)."""
+    return int(await fetch_value(conn, "SELECT COUNT(*) FROM tasks"))
+
+
 async def find_by_id(conn: aiosqlite.Connection, task_id: UUID) -> Task | None:
     return await fetch_model(conn, Task, "SELECT * FROM tasks WHERE id = ?", (uuid_to_db(task_id),))
 
