@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vk_hive.auth.tokens import TokenSigner
 from vk_hive.jobs.runner import JobRunner
@@ -18,6 +20,8 @@ class HiveContext:
     signer: TokenSigner
     db: Database | None = None
     jobs: JobRunner = field(default_factory=JobRunner)
+    on_assignment: Callable[[Any], Awaitable[None]] | None = None
+    """Installed by the node gateway: push ``task_assign`` for a committed assignment."""
 
     @property
     def database(self) -> Database:

@@ -67,7 +67,8 @@ async def test_personal_access_token_create_use_list_revoke(hive: Hive) -> None:
         stored = await conn.fetchval(
             "SELECT token_hash FROM personal_access_tokens WHERE id = $1::uuid", r.json()["id"]
         )
-    assert stored != token and len(stored) == 64
+    assert stored != token
+    assert len(stored) == 64
     r = await hive.client.delete(f"/v1/tokens/personal/{r.json()['id']}", headers=alice.headers)
     assert r.status_code == 204
     assert (await hive.client.get("/v1/me", headers=mine)).status_code == 401

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from vk_hive.api.activity import activity_page
+from vk_hive.api.labels import LabelController
+from vk_hive.api.nodes import ApiKeyController, NodeController
+from vk_hive.api.projects import ProjectController
+from vk_hive.api.tasks import TaskController
+from vk_hive.api.templates import TemplateController
+
 __all__ = ["domain_handlers"]
 
 
 def domain_handlers() -> list[ControllerRouterHandler]:
-    return []
+    return [
+        ProjectController,
+        NodeController,
+        ApiKeyController,
+        TaskController,
+        LabelController,
+        TemplateController,
+        activity_page,
+    ]
