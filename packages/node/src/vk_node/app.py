@@ -25,6 +25,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.drafts import DraftController
     from vk_node.api.health import health
     from vk_node.api.labels import LabelController, TaskLabelController
+    from vk_node.api.logs_ws import logs_ws
     from vk_node.api.projects import ProjectController
     from vk_node.api.tasks import TaskController
     from vk_node.api.templates import TemplateController
@@ -36,6 +37,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         TaskController,
         AttemptController,
         ExecutionProcessController,
+        logs_ws,
         LabelController,
         TaskLabelController,
         TemplateController,

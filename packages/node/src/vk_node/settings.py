@@ -38,6 +38,7 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Executor = Annotated[str, msgspec.Meta(pattern="^[A-Z][A-Z0-9_]{0,63}$")]
 ShortStr = Annotated[str, msgspec.Meta(max_length=255)]
 UrlStr = Annotated[str, msgspec.Meta(max_length=2048)]
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class SettingsError(ValueError):
@@ -66,6 +67,45 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Largest request body the REST API accepts (bytes)."""
     shutdown_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     """How long ``serve`` waits for in-flight requests on SIGTERM/SIGINT."""
+    worktree_dir: str = ""
+    """Where attempt worktrees live; empty = ``<data_dir>/worktrees``."""
+    branch_prefix: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9._/-]*$")] = "vk"
+    """Attempt branches are ``<prefix>/<short>-<slug>`` (just ``<short>-<slug>`` when empty)."""
+    stop_grace_s: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
+    """Stopping a run: SIGTERM to its process group, SIGKILL after this many seconds."""
+    exit_drain_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
+    """After a run's main process exits, how long its output pipes may stay open (held by
+    lingering children) before the rest of its process group is killed."""
+    worktree_idle_expiry_h: Annotated[float, msgspec.Meta(gt=0)] = 72.0
+    """Worktrees of attempts idle this long (nothing running) are removed by the sweeper."""
+    worktree_sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
+    """How often vanished, expired and archived-task worktrees are cleaned up."""
+    worktree_orphan_cleanup: bool = True
+    """At startup delete worktree directories no live attempt references."""
+    log_batch_lines: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
+    """A run's output is written to ``log_entries`` in batches of at most this many lines ..."""
+    log_batch_interval_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.1
+    """... or whatever arrived within this interval, one transaction per batch."""
+    log_queue_lines: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    """Lines buffered per run before reading its pipes pauses (backpressure, nothing dropped)."""
+    log_max_line_chars: Annotated[int, msgspec.Meta(ge=64, le=256 * 1024)] = 64 * 1024
+    """Longer output lines are split into several log rows."""
+    git_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    """Timeout of one git command run by the executor."""
+    env_passthrough: tuple[EnvName, ...] = (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "AMP_API_KEY",
+        "CURSOR_API_KEY",
+        "DASHSCOPE_API_KEY",
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+        "SSH_AUTH_SOCK",
+    )
+    """Variables of the node's environment passed to runs besides PATH, HOME, LANG, ... (never
+    ``VK_NODE_*``/``VK_HIVE_*``)."""
 
     def __post_init__(self) -> None:
         for field, value in (("hive_url", self.hive_url), ("public_url", self.public_url)):
@@ -85,6 +125,8 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
     @property
     def worktrees_dir(self) -> Path:
+        if self.worktree_dir:
+            return Path(self.worktree_dir).expanduser().absolute()
         return self.data_path / "worktrees"
 
     @property
@@ -107,6 +149,19 @@ ENV_NAMES: Mapping[str, str] = {
     "log_level": "VK_NODE_LOG_LEVEL",
     "max_body_bytes": "VK_NODE_MAX_BODY_BYTES",
     "shutdown_timeout_s": "VK_NODE_SHUTDOWN_TIMEOUT_S",
+    "worktree_dir": "VK_NODE_WORKTREE_DIR",
+    "branch_prefix": "VK_NODE_BRANCH_PREFIX",
+    "stop_grace_s": "VK_NODE_STOP_GRACE_S",
+    "exit_drain_s": "VK_NODE_EXIT_DRAIN_S",
+    "worktree_idle_expiry_h": "VK_NODE_WORKTREE_IDLE_EXPIRY_H",
+    "worktree_sweep_interval_s": "VK_NODE_WORKTREE_SWEEP_INTERVAL_S",
+    "worktree_orphan_cleanup": "VK_NODE_WORKTREE_ORPHAN_CLEANUP",
+    "log_batch_lines": "VK_NODE_LOG_BATCH_LINES",
+    "log_batch_interval_s": "VK_NODE_LOG_BATCH_INTERVAL_S",
+    "log_queue_lines": "VK_NODE_LOG_QUEUE_LINES",
+    "log_max_line_chars": "VK_NODE_LOG_MAX_LINE_CHARS",
+    "git_timeout_s": "VK_NODE_GIT_TIMEOUT_S",
+    "env_passthrough": "VK_NODE_ENV_PASSTHROUGH",
 }
 """Setting name -> environment variable."""
 
@@ -138,7 +193,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     field = _FIELDS.get(name)
     if field is None:
         raise SettingsError(f"unknown setting {name!r} ({origin})")
-    if name == "executors" and isinstance(value, str):
+    if name in ("executors", "env_passthrough") and isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if name == "executors" and isinstance(value, list | tuple):
         value = [v.upper() if isinstance(v, str) else v for v in value]
@@ -202,6 +257,8 @@ def load_settings(
         values["data_dir"] = str(default_data_dir(environ))
     else:
         values["data_dir"] = str(Path(values["data_dir"]).expanduser().absolute())
+    if values.get("worktree_dir"):
+        values["worktree_dir"] = str(Path(values["worktree_dir"]).expanduser().absolute())
     if not values.get("name"):
         values["name"] = socket.gethostname()[:255] or "vk-node"
         if sources["name"] == "default":

@@ -38,7 +38,8 @@ async def test_attempt_is_recorded_with_a_branch(client: Client, git_repo: Path)
     assert (await client.get(f"/api/task-attempts/{attempt['id']}")).json() == attempt
     listed = (await client.get("/api/task-attempts", params={"task_id": task["id"]})).json()
     assert [a["id"] for a in listed] == [attempt["id"]]
-    assert (await client.get(f"/api/task-attempts/{attempt['id']}/processes")).json() == []
+    processes = await client.get(f"/api/task-attempts/{attempt['id']}/processes")
+    assert processes.status_code == 200
 
 
 @pytest.mark.asyncio
@@ -61,15 +62,17 @@ async def test_attempt_rejects_bad_executor_or_branch(
 
 
 @pytest.mark.asyncio
-async def test_stop_is_noop_and_merge_is_501(client: Client, git_repo: Path) -> None:
-    """Stopping an idle attempt is a no-op; merge answers a JSON 501; unknown ids are 404."""
+async def test_stop_answers_and_merge_without_changes_is_409(
+    client: Client, git_repo: Path
+) -> None:
+    """Stop answers 200; merging a branch with nothing new is a JSON 409; unknown ids are 404."""
     task = await _task(client, git_repo)
     body = {"task_id": task["id"], "executor": "SCRIPT", "base_branch": "main"}
     attempt = (await client.post("/api/task-attempts", json=body)).json()
     assert (await client.post(f"/api/task-attempts/{attempt['id']}/stop")).status_code == 200
     r = await client.post(f"/api/task-attempts/{attempt['id']}/merge")
-    assert r.status_code == 501
-    assert r.json()["status_code"] == 501
+    assert r.status_code == 409
+    assert r.json()["status_code"] == 409
     assert (await client.post(f"/api/task-attempts/{uuid4()}/merge")).status_code == 404
 
 
@@ -91,7 +94,7 @@ async def test_logs_are_paged_by_id(client: Client, app: Litestar, git_repo: Pat
         )
         await logs_repo.append_many(conn, process_id, [("stdout", f"line {i}") for i in range(5)])
     processes = (await client.get(f"/api/task-attempts/{attempt['id']}/processes")).json()
-    assert [p["id"] for p in processes] == [str(process_id)]
+    assert str(process_id) in [p["id"] for p in processes]
     page = (await client.get(f"/api/execution-processes/{process_id}/logs?limit=3")).json()
     assert [e["content"] for e in page["entries"]] == ["line 0", "line 1", "line 2"]
     assert page["has_more"] is True

@@ -47,7 +47,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
         before_head_commit TEXT | after_head_commit TEXT | pid INTEGER | server_instance_id TEXT |
         completion_reason TEXT | completion_message TEXT | resume_state TEXT |
         fence_attempt_count INTEGER NN =0 | started_at {TS} | completed_at TEXT |
-        created_at {TS} | updated_at {TS}""",
+        created_at {TS} | updated_at {TS} | pid_start_ticks INTEGER""",
     "execution_process_logs": f"""
         execution_id BLOB NN | logs TEXT NN | byte_size INTEGER NN | inserted_at {TS}""",
     "log_entries": f"""

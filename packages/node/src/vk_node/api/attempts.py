@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -11,10 +11,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from vk_node.api.deps import Ctx, Db
-from vk_node.api.types import BranchName, ExecutorName
-from vk_node.errors import NotImplementedYet
+from vk_node.api.types import BranchName, ExecutorName, ShortText, Text, Title
+from vk_node.executor.service import FollowUpResult
 from vk_node.services import attempts as service
-from vk_node.store.models import ExecutionProcess, LogPage, TaskAttempt
+from vk_node.store.models import ExecutionProcess, LogPage, Merge, TaskAttempt
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import log_entries as logs_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
@@ -30,23 +30,52 @@ class AttemptCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Executor profile, e.g. ``SCRIPT`` or ``CLAUDE_CODE``."""
     base_branch: BranchName
     """Existing branch of the project's repository the attempt starts from."""
+    variant: ShortText | None = None
+    """Profile variant (model or mode) passed to the coding agent."""
+    use_parent_worktree: bool = False
+    """Reuse the parent task's latest attempt branch and worktree."""
+
+
+class FollowUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    prompt: Annotated[Text, msgspec.Meta(min_length=1)]
+    variant: ShortText | None = None
+
+
+class Retry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    process_id: UUID
+    """Run again from this process (it and every later process are dropped)."""
+    prompt: Text | None = None
+    """Replaces the prompt of that process's agent run."""
+    force_when_dirty: bool = False
+    """Discard uncommitted changes of the worktree when resetting it."""
+    perform_git_reset: bool = True
+
+
+class DevServer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    action: Literal["start", "stop"] = "start"
+
+
+class PullRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: Title | None = None
+    body: Text | None = None
 
 
 class AttemptController(Controller):
     path = "/task-attempts"
     tags: list[str] | None = ["attempts"]
 
-    @post("/", status_code=HTTP_202_ACCEPTED, summary="Record a new attempt of a task")
-    async def create(self, ctx: Ctx, store: Db, data: JSONBody[AttemptCreate]) -> TaskAttempt:
-        """Records the attempt (branch name chosen, outbox op queued for a linked project) and
-        answers 202: the run itself is started by the executor, which this version does not
-        include yet. 422 for an unknown/disabled executor or a missing base branch."""
+    @post("/", status_code=HTTP_202_ACCEPTED, summary="Start a new attempt of a task")
+    async def create(self, ctx: Ctx, data: JSONBody[AttemptCreate]) -> TaskAttempt:
+        """Records the attempt (branch, worktree) and starts its run (setup → agent → cleanup) in
+        the background: 202 with the attempt. 422 for an unknown/disabled executor or a missing
+        base branch. Runs beyond ``VK_NODE_MAX_CONCURRENT`` wait for a free slot."""
         return await service.create_attempt(
-            store,
-            ctx.settings,
+            ctx.executor,
             task_id=data.task_id,
-            executor=data.executor,
+            executor_name=data.executor,
             base_branch=data.base_branch,
+            variant=data.variant,
+            use_parent_worktree=data.use_parent_worktree,
         )
 
     @get("/", summary="Attempts of a task, newest first")
@@ -71,17 +100,60 @@ class AttemptController(Controller):
             )
 
     @post("/{attempt_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop a running attempt")
-    async def stop(self, store: Db, attempt_id: FromPath[UUID]) -> TaskAttempt:
-        """A no-op for an attempt with nothing running; 501 while one of its processes runs
-        (process control is not in this version)."""
-        return await service.stop_attempt(store, attempt_id)
+    async def stop(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> TaskAttempt:
+        """Kills the attempt's running processes (SIGTERM to each process group, SIGKILL after
+        the grace period); the task goes to review. A no-op when nothing runs."""
+        return await service.stop_attempt(ctx.executor, attempt_id)
 
     @post("/{attempt_id:uuid}/merge", status_code=HTTP_200_OK, summary="Merge an attempt")
-    async def merge(self, store: Db, attempt_id: FromPath[UUID]) -> TaskAttempt:
-        """501: merging an attempt's branch is not in this version (404 for an unknown id)."""
-        async with store.read() as conn:
-            await attempts_repo.get(conn, attempt_id)
-        raise NotImplementedYet("merging an attempt is not available in this version")
+    async def merge(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> Merge:
+        """Squash-merges the attempt branch into its target branch; the task becomes done.
+        409 while it runs, on a conflict or when the target has commits the branch lacks."""
+        return await service.merge(ctx.executor, attempt_id)
+
+    @post("/{attempt_id:uuid}/pr", status_code=HTTP_200_OK, summary="Open a pull request")
+    async def pull_request(
+        self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[PullRequest]
+    ) -> Merge:
+        """Pushes the branch and opens a PR with the GitHub CLI; 400 when ``gh`` is missing or
+        not authenticated."""
+        return await service.open_pr(ctx.executor, attempt_id, data.title, data.body)
+
+    @post("/{attempt_id:uuid}/follow-up", status_code=HTTP_202_ACCEPTED, summary="Follow up")
+    async def follow_up(
+        self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[FollowUp]
+    ) -> FollowUpResult:
+        """Starts a follow-up run (resuming the agent's session when it keeps context); while
+        the attempt runs, the message is queued (``queued: true``) and runs afterwards."""
+        return await service.follow_up(ctx.executor, attempt_id, data.prompt, data.variant)
+
+    @post("/{attempt_id:uuid}/retry", status_code=HTTP_202_ACCEPTED, summary="Retry from a run")
+    async def retry(
+        self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[Retry]
+    ) -> TaskAttempt:
+        """Resets the worktree to where that process started, drops it and later processes and
+        runs its action again. 409 when the worktree is dirty (unless ``force_when_dirty``)."""
+        return await service.retry(
+            ctx.executor,
+            attempt_id,
+            data.process_id,
+            prompt=data.prompt,
+            force_when_dirty=data.force_when_dirty,
+            perform_git_reset=data.perform_git_reset,
+        )
+
+    @post("/{attempt_id:uuid}/dev-server", status_code=HTTP_202_ACCEPTED, summary="Dev server")
+    async def dev_server(
+        self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[DevServer]
+    ) -> TaskAttempt:
+        """``start`` (default) stops the project's other dev servers and starts this attempt's
+        ``dev_script``; ``stop`` stops it."""
+        if data.action == "stop":
+            await service.stop_dev_server(ctx.executor, attempt_id)
+        else:
+            await service.start_dev_server(ctx.executor, attempt_id)
+        async with ctx.store.read() as conn:
+            return await attempts_repo.get(conn, attempt_id)
 
 
 class ExecutionProcessController(Controller):

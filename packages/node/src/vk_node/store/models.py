@@ -152,6 +152,8 @@ class ExecutionProcess(_Row, frozen=True, kw_only=True):
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    pid_start_ticks: int | None = None
+    """Start time of ``pid`` (``/proc/<pid>/stat`` field 22); with the pid it names the process."""
 
 
 class ExecutionContext(_Row, frozen=True, kw_only=True):

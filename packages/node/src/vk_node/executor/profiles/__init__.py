@@ -20,6 +20,7 @@ from vk_node.executor.profiles.base import (
 from vk_node.executor.profiles.script import ScriptProfile
 
 __all__ = [
+    "AGENT_EXECUTORS",
     "CommandSpec",
     "ExecutorProfile",
     "NormalizedEntry",
@@ -30,6 +31,12 @@ __all__ = [
     "get_profile",
     "register",
 ]
+
+
+AGENT_EXECUTORS = frozenset(
+    {"CLAUDE_CODE", "CODEX", "GEMINI", "AMP", "OPENCODE", "CURSOR_AGENT", "QWEN_CODE", "COPILOT"}
+)
+"""The coding agents of DESIGN.md §7 (their profiles live in ``profiles.agents``)."""
 
 
 class UnknownExecutor(Unprocessable):

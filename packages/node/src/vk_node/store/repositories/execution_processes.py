@@ -35,6 +35,7 @@ __all__ = [
     "find_previous_session_ids",
     "find_running",
     "find_running_by_instance",
+    "find_running_by_task_attempt",
     "find_running_dev_servers_by_project",
     "find_running_dev_servers_by_task_attempt",
     "find_running_with_pids",
@@ -53,6 +54,7 @@ __all__ = [
     "update_before_head_commit",
     "update_completion",
     "update_pid",
+    "update_pid_and_start",
     "was_stopped",
 ]
 
@@ -186,6 +188,18 @@ async def find_running_with_pids(conn: aiosqlite.Connection) -> list[ExecutionPr
         ExecutionProcess,
         """SELECT * FROM execution_processes WHERE status = 'running' AND pid IS NOT NULL
            ORDER BY created_at""",
+    )
+
+
+async def find_running_by_task_attempt(
+    conn: aiosqlite.Connection, attempt_id: UUID
+) -> list[ExecutionProcess]:
+    return await fetch_models(
+        conn,
+        ExecutionProcess,
+        """SELECT * FROM execution_processes WHERE status = 'running' AND task_attempt_id = ?
+           ORDER BY created_at""",
+        (uuid_to_db(attempt_id),),
     )
 
 
@@ -349,6 +363,13 @@ async def _set(
 
 async def update_pid(conn: aiosqlite.Connection, process_id: UUID, pid: int | None) -> None:
     await _set(conn, process_id, "pid = ?", (pid,), publish=True)
+
+
+async def update_pid_and_start(
+    conn: aiosqlite.Connection, process_id: UUID, pid: int, start_ticks: int | None
+) -> None:
+    """Record the spawned process: its pid and start time (crash recovery needs both)."""
+    await _set(conn, process_id, "pid = ?, pid_start_ticks = ?", (pid, start_ticks), publish=True)
 
 
 async def update_before_head_commit(

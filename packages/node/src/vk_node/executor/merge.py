@@ -1,0 +1,172 @@
+"""Merging an attempt (spec §9): a squash merge into the target branch, or a GitHub pull request.
+
+The squash commit is built without touching any checkout (``git merge-tree --write-tree`` +
+``git commit-tree``). The target branch then moves by ``git update-ref`` with the old value as a
+guard, or — when the target is checked out somewhere — by ``git merge --ff-only`` in that
+checkout, which keeps unrelated local edits and refuses instead of overwriting them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import structlog
+
+from vk_node.errors import BadRequest, Conflict, Unprocessable
+from vk_node.store.models import Merge
+from vk_node.store.repositories import merges as merges_repo
+from vk_node.store.repositories import projects as projects_repo
+from vk_node.store.repositories import task_attempts as attempts_repo
+from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.status import NodeTaskStatus
+
+if TYPE_CHECKING:
+    from vk_node.executor.service import ExecutorService
+
+__all__ = ["create_pr", "merge_attempt"]
+
+log = structlog.get_logger("vk_node.executor.merge")
+
+
+async def _checked_out_at(service: ExecutorService, repo: str, branch: str) -> str | None:
+    """The worktree (main checkout included) that has ``branch`` checked out, if any."""
+    listing = await service.git.check(repo, "worktree", "list", "--porcelain")
+    path: str | None = None
+    for line in listing.splitlines():
+        if line.startswith("worktree "):
+            path = line[len("worktree ") :]
+        elif line == f"branch refs/heads/{branch}":
+            return path
+    return None
+
+
+async def merge_attempt(service: ExecutorService, attempt_id: UUID) -> Merge:
+    """Squash-merge the attempt branch into its target branch; the task becomes ``done``.
+
+    409 when the attempt is running, when the target has commits the attempt branch lacks
+    (rebase first; a conflict is named), or when the target's checkout has staged changes."""
+    git = service.git
+    async with service.store.read() as conn:
+        attempt = await attempts_repo.get(conn, attempt_id)
+        task = await tasks_repo.get(conn, attempt.task_id)
+        project = await projects_repo.get(conn, task.project_id)
+    if service.has_running_chain(attempt_id):
+        raise Conflict("the attempt is still running; stop it or wait for it to finish")
+    repo = project.git_repo_path
+    branch, target = attempt.branch, attempt.target_branch
+    branch_sha = await git.rev(repo, f"refs/heads/{branch}")
+    target_sha = await git.rev(repo, f"refs/heads/{target}")
+    if branch_sha is None:
+        raise Unprocessable(f"the attempt branch {branch!r} does not exist")
+    if target_sha is None:
+        raise Unprocessable(f"the target branch {target!r} does not exist")
+    worktree = attempt.container_ref if not attempt.worktree_deleted else None
+    if worktree is not None and await git.is_dirty(worktree):
+        raise Conflict(
+            "the attempt's worktree has uncommitted changes; commit or discard them first"
+        )
+    if branch_sha == target_sha or await git.is_ancestor(repo, branch_sha, target_sha):
+        raise Conflict(f"nothing to merge: {branch!r} has no commits that {target!r} lacks")
+    if not await git.is_ancestor(repo, target_sha, branch_sha):
+        merged = await git.run(repo, "merge-tree", "--write-tree", "--name-only", target, branch)
+        if merged.code == 1:
+            files = merged.out.split("\n\n")[0].splitlines()[1:]
+            names = ", ".join(files[:10]) or "unknown files"
+            raise Conflict(
+                f"merge conflict between {branch!r} and {target!r} in: {names}; "
+                f"rebase the attempt branch onto {target!r} and resolve them"
+            )
+        raise Conflict(
+            f"{target!r} has commits that {branch!r} lacks; rebase the attempt branch first"
+        )
+    tree = await git.check(repo, "rev-parse", f"{branch_sha}^{{tree}}")
+    message = f"{task.title} (vibe-kanban {task.id.hex[:8]})"
+    if (task.description or "").strip():
+        message += f"\n\n{task.description}"
+    ident = await git.identity(repo)
+    commit = await git.check(
+        repo, *ident, "commit-tree", tree, "-p", target_sha, "-F", "-", stdin=message.encode()
+    )
+    checkout = await _checked_out_at(service, repo, target)
+    if checkout is not None:
+        staged = await git.run(checkout, "diff", "--cached", "--quiet")
+        if staged.code != 0:
+            raise Conflict(f"{target!r} is checked out at {checkout} with staged changes")
+        moved = await git.run(checkout, "merge", "--ff-only", "--quiet", commit)
+        if not moved.ok:
+            raise Conflict(f"could not update the checkout of {target!r}: {moved.err}")
+    else:
+        await git.check(repo, "update-ref", f"refs/heads/{target}", commit, target_sha)
+    # Follow-ups continue from the squash commit (same tree as the branch tip).
+    if attempt.container_ref and not attempt.worktree_deleted:
+        await git.run(attempt.container_ref, "reset", "--keep", "--quiet", commit)
+    else:
+        await git.run(repo, "update-ref", f"refs/heads/{branch}", commit, branch_sha)
+    async with service.store.transaction() as conn:
+        merge = await merges_repo.create_direct(conn, attempt_id, target, commit)
+        await tasks_repo.update_status(conn, task.id, NodeTaskStatus.DONE)
+    await service.stop_dev_servers(attempt_id)
+    log.info("attempt.merged", attempt_id=str(attempt_id), target=target, commit=commit)
+    return merge
+
+
+async def create_pr(
+    service: ExecutorService, attempt_id: UUID, *, title: str | None, body: str | None
+) -> Merge:
+    """Push the attempt branch and open a pull request with the GitHub CLI (``gh``)."""
+    gh = await asyncio.to_thread(shutil.which, "gh")
+    if gh is None:
+        raise BadRequest("gh is not installed on this node; install the GitHub CLI to open PRs")
+    async with service.store.read() as conn:
+        attempt = await attempts_repo.get(conn, attempt_id)
+        task = await tasks_repo.get(conn, attempt.task_id)
+        project = await projects_repo.get(conn, task.project_id)
+    cwd = attempt.container_ref or project.git_repo_path
+    status = await _run(gh, "auth", "status", cwd=cwd)
+    if status[0] != 0:
+        raise BadRequest("gh is not authenticated; run `gh auth login` on this node")
+    await service.git.check(cwd, "push", "--set-upstream", "origin", attempt.branch)
+    code, out, err = await _run(
+        gh,
+        "pr",
+        "create",
+        "--base",
+        attempt.target_branch,
+        "--head",
+        attempt.branch,
+        "--title",
+        title or task.title,
+        "--body",
+        body if body is not None else (task.description or ""),
+        cwd=cwd,
+    )
+    if code != 0:
+        raise Unprocessable(f"gh pr create failed: {err or out}")
+    match = re.search(r"https://\S+/pull/(\d+)", out)
+    if match is None:
+        raise Unprocessable(f"gh pr create printed no pull request URL: {out[:200]}")
+    async with service.store.transaction() as conn:
+        return await merges_repo.create_pr(
+            conn, attempt_id, attempt.target_branch, int(match.group(1)), match.group(0)
+        )
+
+
+async def _run(*argv: str, cwd: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise Unprocessable(f"{argv[0]} {argv[1]} timed out") from None
+    return proc.returncode or 0, out.decode(errors="replace").strip(), err.decode().strip()
