@@ -185,6 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, SettingsError, ValueError) as exc:
         print(f"vk-hive: error: {exc}", file=sys.stderr)
         return 1
+    except asyncpg.UndefinedTableError as exc:
+        print(f"vk-hive: error: {exc} (run `vk-hive migrate` first)", file=sys.stderr)
+        return 1
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        print(f"vk-hive: error: database error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

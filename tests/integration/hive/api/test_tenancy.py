@@ -102,7 +102,8 @@ async def test_expired_invitation_is_marked_and_refused(hive: Hive) -> None:
     token = r.json()["token"]
     async with hive.db.acquire() as conn:
         await conn.execute(
-            "UPDATE organization_invitations SET expires_at = now() - interval '1 s' WHERE token = $1",
+            "UPDATE organization_invitations SET expires_at = now() - interval '1 s' "
+            "WHERE token = $1",
             token,
         )
     r = await hive.client.post(f"/v1/invitations/{token}/accept", headers=bob.headers)
