@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import contextlib
 import json
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -123,8 +124,10 @@ class ProcessRun:
             raise SpawnError(f"could not start {argv[0]!r}: {exc.strerror or exc}") from None
         self.proc = proc
         self.pid = proc.pid
+        # Already reaped (a very short run)? Then no start time: recovery never needs it.
         stat = procfs.read_stat(proc.pid)
-        self.start_ticks = stat.start_ticks if stat is not None else None
+        ours = stat is not None and stat.ppid == os.getpid()
+        self.start_ticks = stat.start_ticks if stat is not None and ours else None
         assert proc.stdout is not None
         assert proc.stderr is not None
         self._tasks = [
