@@ -67,9 +67,10 @@ def git_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def node_env(tmp_path: Path) -> dict[str, str]:
-    """Node settings (as environment) with short durations; tests may add to it."""
-    return {
+def node_env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Node settings (as environment) with short durations; a test overrides values with
+    ``@pytest.mark.parametrize("node_env", [{...}], indirect=True)``."""
+    defaults = {
         "VK_NODE_DATA_DIR": str(tmp_path / "data"),
         "VK_NODE_EXECUTORS": "SCRIPT",
         "VK_NODE_STOP_GRACE_S": "1",
@@ -77,6 +78,7 @@ def node_env(tmp_path: Path) -> dict[str, str]:
         "VK_NODE_LOG_BATCH_INTERVAL_S": "0.05",
         "VK_NODE_MAX_CONCURRENT": "4",
     }
+    return defaults | getattr(request, "param", {})
 
 
 @pytest.fixture

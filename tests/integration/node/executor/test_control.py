@@ -185,21 +185,6 @@ async def test_attempts_beyond_the_limit_wait_their_turn(
     assert p2.started_at >= p1.completed_at
 
 
-@pytest.fixture
-def node_env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Short durations; a test may override values through parametrization."""
-    env = {
-        "VK_NODE_DATA_DIR": str(tmp_path / "data"),
-        "VK_NODE_EXECUTORS": "SCRIPT",
-        "VK_NODE_STOP_GRACE_S": "1",
-        "VK_NODE_EXIT_DRAIN_S": "0.2",
-        "VK_NODE_LOG_BATCH_INTERVAL_S": "0.05",
-        "VK_NODE_MAX_CONCURRENT": "4",
-    }
-    env.update(getattr(request, "param", {}))
-    return env
-
-
 @pytest.mark.asyncio
 async def test_dev_server_starts_replaces_and_stops(hx: Any, git_repo: Path) -> None:
     """A dev server runs without touching the task status; starting another attempt's dev server
