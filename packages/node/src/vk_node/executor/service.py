@@ -111,6 +111,7 @@ class ExecutorService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._log_waiters: dict[UUID, asyncio.Event] = {}
         self._closing = False
+        self._sweeper_task: asyncio.Task[Any] | None = None
         self.ready = asyncio.Event()
         """Set once startup recovery has finished."""
 
@@ -119,7 +120,7 @@ class ExecutorService:
     async def start(self) -> None:
         """Start crash recovery, the boot drain and the worktree sweeper in the background."""
         self._spawn(self._startup())
-        self._spawn(self._sweeper())
+        self._sweeper_task = self._spawn(self._sweeper())
 
     async def _startup(self) -> None:
         from vk_node.executor.recovery import recover
@@ -152,7 +153,11 @@ class ExecutorService:
             *(self._stop_process(pid, "the node shut down") for pid in list(self._live)),
             return_exceptions=True,
         )
-        pending = [c.task for c in self._chains.values() if c.task is not None]
+        # Let runs and startup finish their bookkeeping (cancelling a task in the middle of a
+        # store transaction would leave a statement running while the store closes).
+        if self._sweeper_task is not None:
+            self._sweeper_task.cancel()
+        pending = [t for t in self._tasks if t is not self._sweeper_task]
         if pending:
             await asyncio.wait(pending, timeout=_STOP_TIMEOUT_S)
         for task in list(self._tasks):
@@ -396,6 +401,8 @@ class ExecutorService:
 
     async def _execute(self, attempt_id: UUID, action: Action) -> RunResult | None:
         """Run one action to its end (spec §3 ``start_execution`` + §5 exit handling)."""
+        if self._closing:
+            return None
         ctx = await self._context(attempt_id)
         run_reason = run_reason_of(action)
         typ = action.typ
@@ -444,6 +451,8 @@ class ExecutorService:
                 return await self._spawn_failed(process_id, str(exc), exc.missing_executable)
             async with self.store.transaction() as conn:
                 await processes_repo.update_pid_and_start(conn, process_id, pid, run.start_ticks)
+            if self._closing:  # shutdown began while this run was being spawned
+                await self._stop_process(process_id, "the node shut down")
             log.info("run.started", process_id=str(process_id), pid=pid, run_reason=run_reason)
             outcome = await run.wait()
             return await self._complete(ctx, process_id, run_reason, worktree, outcome)
