@@ -43,8 +43,8 @@ async def test_orphan_directories_are_removed_and_live_ones_kept(
 async def test_vanished_and_archived_worktrees_are_cleaned_up(
     hx: Any, git_repo: Path, git: Any
 ) -> None:
-    """The sweeper marks a vanished worktree deleted and removes the worktree of an archived
-    task; the branch (and its commits) stay."""
+    """Archiving a task removes its worktree at once and the sweeper marks a vanished worktree
+    deleted; the branches (and their commits) stay."""
     proj = await hx.project(git_repo)
     t1 = await hx.task(proj["id"], "one", "echo 1 > one.txt")
     t2 = await hx.task(proj["id"], "two", "echo 2 > two.txt")
@@ -53,7 +53,8 @@ async def test_vanished_and_archived_worktrees_are_cleaned_up(
     await hx.wait_idle(a2["id"])
     git(git_repo, "worktree", "remove", "--force", a1["container_ref"])
     await hx.ok("POST", f"/tasks/{t2['id']}/archive")
-    assert await hx.executor.worktrees.sweep() == 2
+    assert not Path(a2["container_ref"]).exists()
+    assert await hx.executor.worktrees.sweep() == 1
     got1 = await hx.ok("GET", f"/task-attempts/{a1['id']}")
     got2 = await hx.ok("GET", f"/task-attempts/{a2['id']}")
     assert got1["worktree_deleted"]
@@ -101,3 +102,25 @@ async def test_use_parent_worktree_reuses_the_parent_branch(
     assert (ca["branch"], ca["container_ref"]) == (pa["branch"], pa["container_ref"])
     await hx.wait_idle(ca["id"])
     assert git(git_repo, "show", f"{pa['branch']}:c.txt") == "p"
+
+
+@pytest.mark.asyncio
+async def test_running_task_cannot_be_archived_or_deleted(hx: Any, git_repo: Path) -> None:
+    """Archive and delete answer 409 while the task's script runs; after a stop both work and
+    delete removes the attempt's worktree."""
+    gate = git_repo.parent / "never"
+    task, attempt = await hx.run_script(git_repo, f"while [ ! -e {gate} ]; do sleep 0.02; done")
+    await hx.wait_running(attempt["id"])
+    for method, url in (
+        ("POST", f"/tasks/{task['id']}/archive"),
+        ("DELETE", f"/tasks/{task['id']}"),
+    ):
+        r = await hx.client.request(method, "/api" + url)
+        assert r.status_code == 409, r.text
+        assert "running attempt" in r.json()["detail"]
+    await hx.ok("POST", f"/task-attempts/{attempt['id']}/stop")
+    await hx.wait_idle(attempt["id"])
+    assert Path(attempt["container_ref"]).is_dir()
+    deleted = await hx.client.request("DELETE", f"/api/tasks/{task['id']}")
+    assert deleted.status_code == 204, deleted.text
+    assert not Path(attempt["container_ref"]).exists()

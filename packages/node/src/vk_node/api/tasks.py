@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from vk_node.api.deps import Db
+from vk_node.api.deps import Ctx, Db
 from vk_node.api.types import Description, Title, given_fields
 from vk_node.services import tasks as service
 from vk_node.store.models import Task, TaskWithAttemptStatus
@@ -73,12 +73,19 @@ class TaskController(Controller):
         return await service.update_task(store, task_id, changes)
 
     @delete("/{task_id:uuid}", summary="Delete a task; its subtasks become top-level")
-    async def remove(self, store: Db, task_id: FromPath[UUID]) -> None:
-        await service.delete_task(store, task_id)
+    async def remove(self, ctx: Ctx, task_id: FromPath[UUID]) -> None:
+        """409 while the task has a running attempt; its worktrees are removed first."""
+        await service.check_not_running(ctx.store, task_id, "deleting")
+        await ctx.executor.remove_task_worktrees(task_id)
+        await service.delete_task(ctx.store, task_id)
 
     @post("/{task_id:uuid}/archive", status_code=HTTP_200_OK, summary="Archive with subtasks")
-    async def archive(self, store: Db, task_id: FromPath[UUID]) -> Task:
-        return await service.archive_task(store, task_id)
+    async def archive(self, ctx: Ctx, task_id: FromPath[UUID]) -> Task:
+        """409 while a task of the subtree runs; the archived tasks' worktrees are removed."""
+        task, archived = await service.archive_task(ctx.store, task_id)
+        for archived_id in archived:
+            await ctx.executor.remove_task_worktrees(archived_id)
+        return task
 
     @post("/{task_id:uuid}/unarchive", status_code=HTTP_200_OK, summary="Unarchive a task")
     async def unarchive(self, store: Db, task_id: FromPath[UUID]) -> Task:

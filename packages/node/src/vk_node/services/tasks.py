@@ -27,6 +27,7 @@ from vk_shared.status import Author, NodeTaskStatus, to_hive, transition_author
 __all__ = [
     "TaskChanges",
     "archive_task",
+    "check_not_running",
     "check_transition",
     "create_task",
     "delete_task",
@@ -135,19 +136,35 @@ async def _subtree(conn: aiosqlite.Connection, task_id: UUID) -> list[UUID]:
     return order
 
 
-async def archive_task(store: Store, task_id: UUID) -> Task:
-    """Archive the task and its subtasks; 409 while one of them has a running attempt."""
+async def _refuse_if_running(
+    conn: aiosqlite.Connection, project_id: UUID, task_ids: list[UUID], action: str
+) -> None:
+    board = await tasks_repo.find_by_project_id_with_attempt_status(
+        conn, project_id, include_archived=True
+    )
+    wanted = set(task_ids)
+    running = [t.id for t in board if t.id in wanted and t.has_in_progress_attempt]
+    if running:
+        raise Conflict(f"task {running[0]} has a running attempt; stop it before {action}")
+
+
+async def check_not_running(store: Store, task_id: UUID, action: str) -> None:
+    """404 for an unknown task; 409 while it has a running attempt."""
+    async with store.read() as conn:
+        task = await tasks_repo.get(conn, task_id)
+        await _refuse_if_running(conn, task.project_id, [task_id], action)
+
+
+async def archive_task(store: Store, task_id: UUID) -> tuple[Task, list[UUID]]:
+    """Archive the task and its subtasks; 409 while one of them has a running attempt.
+
+    Returns the task and the ids archived with it (whose worktrees the caller may remove)."""
     async with store.transaction() as conn:
         task = await tasks_repo.get(conn, task_id)
         ids = await _subtree(conn, task_id)
-        board = await tasks_repo.find_by_project_id_with_attempt_status(
-            conn, task.project_id, include_archived=True
-        )
-        running = [t.id for t in board if t.id in set(ids) and t.has_in_progress_attempt]
-        if running:
-            raise Conflict(f"task {running[0]} has a running attempt; stop it before archiving")
+        await _refuse_if_running(conn, task.project_id, ids, "archiving")
         await tasks_repo.archive_many(conn, ids)
-        return await tasks_repo.get(conn, task_id)
+        return await tasks_repo.get(conn, task_id), ids
 
 
 async def unarchive_task(store: Store, task_id: UUID) -> Task:
@@ -158,9 +175,11 @@ async def unarchive_task(store: Store, task_id: UUID) -> Task:
 
 
 async def delete_task(store: Store, task_id: UUID) -> None:
-    """Delete the task (attempts and logs cascade); its children become top-level tasks."""
+    """Delete the task (attempts and logs cascade); its children become top-level tasks.
+    409 while the task has a running attempt."""
     async with store.transaction() as conn:
-        await tasks_repo.get(conn, task_id)
+        task = await tasks_repo.get(conn, task_id)
+        await _refuse_if_running(conn, task.project_id, [task_id], "deleting")
         children = await tasks_repo.find_children_by_parent_id(conn, task_id)
         await tasks_repo.nullify_children_by_parent_id(conn, task_id)
         for child in children:
