@@ -252,3 +252,40 @@ async def test_interrupted_agent_with_a_session_is_resumed_once(hx: Any, git_rep
     )
     assert await recover(hx.executor) == {}
     assert len(await hx.processes(attempt["id"])) == 3
+
+
+@pytest.mark.asyncio
+async def test_process_that_survives_sigkill_is_left_pending_and_counted(
+    hx: Any,
+    git_repo: Path,
+    spawned: list[subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process stuck in uninterruptible sleep (D state) survives SIGKILL: its row stays
+    running with resume_state pending, and each restart counts one more fence attempt.
+
+    The kernel's D state cannot be produced on demand here, so the test swallows the signals
+    that recovery sends (the only stand-in in this file); everything else is real."""
+    import vk_node.executor.recovery as recovery_module
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(procfs, "signal_group", lambda pid, sig: sent.append(("group", pid)))
+    monkeypatch.setattr(
+        procfs, "signal_pids", lambda stats, sig: sent.extend(("pid", s.pid) for s in stats)
+    )
+    monkeypatch.setattr(recovery_module, "_KILL_WAIT_S", 0.2)
+    attempt = await _idle_attempt(hx, git_repo)
+    stuck = _start(spawned, "sleep", "60")
+    stat = procfs.read_stat(stuck.pid)
+    assert stat is not None
+    row_id = await _crashed_row(
+        hx, attempt["id"], pid=stuck.pid, ticks=stat.start_ticks, action=_SCRIPT
+    )
+    for expected_count in (1, 2):
+        assert await recover(hx.executor) == {"could_not_kill": 1}
+        async with hx.store.read() as conn:
+            row = await processes_repo.get(conn, row_id)
+        assert (row.status, row.resume_state) == ("running", "pending")
+        assert row.fence_attempt_count == expected_count
+    assert ("group", stuck.pid) in sent
+    assert procfs.is_alive(stuck.pid)
