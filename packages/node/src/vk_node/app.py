@@ -30,6 +30,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.tasks import TaskController
     from vk_node.api.templates import TemplateController
     from vk_node.api.variables import TaskVariableController
+    from vk_node.link.api import link_status
 
     return [
         health,
@@ -44,6 +45,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         TaskVariableController,
         DraftController,
         ActivityController,
+        link_status,
     ]
 
 

@@ -1,5 +1,6 @@
-"""The node's lifespan: open the store (migrating first) and start the executor on startup; on
-shutdown stop the executor (killing this instance's runs) and close the store.
+"""The node's lifespan: open the store (migrating first), start the executor and — when
+``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop the link, then the executor
+(killing this instance's runs), then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -15,6 +16,7 @@ import structlog
 from litestar import Litestar
 
 from vk_node.executor.service import ExecutorService
+from vk_node.link import HiveLink
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
 
@@ -30,6 +32,7 @@ class NodeContext:
     settings: NodeSettings
     _store: Store | None = field(default=None, repr=False)
     _executor: ExecutorService | None = field(default=None, repr=False)
+    _link: HiveLink | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -42,6 +45,11 @@ class NodeContext:
         if self._executor is None:
             raise RuntimeError("the executor is not running (outside the app lifespan)")
         return self._executor
+
+    @property
+    def link(self) -> HiveLink | None:
+        """The hive link; ``None`` when standalone (or outside the app lifespan)."""
+        return self._link
 
 
 def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
@@ -57,6 +65,17 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         executor = ExecutorService(store, settings)
         await executor.start()
         ctx._executor = executor
+        link: HiveLink | None = None
+        if not settings.standalone:
+            link = HiveLink(store, settings, executor)
+            try:
+                await link.start()
+            except BaseException:
+                await link.close()
+                await executor.close()
+                await store.close()
+                raise
+            ctx._link = link
         log.info(
             "node.started",
             host=settings.host,
@@ -67,6 +86,12 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         try:
             yield
         finally:
+            ctx._link = None
+            if link is not None:
+                try:
+                    await link.close()
+                except Exception:
+                    log.exception("link.close_failed")
             ctx._executor = None
             try:
                 await executor.close()

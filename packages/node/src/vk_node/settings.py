@@ -107,12 +107,47 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Variables of the node's environment passed to runs besides PATH, HOME, LANG, ... (never
     ``VK_NODE_*``/``VK_HIVE_*``)."""
 
+    machine_id: Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[A-Za-z0-9._-]*$")] = ""
+    """Stable machine id sent to the hive; empty = a hash of host name, OS and architecture."""
+    link_backoff_initial_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    """Hive link: first reconnect delay; it doubles after each failure ..."""
+    link_backoff_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """... up to this (also the delay after an authentication failure)."""
+    link_backoff_jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    """Each reconnect delay is randomly shortened by up to this fraction."""
+    link_open_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    """Opening the WebSocket (TCP + handshake) must finish within this."""
+    link_auth_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
+    """The hive must answer ``auth`` within this."""
+    link_ping_interval_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 20.0
+    """WebSocket ping interval; a pong missing for as long closes the connection."""
+    outbox_batch_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    """Most ops in one ``op_batch``."""
+    outbox_linger_s: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.005
+    """How long the sender waits for more ops to fill a batch."""
+    outbox_window: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    """Most ``op_batch`` frames in flight (sent, not acked)."""
+    outbox_park_retry_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 2.0
+    """After the hive parks an op (its ack stops before it), resend from it after this delay."""
+    outbox_ack_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    """A batch not acked within this is resent from the ack frontier."""
+    digest_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    """How often a connected node sends an anti-entropy ``digest`` (also sent on connect)."""
+    lease_restore_grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    """After a restart, an unfinished hive assignment may keep running this long without a fresh
+    ``lease_grant`` before the node fences it."""
+    clock_skew_s: Annotated[float, msgspec.Meta(ge=-86400, le=86400)] = 0.0
+    """Added to every wall-clock reading of the hive link (tests skew clocks with it; leases use
+    only the monotonic clock)."""
+
     def __post_init__(self) -> None:
         for field, value in (("hive_url", self.hive_url), ("public_url", self.public_url)):
             if value:
                 parts = urlsplit(value)
                 if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
                     raise SettingsError(f"{field}: not an http(s)/ws(s) URL: {value!r}")
+        if self.link_backoff_max_s < self.link_backoff_initial_s:
+            raise SettingsError("link_backoff_max_s must not be below link_backoff_initial_s")
 
     @property
     def data_path(self) -> Path:
@@ -162,6 +197,21 @@ ENV_NAMES: Mapping[str, str] = {
     "log_max_line_chars": "VK_NODE_LOG_MAX_LINE_CHARS",
     "git_timeout_s": "VK_NODE_GIT_TIMEOUT_S",
     "env_passthrough": "VK_NODE_ENV_PASSTHROUGH",
+    "machine_id": "VK_NODE_MACHINE_ID",
+    "link_backoff_initial_s": "VK_NODE_LINK_BACKOFF_INITIAL_S",
+    "link_backoff_max_s": "VK_NODE_LINK_BACKOFF_MAX_S",
+    "link_backoff_jitter": "VK_NODE_LINK_BACKOFF_JITTER",
+    "link_open_timeout_s": "VK_NODE_LINK_OPEN_TIMEOUT_S",
+    "link_auth_timeout_s": "VK_NODE_LINK_AUTH_TIMEOUT_S",
+    "link_ping_interval_s": "VK_NODE_LINK_PING_INTERVAL_S",
+    "outbox_batch_size": "VK_NODE_OUTBOX_BATCH_SIZE",
+    "outbox_linger_s": "VK_NODE_OUTBOX_LINGER_S",
+    "outbox_window": "VK_NODE_OUTBOX_WINDOW",
+    "outbox_park_retry_s": "VK_NODE_OUTBOX_PARK_RETRY_S",
+    "outbox_ack_timeout_s": "VK_NODE_OUTBOX_ACK_TIMEOUT_S",
+    "digest_interval_s": "VK_NODE_DIGEST_INTERVAL_S",
+    "lease_restore_grace_s": "VK_NODE_LEASE_RESTORE_GRACE_S",
+    "clock_skew_s": "VK_NODE_CLOCK_SKEW_S",
 }
 """Setting name -> environment variable."""
 

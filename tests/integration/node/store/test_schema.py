@@ -100,6 +100,15 @@ EXPECTED_COLUMNS: dict[str, str] = {
         events TEXT NN ='["executor_finish"]' | headers TEXT NN ='{{}}' | secret TEXT |
         payload_template TEXT | override_global INTEGER NN =0 | active INTEGER NN =1 |
         created_at {TS} | updated_at {TS}""",
+    "hive_assignments": f"""
+        assignment_id BLOB PK | shared_task_id BLOB NN | swarm_project_id BLOB NN |
+        local_project_id BLOB NN | local_task_id BLOB | local_attempt_id BLOB |
+        fencing_token INTEGER NN | status TEXT NN ='pending' | terminal_seq INTEGER |
+        retired_at TEXT | created_at {TS} | updated_at {TS}""",
+    "hive_link_state": f"""
+        id INTEGER PK | state TEXT NN | hive_url TEXT NN ='' | node_id BLOB |
+        organization_id BLOB | connected_since TEXT | last_error TEXT | backoff_until TEXT |
+        pid INTEGER | updated_at {TS}""",
 }
 
 # name -> (table, unique, "key columns", "partial WHERE" or None). Expression keys are spelled as
@@ -216,6 +225,7 @@ EXPECTED_INDEXES: dict[str, tuple[str, bool, str, str | None]] = {
     "node_outbox:unique(idempotency_key)": ("node_outbox", True, "idempotency_key", None),
     "idx_node_outbox_unacked_seq": ("node_outbox", False, "seq", "acked_at IS NULL"),
     "idx_node_outbox_unacked_entity": ("node_outbox", False, "entity_id", "acked_at IS NULL"),
+    "idx_hive_assignments_live": ("hive_assignments", False, "local_task_id", "retired_at IS NULL"),
     "idx_cached_nodes_organization_id": ("cached_nodes", False, "organization_id", None),
     "idx_cached_nodes_status": ("cached_nodes", False, "status", None),
     "idx_labels_project_id": ("labels", False, "project_id", None),

@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from vk_node.api.deps import Db
+from vk_node.api.deps import Ctx, Db
 from vk_node.api.types import Name, Path, Script, ShortText, given_fields
 from vk_node.services import projects as service
 from vk_node.store.models import Project, ProjectWithStats
@@ -84,12 +84,22 @@ class ProjectController(Controller):
 
     @post("/{project_id:uuid}/link", status_code=HTTP_200_OK, summary="Link to a swarm project")
     async def link(
-        self, store: Db, project_id: FromPath[UUID], data: JSONBody[ProjectLink]
+        self, ctx: Ctx, store: Db, project_id: FromPath[UUID], data: JSONBody[ProjectLink]
     ) -> Project:
         """Records the link locally (works offline); from then on the project's task writes are
-        queued in the outbox for the hive. 409 when another project links that swarm project."""
-        return await service.link_project(store, project_id, data.swarm_project_id)
+        queued in the outbox for the hive; a connected hive link also sends ``link_project``.
+        409 when another project links that swarm project."""
+        project = await service.link_project(store, project_id, data.swarm_project_id)
+        if ctx.link is not None:
+            await ctx.link.project_linked(project)
+        return project
 
     @post("/{project_id:uuid}/unlink", status_code=HTTP_200_OK, summary="Unlink from the swarm")
-    async def unlink(self, store: Db, project_id: FromPath[UUID]) -> Project:
-        return await service.unlink_project(store, project_id)
+    async def unlink(self, ctx: Ctx, store: Db, project_id: FromPath[UUID]) -> Project:
+        """Unlinks locally; a connected hive link also sends ``unlink_project``."""
+        async with store.read() as conn:
+            before = await projects_repo.get(conn, project_id)
+        project = await service.unlink_project(store, project_id)
+        if ctx.link is not None and before.remote_project_id is not None:
+            await ctx.link.project_unlinked(before.remote_project_id)
+        return project

@@ -10,6 +10,7 @@ import msgspec
 
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, migrate, outbox
+from vk_node.store.repositories import link_state as link_state_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -30,6 +31,14 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     oldest_unacked_age_s: float | None
     """Seconds since the oldest unacked op was written (``None`` when nothing waits)."""
     hive_link: str
+    link_state: str | None = None
+    """Last state the running daemon recorded: ``connecting``, ``connected``, ``disconnected``,
+    ``stopped`` (``None`` when no link ever ran on this store)."""
+    link_connected_since: datetime | None = None
+    link_last_error: str | None = None
+    link_backoff_until: datetime | None = None
+    link_node_id: str | None = None
+    link_updated_at: datetime | None = None
 
 
 async def migrate_store(settings: NodeSettings) -> list[str]:
@@ -70,6 +79,10 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
             unacked = await outbox.backlog_count(conn)
             acked_through = await outbox.last_acked_seq(conn)
             oldest = await outbox.oldest_unacked_created_at(conn)
+            try:
+                link = await link_state_repo.get(conn)
+            except Exception:  # an older schema without the link table
+                link = None
         age = None if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         return StatusReport(
             store_path=str(path),
@@ -83,6 +96,12 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
             outbox_last_acked_seq=acked_through,
             oldest_unacked_age_s=age,
             hive_link=_hive_link(settings),
+            link_state=None if link is None else link.state,
+            link_connected_since=None if link is None else link.connected_since,
+            link_last_error=None if link is None else link.last_error,
+            link_backoff_until=None if link is None else link.backoff_until,
+            link_node_id=None if link is None or link.node_id is None else str(link.node_id),
+            link_updated_at=None if link is None else link.updated_at,
         )
     finally:
         await store.close()
@@ -105,4 +124,26 @@ def render_status(report: StatusReport) -> str:
         f"{report.outbox_last_acked_seq}; oldest unacked age: {age})",
         f"hive link:      {report.hive_link}",
     ]
+    if report.link_state is not None:
+        lines.append(f"link state:     {_link_line(report)}")
     return "\n".join(lines)
+
+
+def _ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _link_line(report: StatusReport) -> str:
+    """The link state the daemon recorded (``vk-node status`` only reads the store file)."""
+    parts = [report.link_state or "unknown"]
+    if report.link_state == "connected" and report.link_connected_since is not None:
+        parts.append(f"since {_ts(report.link_connected_since)}")
+    if report.link_node_id:
+        parts.append(f"node id {report.link_node_id}")
+    if report.link_state != "connected" and report.link_last_error:
+        parts.append(f"last error: {report.link_last_error}")
+    if report.link_state == "disconnected" and report.link_backoff_until is not None:
+        parts.append(f"next attempt at {_ts(report.link_backoff_until)}")
+    if report.link_updated_at is not None:
+        parts.append(f"(recorded {_ts(report.link_updated_at)})")
+    return "; ".join(parts)

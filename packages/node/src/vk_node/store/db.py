@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
 from vk_node.store.migrate import apply_migrations
+from vk_node.store.signals import take_enqueued
 
 __all__ = ["PRAGMAS", "Store"]
 
@@ -69,6 +70,7 @@ class Store:
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._closed = False
+        self._outbox_listeners: list[Callable[[], None]] = []
         self.schema_version = schema_version
         """Highest applied migration version at open time."""
         self.applied_migrations = applied
@@ -112,7 +114,9 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``) on the writer; commits on normal exit."""
+        """A write transaction (``BEGIN IMMEDIATE``) on the writer; commits on normal exit.
+
+        After a commit that appended outbox ops, the outbox listeners are called."""
         self._check_open()
         async with self._write_lock:
             conn = self._writer
@@ -120,11 +124,29 @@ class Store:
             try:
                 yield conn
             except BaseException:
+                take_enqueued(conn)
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
                 raise
             else:
-                await conn.execute("COMMIT")
+                try:
+                    await conn.execute("COMMIT")
+                finally:
+                    notify = take_enqueued(conn)
+        if notify:
+            for listener in list(self._outbox_listeners):
+                listener()
+
+    def add_outbox_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` (synchronously, on the event loop) after every commit that
+        appended outbox ops. Returns a function that removes it."""
+        self._outbox_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._outbox_listeners:
+                self._outbox_listeners.remove(listener)
+
+        return remove
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -28,6 +28,7 @@ import msgspec
 
 from vk_node.store.codec import now_db, ts_from_db, uuid_from_db, uuid_to_db
 from vk_node.store.errors import InvalidOp
+from vk_node.store.signals import mark_enqueued
 from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value
 from vk_shared.status import ExecutionStatus, NodeTaskStatus
 from vk_shared.wire.ops import (
@@ -54,6 +55,7 @@ __all__ = [
     "enqueue_task_upsert",
     "has_unacked_for_entity",
     "last_acked_seq",
+    "last_seq",
     "oldest_unacked_created_at",
     "peek_from_seq",
     "peek_unacked",
@@ -113,6 +115,7 @@ async def _enqueue(
     ) as cur:
         row = await cur.fetchone()
     assert row is not None
+    mark_enqueued(conn)
     return int(row[0])
 
 
@@ -380,4 +383,9 @@ async def last_acked_seq(conn: aiosqlite.Connection) -> int:
     )
     if first_unacked is not None:
         return int(first_unacked) - 1
+    return int(await fetch_value(conn, "SELECT COALESCE(MAX(seq), 0) FROM node_outbox"))
+
+
+async def last_seq(conn: aiosqlite.Connection) -> int:
+    """The highest seq ever written (0 = empty outbox), sent as ``digest.last_seq``."""
     return int(await fetch_value(conn, "SELECT COALESCE(MAX(seq), 0) FROM node_outbox"))

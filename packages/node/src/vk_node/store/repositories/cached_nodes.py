@@ -13,7 +13,14 @@ from vk_node.store.codec import now_db, ts_to_db
 from vk_node.store.models import CachedNode
 from vk_node.store.sql import execute, fetch_model, fetch_models
 
-__all__ = ["find_by_id", "list_for_organization", "remove", "remove_stale", "upsert"]
+__all__ = [
+    "find_by_id",
+    "list_for_organization",
+    "remove",
+    "remove_stale",
+    "upsert",
+    "upsert_status",
+]
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -63,6 +70,48 @@ async def upsert(
             ts_to_db(created_at),
             ts_to_db(updated_at),
             now_db(),
+        ),
+    )
+    node = await find_by_id(conn, node_id)
+    assert node is not None
+    return node
+
+
+async def upsert_status(
+    conn: aiosqlite.Connection,
+    *,
+    node_id: UUID,
+    organization_id: UUID,
+    status: str,
+    name: str | None = None,
+    public_url: str | None = None,
+    last_heartbeat_at: datetime | None = None,
+) -> CachedNode:
+    """Apply a pushed status change (``node_status``, ``project_sync``): insert the node when it
+    is unknown (name defaults to its id), else update its status and the fields given."""
+    now = now_db()
+    await execute(
+        conn,
+        """INSERT INTO cached_nodes (id, organization_id, name, machine_id, status, public_url,
+               last_heartbeat_at, created_at, updated_at, last_synced_at)
+           VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+               name = COALESCE(?, cached_nodes.name),
+               public_url = COALESCE(excluded.public_url, cached_nodes.public_url),
+               last_heartbeat_at = COALESCE(excluded.last_heartbeat_at,
+                                            cached_nodes.last_heartbeat_at),
+               updated_at = excluded.updated_at, last_synced_at = excluded.last_synced_at""",
+        (
+            node_id.bytes,
+            organization_id.bytes,
+            name or str(node_id),
+            status,
+            public_url,
+            _ts(last_heartbeat_at),
+            now,
+            now,
+            now,
+            name,
         ),
     )
     node = await find_by_id(conn, node_id)
