@@ -95,20 +95,24 @@ def create_app(
 ) -> Litestar:
     """Build the hive application.
 
-    Plug-in point for the node gateway (a later part): pass its WebSocket handler for
-    ``/v1/nodes/ws`` in ``extra_route_handlers`` (mounted under ``/v1``, so its path is
-    ``/nodes/ws``) and its startup (registry, LISTEN connection) in ``on_startup``; its handlers
-    receive the shared :class:`HiveContext` as the ``ctx`` dependency.
+    The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`) and the node snapshot routes
+    (``/v1/sync``) are always mounted; the gateway's startup hook runs first. More handlers
+    (mounted under ``/v1``) and startup hooks can be passed in.
     """
+    from vk_hive.api.sync import SyncController
+    from vk_hive.gateway import Gateway, node_socket
+
     ctx = HiveContext(settings=settings, signer=signer_for(settings))
+    gateway = Gateway(ctx)
+    ctx.gateway = gateway
     v1 = Router(
         path="/v1",
-        route_handlers=[*api_route_handlers(), *extra_route_handlers],
+        route_handlers=[*api_route_handlers(), SyncController, node_socket, *extra_route_handlers],
         before_request=reject_nul_bytes,
     )
     return Litestar(
         route_handlers=[v1],
-        lifespan=[hive_lifespan(ctx, on_startup=list(on_startup))],
+        lifespan=[hive_lifespan(ctx, on_startup=[gateway.startup, *on_startup])],
         state=State({"hive": ctx}),
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),

@@ -14,11 +14,14 @@ from vk_hive.jobs.runner import JobRunner
 from vk_hive.store.db import Database
 from vk_hive.store.migrate import migrate
 
-__all__ = ["StartupHook", "hive_lifespan"]
+__all__ = ["ShutdownHook", "StartupHook", "hive_lifespan"]
 
 log = structlog.get_logger("vk_hive.lifespan")
 
-StartupHook = Callable[[HiveContext], Awaitable[None]]
+ShutdownHook = Callable[[], Awaitable[None]]
+StartupHook = Callable[[HiveContext], Awaitable[ShutdownHook | None]]
+"""Runs at startup; may return a coroutine function that the lifespan awaits on shutdown (in
+reverse order of the hooks, after the periodic jobs stopped)."""
 
 
 def hive_lifespan(
@@ -41,14 +44,24 @@ def hive_lifespan(
             log.info("hive.migrated", applied=applied)
             for job in maintenance_jobs(db, settings.maintenance_interval_s):
                 ctx.jobs.add(job)
-            for hook in on_startup or ():
-                await hook(ctx)
-            ctx.jobs.start()
-            log.info("hive.started", host=settings.host, port=settings.port)
+            shutdown: list[ShutdownHook] = []
             try:
-                yield
+                for hook in on_startup or ():
+                    undo = await hook(ctx)
+                    if undo is not None:
+                        shutdown.append(undo)
+                ctx.jobs.start()
+                log.info("hive.started", host=settings.host, port=settings.port)
+                try:
+                    yield
+                finally:
+                    await ctx.jobs.stop()
             finally:
-                await ctx.jobs.stop()
+                for undo in reversed(shutdown):
+                    try:
+                        await undo()
+                    except Exception as exc:
+                        log.warning("hive.shutdown_hook_failed", error=type(exc).__name__)
         finally:
             ctx.db = None
             await db.close()

@@ -6,6 +6,7 @@ Nothing here reads the environment at import time; :func:`load_settings` is call
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -77,6 +78,19 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     lease_ttl_s: float = 60.0
     lease_grace_s: float = 10.0
     heartbeat_timeout_s: float = 90.0
+    # Node gateway (``/v1/nodes/ws``); every duration is injectable so tests run fast.
+    heartbeat_interval_s: float = 30.0
+    auth_timeout_s: float = 10.0
+    lease_sweep_interval_s: float = 5.0
+    outgoing_queue_size: int = 1024
+    malformed_frame_limit: int = 3
+    takeover_window_s: float = 300.0
+    takeover_limit: int = 3
+    activity_page_size: int = 200
+    activity_reconnect_initial_s: float = 1.0
+    activity_reconnect_max_s: float = 30.0
+    activity_listen_check_s: float = 5.0
+    clock_skew_s: float = 0.0
     log_format: LogFormat = "json"
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
@@ -93,6 +107,26 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             raise SettingsError(f"port out of range: {self.port}")
         if self.access_token_ttl_s <= 0 or self.refresh_token_ttl_s <= 0:
             raise SettingsError("token TTLs must be positive")
+        positive = {
+            "lease_ttl_s": self.lease_ttl_s,
+            "heartbeat_interval_s": self.heartbeat_interval_s,
+            "heartbeat_timeout_s": self.heartbeat_timeout_s,
+            "auth_timeout_s": self.auth_timeout_s,
+            "lease_sweep_interval_s": self.lease_sweep_interval_s,
+            "outgoing_queue_size": self.outgoing_queue_size,
+            "malformed_frame_limit": self.malformed_frame_limit,
+            "activity_page_size": self.activity_page_size,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise SettingsError(f"{name} must be positive")
+        if self.lease_grace_s < 0:
+            raise SettingsError("lease_grace_s must not be negative")
+
+    def wall_now(self) -> dt.datetime:
+        """The hive's Python-side wall clock (UTC) shifted by ``clock_skew_s``. Informative only:
+        leases and every other deadline use the database clock."""
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_skew_s)
 
     @property
     def base_url(self) -> str:
@@ -123,6 +157,17 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "LEASE_TTL_S": ("", "lease_ttl_s"),
     "LEASE_GRACE_S": ("", "lease_grace_s"),
     "HEARTBEAT_TIMEOUT_S": ("", "heartbeat_timeout_s"),
+    "HEARTBEAT_INTERVAL_S": ("", "heartbeat_interval_s"),
+    "AUTH_TIMEOUT_S": ("", "auth_timeout_s"),
+    "LEASE_SWEEP_INTERVAL_S": ("", "lease_sweep_interval_s"),
+    "OUTGOING_QUEUE_SIZE": ("", "outgoing_queue_size"),
+    "MALFORMED_FRAME_LIMIT": ("", "malformed_frame_limit"),
+    "TAKEOVER_WINDOW_S": ("", "takeover_window_s"),
+    "TAKEOVER_LIMIT": ("", "takeover_limit"),
+    "ACTIVITY_PAGE_SIZE": ("", "activity_page_size"),
+    "ACTIVITY_RECONNECT_INITIAL_S": ("", "activity_reconnect_initial_s"),
+    "ACTIVITY_RECONNECT_MAX_S": ("", "activity_reconnect_max_s"),
+    "CLOCK_SKEW_S": ("", "clock_skew_s"),
     "LOG_FORMAT": ("", "log_format"),
     "LOG_LEVEL": ("", "log_level"),
     "MAX_BODY_BYTES": ("", "max_body_bytes"),

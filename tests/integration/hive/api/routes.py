@@ -48,6 +48,9 @@ class Ep:
 ORG = "{org_id}"
 ROUTES: list[Ep] = [
     Ep("GET", "/v1/health", "public"),
+    # Node snapshots: Bearer = the node's API key, so every user token is refused (401).
+    Ep("GET", "/v1/sync/projects/{project_id}/snapshot", "self"),
+    Ep("GET", "/v1/sync/tasks", "self", query={"ids": "{task_id}"}),
     Ep("GET", "/v1/me", "self"),
     Ep("GET", "/v1/identity", "self"),
     Ep("GET", "/v1/profile", "self"),

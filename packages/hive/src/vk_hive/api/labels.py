@@ -73,7 +73,7 @@ class LabelController(Controller):
                 project_org = await swarm_projects.organization_id(conn, data.project_id)
                 if project_org != data.organization_id:
                     raise BadRequest("project_id is not a swarm project of this organization")
-            return await labels.create(
+            created = await labels.create(
                 conn,
                 data.organization_id,
                 data.name,
@@ -81,6 +81,8 @@ class LabelController(Controller):
                 icon=data.icon,
                 color=data.color,
             )
+        await ctx.notify_label(created)
+        return created
 
     @get("/{label_id:uuid}", summary="One label")
     async def get_one(self, ctx: Ctx, principal: Auth, label_id: FromPath[uuid.UUID]) -> Label:
@@ -97,7 +99,7 @@ class LabelController(Controller):
     ) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_entity(conn, labels.organization_id, label_id, principal, "label")
-            return await labels.update(
+            updated = await labels.update(
                 conn,
                 label_id,
                 name=data.name,
@@ -105,6 +107,8 @@ class LabelController(Controller):
                 color=data.color,
                 expected_version=data.version,
             )
+        await ctx.notify_label(updated)
+        return updated
 
     @delete("/{label_id:uuid}", summary="Soft delete (optimistic version)", status_code=HTTP_200_OK)
     async def delete_one(
@@ -116,7 +120,9 @@ class LabelController(Controller):
     ) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_entity(conn, labels.organization_id, label_id, principal, "label")
-            return await labels.delete(conn, label_id, expected_version=version)
+            deleted = await labels.delete(conn, label_id, expected_version=version)
+        await ctx.notify_label(deleted)
+        return deleted
 
     @post(
         "/{label_id:uuid}/merge", summary="Merge this label into target_id", status_code=HTTP_200_OK
@@ -137,10 +143,19 @@ class LabelController(Controller):
             )
             if source.org_id != target.org_id:
                 raise BadRequest("labels belong to different organizations")
-            return await labels.merge_labels(conn, label_id, data.target_id)
+            before = await labels.find_by_id(conn, label_id)
+            merged = await labels.merge_labels(conn, label_id, data.target_id)
+        if before is not None:
+            gone = msgspec.structs.replace(
+                before, version=before.version + 1, deleted_at=merged.updated_at
+            )
+            await ctx.notify_label(gone, merged)
+        return merged
 
     @post("/promote", summary="Make a project label organization-global", status_code=HTTP_200_OK)
     async def promote(self, ctx: Ctx, principal: Auth, data: JSONBody[PromoteIn]) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_entity(conn, labels.organization_id, data.label_id, principal, "label")
-            return await labels.promote_to_swarm(conn, data.label_id)
+            promoted = await labels.promote_to_swarm(conn, data.label_id)
+        await ctx.notify_label(promoted)
+        return promoted

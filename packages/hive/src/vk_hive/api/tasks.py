@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import asyncpg
@@ -170,7 +170,8 @@ class TaskController(Controller):
     ) -> SharedTask:
         archived: datetime | Keep | None = KEEP
         if data.archived is not None:
-            archived = datetime.now(UTC) if data.archived else None
+            archived = ctx.settings.wall_now() if data.archived else None
+        closed: Assignment | None = None
         async with ctx.database.transaction() as conn:
             task, membership = await _task_access(conn, task_id, principal)
             _may_modify(task, membership, principal)
@@ -183,6 +184,14 @@ class TaskController(Controller):
                 archived_at=archived,
                 expected_version=data.version,
             )
+            if (
+                data.status in (TaskStatus.CANCELLED, TaskStatus.DONE)
+                and data.status != task.status
+            ):
+                final = "cancelled" if data.status == TaskStatus.CANCELLED else "completed"
+                closed = await assignments.complete_active_for_task(conn, task_id, final)
+        if data.status == TaskStatus.CANCELLED:
+            await ctx.notify_cancel(closed, "cancelled by an operator")
         return result.task
 
     @post("/{task_id:uuid}/archive", summary="Archive or unarchive", status_code=HTTP_200_OK)
@@ -195,7 +204,7 @@ class TaskController(Controller):
             result = await shared_tasks.update(
                 conn,
                 task_id,
-                archived_at=datetime.now(UTC) if data.archived else None,
+                archived_at=ctx.settings.wall_now() if data.archived else None,
                 expected_version=data.version,
             )
         return result.task
@@ -214,6 +223,8 @@ class TaskController(Controller):
             await shared_tasks.delete_task(
                 conn, task_id, principal.user_id, expected_version=version
             )
+            closed = await assignments.complete_active_for_task(conn, task_id, "cancelled")
+        await ctx.notify_cancel(closed, "the task was deleted")
 
     @post(
         "/{task_id:uuid}/assign",

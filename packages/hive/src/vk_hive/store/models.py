@@ -220,6 +220,38 @@ class ReclaimedLease(msgspec.Struct, kw_only=True):
     fencing_token: int
 
 
+class DispatchDetails(msgspec.Struct, kw_only=True):
+    """An active assignment with what its node needs to start it (``task_assign``)."""
+
+    assignment_id: uuid.UUID
+    task_id: uuid.UUID
+    node_id: uuid.UUID
+    link_id: uuid.UUID
+    project_id: uuid.UUID
+    local_project_id: uuid.UUID
+    fencing_token: int
+    title: str
+    description: str | None
+    executor: str
+    base_branch: str
+    lease_ttl_ms: int
+
+
+class LinkSyncInfo(msgspec.Struct, kw_only=True):
+    """A link as nodes see it (``auth_result.linked_projects``, ``project_sync``)."""
+
+    link_id: uuid.UUID
+    project_id: uuid.UUID
+    local_project_id: uuid.UUID
+    project_name: str
+    git_repo_path: str
+    default_branch: str
+    source_node_id: uuid.UUID
+    source_node_name: str
+    source_node_public_url: str | None
+    is_owned: bool
+
+
 class OpLogEntry(msgspec.Struct, kw_only=True):
     node_id: uuid.UUID
     idempotency_key: str

@@ -81,6 +81,8 @@ class RejectCode(StrEnum):
     PROJECT_NOT_LINKED = "project_not_linked"
     TEXT_TOO_LONG = "text_too_long"
     FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    """The op names a hive entity that does not exist, was deleted, or whose op was rejected."""
 
 
 class ActivityEventType(StrEnum):

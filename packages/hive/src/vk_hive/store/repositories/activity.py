@@ -58,6 +58,43 @@ async def append(
     return from_row(ActivityEvent, row)
 
 
+_APPEND_MANY = """
+    WITH counter AS (
+        INSERT INTO project_activity_counters AS c (project_id, swarm_project_id, last_seq)
+        VALUES ($1, $2, $5)
+        ON CONFLICT (project_id) DO UPDATE SET last_seq = c.last_seq + $5
+        RETURNING last_seq
+    )
+    INSERT INTO activity (seq, project_id, swarm_project_id, event_type, payload)
+    SELECT counter.last_seq - $5 + u.n, $1, $2, $3, u.payload
+    FROM counter, unnest($4::jsonb[]) WITH ORDINALITY AS u(payload, n)
+"""
+
+
+async def append_many(
+    conn: asyncpg.Connection,
+    project_id: uuid.UUID,
+    event_type: str,
+    payloads: list[dict[str, Any]],
+    *,
+    swarm_project_id: uuid.UUID | None = None,
+) -> int:
+    """Append several events of one type to ``project_id``'s stream in one statement, with
+    consecutive seqs in list order (same rules as :func:`append`). Returns how many."""
+    if not payloads:
+        return 0
+    args = (project_id, swarm_project_id, event_type, payloads, len(payloads))
+    try:
+        async with conn.transaction():
+            await conn.execute(_APPEND_MANY, *args)
+    except asyncpg.CheckViolationError as exc:
+        if "no partition" not in str(exc):
+            raise
+        await conn.execute("SELECT ensure_activity_partitions(now())")
+        await conn.execute(_APPEND_MANY, *args)
+    return len(payloads)
+
+
 async def fetch_since(
     conn: asyncpg.Connection, project_id: uuid.UUID, after_seq: int, limit: int = DEFAULT_LIMIT
 ) -> list[ActivityEvent]:

@@ -13,7 +13,13 @@ import uuid
 import asyncpg
 
 from vk_hive.store.errors import AlreadyAssigned, NotFound
-from vk_hive.store.models import Assignment, ReclaimedLease, from_row, from_rows
+from vk_hive.store.models import (
+    Assignment,
+    DispatchDetails,
+    ReclaimedLease,
+    from_row,
+    from_rows,
+)
 
 _COLUMNS = """id, task_id, node_id, node_project_id, local_task_id, local_attempt_id,
     execution_status, assigned_at, started_at, completed_at, created_at, lease_expires_at,
@@ -115,6 +121,68 @@ async def renew_lease(
         ttl,
     )
     return _one(row)
+
+
+async def renew_leases(
+    conn: asyncpg.Connection,
+    assignment_ids: list[uuid.UUID],
+    node_id: uuid.UUID,
+    ttl: dt.timedelta,
+) -> list[Assignment]:
+    """``renew_lease`` for many ids in one statement; returns the renewed rows."""
+    rows = await conn.fetch(
+        f"""
+        UPDATE node_task_assignments SET lease_expires_at = now() + $3::interval
+        WHERE id = ANY($1::uuid[]) AND node_id = $2 AND completed_at IS NULL
+          AND lease_expires_at IS NOT NULL AND lease_expires_at > now()
+        RETURNING {_COLUMNS}
+        """,
+        assignment_ids,
+        node_id,
+        ttl,
+    )
+    return from_rows(Assignment, rows)
+
+
+async def complete_active_for_task(
+    conn: asyncpg.Connection, task_id: uuid.UUID, execution_status: str
+) -> Assignment | None:
+    """Close the task's active assignment, if it has one (operator cancel, done, delete)."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE node_task_assignments SET execution_status = $2, completed_at = now(),
+            lease_expires_at = NULL
+        WHERE task_id = $1 AND completed_at IS NULL RETURNING {_COLUMNS}
+        """,
+        task_id,
+        execution_status,
+    )
+    return _one(row)
+
+
+async def find_dispatch_details(
+    conn: asyncpg.Connection, assignment_id: uuid.UUID
+) -> DispatchDetails | None:
+    """What ``task_assign`` carries for an active, leased assignment; the remaining lease time
+    is computed by the database clock."""
+    row = await conn.fetchrow(
+        """
+        SELECT a.id AS assignment_id, a.task_id, a.node_id, a.node_project_id AS link_id,
+            a.fencing_token, t.swarm_project_id AS project_id, l.local_project_id,
+            t.title, t.description, t.executor,
+            COALESCE(lp.default_branch, 'main') AS base_branch,
+            GREATEST(1, floor(extract(epoch FROM a.lease_expires_at - now()) * 1000))::bigint
+                AS lease_ttl_ms
+        FROM node_task_assignments a
+        JOIN shared_tasks t ON t.id = a.task_id
+        JOIN swarm_project_nodes l ON l.id = a.node_project_id
+        LEFT JOIN node_local_projects lp
+            ON lp.node_id = l.node_id AND lp.local_project_id = l.local_project_id
+        WHERE a.id = $1 AND a.completed_at IS NULL AND a.lease_expires_at > now()
+        """,
+        assignment_id,
+    )
+    return None if row is None else from_row(DispatchDetails, row)
 
 
 async def reclaim_expired_leases(

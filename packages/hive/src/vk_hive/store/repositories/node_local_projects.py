@@ -44,6 +44,25 @@ async def bulk_upsert(
     )
 
 
+async def delete_unlinked_except(
+    conn: asyncpg.Connection, node_id: uuid.UUID, keep: Sequence[uuid.UUID]
+) -> int:
+    """Forget the node's unlinked projects that are not in ``keep`` (a full inventory replaces
+    the previous one; linked rows stay until unlinked). Returns how many were deleted."""
+    result = await conn.execute(
+        """
+        DELETE FROM node_local_projects lp
+        WHERE lp.node_id = $1 AND lp.swarm_project_id IS NULL
+          AND NOT (lp.local_project_id = ANY($2::uuid[]))
+          AND NOT EXISTS (SELECT 1 FROM swarm_project_nodes l
+                          WHERE l.node_id = lp.node_id AND l.local_project_id = lp.local_project_id)
+        """,
+        node_id,
+        list(keep),
+    )
+    return int(result.split()[-1])
+
+
 async def upsert(
     conn: asyncpg.Connection, node_id: uuid.UUID, project: LocalProjectInfo
 ) -> NodeLocalProject:

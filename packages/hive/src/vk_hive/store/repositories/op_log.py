@@ -56,6 +56,42 @@ async def record(
     return result == "INSERT 0 1"
 
 
+async def record_many(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    entries: Sequence[tuple[str, int, str, uuid.UUID]],
+) -> int:
+    """Record many (idempotency key, seq, op type, entity id) in one statement; returns how many
+    were new."""
+    if not entries:
+        return 0
+    result: str = await conn.execute(
+        """
+        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id)
+        SELECT $1, u.k, u.s, u.t, u.e
+        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[]) AS u(k, s, t, e)
+        ON CONFLICT (node_id, idempotency_key) DO NOTHING
+        """,
+        node_id,
+        [e[0] for e in entries],
+        [e[1] for e in entries],
+        [e[2] for e in entries],
+        [e[3] for e in entries],
+    )
+    return int(result.split()[-1])
+
+
+async def has_entity(conn: asyncpg.Connection, node_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+    """Whether any op of the node about ``entity_id`` was already applied or skipped."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM node_op_log WHERE node_id = $1 AND entity_id = $2 LIMIT 1",
+            node_id,
+            entity_id,
+        )
+    )
+
+
 async def find(
     conn: asyncpg.Connection, node_id: uuid.UUID, idempotency_key: str
 ) -> OpLogEntry | None:

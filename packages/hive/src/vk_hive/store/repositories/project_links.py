@@ -7,7 +7,13 @@ import uuid
 import asyncpg
 
 from vk_hive.store.errors import InvalidInput, LinkAlreadyExists, NotFound
-from vk_hive.store.models import DispatchTarget, ProjectNodeLink, from_row, from_rows
+from vk_hive.store.models import (
+    DispatchTarget,
+    LinkSyncInfo,
+    ProjectNodeLink,
+    from_row,
+    from_rows,
+)
 
 # A link with the node's name and a project name: the local name, else the last path segment.
 _SELECT = r"""
@@ -142,6 +148,40 @@ async def list_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[Pro
 
 
 list_for_node_auth = list_by_node
+
+
+_SYNC_SELECT = """
+    SELECT l.id AS link_id, l.swarm_project_id AS project_id, l.local_project_id,
+        p.name AS project_name, l.git_repo_path,
+        COALESCE(lp.default_branch, 'main') AS default_branch, l.node_id AS source_node_id,
+        n.name AS source_node_name, n.public_url AS source_node_public_url, TRUE AS is_owned
+    FROM swarm_project_nodes l
+    JOIN nodes n ON n.id = l.node_id
+    JOIN swarm_projects p ON p.id = l.swarm_project_id
+    LEFT JOIN node_local_projects lp
+        ON lp.node_id = l.node_id AND lp.local_project_id = l.local_project_id
+"""
+
+
+async def list_sync_infos_for_node(
+    conn: asyncpg.Connection, node_id: uuid.UUID
+) -> list[LinkSyncInfo]:
+    """The node's links as ``auth_result.linked_projects`` carries them (swarm project names)."""
+    rows = await conn.fetch(
+        _SYNC_SELECT + " WHERE l.node_id = $1 ORDER BY l.linked_at, l.id", node_id
+    )
+    return from_rows(LinkSyncInfo, rows)
+
+
+async def find_sync_info(
+    conn: asyncpg.Connection, swarm_project_id: uuid.UUID, node_id: uuid.UUID
+) -> LinkSyncInfo | None:
+    row = await conn.fetchrow(
+        _SYNC_SELECT + " WHERE l.swarm_project_id = $1 AND l.node_id = $2",
+        swarm_project_id,
+        node_id,
+    )
+    return None if row is None else from_row(LinkSyncInfo, row)
 
 
 async def find_node_link(

@@ -159,6 +159,42 @@ async def organization_id(conn: asyncpg.Connection, task_id: uuid.UUID) -> uuid.
     return org
 
 
+async def find_including_deleted(conn: asyncpg.Connection, task_id: uuid.UUID) -> SharedTask | None:
+    """The task even when soft-deleted (``deleted_at`` tells)."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM shared_tasks WHERE id = $1", task_id)
+    return None if row is None else from_row(SharedTask, row)
+
+
+async def find_many(
+    conn: asyncpg.Connection, task_ids: list[uuid.UUID], swarm_project_ids: list[uuid.UUID]
+) -> list[SharedTask]:
+    """The named tasks (soft-deleted ones too) that belong to one of ``swarm_project_ids``."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM shared_tasks
+        WHERE id = ANY($1::uuid[]) AND swarm_project_id = ANY($2::uuid[]) ORDER BY created_at, id
+        """,
+        task_ids,
+        swarm_project_ids,
+    )
+    return from_rows(SharedTask, rows)
+
+
+async def list_versions_for_linked_projects(
+    conn: asyncpg.Connection, node_id: uuid.UUID
+) -> list[tuple[uuid.UUID, int]]:
+    """(id, version) of every live task in the swarm projects the node links (digest input)."""
+    rows = await conn.fetch(
+        """
+        SELECT t.id, t.version FROM shared_tasks t
+        JOIN swarm_project_nodes l ON l.swarm_project_id = t.swarm_project_id
+        WHERE l.node_id = $1 AND t.deleted_at IS NULL
+        """,
+        node_id,
+    )
+    return [(r["id"], int(r["version"])) for r in rows]
+
+
 async def find_by_swarm_project_id(
     conn: asyncpg.Connection, swarm_project_id: uuid.UUID
 ) -> list[SharedTaskWithOwner]:
@@ -413,7 +449,11 @@ async def set_source_task_id(
 
 
 async def upsert_from_node(
-    conn: asyncpg.Connection, node_id: uuid.UUID, data: NodeTaskData
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    data: NodeTaskData,
+    *,
+    status_author: Author | None = Author.NODE,
 ) -> tuple[SharedTaskWithUser, bool]:
     """Apply a node's ``task.upsert``; returns (task, was_created) and records activity.
 
@@ -422,7 +462,8 @@ async def upsert_from_node(
     - otherwise the row is found by (node, local task id) and updated, or inserted with the node
       as owner, source and executing node.
     Title/description/owner: last write wins; assignee = COALESCE(new, old); status changes must
-    be node-authored transitions; version+1 on every update.
+    be node-authored transitions (``status_author=None``: any legal transition, for the node that
+    owns the task); version+1 on every update.
     """
     _check_text(data.title, data.description)
     async with conn.transaction():
@@ -430,7 +471,10 @@ async def upsert_from_node(
             task = await _locked(conn, data.shared_task_id)
             if task.organization_id != data.organization_id:
                 raise NotFound(f"task {data.shared_task_id} not found")
-            return await _node_update(conn, node_id, task, data, by_id=True), False
+            updated = await _node_update(
+                conn, node_id, task, data, by_id=True, author=status_author
+            )
+            return updated, False
         in_org = await conn.fetchval(
             "SELECT 1 FROM swarm_projects WHERE id = $1 AND organization_id = $2",
             data.swarm_project_id,
@@ -449,7 +493,10 @@ async def upsert_from_node(
             )
             if row is not None:
                 task = from_row(SharedTask, row)
-                return await _node_update(conn, node_id, task, data, by_id=False), False
+                updated = await _node_update(
+                    conn, node_id, task, data, by_id=False, author=status_author
+                )
+                return updated, False
             row = await conn.fetchrow(
                 f"""
                 INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
@@ -480,6 +527,74 @@ async def upsert_from_node(
         raise RuntimeError("concurrent upsert kept conflicting")  # pragma: no cover
 
 
+async def find_by_source_task_ids(
+    conn: asyncpg.Connection, node_id: uuid.UUID, source_task_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, SharedTask]:
+    """Live tasks of the node by local task id (one query for a whole op batch)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM shared_tasks
+        WHERE source_node_id = $1 AND source_task_id = ANY($2::uuid[]) AND deleted_at IS NULL
+        """,
+        node_id,
+        source_task_ids,
+    )
+    tasks = from_rows(SharedTask, rows)
+    return {t.source_task_id: t for t in tasks if t.source_task_id is not None}
+
+
+async def insert_many_from_node(
+    conn: asyncpg.Connection, node_id: uuid.UUID, items: list[NodeTaskData]
+) -> list[SharedTask]:
+    """Insert new node-owned tasks (none may exist yet for their (node, local id)) in one
+    statement and record their ``task.created`` events, in list order. For the op-batch fast
+    path; the caller has validated text and projects. Conflicts raise UniqueViolationError."""
+    for data in items:
+        _check_text(data.title, data.description)
+    if not items:
+        return []
+    rows = await conn.fetch(
+        f"""
+        INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
+            description, status, executor, archived_at, owner_node_id, owner_name,
+            source_node_id, source_task_id, executing_node_id)
+        SELECT u.org, u.project, u.project, u.title, u.description, u.status::task_status,
+            'CLAUDE_CODE', u.archived_at, $1, u.owner_name, $1, u.source, $1
+        FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                    $7::timestamptz[], $8::text[], $9::uuid[])
+            WITH ORDINALITY AS u(org, project, title, description, status, archived_at,
+                                 owner_name, source, n)
+        ORDER BY u.n
+        RETURNING {_COLUMNS}
+        """,
+        node_id,
+        [d.organization_id for d in items],
+        [d.swarm_project_id for d in items],
+        [d.title for d in items],
+        [d.description for d in items],
+        [TaskStatus(d.status).value for d in items],
+        [d.archived_at for d in items],
+        [d.owner_name for d in items],
+        [d.source_task_id for d in items],
+    )
+    created = from_rows(SharedTask, rows)
+    order = {d.source_task_id: i for i, d in enumerate(items)}
+    created.sort(key=lambda t: order[t.source_task_id] if t.source_task_id else 0)
+    by_project: dict[uuid.UUID, list[SharedTask]] = {}
+    for task in created:
+        if task.project_id is not None:
+            by_project.setdefault(task.project_id, []).append(task)
+    for project_id, tasks in by_project.items():
+        await activity.append_many(
+            conn,
+            project_id,
+            "task.created",
+            [{"task": msgspec.to_builtins(t), "user": None} for t in tasks],
+            swarm_project_id=tasks[0].swarm_project_id,
+        )
+    return created
+
+
 async def _node_update(
     conn: asyncpg.Connection,
     node_id: uuid.UUID,
@@ -487,8 +602,9 @@ async def _node_update(
     data: NodeTaskData,
     *,
     by_id: bool,
+    author: Author | None,
 ) -> SharedTaskWithUser:
-    _check_transition(task.status, TaskStatus(data.status), Author.NODE)
+    _check_transition(task.status, TaskStatus(data.status), author)
     row = await conn.fetchrow(
         f"""
         UPDATE shared_tasks SET title = $2, description = $3, status = $4,

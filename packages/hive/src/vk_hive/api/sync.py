@@ -1,0 +1,93 @@
+"""Snapshots for nodes: ``/v1/sync`` with the node's API key as the Bearer token.
+
+Tasks are the JSON of ``SharedTask``, the same shape as ``activity.payload.task``, so a node has
+one decoder for both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, get
+from litestar.params import FromPath, FromQuery
+
+from vk_hive.api.deps import Ctx
+from vk_hive.auth.api_keys import verify_api_key
+from vk_hive.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from vk_hive.store.models import SharedTask
+from vk_hive.store.repositories import project_links, shared_tasks
+
+__all__ = ["MAX_IDS", "SyncController"]
+
+MAX_IDS = 1000
+
+
+class ProjectSnapshot(msgspec.Struct, frozen=True):
+    project_id: uuid.UUID
+    latest_seq: int
+    tasks: list[SharedTask]
+    deleted_task_ids: list[uuid.UUID]
+
+
+class TaskSet(msgspec.Struct, frozen=True):
+    tasks: list[SharedTask]
+    deleted_task_ids: list[uuid.UUID]
+
+
+async def _node_of(conn: asyncpg.Connection, request: Request[Any, Any, Any]) -> uuid.UUID:
+    header = request.headers.get("authorization") or ""
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise Unauthorized("missing Bearer API key")
+    key = await verify_api_key(conn, raw.strip())
+    if key.node_id is None:
+        raise Forbidden("the API key is not bound to a node yet (connect the node first)")
+    return key.node_id
+
+
+class SyncController(Controller):
+    path = "/sync"
+    tags = ["sync"]
+
+    @get("/projects/{project_id:uuid}/snapshot", summary="All live tasks of a linked project")
+    async def snapshot(
+        self, ctx: Ctx, request: Request[Any, Any, Any], project_id: FromPath[uuid.UUID]
+    ) -> ProjectSnapshot:
+        async with ctx.database.acquire() as conn:
+            node_id = await _node_of(conn, request)
+            if await project_links.find_node_link(conn, project_id, node_id) is None:
+                raise NotFound("this node does not link that swarm project")
+            snap = await shared_tasks.bulk_fetch(conn, project_id)
+        return ProjectSnapshot(
+            project_id=project_id,
+            latest_seq=snap.latest_seq,
+            tasks=[t.task for t in snap.tasks],
+            deleted_task_ids=snap.deleted_task_ids,
+        )
+
+    @get("/tasks", summary="Named tasks of the projects this node links")
+    async def tasks(
+        self, ctx: Ctx, request: Request[Any, Any, Any], ids: FromQuery[str] = ""
+    ) -> TaskSet:
+        wanted: list[uuid.UUID] = []
+        for part in ids.split(","):
+            if part.strip():
+                try:
+                    wanted.append(uuid.UUID(part.strip()))
+                except ValueError:
+                    raise BadRequest(f"not a task id: {part.strip()[:64]!r}") from None
+        if len(wanted) > MAX_IDS:
+            raise BadRequest(f"at most {MAX_IDS} ids per request")
+        async with ctx.database.acquire() as conn:
+            node_id = await _node_of(conn, request)
+            linked = [
+                link.swarm_project_id for link in await project_links.list_by_node(conn, node_id)
+            ]
+            found = await shared_tasks.find_many(conn, wanted, linked) if wanted else []
+        return TaskSet(
+            tasks=[t for t in found if t.deleted_at is None],
+            deleted_task_ids=[t.id for t in found if t.deleted_at is not None],
+        )

@@ -1,0 +1,273 @@
+"""Activity fan-out to connected nodes (DESIGN.md §4).
+
+- :class:`ActivityFanout`: one dedicated asyncpg connection ``LISTEN activity`` (reconnected with
+  backoff when it drops); each notification's row is read once by (project, seq) and offered to
+  the sessions subscribed to the project.
+- :class:`ActivityStreams`: per session and project, the last seq sent. A live event is sent
+  directly only when it is exactly the next seq and the outgoing queue has room; everything else
+  (replay from the node's cursor, a gap, a full queue, a listener reconnect) is caught up from the
+  ``activity`` table in seq order by the session's pump. So a project's events reach the node in
+  seq order, without duplicates and without gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+
+from vk_hive.store.models import ActivityEvent
+from vk_hive.store.repositories import activity
+from vk_shared.wire import Activity, ResyncRequired
+
+if TYPE_CHECKING:
+    from vk_hive.gateway import Gateway
+    from vk_hive.gateway.session import NodeSession
+
+__all__ = ["CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
+
+log = structlog.get_logger("vk_hive.gateway.activity")
+
+CHANNEL = "activity"
+APPLICATION_NAME = "vk-hive-activity-listener"
+
+
+def activity_message(event: ActivityEvent) -> Activity:
+    return Activity(
+        project_id=event.project_id,
+        seq=event.seq,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        created_at=event.created_at,
+        payload=event.payload,
+    )
+
+
+@dataclass
+class _Stream:
+    last_sent: int
+    check_cursor: bool = True
+    catching_up: bool = False
+
+
+class ActivityStreams:
+    """One session's activity subscriptions; :meth:`pump` is a task owned by the session."""
+
+    def __init__(self, session: NodeSession) -> None:
+        self._session = session
+        self._streams: dict[uuid.UUID, _Stream] = {}
+        self._dirty: dict[uuid.UUID, None] = {}
+        self._wake = asyncio.Event()
+
+    def last_sent(self, project_id: uuid.UUID) -> int | None:
+        stream = self._streams.get(project_id)
+        return None if stream is None else stream.last_sent
+
+    def subscribe(self, project_id: uuid.UUID, cursor: int) -> None:
+        """Stream the project from after ``cursor`` (replay, then live)."""
+        self._streams[project_id] = _Stream(last_sent=cursor)
+        self._session.subscribed_projects.add(project_id)
+        self._session.gateway.registry.subscribe(self._session, project_id)
+        self._mark(project_id)
+
+    def unsubscribe(self, project_id: uuid.UUID) -> None:
+        self._streams.pop(project_id, None)
+        self._dirty.pop(project_id, None)
+        self._session.gateway.registry.unsubscribe(self._session, project_id)
+        self._session.subscribed_projects.discard(project_id)
+
+    def close(self) -> None:
+        self._streams.clear()
+        self._dirty.clear()
+
+    def _mark(self, project_id: uuid.UUID) -> None:
+        self._dirty[project_id] = None
+        self._wake.set()
+
+    def catch_up_all(self) -> None:
+        """After the listener reconnected: re-read every project from its last sent seq."""
+        for project_id in self._streams:
+            self._mark(project_id)
+
+    def offer(self, event: ActivityEvent) -> None:
+        """A live event (already committed) of a project this session may be subscribed to."""
+        stream = self._streams.get(event.project_id)
+        if stream is None or event.seq <= stream.last_sent:
+            return
+        if (
+            not stream.catching_up
+            and not stream.check_cursor
+            and event.project_id not in self._dirty
+            and event.seq == stream.last_sent + 1
+            and self._session.try_push(activity_message(event))
+        ):
+            stream.last_sent = event.seq
+            return
+        self._mark(event.project_id)
+
+    async def pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._dirty:
+                project_id = next(iter(self._dirty))
+                del self._dirty[project_id]
+                stream = self._streams.get(project_id)
+                if stream is not None:
+                    await self._catch_up(project_id, stream)
+
+    async def _resync(self, project_id: uuid.UUID, stream: _Stream, reason: str) -> None:
+        async with self._session.gateway.db.acquire() as conn:
+            latest = await activity.last_seq(conn, project_id)
+        await self._session.send(
+            ResyncRequired(project_id=project_id, reason=reason, latest_seq=latest)
+        )
+        stream.last_sent = latest
+        log.info("activity.resync_required", project_id=str(project_id), latest_seq=latest)
+
+    async def _catch_up(self, project_id: uuid.UUID, stream: _Stream) -> None:
+        gateway = self._session.gateway
+        page = gateway.settings.activity_page_size
+        stream.catching_up = True
+        try:
+            if stream.check_cursor:
+                stream.check_cursor = False
+                async with gateway.db.acquire() as conn:
+                    oldest = await activity.min_retained_seq(conn, project_id)
+                    latest = await activity.last_seq(conn, project_id)
+                if stream.last_sent < oldest - 1:
+                    await self._resync(project_id, stream, "events before the cursor were pruned")
+                elif stream.last_sent > latest:
+                    stream.last_sent = latest
+                    await self._session.send(
+                        ResyncRequired(
+                            project_id=project_id,
+                            reason="the cursor is ahead of the hive's activity stream",
+                            latest_seq=latest,
+                        )
+                    )
+            while self._streams.get(project_id) is stream:
+                async with gateway.db.acquire() as conn:
+                    rows = await activity.fetch_since(conn, project_id, stream.last_sent, page)
+                if rows and rows[0].seq > stream.last_sent + 1:
+                    await self._resync(project_id, stream, "events after the cursor were pruned")
+                    continue
+                for event in rows:
+                    if self._streams.get(project_id) is not stream:
+                        return
+                    await self._session.send(activity_message(event))
+                    stream.last_sent = event.seq
+                if len(rows) < page:
+                    return
+        finally:
+            stream.catching_up = False
+
+
+def _setter(event: asyncio.Event) -> Any:
+    def on_terminate(_conn: Any) -> None:
+        event.set()
+
+    return on_terminate
+
+
+class ActivityFanout:
+    """Owns the LISTEN connection and the task that hands events to sessions."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._listener: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._notes: asyncio.Queue[tuple[uuid.UUID, int]] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.backend_pid: int | None = None
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="vk-hive-activity-listen")
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="vk-hive-activity-fanout")
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._dispatcher):
+            if task is not None:
+                task.cancel()
+        for task in (self._listener, self._dispatcher):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._dispatcher = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            self._notes.put_nowait((uuid.UUID(str(data["project_id"])), int(data["seq"])))
+        except (ValueError, KeyError, TypeError):
+            log.warning("activity.bad_notification")
+
+    async def _listen(self) -> None:
+        settings = self._gateway.settings
+        delay = settings.activity_reconnect_initial_s
+        while True:
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(
+                    settings.database_url,
+                    server_settings={"application_name": APPLICATION_NAME},
+                    timeout=10,
+                )
+                conn.add_termination_listener(_setter(lost))
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.backend_pid = conn.get_server_pid()
+                self.connections += 1
+                delay = settings.activity_reconnect_initial_s
+                self.connected.set()
+                log.info("activity.listening", reconnects=self.connections - 1)
+                # Whatever was committed while nobody listened is in the table: catch up.
+                for session in self._gateway.registry.sessions():
+                    session.activity.catch_up_all()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), settings.activity_listen_check_s)
+                    if not lost.is_set():
+                        await asyncio.wait_for(
+                            conn.fetchval("SELECT 1"), settings.activity_listen_check_s
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("activity.listener_lost", error=type(exc).__name__, retry_in=delay)
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    try:
+                        await asyncio.wait_for(conn.close(), 2)
+                    except Exception:
+                        conn.terminate()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.activity_reconnect_max_s)
+
+    async def _dispatch(self) -> None:
+        registry = self._gateway.registry
+        while True:
+            project_id, seq = await self._notes.get()
+            sessions = registry.for_project(project_id)
+            if not sessions:
+                continue
+            try:
+                async with self._gateway.db.acquire() as conn:
+                    event = await activity.fetch_by_seq(conn, project_id, seq)
+            except Exception as exc:
+                log.warning("activity.read_failed", error=type(exc).__name__)
+                for session in sessions:
+                    session.activity.catch_up_all()
+                continue
+            if event is None:
+                continue
+            for session in sessions:
+                session.activity.offer(event)

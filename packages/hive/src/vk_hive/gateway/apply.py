@@ -1,0 +1,506 @@
+"""Apply one ``op_batch`` of a node in ONE transaction (DESIGN.md §3, docs/sync-protocol.md).
+
+Per op, in seq order: dedup by (node, idempotency key) → resolve parents (PARK when a parent may
+still arrive) → fence check (owner bypass) → status-author check → apply → record. A permanently
+invalid op is recorded and skipped (SKIP+ADVANCE) with an ``op_rejected``. Each op runs in a
+savepoint, so a failing op leaves nothing half-applied. The node's cursor is advanced and the op
+log written before the commit; the caller sends the rejections, revocations and ``op_ack`` only
+after the commit. Any other database error propagates: nothing is acked and the node resends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+import structlog
+
+from vk_hive.store.db import Database
+from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, StoreError
+from vk_hive.store.models import Assignment, NewOutputLog, ProjectNodeLink, SharedTask
+from vk_hive.store.repositories import (
+    assignments,
+    executions,
+    node_local_projects,
+    op_log,
+    project_links,
+    shared_tasks,
+)
+from vk_hive.store.repositories.executions import AttemptData, ProcessData
+from vk_hive.store.repositories.shared_tasks import NodeTaskData
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
+from vk_shared.status import Author, ExecutionStatus, TaskStatus, is_legal, may_transition, to_hive
+from vk_shared.wire import (
+    AssignmentStatus,
+    AttemptUpsert,
+    ExecutionUpsert,
+    LeaseRevoked,
+    LogsAppend,
+    OpRejected,
+    OutboxOp,
+    RejectCode,
+    TaskUpsert,
+)
+
+__all__ = ["BatchResult", "NodeIdentity", "apply_batch"]
+
+log = structlog.get_logger("vk_hive.gateway.apply")
+
+TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+
+
+class NodeIdentity(Protocol):
+    node_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+
+
+@dataclass
+class BatchResult:
+    applied_through: int
+    applied: int = 0
+    duplicates: int = 0
+    parked_seq: int | None = None
+    rejected: list[OpRejected] = field(default_factory=list)
+    revoked: list[LeaseRevoked] = field(default_factory=list)
+
+
+class _Park(Exception):
+    """A parent is not on the hive yet: stop the batch here."""
+
+
+class _Skip(Exception):
+    def __init__(self, code: str, reason: str, revoke: LeaseRevoked | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.revoke = revoke
+
+
+def _store_error_code(exc: StoreError) -> str:
+    if isinstance(exc, IllegalTransition):
+        return RejectCode.ILLEGAL_TRANSITION
+    if isinstance(exc, NotFound):
+        return RejectCode.NOT_FOUND
+    if isinstance(exc, InvalidInput) and "exceed" in exc.detail:
+        return RejectCode.TEXT_TOO_LONG
+    return RejectCode.INVALID_PAYLOAD
+
+
+class _Applier:
+    def __init__(self, conn: asyncpg.Connection, node: NodeIdentity) -> None:
+        self.conn = conn
+        self.node_id = node.node_id
+        self.org_id = node.organization_id
+        self.node_name = node.name
+        self._links: dict[uuid.UUID, ProjectNodeLink | None] = {}
+
+    async def apply(self, op: OutboxOp) -> None:
+        payload = op.payload
+        if isinstance(payload, TaskUpsert):
+            await self._task(op, payload)
+        elif isinstance(payload, AttemptUpsert):
+            await self._attempt(op, payload)
+        elif isinstance(payload, ExecutionUpsert):
+            await self._execution(op, payload)
+        elif isinstance(payload, LogsAppend):
+            await self._logs(op, payload)
+        else:
+            await self._assignment_status(op, payload)
+
+    # --- parents -------------------------------------------------------------------------------
+
+    async def _link_for(self, local_project_id: uuid.UUID) -> ProjectNodeLink:
+        if local_project_id not in self._links:
+            self._links[local_project_id] = await project_links.find_by_local_project(
+                self.conn, self.node_id, local_project_id
+            )
+        link = self._links[local_project_id]
+        if link is None:
+            inventory = await node_local_projects.find_by_node_and_project(
+                self.conn, self.node_id, local_project_id
+            )
+            if inventory is None:
+                raise _Park()  # projects_sync / link_project has not arrived yet
+            raise _Skip(
+                RejectCode.PROJECT_NOT_LINKED, f"local project {local_project_id} is not linked"
+            )
+        return link
+
+    async def _missing_parent(self, what: str, parent_id: uuid.UUID) -> None:
+        """PARK while the parent's op may still come; SKIP once it was applied or rejected."""
+        if await op_log.has_entity(self.conn, self.node_id, parent_id):
+            raise _Skip(RejectCode.NOT_FOUND, f"{what} {parent_id} was rejected or deleted")
+        raise _Park()
+
+    async def _shared_task(self, shared_task_id: uuid.UUID) -> SharedTask:
+        task = await shared_tasks.find_including_deleted(self.conn, shared_task_id)
+        if task is None:
+            raise _Skip(RejectCode.NOT_FOUND, f"task {shared_task_id} does not exist on the hive")
+        if task.organization_id != self.org_id:
+            raise _Skip(RejectCode.FORBIDDEN, f"task {shared_task_id} is not in your organization")
+        if task.deleted_at is not None:
+            raise _Skip(RejectCode.NOT_FOUND, f"task {shared_task_id} was deleted on the hive")
+        return task
+
+    async def _task_of(
+        self, local_task_id: uuid.UUID, shared_task_id: uuid.UUID | None
+    ) -> SharedTask:
+        if shared_task_id is not None:
+            return await self._shared_task(shared_task_id)
+        task = await shared_tasks.find_by_source_task_id(self.conn, self.node_id, local_task_id)
+        if task is None:
+            await self._missing_parent("task", local_task_id)
+        assert task is not None
+        return task
+
+    # --- fencing -------------------------------------------------------------------------------
+
+    async def _fence(self, op: OutboxOp, task: SharedTask) -> Assignment | None:
+        """The live assignment the op's token proves; None for the task's owner (no lease)."""
+        if task.owner_node_id == self.node_id:
+            return None
+        active = await assignments.find_active_for_task(self.conn, task.id)
+        if active is None:
+            latest = await assignments.find_latest_by_task_id(self.conn, task.id, self.node_id)
+            revoke = None
+            if latest is not None:
+                revoke = LeaseRevoked(
+                    assignment_id=latest.id,
+                    reason="no active assignment (lease revoked or completed)",
+                )
+            raise _Skip(
+                RejectCode.NO_ACTIVE_ASSIGNMENT,
+                f"task {task.id} has no active assignment for this node",
+                revoke,
+            )
+        if (
+            active.node_id != self.node_id
+            or op.fencing_token is None
+            or op.fencing_token != active.fencing_token
+        ):
+            revoke = None
+            if active.node_id == self.node_id:
+                revoke = LeaseRevoked(assignment_id=active.id, reason="stale fencing token")
+            else:
+                mine = await assignments.find_latest_by_task_id(self.conn, task.id, self.node_id)
+                if mine is not None:
+                    revoke = LeaseRevoked(
+                        assignment_id=mine.id, reason="the task is assigned to another node"
+                    )
+            raise _Skip(
+                RejectCode.STALE_FENCING_TOKEN,
+                f"fencing token {op.fencing_token} is not the current token of task {task.id}",
+                revoke,
+            )
+        return active
+
+    # --- op types ------------------------------------------------------------------------------
+
+    async def _task(self, op: OutboxOp, p: TaskUpsert) -> None:
+        if p.id != op.entity_id:
+            raise _Skip(RejectCode.INVALID_PAYLOAD, "entity_id must equal the task id")
+        size = len(p.title.encode()) + len((p.description or "").encode())
+        if size > MAX_TASK_TEXT_BYTES:
+            raise _Skip(
+                RejectCode.TEXT_TOO_LONG,
+                f"title and description exceed {MAX_TASK_TEXT_BYTES} bytes",
+            )
+        status = to_hive(p.status)
+        if p.shared_task_id is not None:
+            task: SharedTask | None = await self._shared_task(p.shared_task_id)
+        else:
+            task = await shared_tasks.find_by_source_task_id(self.conn, self.node_id, p.id)
+        link = await self._link_for(p.project_id)
+        owner = task is None or task.owner_node_id == self.node_id
+        if task is not None:
+            await self._fence(op, task)
+            if task.status != status:
+                allowed = (
+                    is_legal(task.status, status)
+                    if owner
+                    else may_transition(Author.NODE, task.status, status)
+                )
+                if not allowed:
+                    raise _Skip(
+                        RejectCode.ILLEGAL_TRANSITION,
+                        f"status {task.status.value} -> {status.value} may not be authored by "
+                        "this node",
+                    )
+        data = NodeTaskData(
+            organization_id=self.org_id,
+            swarm_project_id=link.swarm_project_id,
+            source_task_id=p.id,
+            title=p.title,
+            description=p.description,
+            status=status,
+            shared_task_id=p.shared_task_id,
+            owner_name=self.node_name,
+            archived_at=p.archived_at,
+        )
+        await shared_tasks.upsert_from_node(
+            self.conn, self.node_id, data, status_author=None if owner else Author.NODE
+        )
+
+    async def _attempt(self, op: OutboxOp, p: AttemptUpsert) -> None:
+        if p.id != op.entity_id:
+            raise _Skip(RejectCode.INVALID_PAYLOAD, "entity_id must equal the attempt id")
+        task = await self._task_of(p.task_id, p.shared_task_id)
+        await self._fence(op, task)
+        if p.assignment_id is not None:
+            assignment = await assignments.find_by_id(self.conn, p.assignment_id)
+            if assignment is None or assignment.task_id != task.id:
+                raise _Skip(
+                    RejectCode.INVALID_PAYLOAD,
+                    f"assignment {p.assignment_id} is not an assignment of task {task.id}",
+                )
+        await executions.upsert_attempt(
+            self.conn,
+            self.node_id,
+            AttemptData(
+                id=p.id,
+                shared_task_id=task.id,
+                executor=p.executor,
+                branch=p.branch,
+                target_branch=p.target_branch,
+                assignment_id=p.assignment_id,
+                executor_variant=p.executor_variant,
+                worktree_deleted=p.worktree_deleted,
+                setup_completed_at=p.setup_completed_at,
+                created_at=p.created_at,
+                updated_at=p.updated_at,
+            ),
+        )
+
+    async def _attempt_task(self, attempt_id: uuid.UUID) -> tuple[uuid.UUID | None, SharedTask]:
+        attempt = await executions.find_attempt(self.conn, attempt_id)
+        if attempt is None:
+            await self._missing_parent("attempt", attempt_id)
+        assert attempt is not None
+        if attempt.node_id != self.node_id:
+            raise _Skip(RejectCode.FORBIDDEN, f"attempt {attempt_id} belongs to another node")
+        return attempt.assignment_id, await self._shared_task(attempt.shared_task_id)
+
+    async def _execution(self, op: OutboxOp, p: ExecutionUpsert) -> None:
+        if p.id != op.entity_id:
+            raise _Skip(RejectCode.INVALID_PAYLOAD, "entity_id must equal the execution id")
+        _, task = await self._attempt_task(p.attempt_id)
+        await self._fence(op, task)
+        await executions.upsert_process(
+            self.conn,
+            self.node_id,
+            ProcessData(
+                id=p.id,
+                attempt_id=p.attempt_id,
+                run_reason=p.run_reason,
+                status=p.status.value,
+                started_at=p.started_at,
+                executor_action=p.executor_action,
+                before_head_commit=p.before_head_commit,
+                after_head_commit=p.after_head_commit,
+                exit_code=p.exit_code,
+                dropped=p.dropped,
+                pid=p.pid,
+                completed_at=p.completed_at,
+            ),
+        )
+
+    async def _logs(self, op: OutboxOp, p: LogsAppend) -> None:
+        process = await executions.find_process(self.conn, p.execution_id)
+        if process is None:
+            await self._missing_parent("execution", p.execution_id)
+        assert process is not None
+        if process.node_id != self.node_id:
+            raise _Skip(RejectCode.FORBIDDEN, f"execution {p.execution_id} belongs to another node")
+        assignment_id, task = await self._attempt_task(process.attempt_id)
+        await self._fence(op, task)
+        lines = [
+            NewOutputLog(
+                output_type=e.output_type.value,
+                content=e.content,
+                local_log_id=e.id,
+                timestamp=e.timestamp,
+            )
+            for e in p.entries
+            if p.first_log_id <= e.id <= p.last_log_id
+        ]
+        await executions.insert_logs(self.conn, assignment_id, process.id, lines)
+
+    async def _assignment_status(self, op: OutboxOp, p: AssignmentStatus) -> None:
+        assignment = await assignments.find_by_id(self.conn, p.assignment_id)
+        if assignment is None:
+            raise _Skip(RejectCode.NOT_FOUND, f"assignment {p.assignment_id} does not exist")
+        if assignment.node_id != self.node_id:
+            raise _Skip(
+                RejectCode.STALE_FENCING_TOKEN,
+                f"assignment {p.assignment_id} is held by another node",
+            )
+        task = await self._shared_task(assignment.task_id)
+        if assignment.completed_at is not None:
+            raise _Skip(
+                RejectCode.NO_ACTIVE_ASSIGNMENT,
+                f"assignment {assignment.id} is closed ({assignment.execution_status})",
+                LeaseRevoked(assignment_id=assignment.id, reason="the assignment is closed"),
+            )
+        if op.fencing_token != assignment.fencing_token:
+            raise _Skip(
+                RejectCode.STALE_FENCING_TOKEN,
+                f"fencing token {op.fencing_token} is not the current token of assignment "
+                f"{assignment.id}",
+                LeaseRevoked(assignment_id=assignment.id, reason="stale fencing token"),
+            )
+        await assignments.update(
+            self.conn,
+            assignment.id,
+            local_task_id=p.local_task_id,
+            local_attempt_id=p.local_attempt_id,
+            execution_status=p.status.value,
+        )
+        if p.status == ExecutionStatus.RUNNING and task.status == TaskStatus.TODO:
+            await shared_tasks.set_status(self.conn, task.id, TaskStatus.IN_PROGRESS, Author.HIVE)
+        if p.status in TERMINAL:
+            await assignments.complete(self.conn, assignment.id, p.status.value)
+
+
+async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> BatchResult:
+    """Apply ``ops`` (ascending seq) for ``node`` in one transaction; see the module doc."""
+    async with db.transaction() as conn:
+        cursor = await op_log.lock_node(conn, node.node_id)
+        batch = _Batch(conn, node, cursor)
+        await batch.run(ops)
+        await op_log.record_many(conn, node.node_id, batch.records)
+        through = batch.through
+        if through > cursor:
+            through = await op_log.advance_applied_through(conn, node.node_id, through)
+        result = batch.result
+        result.applied_through = through
+        result.revoked = list(batch.revoked.values())
+    log.info(
+        "op_batch.applied",
+        node_id=str(node.node_id),
+        ops=len(ops),
+        applied=result.applied,
+        duplicates=result.duplicates,
+        rejected=len(result.rejected),
+        parked_seq=result.parked_seq,
+        applied_through=result.applied_through,
+    )
+    return result
+
+
+class _Batch:
+    """One batch's walk over its ops. New tasks of the node (the common case when a node creates
+    work) are collected and inserted together by :meth:`_flush` before any other op is applied,
+    so the order of effects stays the order of the ops."""
+
+    def __init__(self, conn: asyncpg.Connection, node: NodeIdentity, cursor: int) -> None:
+        self.conn = conn
+        self.node = node
+        self.applier = _Applier(conn, node)
+        self.result = BatchResult(applied_through=cursor)
+        self.records: list[tuple[str, int, str, uuid.UUID]] = []
+        self.revoked: dict[uuid.UUID, LeaseRevoked] = {}
+        self.through = cursor
+        self.seen: set[str] = set()
+        self.known: set[uuid.UUID] = set()
+        self.pending: list[tuple[OutboxOp, NodeTaskData]] = []
+
+    async def run(self, ops: list[OutboxOp]) -> None:
+        self.seen = await op_log.recorded_keys(
+            self.conn, self.node.node_id, [op.idempotency_key for op in ops]
+        )
+        local_ids = [op.payload.id for op in ops if isinstance(op.payload, TaskUpsert)]
+        if local_ids:
+            existing = await shared_tasks.find_by_source_task_ids(
+                self.conn, self.node.node_id, local_ids
+            )
+            self.known = set(existing)
+        for op in ops:
+            if op.idempotency_key in self.seen:
+                self.result.duplicates += 1
+                self.through = max(self.through, op.seq)
+                continue
+            fresh = await self._fresh_task(op)
+            if fresh is not None:
+                self.pending.append((op, fresh))
+                self.known.add(fresh.source_task_id)
+                self._done(op)
+                continue
+            await self._flush()
+            if not await self._one(op):
+                break
+        await self._flush()
+
+    def _done(self, op: OutboxOp) -> None:
+        self.seen.add(op.idempotency_key)
+        self.records.append((op.idempotency_key, op.seq, op.op_type.value, op.entity_id))
+        self.through = max(self.through, op.seq)
+
+    async def _fresh_task(self, op: OutboxOp) -> NodeTaskData | None:
+        """The data of a plain new node task that can take the bulk path, else None."""
+        p = op.payload
+        if not isinstance(p, TaskUpsert) or p.shared_task_id is not None or p.id in self.known:
+            return None
+        if p.id != op.entity_id or "\x00" in p.title or "\x00" in (p.description or ""):
+            return None
+        if len(p.title.encode()) + len((p.description or "").encode()) > MAX_TASK_TEXT_BYTES:
+            return None
+        try:
+            link = await self.applier._link_for(p.project_id)
+        except (_Park, _Skip):
+            return None
+        return NodeTaskData(
+            organization_id=self.node.organization_id,
+            swarm_project_id=link.swarm_project_id,
+            source_task_id=p.id,
+            title=p.title,
+            description=p.description,
+            status=to_hive(p.status),
+            owner_name=self.node.name,
+            archived_at=p.archived_at,
+        )
+
+    async def _flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        try:
+            async with self.conn.transaction():
+                await shared_tasks.insert_many_from_node(
+                    self.conn, self.node.node_id, [data for _, data in pending]
+                )
+            self.result.applied += len(pending)
+        except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            # Something the checks did not foresee: apply them one by one instead.
+            for op, _ in pending:
+                await self._one(op, recorded=True)
+
+    async def _one(self, op: OutboxOp, *, recorded: bool = False) -> bool:
+        """Apply one op in a savepoint; False when it parked (the batch stops there)."""
+        try:
+            async with self.conn.transaction():
+                await self.applier.apply(op)
+            self.result.applied += 1
+        except _Park:
+            self.result.parked_seq = op.seq
+            return False
+        except _Skip as skip:
+            _reject(self.result, op, skip.code, skip.reason)
+            if skip.revoke is not None:
+                self.revoked.setdefault(skip.revoke.assignment_id, skip.revoke)
+        except StoreError as exc:
+            _reject(self.result, op, _store_error_code(exc), exc.detail)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            _reject(self.result, op, RejectCode.INVALID_PAYLOAD, f"rejected by the database: {exc}")
+        if not recorded:
+            self._done(op)
+        return True
+
+
+def _reject(result: BatchResult, op: OutboxOp, code: str, reason: str) -> None:
+    log.info("op.rejected", seq=op.seq, op_type=op.op_type.value, code=code, reason=reason)
+    result.rejected.append(
+        OpRejected(seq=op.seq, idempotency_key=op.idempotency_key, code=code, reason=reason[:4096])
+    )

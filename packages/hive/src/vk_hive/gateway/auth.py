@@ -1,0 +1,156 @@
+"""Authentication of a node connection (spec/security.md §1): key check, binding on first use,
+takeover detection and blocking, then the ``auth_result`` snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import msgspec
+import structlog
+
+from vk_hive.auth.api_keys import ApiKeyBlocked, verify_api_key
+from vk_hive.errors import Unauthorized
+from vk_hive.store.models import LinkSyncInfo, Node, NodeApiKey, NodeRegistration
+from vk_hive.store.repositories import labels, node_api_keys, nodes, op_log, project_links
+from vk_shared.protocol import PROTOCOL_VERSION
+from vk_shared.wire import Auth, AuthResult, ErrorCode, LinkedProjectInfo, SwarmLabelInfo
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from vk_hive.gateway.session import NodeSession
+
+__all__ = ["AuthFailure", "authenticate", "link_info"]
+
+log = structlog.get_logger("vk_hive.gateway")
+
+BLOCK_REASON = (
+    "Duplicate key use detected: multiple machines attempting to use same key within the "
+    "takeover window"
+)
+
+
+class AuthFailure(Exception):
+    """Authentication refused: ``code`` (``ErrorCode``) and a message for the node."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def link_info(link: LinkSyncInfo) -> LinkedProjectInfo:
+    return LinkedProjectInfo(
+        link_id=link.link_id,
+        project_id=link.project_id,
+        local_project_id=link.local_project_id,
+        project_name=link.project_name[:255] or "project",
+        git_repo_path=link.git_repo_path[:4096],
+        default_branch=link.default_branch[:255] or "main",
+        source_node_id=link.source_node_id,
+        source_node_name=link.source_node_name[:255] or "node",
+        source_node_public_url=link.source_node_public_url,
+        is_owned=link.is_owned,
+    )
+
+
+async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey, msg: Auth) -> Node:
+    """The node this connection is, after binding the key (or a takeover refusal)."""
+    settings = session.gateway.settings
+    reg = NodeRegistration(
+        name=msg.name,
+        machine_id=msg.machine_id,
+        capabilities=msgspec.to_builtins(msg.capabilities),
+        public_url=msg.public_url,
+    )
+    bound = None if key.node_id is None else await nodes.find_by_id(conn, key.node_id)
+    online_elsewhere = (
+        bound is not None
+        and bound.machine_id != msg.machine_id
+        and session.gateway.registry.is_connected(bound.id)
+    )
+    if online_elsewhere:
+        count = await node_api_keys.increment_takeover(
+            conn, key.id, dt.timedelta(seconds=settings.takeover_window_s)
+        )
+        if count > settings.takeover_limit:
+            await node_api_keys.block_key(conn, key.id, BLOCK_REASON)
+            log.warning("auth.key_blocked", key_id=str(key.id), attempts=count)
+            raise AuthFailure(ErrorCode.AUTH_FAILED, f"API key blocked: {BLOCK_REASON}")
+        raise AuthFailure(
+            ErrorCode.AUTH_FAILED,
+            f"key in use by another machine (attempt {count} of {settings.takeover_limit}; "
+            "further attempts block the key)",
+        )
+    node = await nodes.upsert(conn, key.organization_id, reg)
+    if key.node_id is None:
+        if await node_api_keys.bind_to_node(conn, key.id, node.id) is None:
+            raise AuthFailure(ErrorCode.AUTH_FAILED, "key in use by another machine")
+    elif key.node_id != node.id:
+        # The bound node was deleted or is offline: a legitimate move to this machine.
+        await node_api_keys.update_node_binding(conn, key.id, node.id, reset_takeover=True)
+    elif key.takeover_count:
+        await node_api_keys.reset_takeover_count(conn, key.id)
+    return node
+
+
+async def authenticate(session: NodeSession, msg: Auth) -> AuthResult:
+    """Check ``auth`` and register the node; raises :class:`AuthFailure`. On success the
+    session's identity is set and it is the node's registered session."""
+    if msg.protocol_version != PROTOCOL_VERSION:
+        raise AuthFailure(
+            ErrorCode.PROTOCOL_VERSION,
+            f"protocol version {msg.protocol_version} is not supported; "
+            f"this hive speaks {PROTOCOL_VERSION}",
+        )
+    gateway = session.gateway
+    failure: AuthFailure | None = None
+    async with gateway.db.transaction() as conn:
+        try:
+            key = await verify_api_key(conn, msg.api_key)
+        except ApiKeyBlocked as exc:
+            raise AuthFailure(ErrorCode.AUTH_FAILED, exc.detail) from None
+        except Unauthorized as exc:
+            raise AuthFailure(ErrorCode.AUTH_FAILED, exc.detail) from None
+        try:
+            node = await _bind(session, conn, key, msg)
+        except AuthFailure as exc:
+            failure = exc  # commit the takeover count / block, then refuse
+        else:
+            applied = await op_log.get_applied_through(conn, node.id)
+            links = await project_links.list_sync_infos_for_node(conn, node.id)
+            org_labels = await labels.find_swarm_labels(conn, node.organization_id)
+    if failure is not None:
+        raise failure
+    session.node_id = node.id
+    session.organization_id = node.organization_id
+    session.name = node.name
+    session.public_url = node.public_url
+    session.executors = frozenset(msg.capabilities.executors)
+    session.activity_cursors = {c.project_id: c.seq for c in msg.activity_cursors}
+    session.linked_at_auth = [link.project_id for link in links]
+    replaced = gateway.registry.register(session)
+    if replaced is not None:
+        replaced.abort(1000, "replaced by a newer connection of the same node")
+    log.info("session.authenticated", node_id=str(node.id), name=node.name)
+    return AuthResult(
+        node_id=node.id,
+        organization_id=node.organization_id,
+        protocol_version=PROTOCOL_VERSION,
+        linked_projects=[link_info(link) for link in links],
+        swarm_labels=[
+            SwarmLabelInfo(
+                id=label.id,
+                name=label.name[:255],
+                icon=label.icon[:255],
+                color=label.color[:255],
+                version=label.version,
+            )
+            for label in org_labels
+        ],
+        lease_ttl_ms=max(1, int(gateway.settings.lease_ttl_s * 1000)),
+        heartbeat_interval_ms=max(1, int(gateway.settings.heartbeat_interval_s * 1000)),
+        applied_through_seq=applied,
+        server_time=gateway.settings.wall_now(),
+    )

@@ -1,0 +1,304 @@
+"""One node's control-channel connection: negotiation, authentication, the reader, the bounded
+outgoing queue and its sender, the heartbeat watchdog, and the cleanup on disconnect.
+
+Every task a session starts is owned by :meth:`NodeSession.run`, which cancels and awaits all of
+them before it returns. Nothing the peer sends escapes the reader: decode errors are answered with
+``error``; handler exceptions are logged and answered with ``error{internal}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import WebSocket
+from litestar.types import WebSocketSendEvent
+
+from vk_hive.gateway import handlers
+from vk_hive.gateway.activity import ActivityStreams
+from vk_hive.gateway.auth import AuthFailure, authenticate
+from vk_hive.gateway.frames import error
+from vk_shared.codec import Codec, ProtocolError
+from vk_shared.protocol import SUBPROTOCOLS
+from vk_shared.status import NodeStatus
+from vk_shared.wire import Auth, ErrorCode, WireStruct, tag_of
+
+if TYPE_CHECKING:
+    from vk_hive.gateway import Gateway
+
+__all__ = ["NodeSession"]
+
+log = structlog.get_logger("vk_hive.gateway")
+
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Queue sentinel: close after everything queued before it was sent."""
+
+    code: int
+    reason: str
+
+
+class NodeSession:
+    """State and tasks of one WebSocket connection from a node."""
+
+    def __init__(self, gateway: Gateway, socket: WebSocket[Any, Any, Any]) -> None:
+        self.gateway = gateway
+        self.socket = socket
+        self.codec: Codec | None = None
+        self.node_id: uuid.UUID = uuid.UUID(int=0)
+        self.organization_id: uuid.UUID = uuid.UUID(int=0)
+        self.name = ""
+        self.public_url: str | None = None
+        self.executors: frozenset[str] = frozenset()
+        self.status = NodeStatus.ONLINE
+        self.authenticated = False
+        self.deregistered = False
+        self.activity_cursors: dict[uuid.UUID, int] = {}
+        self.linked_at_auth: list[uuid.UUID] = []
+        self.subscribed_projects: set[uuid.UUID] = set()
+        self.activity = ActivityStreams(self)
+        self._queue: asyncio.Queue[WireStruct | _Close] = asyncio.Queue(
+            maxsize=gateway.settings.outgoing_queue_size
+        )
+        self._closing = asyncio.Event()
+        self._close_code = CLOSE_NORMAL
+        self._close_reason = ""
+        self._last_heartbeat = time.monotonic()
+        self._malformed = 0
+        self.ended = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"NodeSession(node={self.node_id}, name={self.name!r})"
+
+    # --- outgoing ------------------------------------------------------------------------------
+
+    async def send(self, msg: WireStruct) -> None:
+        """Queue a reply, waiting for room (back-pressure on this session's own work)."""
+        if not self._closing.is_set():
+            await self._queue.put(msg)
+
+    def push(self, msg: WireStruct) -> bool:
+        """Queue a message from elsewhere without waiting; a full queue closes the session (a
+        slow consumer must not grow memory without bound). Returns whether it was queued."""
+        if self._closing.is_set():
+            return False
+        try:
+            self._queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.abort(CLOSE_TRY_AGAIN, "outgoing queue full: the node reads too slowly")
+            return False
+        return True
+
+    def try_push(self, msg: WireStruct) -> bool:
+        """Queue only if there is room right now (for messages that can be re-read later)."""
+        if self._closing.is_set():
+            return False
+        try:
+            self._queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the queued messages were sent."""
+        if self._closing.is_set():
+            return
+        try:
+            self._queue.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            self.abort(code, reason)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close now; whatever is still queued is dropped."""
+        if not self._closing.is_set():
+            self._close_code, self._close_reason = code, reason
+            self._closing.set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    def heard_heartbeat(self) -> None:
+        self._last_heartbeat = time.monotonic()
+
+    # --- the connection ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it ends; never raises for anything the peer does."""
+        try:
+            await self._run()
+        except Exception:
+            log.exception("session.crashed", node_id=str(self.node_id))
+        finally:
+            self.ended.set()
+
+    async def _run(self) -> None:
+        offered = list(self.socket.scope.get("subprotocols") or [])
+        chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
+        if chosen is None:
+            await self.socket.accept()
+            reason = f"no supported subprotocol offered; use one of {', '.join(SUBPROTOCOLS)}"
+            log.info("session.refused", reason="subprotocol", offered=offered[:8])
+            with contextlib.suppress(Exception):
+                await self.socket.close(CLOSE_PROTOCOL_ERROR, reason)
+            return
+        await self.socket.accept(subprotocols=chosen)
+        self.codec = Codec.for_subprotocol(chosen)
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._sender(), name="vk-hive-session-sender"),
+            asyncio.create_task(self._closing.wait(), name="vk-hive-session-close"),
+        ]
+        try:
+            if await self._authenticate():
+                tasks += [
+                    asyncio.create_task(self._reader(), name="vk-hive-session-reader"),
+                    asyncio.create_task(self._watchdog(), name="vk-hive-session-watchdog"),
+                    asyncio.create_task(self.activity.pump(), name="vk-hive-session-activity"),
+                ]
+                await self._after_auth()
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._close_socket()
+            if self.authenticated:
+                await self._disconnected()
+
+    async def _close_socket(self) -> None:
+        if self.socket.connection_state == "disconnect":
+            return
+        code = self._close_code if self._closing.is_set() else CLOSE_NORMAL
+        with contextlib.suppress(Exception):
+            await self.socket.close(code, self._close_reason[:120])
+
+    async def _receive_frame(self) -> str | bytes | None:
+        """The next frame's payload, or None when the peer closed."""
+        message = await self.socket.receive()
+        if message["type"] != "websocket.receive":
+            return None
+        data: bytes | None = message.get("bytes")
+        if data is not None:
+            return data
+        text: str | None = message.get("text")
+        return text if text is not None else b""
+
+    async def _authenticate(self) -> bool:
+        assert self.codec is not None
+        settings = self.gateway.settings
+        try:
+            frame = await asyncio.wait_for(self._receive_frame(), settings.auth_timeout_s)
+        except TimeoutError:
+            await self._refuse(ErrorCode.AUTH_TIMEOUT, "no auth frame within the timeout", "auth")
+            return False
+        if frame is None:
+            self.abort(CLOSE_NORMAL, "closed before auth")
+            return False
+        try:
+            msg = self.codec.decode_node(frame)
+        except ProtocolError as exc:
+            await self._refuse(exc.code, f"the first frame must be auth: {exc}", exc.path)
+            return False
+        if not isinstance(msg, Auth):
+            await self._refuse(
+                ErrorCode.UNEXPECTED_MESSAGE,
+                f"the first frame must be auth, not {tag_of(msg)}",
+                tag_of(msg),
+            )
+            return False
+        try:
+            result = await authenticate(self, msg)
+        except AuthFailure as exc:
+            log.info("session.auth_failed", code=exc.code, reason=exc.message)
+            await self._refuse(exc.code, exc.message, "auth")
+            return False
+        self.authenticated = True
+        await self.send(result)
+        return True
+
+    async def _refuse(self, code: str, message: str, ref: str | None) -> None:
+        await self.send(error(code, message, ref))
+        self.close(CLOSE_POLICY, message[:120])
+
+    async def _after_auth(self) -> None:
+        """Pushes and subscriptions that follow a successful ``auth_result``."""
+        await handlers.after_auth(self)
+
+    async def _sender(self) -> None:
+        assert self.codec is not None
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _Close):
+                self.abort(item.code, item.reason)
+                return
+            frame = self.codec.encode(item)
+            event: WebSocketSendEvent
+            if isinstance(frame, bytes):
+                event = {"type": "websocket.send", "bytes": frame, "text": None}
+            else:
+                event = {"type": "websocket.send", "bytes": None, "text": frame}
+            await self.socket.send(event)
+
+    async def _reader(self) -> None:
+        assert self.codec is not None
+        limit = self.gateway.settings.malformed_frame_limit
+        while True:
+            frame = await self._receive_frame()
+            if frame is None:
+                return
+            try:
+                msg = self.codec.decode_node(frame)
+            except ProtocolError as exc:
+                self._malformed += 1
+                await self.send(error(exc.code, str(exc), exc.path))
+                if self._malformed >= limit:
+                    self.close(CLOSE_POLICY, f"{self._malformed} malformed frames in a row")
+                    return
+                continue
+            self._malformed = 0
+            try:
+                await handlers.handle(self, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "session.handler_failed", node_id=str(self.node_id), message_type=tag_of(msg)
+                )
+                await self.send(
+                    error(
+                        ErrorCode.INTERNAL,
+                        f"the hive failed to handle {tag_of(msg)}: {type(exc).__name__}",
+                        tag_of(msg),
+                    )
+                )
+            if self._closing.is_set():
+                return
+
+    async def _watchdog(self) -> None:
+        timeout = self.gateway.settings.heartbeat_timeout_s
+        while True:
+            remaining = self._last_heartbeat + timeout - time.monotonic()
+            if remaining <= 0:
+                log.info("session.heartbeat_timeout", node_id=str(self.node_id))
+                self.abort(CLOSE_POLICY, "heartbeat timeout")
+                return
+            await asyncio.sleep(remaining)
+
+    async def _disconnected(self) -> None:
+        try:
+            await handlers.on_disconnect(self)
+        except Exception:
+            log.exception("session.cleanup_failed", node_id=str(self.node_id))

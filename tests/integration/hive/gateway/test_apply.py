@@ -1,0 +1,266 @@
+"""op_batch apply: dedup, PARK, SKIP+ADVANCE, fencing, status authors, execution mirrors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from vk_hive.store.repositories import assignments, executions, shared_tasks
+from vk_shared.wire import (
+    AssignmentStatus,
+    AttemptUpsert,
+    ExecutionUpsert,
+    LeaseRevoked,
+    LinkProject,
+    LogEntry,
+    LogsAppend,
+    OpRejected,
+    TaskAssign,
+)
+
+from .conftest import Node, World, now
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _count(world: World, sql: str, *args: object) -> int:
+    async with world.db.acquire() as conn:
+        return int(await conn.fetchval(sql, *args))
+
+
+async def _shared_id(world: World, node: Node, local_id: uuid.UUID) -> uuid.UUID:
+    async with world.db.acquire() as conn:
+        task = await shared_tasks.find_by_source_task_id(conn, node.id, local_id)
+    assert task is not None
+    return task.id
+
+
+async def test_same_batch_twice_applies_once(world: World) -> None:
+    """Re-sending a batch applies nothing twice and acks the same seq."""
+    node = await world.node()
+    ops = [node.task_op(title=f"t{i}") for i in range(3)]
+    first = await node.batch(*ops)
+    again = await node.batch(*ops)
+    assert first.applied_through_seq == again.applied_through_seq == 3
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 3
+    assert await _count(world, "SELECT count(*) FROM node_op_log") == 3
+
+
+async def test_unknown_local_project_parks_then_resumes(world: World) -> None:
+    """An op whose local project the hive has not heard of parks the batch; after the link it
+    applies."""
+    node = await world.node()
+    ok = node.task_op(title="fine")
+    later_project = uuid.uuid4()
+    parked = node.task_op(title="parked", project_id=later_project)
+    ack = await node.batch(ok, parked)
+    assert ack.applied_through_seq == ok.seq
+    project2 = await world.project("second")
+    await node.client.send(
+        LinkProject(project_id=project2, local_project_id=later_project, git_repo_path="/r2")
+    )
+    await world.wait_linked(node.id, project2)
+    ack = await node.batch(parked)
+    assert ack.applied_through_seq == parked.seq
+    assert (
+        await _count(
+            world, "SELECT count(*) FROM shared_tasks WHERE swarm_project_id = $1", project2
+        )
+        == 1
+    )
+
+
+async def test_unlinked_project_is_skipped_and_advanced(world: World) -> None:
+    """An op for a known but unlinked local project is rejected and the cursor moves past it."""
+    node = await world.node(link=False)
+    bad = node.task_op()
+    good_after = node.task_op(title="never linked either")
+    ack = await node.batch(bad, good_after)
+    assert ack.applied_through_seq == good_after.seq
+    rejected = await node.client.expect(OpRejected)
+    assert rejected.seq == bad.seq
+    assert rejected.code == "project_not_linked"
+
+
+async def test_stale_token_is_rejected_with_lease_revoked(world: World) -> None:
+    """An op with an old fencing token is rejected, the lease revoked, the task unchanged."""
+    node = await world.node()
+    created = await world.create_task(start_attempt=True)
+    assign = await node.client.expect(TaskAssign)
+    task_id = uuid.UUID(created["task"]["id"])
+    local = uuid.uuid4()
+    op = node.task_op(local, shared_task_id=task_id, status="inreview", title="x", token=None)
+    ack = await node.batch(op)
+    assert ack.applied_through_seq == op.seq
+    rejected = await node.client.expect(OpRejected)
+    assert rejected.code == "stale_fencing_token"
+    revoked = await node.client.expect(LeaseRevoked)
+    assert revoked.assignment_id == assign.assignment_id
+    async with world.db.acquire() as conn:
+        task = await shared_tasks.get(conn, task_id)
+    assert task.status == "in-progress"
+    assert task.title == "t"
+    # With the current token the node-authored transition applies.
+    ok = node.task_op(
+        local, shared_task_id=task_id, status="inreview", title="x", token=assign.fencing_token
+    )
+    await node.batch(ok)
+    async with world.db.acquire() as conn:
+        task = await shared_tasks.get(conn, task_id)
+    assert task.status == "in-review"
+    assert task.title == "x"
+
+
+async def test_owner_needs_no_lease_and_may_make_any_legal_transition(world: World) -> None:
+    """The owning node updates its own task without a token, incl. hive-authored transitions."""
+    node = await world.node()
+    local = uuid.uuid4()
+    await node.batch(node.task_op(local, status="todo"))
+    await node.batch(node.task_op(local, status="inprogress"))
+    await node.batch(node.task_op(local, status="cancelled"))
+    shared = await _shared_id(world, node, local)
+    async with world.db.acquire() as conn:
+        assert (await shared_tasks.get(conn, shared)).status == "cancelled"
+
+
+async def test_illegal_transition_is_rejected(world: World) -> None:
+    """A transition the state machine does not allow is rejected, never coerced."""
+    node = await world.node()
+    local = uuid.uuid4()
+    await node.batch(node.task_op(local, status="done"))
+    back = node.task_op(local, status="inprogress")
+    ack = await node.batch(back)
+    assert ack.applied_through_seq == back.seq
+    rejected = await node.client.expect(OpRejected)
+    assert rejected.code == "illegal_transition"
+    async with world.db.acquire() as conn:
+        task = await shared_tasks.get(conn, await _shared_id(world, node, local))
+    assert task.status == "done"
+
+
+async def test_other_orgs_task_is_rejected_and_nothing_changes(world: World) -> None:
+    """An op naming another organization's task is rejected as forbidden; that task is unchanged."""
+    other_org = await world.other_org()
+    other_project = await world.project("foreign", org_id=other_org)
+    foreign = await world.node(api_key=await world.api_key(other_org), project_id=other_project)
+    local = uuid.uuid4()
+    await foreign.batch(foreign.task_op(local, title="theirs"))
+    their_task = await _shared_id(world, foreign, local)
+    node = await world.node()
+    op = node.task_op(shared_task_id=their_task, title="mine now")
+    ack = await node.batch(op)
+    assert ack.applied_through_seq == op.seq
+    assert (await node.client.expect(OpRejected)).code == "forbidden"
+    async with world.db.acquire() as conn:
+        assert (await shared_tasks.get(conn, their_task)).title == "theirs"
+
+
+async def test_attempts_executions_and_logs_are_mirrored_once(world: World) -> None:
+    """Attempt, execution and log ops of an owned task are mirrored; logs are inserted once."""
+    node = await world.node()
+    local_task = uuid.uuid4()
+    attempt_id, exec_id = uuid.uuid4(), uuid.uuid4()
+    entries = [
+        LogEntry(id=i, output_type="stdout", content=f"line {i}", timestamp=now())
+        for i in range(1, 11)
+    ]
+    ops = [
+        node.task_op(local_task, status="inprogress"),
+        node.op(
+            AttemptUpsert(
+                id=attempt_id,
+                task_id=local_task,
+                executor="SCRIPT",
+                branch="vk/a",
+                target_branch="main",
+                created_at=now(),
+                updated_at=now(),
+            ),
+            entity_id=attempt_id,
+        ),
+        node.op(
+            ExecutionUpsert(
+                id=exec_id,
+                attempt_id=attempt_id,
+                run_reason="codingagent",
+                status="running",
+                started_at=now(),
+            ),
+            entity_id=exec_id,
+        ),
+        node.op(
+            LogsAppend(execution_id=exec_id, first_log_id=1, last_log_id=10, entries=entries),
+            entity_id=exec_id,
+        ),
+    ]
+    ack = await node.batch(*ops)
+    assert ack.applied_through_seq == ops[-1].seq
+    # The same log range again under a new key (a re-read after a crash) inserts nothing.
+    again = node.op(
+        LogsAppend(execution_id=exec_id, first_log_id=1, last_log_id=10, entries=entries),
+        entity_id=exec_id,
+    )
+    await node.batch(again)
+    async with world.db.acquire() as conn:
+        attempt = await executions.find_attempt(conn, attempt_id)
+        process = await executions.find_process(conn, exec_id)
+    assert attempt is not None
+    assert attempt.branch == "vk/a"
+    assert process is not None
+    assert process.status == "running"
+    count = "SELECT count(*) FROM node_task_output_logs WHERE execution_process_id = $1"
+    assert await _count(world, count, exec_id) == 10
+
+
+async def test_child_of_unknown_attempt_parks(world: World) -> None:
+    """An execution whose attempt the hive has never seen parks (it may still arrive)."""
+    node = await world.node()
+    exec_id = uuid.uuid4()
+    op = node.op(
+        ExecutionUpsert(
+            id=exec_id, attempt_id=uuid.uuid4(), run_reason="x", status="running", started_at=now()
+        ),
+        entity_id=exec_id,
+    )
+    ack = await node.batch(op)
+    assert ack.applied_through_seq == 0
+
+
+async def test_assignment_status_running_then_completed_closes_it(world: World) -> None:
+    """assignment.status with the current token records the status and completes on terminal."""
+    node = await world.node()
+    await world.create_task(start_attempt=True)
+    assign = await node.client.expect(TaskAssign)
+    running = node.op(
+        AssignmentStatus(assignment_id=assign.assignment_id, status="running"),
+        entity_id=assign.assignment_id,
+        token=assign.fencing_token,
+    )
+    done = node.op(
+        AssignmentStatus(assignment_id=assign.assignment_id, status="completed"),
+        entity_id=assign.assignment_id,
+        token=assign.fencing_token,
+    )
+    await node.batch(running, done)
+    async with world.db.acquire() as conn:
+        row = await assignments.find_by_id(conn, assign.assignment_id)
+    assert row is not None
+    assert row.completed_at is not None
+    assert row.execution_status == "completed"
+    assert row.started_at is not None
+
+
+async def test_batch_of_500_task_ops_applies_in_one_transaction_quickly(world: World) -> None:
+    """500 task ops apply in one batch, well under a second, one row each."""
+    node = await world.node()
+    ops = [node.task_op(title=f"bulk {i}") for i in range(500)]
+    started = time.perf_counter()
+    ack = await node.batch(*ops, within=30)
+    elapsed = time.perf_counter() - started
+    assert ack.applied_through_seq == 500
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 500
+    assert await _count(world, "SELECT count(*) FROM node_op_log") == 500
+    print(f"500 ops applied in {elapsed:.3f}s")
+    assert elapsed < 1.0
