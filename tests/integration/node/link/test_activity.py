@@ -1,0 +1,177 @@
+"""Hive → node: activity applied to local tasks, the dirty guard, deletes, replay from the
+cursor after a reconnect, resync from a snapshot, and a quiet digest when converged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from support.node_link import Node, World, wait_for
+from vk_node.link import HiveLink, activity
+from vk_node.store.models import Task
+from vk_node.store.repositories import shared_activity_cursors as cursors_repo
+from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.status import NodeTaskStatus
+from vk_shared.wire import Activity
+
+
+async def _hive_task(world: World, title: str, **extra: Any) -> dict[str, Any]:
+    r = await world.http.post(
+        "/v1/tasks",
+        json={"project_id": str(world.swarm_project_id), "title": title, **extra},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json()["task"])
+
+
+async def _local(node: Node, shared_id: str) -> Task | None:
+    async with node.store.read() as conn:
+        return await tasks_repo.find_by_shared_task_id(conn, uuid.UUID(shared_id))
+
+
+async def _local_with(node: Node, shared_id: str, title: str) -> Task:
+    async def probe() -> Task | None:
+        task = await _local(node, shared_id)
+        return task if task is not None and task.title == title else None
+
+    return await wait_for(probe, what=f"local task {title!r}")
+
+
+async def _known_to_hive(conn: Any, node: Node, shared: uuid.UUID, title: str) -> Task:
+    """A local task as if the hive had sent it (version 1)."""
+    return await tasks_repo.upsert_remote_task(
+        conn,
+        project_id=node.project_id,
+        shared_task_id=shared,
+        title=title,
+        description=None,
+        status=NodeTaskStatus.TODO,
+        remote_version=1,
+    )
+
+
+async def _new_link(node: Node) -> None:
+    """Start a new link on the node's store (its old one was closed)."""
+    node.link = HiveLink(node.store, node.settings, node.executor)
+    await node.link.start()
+    await node.ready()
+
+
+@pytest.mark.asyncio
+async def test_hive_edits_and_deletes_reach_the_local_task(world: World) -> None:
+    """A hive-created task appears locally, a REST edit updates it, a delete only unlinks it."""
+    node = await world.node()
+    await node.ready()
+    hive_task = await _hive_task(world, "from the hive")
+    await _local_with(node, hive_task["id"], "from the hive")
+    r = await world.http.patch(f"/v1/tasks/{hive_task['id']}", json={"title": "edited on the hive"})
+    assert r.status_code == 200, r.text
+    local = await _local_with(node, hive_task["id"], "edited on the hive")
+    assert local.remote_version >= 2
+    r = await world.http.delete(f"/v1/tasks/{hive_task['id']}")
+    assert r.status_code == 204, r.text
+
+    async def unlinked() -> bool:
+        async with node.store.read() as conn:
+            row = await tasks_repo.find_by_id(conn, local.id)
+        return row is not None and row.shared_task_id is None
+
+    await wait_for(unlinked, what="the local task to be unlinked")
+
+
+@pytest.mark.asyncio
+async def test_the_dirty_guard_keeps_a_task_with_unacked_ops(world: World) -> None:
+    """An event for a task that still has unacked ops leaves it unchanged; its cursor moves."""
+    node = await world.node()
+    await node.link.close()  # nothing gets sent or acked while we look
+    swarm = world.swarm_project_id
+    shared = uuid.uuid4()
+    async with node.store.transaction() as conn:
+        task = await _known_to_hive(conn, node, shared, "old")
+        await tasks_repo.update(  # an unacked task.upsert op
+            conn,
+            task.id,
+            title="local edit",
+            description=None,
+            status=NodeTaskStatus.TODO,
+            parent_task_id=None,
+        )
+    event = Activity(
+        project_id=swarm,
+        seq=7,
+        event_id=uuid.uuid4(),
+        event_type="task.updated",
+        created_at=datetime.now(UTC),
+        payload={"task": {"id": str(shared), "title": "hive edit", "status": "todo", "version": 5}},
+    )
+    async with node.store.transaction() as conn:
+        assert await activity.apply_activity(conn, event, None) == "dirty"
+        cursor = await cursors_repo.get(conn, swarm)
+        kept = await tasks_repo.get(conn, task.id)
+    assert kept.title == "local edit"
+    assert cursor is not None
+    assert cursor.last_seq == 7
+
+
+@pytest.mark.asyncio
+async def test_reconnect_replays_only_missed_events_and_the_digest_then_asks_nothing(
+    world: World,
+) -> None:
+    """After a reconnect the node gets exactly the events it missed (none twice); a digest of
+    the converged node names nothing to resend or pull."""
+    node = await world.node()
+    await node.ready()
+    first = await _hive_task(world, "one")
+    await _local_with(node, first["id"], "one")
+    await node.link.close()
+    second = await _hive_task(world, "two")
+    r = await world.http.patch(f"/v1/tasks/{first['id']}", json={"title": "one, edited"})
+    assert r.status_code == 200, r.text
+    await _new_link(node)
+    await _local_with(node, second["id"], "two")
+    await _local_with(node, first["id"], "one, edited")
+    assert node.link.stats.activity_seen == 0
+    assert node.link.stats.activity_applied == 2
+    node.link.stats.last_digest_result = None
+    assert await node.link.send_digest()
+
+    async def answered() -> Any:
+        return node.link.stats.last_digest_result
+
+    result = await wait_for(answered, what="the digest_result")
+    assert result.resend_from_seq is None
+    assert result.pull_entities == []
+    assert result.mismatched_buckets == []
+
+
+@pytest.mark.asyncio
+async def test_resync_required_pulls_and_applies_a_snapshot(world: World) -> None:
+    """A cursor the hive cannot replay from gets resync_required; the node applies the project
+    snapshot (new tasks upserted, vanished ones unlinked) and continues from latest_seq."""
+    node = await world.node()
+    await node.ready()
+    kept = await _hive_task(world, "kept")
+    await _local_with(node, kept["id"], "kept")
+    await node.link.close()
+    stale_id = uuid.uuid4()
+    async with node.store.transaction() as conn:
+        stale = await _known_to_hive(conn, node, stale_id, "gone on the hive")
+        await cursors_repo.delete(conn, world.swarm_project_id)
+        await cursors_repo.upsert(conn, world.swarm_project_id, 1_000_000)
+    added = await _hive_task(world, "added while away")
+    await _new_link(node)
+
+    async def resynced() -> bool:
+        return node.link.stats.resyncs == 1
+
+    await wait_for(resynced, what="the snapshot to be applied")
+    await _local_with(node, added["id"], "added while away")
+    async with node.store.read() as conn:
+        gone = await tasks_repo.get(conn, stale.id)
+        cursor = await cursors_repo.get(conn, world.swarm_project_id)
+    assert gone.shared_task_id is None
+    assert cursor is not None
+    assert cursor.last_seq < 1_000_000

@@ -1,0 +1,158 @@
+"""Hive dispatch to a real node: the run, its mirror on the hive, leases, self-fencing, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import Any
+
+import pytest
+
+from support.node_link import Node, World, wait_for
+from vk_node.store.repositories import execution_processes as processes_repo
+from vk_node.store.repositories import task_attempts as attempts_repo
+from vk_node.store.repositories import tasks as tasks_repo
+
+
+async def _dispatch(world: World, node: Node, script: str) -> dict[str, Any]:
+    await node.ready()
+    status = await node.link.status()
+    r = await world.http.post(
+        "/v1/tasks",
+        json={
+            "project_id": str(world.swarm_project_id),
+            "title": "run it",
+            "description": script,
+            "executor": "SCRIPT",
+            "start_attempt": True,
+            "node_id": str(status.node_id),
+        },
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["assignment"] is not None, body
+    return body
+
+
+async def _hive_task(world: World, task_id: str) -> dict[str, Any]:
+    r = await world.http.get(f"/v1/tasks/{task_id}")
+    assert r.status_code == 200, r.text
+    data = r.json()
+    return data.get("task", data)
+
+
+async def _attempt(node: Node, assignment_id: str) -> Any:
+    async def found() -> Any:
+        async with node.store.read() as conn:
+            return await attempts_repo.find_by_hive_assignment_id(conn, uuid.UUID(assignment_id))
+
+    return await wait_for(found, what="the attempt of the assignment")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.asyncio
+async def test_task_assign_runs_the_script_and_the_hive_mirrors_the_run(world: World) -> None:
+    """task_assign → local task + SCRIPT attempt; the hive sees in-progress, then in-review,
+    the assignment completed and the run's log lines."""
+    node = await world.node()
+    body = await _dispatch(world, node, "echo hello-from-the-node")
+    task_id = body["task"]["id"]
+    assert body["task"]["status"] == "in-progress"
+
+    async def in_review() -> bool:
+        return (await _hive_task(world, task_id))["status"] == "in-review"
+
+    await wait_for(in_review, within=20, what="the hive task to reach in-review")
+
+    async def completed() -> bool:
+        r = await world.http.get(f"/v1/tasks/{task_id}/assignments")
+        return r.json()[0]["execution_status"] == "completed"
+
+    await wait_for(completed, what="the assignment to complete")
+    r = await world.http.get(f"/v1/tasks/{task_id}/logs")
+    assert any("hello-from-the-node" in row["content"] for row in r.json()["logs"])
+    async with node.store.read() as conn:
+        local = await tasks_repo.find_by_shared_task_id(conn, uuid.UUID(task_id))
+    assert local is not None
+    assert local.status == "inreview"
+
+    async def drained() -> bool:
+        return await node.backlog() == 0 and not node.link.assignments.has_tokens()
+
+    await wait_for(drained, what="the run's ops to be acked and the assignment retired")
+
+
+@pytest.mark.asyncio
+async def test_renewals_keep_the_lease_and_a_cut_connection_self_fences_before_ttl(
+    world: World,
+) -> None:
+    """Renewals keep a run alive past the ttl; with the hive gone the node kills it before the
+    ttl runs out and reports cancelled once the hive is back."""
+    node = await world.node()
+    body = await _dispatch(world, node, "sleep 60")
+    attempt = await _attempt(node, body["assignment"]["id"])
+
+    async def running_pid() -> int | None:
+        async with node.store.read() as conn:
+            rows = await processes_repo.find_running_by_task_attempt(conn, attempt.id)
+        return rows[0].pid if rows and rows[0].pid else None
+
+    pid = await wait_for(running_pid, what="the script to start")
+    await asyncio.sleep(4.0)  # longer than the 3 s ttl: renewals hold the lease
+    assert _alive(pid)
+    assert node.link.assignments.fenced == 0
+    cut = asyncio.get_running_loop().time()
+    await world.hive.stop()
+
+    async def fenced() -> bool:
+        return not _alive(pid)
+
+    await wait_for(fenced, within=5, what="the node to self-fence")
+    assert asyncio.get_running_loop().time() - cut < 3.0 + 0.5
+    assert node.link.assignments.fenced == 1
+    await world.hive.start()
+
+    async def reported() -> bool:
+        return await node.backlog() == 0
+
+    await wait_for(reported, within=15, what="the fence to be reported")
+
+
+@pytest.mark.asyncio
+async def test_task_cancel_stops_the_attempt_and_reports_cancelled(world: World) -> None:
+    """An operator cancel reaches the node as task_cancel: the run is killed, cancelled reported."""
+    node = await world.node()
+    body = await _dispatch(world, node, "sleep 60")
+    task_id = body["task"]["id"]
+    attempt = await _attempt(node, body["assignment"]["id"])
+
+    async def running() -> bool:
+        async with node.store.read() as conn:
+            return bool(await processes_repo.find_running_by_task_attempt(conn, attempt.id))
+
+    await wait_for(running, what="the script to start")
+    r = await world.http.patch(f"/v1/tasks/{task_id}", json={"status": "cancelled"})
+    assert r.status_code == 200, r.text
+
+    async def stopped() -> bool:
+        return not await running()
+
+    await wait_for(stopped, within=10, what="the run to be stopped")
+    assignment_id = uuid.UUID(body["assignment"]["id"])
+
+    async def reported() -> bool:
+        return node.link.assignments.status_of(assignment_id) in (None, "cancelled")
+
+    await wait_for(reported, what="cancelled to be reported")
+    async with node.store.read() as conn:
+        rows = await processes_repo.find_by_task_attempt_id(conn, attempt.id)
+    assert rows
+    assert rows[-1].status == "killed"
