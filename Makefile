@@ -14,7 +14,10 @@ $(STAMP): $(PKG_FILES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-e packages/shared -e packages/node -e packages/hive --group dev
+		-e packages/node -e packages/hive --group dev
+	@# vk-node and vk-hive name vk-shared by its path (so a plain `pip install ./packages/node`
+	@# works); pip installs that as a regular copy, which this step makes editable again.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e packages/shared
 	@touch $(STAMP)
 	@echo "installed: $(VENV) (vk-shared, vk-node, vk-hive editable + dev tools)"
 
