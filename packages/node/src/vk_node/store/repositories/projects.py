@@ -63,7 +63,9 @@ async def get(conn: aiosqlite.Connection, project_id: UUID) -> Project:
 
 
 async def find_all(conn: aiosqlite.Connection) -> list[Project]:
-    return await fetch_models(conn, Project, "SELECT * FROM projects ORDER BY created_at DESC")
+    return await fetch_models(
+        conn, Project, "SELECT * FROM projects ORDER BY created_at DESC, rowid DESC"
+    )
 
 
 async def find_most_active(conn: aiosqlite.Connection, limit: int) -> list[Project]:
@@ -214,13 +216,15 @@ async def find_unlinked(conn: aiosqlite.Connection) -> list[Project]:
         conn,
         Project,
         """SELECT * FROM projects WHERE is_remote = 0 AND remote_project_id IS NULL
-           ORDER BY created_at DESC""",
+           ORDER BY created_at DESC, rowid DESC""",
     )
 
 
 async def find_local_projects(conn: aiosqlite.Connection) -> list[Project]:
     return await fetch_models(
-        conn, Project, "SELECT * FROM projects WHERE is_remote = 0 ORDER BY created_at DESC"
+        conn,
+        Project,
+        "SELECT * FROM projects WHERE is_remote = 0 ORDER BY created_at DESC, rowid DESC",
     )
 
 
@@ -298,5 +302,5 @@ async def find_local_projects_with_stats(conn: aiosqlite.Connection) -> list[Pro
                  AND t.status = 'inreview') AS inreview_count,
                (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.status = 'done')
                  AS done_count
-           FROM projects p WHERE p.is_remote = 0 ORDER BY p.created_at DESC""",
+           FROM projects p WHERE p.is_remote = 0 ORDER BY p.created_at DESC, p.rowid DESC""",
     )
