@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -19,6 +21,7 @@ from vk_hive import __version__
 from vk_hive.api.deps import provide_ctx, provide_db, provide_principal, reject_nul_bytes
 from vk_hive.api.health import health
 from vk_hive.api.identity import IdentityController
+from vk_hive.api.metrics import metrics
 from vk_hive.api.oauth import OAuthController
 from vk_hive.api.organizations import InvitationController, OrganizationController
 from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
@@ -30,6 +33,7 @@ from vk_hive.settings import HiveSettings
 __all__ = ["api_route_handlers", "create_app", "signer_for"]
 
 log = structlog.get_logger("vk_hive.app")
+access_log = structlog.get_logger("vk_hive.http")
 
 
 def signer_for(settings: HiveSettings) -> TokenSigner:
@@ -63,28 +67,57 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     ]
 
 
-def _request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Binds a request id (the client's ``x-request-id`` or a new one) to every log line of the
-    request and echoes it in the response."""
+_QUIET_ROUTES = frozenset({"/metrics", "/v1/health"})
+"""Scraped and probed every few seconds: their request lines are logged at debug level."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # type: ignore[comparison-overlap]
-            await app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
 
-        async def send_with_id(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
+def _request_middleware(ctx: HiveContext) -> Callable[[ASGIApp], ASGIApp]:
+    """Per HTTP request: bind a request id (the client's ``x-request-id`` or a new one) to every
+    log line of the request and echo it in the response; count and time the request by route
+    template and status; log one ``http.request`` line."""
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await app(scope, receive, send_with_id)
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":  # type: ignore[comparison-overlap]
+                await app(scope, receive, send)
+                return
+            incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+            request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+            status = 500
 
-    return middleware
+            async def send_with_id(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    headers = list(message.get("headers", []))
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
+                    message["headers"] = headers
+                await send(message)
+
+            route = str(scope.get("path_template") or "unmatched")
+            method = str(scope.get("method", "GET"))
+            started = time.perf_counter()
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                try:
+                    await app(scope, receive, send_with_id)
+                finally:
+                    elapsed = time.perf_counter() - started
+                    ctx.metrics.http_request(method, route, status, elapsed)
+                    quiet = route in _QUIET_ROUTES and status < 400
+                    level = logging.DEBUG if quiet else logging.INFO
+                    access_log.log(
+                        level,
+                        "http.request",
+                        method=method,
+                        route=route,
+                        path=scope["path"][:256],
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 2),
+                    )
+
+        return middleware
+
+    return factory
 
 
 def create_app(
@@ -95,8 +128,9 @@ def create_app(
 ) -> Litestar:
     """Build the hive application.
 
-    The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`) and the node snapshot routes
-    (``/v1/sync``) are always mounted; the gateway's startup hook runs first. More handlers
+    The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the node snapshot routes
+    (``/v1/sync``) and ``GET /metrics`` (:mod:`vk_hive.metrics`, on this app's own registry) are
+    always mounted; the gateway's startup hook runs first. More handlers
     (mounted under ``/v1``) and startup hooks can be passed in.
     """
     from vk_hive.api.sync import SyncController
@@ -111,7 +145,7 @@ def create_app(
         before_request=reject_nul_bytes,
     )
     return Litestar(
-        route_handlers=[v1],
+        route_handlers=[v1, metrics],
         lifespan=[hive_lifespan(ctx, on_startup=[gateway.startup, *on_startup])],
         state=State({"hive": ctx}),
         dependencies={
@@ -120,7 +154,7 @@ def create_app(
             "principal": Provide(provide_principal),
         },
         exception_handlers=exception_handlers(),
-        middleware=[_request_id_middleware],
+        middleware=[_request_middleware(ctx)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="vk-swarm hive",

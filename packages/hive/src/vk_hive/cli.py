@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import structlog
 
 from vk_hive import __version__
 from vk_hive.settings import HiveSettings, SettingsError, load_settings
@@ -143,7 +144,7 @@ def _serve(settings: HiveSettings) -> None:
     configure_logging(settings.log_format, settings.log_level)
     applied = asyncio.run(_migrate(settings))
     if applied:
-        print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+        structlog.get_logger("vk_hive.cli").info("hive.migrated", applied=applied)
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -8,6 +8,7 @@ from typing import Any
 
 from vk_hive.auth.tokens import TokenSigner
 from vk_hive.jobs.runner import JobRunner
+from vk_hive.metrics import HiveMetrics
 from vk_hive.settings import HiveSettings
 from vk_hive.store.db import Database
 from vk_hive.store.models import Assignment, Label
@@ -21,6 +22,8 @@ class HiveContext:
     signer: TokenSigner
     db: Database | None = None
     jobs: JobRunner = field(default_factory=JobRunner)
+    metrics: HiveMetrics = field(default_factory=HiveMetrics)
+    """This app's Prometheus series (its own registry); code increments counters on it."""
     gateway: Any = None
     """The node gateway (``vk_hive.gateway.Gateway``) when the app serves ``/v1/nodes/ws``."""
     on_assignment: Callable[[Any], Awaitable[None]] | None = None

@@ -48,6 +48,7 @@ class Ep:
 ORG = "{org_id}"
 ROUTES: list[Ep] = [
     Ep("GET", "/v1/health", "public"),
+    Ep("GET", "/metrics", "public"),  # Prometheus text, not JSON
     # Node snapshots: Bearer = the node's API key, so every user token is refused (401).
     Ep("GET", "/v1/sync/projects/{project_id}/snapshot", "self"),
     Ep("GET", "/v1/sync/tasks", "self", query={"ids": "{task_id}"}),

@@ -108,6 +108,7 @@ class ActivityStreams:
             and self._session.try_push(activity_message(event))
         ):
             stream.last_sent = event.seq
+            self._session.gateway.ctx.metrics.activity_queued(event.created_at, "live")
             return
         self._mark(event.project_id)
 
@@ -163,6 +164,7 @@ class ActivityStreams:
                         return
                     await self._session.send(activity_message(event))
                     stream.last_sent = event.seq
+                    gateway.ctx.metrics.activity_queued(event.created_at, "catch_up")
                 if len(rows) < page:
                     return
         finally:

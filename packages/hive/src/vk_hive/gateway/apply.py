@@ -10,7 +10,9 @@ after the commit. Any other database error propagates: nothing is acked and the 
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,6 +67,10 @@ class BatchResult:
     parked_seq: int | None = None
     rejected: list[OpRejected] = field(default_factory=list)
     revoked: list[LeaseRevoked] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(op type, applied|skipped|parked|duplicate) → ops, for the metrics."""
+    elapsed_s: float = 0.0
+    """How long the apply transaction took."""
 
 
 class _Park(Exception):
@@ -366,6 +372,7 @@ class _Applier:
 
 async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> BatchResult:
     """Apply ``ops`` (ascending seq) for ``node`` in one transaction; see the module doc."""
+    started = time.perf_counter()
     async with db.transaction() as conn:
         cursor = await op_log.lock_node(conn, node.node_id)
         batch = _Batch(conn, node, cursor)
@@ -377,6 +384,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         result = batch.result
         result.applied_through = through
         result.revoked = list(batch.revoked.values())
+    result.elapsed_s = time.perf_counter() - started
     log.info(
         "op_batch.applied",
         node_id=str(node.node_id),
@@ -420,6 +428,7 @@ class _Batch:
         for op in ops:
             if op.idempotency_key in self.seen:
                 self.result.duplicates += 1
+                self.result.outcomes[op.op_type.value, "duplicate"] += 1
                 self.through = max(self.through, op.seq)
                 continue
             fresh = await self._fresh_task(op)
@@ -472,6 +481,8 @@ class _Batch:
                     self.conn, self.node.node_id, [data for _, data in pending]
                 )
             self.result.applied += len(pending)
+            for op, _ in pending:
+                self.result.outcomes[op.op_type.value, "applied"] += 1
         except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
             # Something the checks did not foresee: apply them one by one instead.
             for op, _ in pending:
@@ -483,8 +494,10 @@ class _Batch:
             async with self.conn.transaction():
                 await self.applier.apply(op)
             self.result.applied += 1
+            self.result.outcomes[op.op_type.value, "applied"] += 1
         except _Park:
             self.result.parked_seq = op.seq
+            self.result.outcomes[op.op_type.value, "parked"] += 1
             return False
         except _Skip as skip:
             _reject(self.result, op, skip.code, skip.reason)
@@ -500,6 +513,7 @@ class _Batch:
 
 
 def _reject(result: BatchResult, op: OutboxOp, code: str, reason: str) -> None:
+    result.outcomes[op.op_type.value, "skipped"] += 1
     log.info("op.rejected", seq=op.seq, op_type=op.op_type.value, code=code, reason=reason)
     result.rejected.append(
         OpRejected(seq=op.seq, idempotency_key=op.idempotency_key, code=code, reason=reason[:4096])

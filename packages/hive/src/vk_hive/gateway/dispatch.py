@@ -92,6 +92,8 @@ class Dispatcher:
             )
             for lease in reclaimed:
                 await assignments.complete(conn, lease.assignment_id, "failed")
+        if reclaimed:
+            self._gateway.ctx.metrics.leases_reclaimed.inc(len(reclaimed))
         for lease in reclaimed:
             log.info(
                 "lease.reclaimed",

@@ -138,7 +138,9 @@ async def _op_batch(session: NodeSession, msg: OpBatch) -> None:
             error=type(exc).__name__,
             ops=len(msg.ops),
         )
+        session.gateway.ctx.metrics.op_batch_failures.inc()
         return
+    session.gateway.ctx.metrics.batch_applied(result.outcomes, result.elapsed_s)
     for rejected in result.rejected:
         await session.send(rejected)
     for revoked in result.revoked:

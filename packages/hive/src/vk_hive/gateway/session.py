@@ -135,13 +135,17 @@ class NodeSession:
     # --- the connection ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection until it ends; never raises for anything the peer does."""
-        try:
-            await self._run()
-        except Exception:
-            log.exception("session.crashed", node_id=str(self.node_id))
-        finally:
-            self.ended.set()
+        """Serve the connection until it ends; never raises for anything the peer does. Every log
+        line of the session (its tasks included) carries ``connection_id``, and ``node_id`` once
+        authenticated."""
+        with structlog.contextvars.bound_contextvars(connection_id=uuid.uuid4().hex[:16]):
+            try:
+                await self._run()
+            except Exception:
+                log.exception("session.crashed", node_id=str(self.node_id))
+            finally:
+                structlog.contextvars.unbind_contextvars("node_id")
+                self.ended.set()
 
     async def _run(self) -> None:
         offered = list(self.socket.scope.get("subprotocols") or [])
@@ -222,10 +226,11 @@ class NodeSession:
         try:
             result = await authenticate(self, msg)
         except AuthFailure as exc:
-            log.info("session.auth_failed", code=exc.code, reason=exc.message)
+            log.info("session.auth_failed", error_code=exc.code, reason=exc.message)
             await self._refuse(exc.code, exc.message, "auth")
             return False
         self.authenticated = True
+        structlog.contextvars.bind_contextvars(node_id=str(self.node_id))
         await self.send(result)
         return True
 

@@ -202,6 +202,18 @@ async def reclaim_expired_leases(
     return from_rows(ReclaimedLease, rows)
 
 
+async def count_active_leases(conn: asyncpg.Connection) -> int:
+    """Assignments whose lease is held and not yet expired (database clock); the predicate is
+    the one of the partial index ``idx_task_assignments_lease``, so this reads only the index."""
+    value = await conn.fetchval(
+        """
+        SELECT count(*) FROM node_task_assignments
+        WHERE completed_at IS NULL AND lease_expires_at IS NOT NULL AND lease_expires_at > now()
+        """
+    )
+    return int(value or 0)
+
+
 async def find_active_lease_for_node(
     conn: asyncpg.Connection, assignment_id: uuid.UUID, node_id: uuid.UUID
 ) -> Assignment | None:
