@@ -26,6 +26,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.health import health
     from vk_node.api.labels import LabelController, TaskLabelController
     from vk_node.api.logs_ws import logs_ws
+    from vk_node.api.metrics import metrics
     from vk_node.api.projects import ProjectController
     from vk_node.api.tasks import TaskController
     from vk_node.api.templates import TemplateController
@@ -34,6 +35,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
 
     return [
         health,
+        metrics,
         ProjectController,
         TaskController,
         AttemptController,

@@ -17,6 +17,7 @@ from litestar import Litestar
 
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
+from vk_node.metrics import NodeMetrics
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
 
@@ -30,6 +31,7 @@ class NodeContext:
     """What every request handler of one node shares: its settings and its open store."""
 
     settings: NodeSettings
+    metrics: NodeMetrics = field(default_factory=NodeMetrics, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _executor: ExecutorService | None = field(default=None, repr=False)
     _link: HiveLink | None = field(default=None, repr=False)

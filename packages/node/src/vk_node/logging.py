@@ -38,8 +38,20 @@ def _mask_processor(
     return event_dict
 
 
+def _shared_processors() -> list[Any]:
+    """What every line goes through, from structlog and from the standard library alike."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_processor,
+    ]
+
+
 def configure_logging(log_format: str = "json", level: str = "info") -> None:
-    """Configure structlog and the stdlib root logger (used by uvicorn) for this process."""
+    """Configure structlog for this process, and route the standard library's records (uvicorn's
+    ``uvicorn.error``, websockets, ...) through the same processors and renderer, so with ``json``
+    every line on stderr is one JSON object with ``event``, ``level`` and ``timestamp``."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -49,16 +61,30 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _mask_processor,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*_shared_processors(), structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(numeric)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers = []
+        uvicorn_logger.propagate = True
+    # At debug level websockets (and uvicorn's WebSocket protocol, on ``uvicorn.error``) dump
+    # handshake headers and frames, the node's ``auth`` with its API key included: never below info.
+    for name in ("websockets", "uvicorn.error"):
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))

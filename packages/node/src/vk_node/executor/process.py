@@ -90,6 +90,8 @@ class ProcessRun:
         self._tasks: list[asyncio.Task[None]] = []
         self._writer: asyncio.Task[None] | None = None
         self._session_seen: str | None = None
+        self.lines_captured = 0
+        """Output lines of the process captured so far (for the metrics)."""
 
     # --- start -----------------------------------------------------------------------------
 
@@ -208,6 +210,7 @@ class ProcessRun:
             await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[Stream, str]]) -> None:
+        self.lines_captured += len(batch)
         rows: list[tuple[str, str]] = []
         for stream, line in batch:
             rows.append((stream, line))

@@ -111,6 +111,7 @@ class ExecutorService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._log_waiters: dict[UUID, asyncio.Event] = {}
         self._closing = False
+        self._lines_of_ended_runs = 0
         self._sweeper_task: asyncio.Task[Any] | None = None
         self.ready = asyncio.Event()
         """Set once startup recovery has finished."""
@@ -178,6 +179,11 @@ class ExecutorService:
 
     def running_count(self) -> int:
         return sum(1 for live in self._live.values() if live.run_reason != "devserver")
+
+    def log_lines_captured(self) -> int:
+        """Output lines captured from runs since this service started (ended and live runs)."""
+        live = sum(live.run.lines_captured for live in self._live.values())
+        return self._lines_of_ended_runs + live
 
     async def wait_for_logs(self, process_id: UUID, within_s: float) -> None:
         """Return when new log rows of the process were committed (or after ``within_s``)."""
@@ -458,6 +464,7 @@ class ExecutorService:
             return await self._complete(ctx, process_id, run_reason, worktree, outcome)
         finally:
             self._live.pop(process_id, None)
+            self._lines_of_ended_runs += run.lines_captured
             self._logs_flushed(process_id)
 
     def _command(

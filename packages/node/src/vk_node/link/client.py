@@ -18,7 +18,7 @@ import os
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
@@ -98,6 +98,8 @@ class LinkStats:
     resyncs: int = 0
     pulled: int = 0
     rejections: int = 0
+    ops_acked: int = 0
+    """Outbox ops the hive acknowledged (op_ack, or the applied-through seq of auth_result)."""
     last_digest_result: DigestResult | None = None
 
 
@@ -277,9 +279,12 @@ class HiveLink:
             process_exception=self._connect_failed,
         ):
             started = self.clock.monotonic()
+            connection_id = uuid4().hex[:16]
             try:
-                ended = await self._session_run(ws)
+                with structlog.contextvars.bound_contextvars(connection_id=connection_id):
+                    ended = await self._session_run(ws)
             finally:
+                structlog.contextvars.unbind_contextvars("node_id")
                 self._session = None
                 self.connected.clear()
                 self.assignments.detach()
@@ -356,6 +361,7 @@ class HiveLink:
             log.error("link.auth_failed", code=reply.code, message=reply.message)
             return _Ended(f"auth refused ({reply.code}): {reply.message}", auth_failed=True)
         session = _Session(ws, codec, reply)
+        structlog.contextvars.bind_contextvars(node_id=str(reply.node_id))
         await self._on_auth_result(reply)
         self.state.connected(reply.node_id, reply.organization_id, self.clock.wall())
         self.stats.sessions += 1
@@ -412,14 +418,16 @@ class HiveLink:
                     await link_local_project(self.store, project.id, link.project_id)
                 except StoreError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
+        acked = 0
         async with self.store.transaction() as conn:
             for label in msg.swarm_labels:
                 await activity.apply_label(conn, label)
             if msg.applied_through_seq > await outbox.last_acked_seq(conn):
-                await outbox.ack_through(conn, msg.applied_through_seq)
+                acked = await outbox.ack_through(conn, msg.applied_through_seq)
                 retired = await self.assignments.retire(conn, msg.applied_through_seq)
             else:
                 retired = []
+        self.stats.ops_acked += acked
         self.assignments.forget(retired)
 
     async def _handshake(self, session: _Session) -> None:
@@ -525,8 +533,9 @@ class HiveLink:
 
     async def _on_ack(self, through: int) -> None:
         async with self.store.transaction() as conn:
-            await outbox.ack_through(conn, through)
+            acked = await outbox.ack_through(conn, through)
             retired = await self.assignments.retire(conn, through)
+        self.stats.ops_acked += acked
         self.assignments.forget(retired)
         self.sender.on_ack(through)
 
