@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -67,6 +68,30 @@ async def test_bad_key_is_refused_with_1008_and_changes_nothing(world: World, ca
     closed = await client.closed()
     assert closed.code == 1008
     assert await _node_rows(world) == []
+
+
+async def test_revoking_the_key_of_a_connected_node_disconnects_it(world: World) -> None:
+    """Revoking a key over REST closes the session of the node using it (1008, "API key
+    revoked") and the node is offline; the same key is refused on its next auth."""
+    key = await world.api_key()
+    node = await world.node(api_key=key, machine_id="laptop")
+    async with world.db.acquire() as conn:
+        row = await node_api_keys.find_by_node_id(conn, node.id)
+    assert row is not None
+    r = await world.http.delete(f"/v1/nodes/api-keys/{row.id}", headers=world.headers)
+    assert r.status_code == 204, r.text
+    closed = await node.client.closed()
+    assert closed.code == 1008
+    assert closed.reason == "API key revoked"
+    for _ in range(100):
+        if await _node_rows(world) == [(node.id, "offline")]:
+            break
+        await asyncio.sleep(0.02)
+    assert await _node_rows(world) == [(node.id, "offline")]
+    again = await world.client()
+    result = await again.auth(key, machine_id="laptop")
+    assert isinstance(result, ErrorMessage)
+    assert result.code == "auth_failed"
 
 
 async def test_wrong_protocol_version_is_refused(world: World) -> None:

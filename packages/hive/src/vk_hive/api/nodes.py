@@ -161,9 +161,13 @@ class ApiKeyController(Controller):
 
     @delete("/{key_id:uuid}", summary="Revoke a key", status_code=HTTP_204_NO_CONTENT)
     async def revoke(self, ctx: Ctx, principal: Auth, key_id: FromPath[uuid.UUID]) -> None:
+        """The key stops working at once: a node connected with it is disconnected (and its
+        reconnects are refused)."""
         async with ctx.database.transaction() as conn:
             membership = await member_of_entity(conn, _key_org, key_id, principal, "API key")
-            await node_api_keys.revoke(conn, key_id, membership.org_id)
+            key = await node_api_keys.revoke(conn, key_id, membership.org_id)
+        if key.node_id is not None and ctx.gateway is not None:
+            ctx.gateway.disconnect(key.node_id, "API key revoked")
 
     @post(
         "/{key_id:uuid}/unblock", summary="Unblock a blocked key (admin)", status_code=HTTP_200_OK

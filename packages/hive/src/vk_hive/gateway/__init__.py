@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from typing import Any
 
 import structlog
@@ -62,6 +63,14 @@ class Gateway:
         await self.fanout.start()
         self.jobs.start()
         return self.shutdown
+
+    def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
+        """Close the node's session, if it has one, with 1008 and ``reason`` (its access was
+        taken away: e.g. its API key was revoked)."""
+        session = self.registry.get(node_id)
+        if session is not None:
+            log.info("gateway.disconnect", node_id=str(node_id), reason=reason)
+            session.close(1008, reason)
 
     async def shutdown(self) -> None:
         await self.jobs.stop()
