@@ -12,6 +12,7 @@ from vk_hive.store.errors import Conflict, InvalidInput, LinkAlreadyExists
 from vk_hive.store.models import LocalProjectInfo
 from vk_hive.store.repositories import (
     activity,
+    assignments,
     node_local_projects,
     project_links,
     shared_tasks,
@@ -202,3 +203,28 @@ async def test_domain_error_keeps_callers_transaction_usable(world: World) -> No
         created = await swarm_projects.create(conn, world.org_id, "after-conflict")
     async with world.db.acquire() as conn:
         assert await swarm_projects.exists(conn, created.id)
+
+
+@pytest.mark.asyncio
+async def test_dispatch_targets_put_the_least_loaded_node_first(world: World) -> None:
+    """A node holding an active assignment sorts after an idle one; ties keep link order."""
+    async with world.db.transaction() as conn:
+        before = await project_links.find_nodes_for_dispatch(conn, world.project.id)
+        task = await shared_tasks.create(
+            conn,
+            NewTask(organization_id=world.org_id, swarm_project_id=world.project.id, title="busy"),
+        )
+        await assignments.try_claim(
+            conn,
+            task.task.id,
+            world.node.id,
+            world.link.id,
+            dt.timedelta(seconds=60),
+            grace=dt.timedelta(seconds=1),
+        )
+        after = await project_links.find_nodes_for_dispatch(conn, world.project.id)
+    assert [t.node_id for t in before] == [world.node.id, world.other_node.id]
+    assert [(t.node_id, t.active_assignments) for t in after] == [
+        (world.other_node.id, 0),
+        (world.node.id, 1),
+    ]

@@ -106,6 +106,8 @@ class DispatchTarget(msgspec.Struct, kw_only=True):
     git_repo_path: str
     default_branch: str
     linked_at: dt.datetime
+    active_assignments: int = 0
+    """Assignments the node holds now (any project); dispatch prefers the least loaded node."""
 
 
 class NodeLocalProject(msgspec.Struct, kw_only=True):

@@ -215,16 +215,19 @@ async def get_linked_node_ids(
 async def find_nodes_for_dispatch(
     conn: asyncpg.Connection, swarm_project_id: uuid.UUID
 ) -> list[DispatchTarget]:
-    """Linked nodes in link order, with the default branch from the inventory (else ``main``)."""
+    """Linked nodes, least loaded first (fewest active assignments across all projects), then
+    in link order; with the default branch from the inventory (else ``main``)."""
     rows = await conn.fetch(
         """
         SELECT l.id AS link_id, l.node_id, l.local_project_id, l.git_repo_path, l.linked_at,
-            COALESCE(lp.default_branch, 'main') AS default_branch
+            COALESCE(lp.default_branch, 'main') AS default_branch,
+            (SELECT count(*) FROM node_task_assignments a
+             WHERE a.node_id = l.node_id AND a.completed_at IS NULL) AS active_assignments
         FROM swarm_project_nodes l
         LEFT JOIN node_local_projects lp
             ON lp.node_id = l.node_id AND lp.local_project_id = l.local_project_id
         WHERE l.swarm_project_id = $1
-        ORDER BY l.linked_at, l.id
+        ORDER BY active_assignments, l.linked_at, l.id
         """,
         swarm_project_id,
     )
