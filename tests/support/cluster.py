@@ -38,6 +38,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 
 from support.postgres import DatabaseFactory, find_server, release_server
@@ -130,30 +132,34 @@ def free_port() -> int:
 
 
 def _tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a log, without per-request access lines (polls would fill it)."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [line for line in text.splitlines() if '"event": "http.request"' not in line]
+    return "\n".join(kept[-lines:])
 
 
 def wait_until(
     probe: Callable[[], T],
     *,
     timeout: float,
-    what: str,
+    what: str | Callable[[], str],
     logs: Iterable[_Process] = (),
     interval: float = 0.05,
 ) -> T:
     """Call ``probe`` until it returns something truthy and return that; after ``timeout``
-    seconds fail with ``what``, the last value and the tails of ``logs``."""
+    seconds fail with ``what`` (or what it returns, when it is a function), the last value and
+    the tails of ``logs``."""
     deadline = time.monotonic() + timeout
     value: T = probe()
     while not value:
         if time.monotonic() > deadline:
             tails = "".join(f"\n--- {p.name} ({p.log_path}) ---\n{p.log_tail()}" for p in logs)
+            said = what() if callable(what) else what
             raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {what} (last value: {value!r}){tails}"
+                f"timed out after {timeout:g}s waiting for {said} (last value: {value!r}){tails}"
             )
         time.sleep(interval)
         value = probe()
@@ -201,12 +207,13 @@ def leftover_processes(cluster_id: str) -> list[int]:
 class ApiError(AssertionError):
     """A REST call answered with an unexpected status."""
 
-    def __init__(self, response: httpx.Response, expected: Iterable[int]) -> None:
+    def __init__(self, response: httpx.Response, expected: Iterable[int] | None) -> None:
         self.response = response
         self.status_code = response.status_code
         req = response.request
+        wanted = "2xx" if expected is None else ", ".join(map(str, sorted(expected)))
         super().__init__(
-            f"{req.method} {req.url} -> {response.status_code} (expected {sorted(expected)}): "
+            f"{req.method} {req.url} -> {response.status_code} (expected {wanted}): "
             f"{response.text[:2000]}"
         )
 
@@ -233,7 +240,7 @@ class RestClient:
         response = self.http.request(method, path, **kwargs)
         ok = response.is_success if expect is None else response.status_code in set(expect)
         if not ok:
-            raise ApiError(response, expect or range(200, 300))
+            raise ApiError(response, expect)
         return response.json() if response.content else None
 
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -420,6 +427,18 @@ class HiveProcess(_Process):
         """A REST client of ``/v1`` with ``token`` as Bearer (close it, or let a Cluster)."""
         return RestClient(self.url + "/v1", token)
 
+    def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        """Run one query on the hive's database (for checks REST does not expose)."""
+
+        async def run() -> list[dict[str, Any]]:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return [dict(row) for row in await conn.fetch(query, *args)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
 
 class NodeProcess(_Process):
     """``vk-node serve`` with its own data dir under ``workdir/<name>``."""
@@ -489,6 +508,27 @@ class NodeProcess(_Process):
             raise AssertionError(f"vk-node status failed ({result.returncode}): {result.stderr}")
         data: dict[str, Any] = json.loads(result.stdout)
         return data
+
+    def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        """Read the node's SQLite store (read-only, safe while it runs). UUID arguments are
+        passed in their stored 16-byte form; 16-byte BLOB columns come back as UUID strings."""
+        params = [a.bytes if isinstance(a, uuid.UUID) else a for a in args]
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+
+        def value(v: Any) -> Any:
+            return str(uuid.UUID(bytes=v)) if isinstance(v, bytes) and len(v) == 16 else v
+
+        return [{k: value(row[k]) for k in row.keys()} for row in rows]  # noqa: SIM118
+
+    def local_tasks(self, shared_task_id: str) -> list[dict[str, Any]]:
+        """The local tasks holding the hive task ``shared_task_id`` (one when synced). From the
+        store: ``GET /api/tasks`` lists only local tasks and those with an attempt here."""
+        return self.sql("SELECT * FROM tasks WHERE shared_task_id = ?", uuid.UUID(shared_task_id))
 
     def link_status(self) -> dict[str, Any]:
         """``GET /api/link/status``."""
@@ -745,6 +785,8 @@ class Cluster:
                 return events
             after = page["next_after"]
 
-    def wait(self, probe: Callable[[], T], *, what: str, timeout: float = 20.0) -> T:
+    def wait(
+        self, probe: Callable[[], T], *, what: str | Callable[[], str], timeout: float = 20.0
+    ) -> T:
         """:func:`wait_until` with the logs of every process of the cluster."""
         return wait_until(probe, timeout=timeout, what=what, logs=self.processes)
