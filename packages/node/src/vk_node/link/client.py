@@ -642,6 +642,12 @@ def _link_message(project: Project) -> LinkProject:
 
 
 def _close_text(exc: ConnectionClosed | None, ws: ClientConnection | None = None) -> str:
-    code = exc.code if exc is not None else (ws.close_code if ws is not None else None)
-    reason = exc.reason if exc is not None else (ws.close_reason if ws is not None else None)
+    """The close code and reason the hive sent (``ConnectionClosed.code`` is deprecated)."""
+    code: int | None
+    if exc is not None:
+        frame = exc.rcvd
+        code, reason = (int(frame.code), frame.reason) if frame is not None else (1006, "")
+    else:
+        code = ws.close_code if ws is not None else None
+        reason = (ws.close_reason if ws is not None else None) or ""
     return f"code {code}" + (f": {reason}" if reason else "")
