@@ -38,7 +38,7 @@ docs: install
 	$(BIN)/python -m vk_shared.schema > packages/shared/src/vk_shared/schema/wire.schema.json
 
 demo: install
-	@echo "make demo: not built yet (part 6). See README.md for what works today." ; exit 2
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 bench: install
 	@echo "make bench: not built yet (part 7)." ; exit 2
