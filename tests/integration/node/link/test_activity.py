@@ -11,6 +11,7 @@ import pytest
 
 from support.node_link import Node, World, wait_for
 from vk_node.link import HiveLink, activity
+from vk_node.store import outbox
 from vk_node.store.models import Task
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -135,12 +136,15 @@ async def test_reconnect_replays_only_missed_events_and_the_digest_then_asks_not
     await _local_with(node, first["id"], "one, edited")
     assert node.link.stats.activity_seen == 0
     assert node.link.stats.activity_applied == 2
-    node.link.stats.last_digest_result = None
-    assert await node.link.send_digest()
 
     async def answered() -> Any:
         return node.link.stats.last_digest_result
 
+    # The digest sent on connect went out before the missed events were applied; wait for its
+    # answer first, so the answer read below is the one to the digest sent now.
+    await wait_for(answered, what="the digest_result of the connect-time digest")
+    node.link.stats.last_digest_result = None
+    assert await node.link.send_digest()
     result = await wait_for(answered, what="the digest_result")
     assert result.resend_from_seq is None
     assert result.pull_entities == []
@@ -175,3 +179,58 @@ async def test_resync_required_pulls_and_applies_a_snapshot(world: World) -> Non
     assert gone.shared_task_id is None
     assert cursor is not None
     assert cursor.last_seq < 1_000_000
+
+
+@pytest.mark.asyncio
+async def test_an_echo_of_an_older_own_write_does_not_roll_the_task_back(world: World) -> None:
+    """With the node's create and edit both acked, the hive's echo of the create (origin = the
+    create's seq) only records the shared id, the echo of the edit is applied, and a hive edit
+    (no origin) is applied too."""
+    node = await world.node()
+    await node.link.close()  # nothing gets sent or acked while we look
+    node_id, shared, local_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with node.store.transaction() as conn:
+        await tasks_repo.create(conn, local_id, project_id=node.project_id, title="first")
+    async with node.store.transaction() as conn:
+        await tasks_repo.update(
+            conn,
+            local_id,
+            title="second",
+            description=None,
+            status=NodeTaskStatus.TODO,
+            parent_task_id=None,
+        )
+        await outbox.ack_through(conn, 2)
+
+    def event(seq: int, title: str, origin_seq: int | None) -> Activity:
+        task = {
+            "id": str(shared),
+            "title": title,
+            "status": "todo",
+            "version": seq,
+            "source_node_id": str(node_id),
+            "source_task_id": str(local_id),
+        }
+        payload: dict[str, Any] = {"task": task, "user": None}
+        if origin_seq is not None:
+            payload["origin"] = {"node_id": str(node_id), "seq": origin_seq}
+        return Activity(
+            project_id=world.swarm_project_id,
+            seq=seq,
+            event_id=uuid.uuid4(),
+            event_type="task.created" if seq == 1 else "task.updated",
+            created_at=datetime.now(UTC),
+            payload=payload,
+        )
+
+    async with node.store.transaction() as conn:
+        assert await activity.apply_activity(conn, event(1, "first", 1), node_id) == "adopted"
+        adopted = await tasks_repo.get(conn, local_id)
+        assert (adopted.title, adopted.shared_task_id) == ("second", shared)
+        assert await activity.apply_activity(conn, event(2, "second", 2), node_id) == "applied"
+        assert (await tasks_repo.get(conn, local_id)).remote_version == 2
+        assert await activity.apply_activity(conn, event(3, "hive edit", None), node_id) == (
+            "applied"
+        )
+        edited = await tasks_repo.get(conn, local_id)
+    assert (edited.title, edited.remote_version) == ("hive edit", 3)
