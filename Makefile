@@ -40,8 +40,10 @@ docs: install
 demo: install
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
+# Benchmarks against a real hive and PostgreSQL: one JSON line per metric (docs/performance.md).
+# BENCH_ARGS=--quick for a run under a minute; --only NAME... for some of them.
 bench: install
-	@echo "make bench: not built yet (part 7)." ; exit 2
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""Shared pieces of the benchmarks: the run context, metric lines, percentiles, a real hive
+process on a fresh database, REST helpers and PostgreSQL polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from support.cluster import HiveProcess
+from support.postgres import DatabaseFactory
+
+__all__ = [
+    "BenchContext",
+    "Hive",
+    "metric",
+    "percentile",
+    "poll_until",
+    "running_hive",
+]
+
+
+@dataclass
+class BenchContext:
+    quick: bool
+    workdir: Path
+    dbs: DatabaseFactory
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, line: dict[str, Any]) -> None:
+        """Print one metric line (JSON) now and keep it for the summary."""
+        self.lines.append(line)
+        print(json.dumps(line, sort_keys=False), flush=True)
+
+    def note(self, text: str) -> None:
+        """Progress on stderr (stdout carries only metric lines)."""
+        print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def metric(
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    target: str,
+    met: bool,
+    baseline: float | None = None,
+    ratio: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "metric": name,
+        "value": _round(value),
+        "unit": unit,
+        "baseline": None if baseline is None else _round(baseline),
+        "ratio": None if ratio is None else round(ratio, 3),
+        "target": target,
+        "met": bool(met),
+    }
+    line.update({k: _round(v) if isinstance(v, float) else v for k, v in extra.items()})
+    return line
+
+
+def _round(value: float) -> float:
+    if value == 0 or not math.isfinite(value):
+        return value
+    digits = max(0, 3 - math.floor(math.log10(abs(value))))
+    return round(value, digits)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+async def poll_until(
+    probe: Callable[[], Awaitable[Any]],
+    done: Callable[[Any], bool],
+    *,
+    within: float,
+    interval: float = 0.02,
+) -> list[tuple[float, Any]]:
+    """Call ``probe`` every ``interval`` s until ``done(value)``; the (monotonic time, value)
+    samples. Raises TimeoutError after ``within`` s."""
+    samples: list[tuple[float, Any]] = []
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        samples.append((time.monotonic(), value))
+        if done(value):
+            return samples
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {within:g}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+def nodelay_client(base_url: str, token: str | None = None) -> httpx.AsyncClient:
+    """Keep-alive HTTP client with TCP_NODELAY (no Nagle + delayed-ACK stall on loopback)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = httpx.AsyncHTTPTransport(
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30.0, transport=transport)
+
+
+@dataclass
+class Hive:
+    process: HiveProcess
+    dsn: str
+    http: httpx.AsyncClient
+    organization_id: str
+    swarm_project_id: str
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    async def api_keys(self, count: int, concurrency: int = 8) -> list[str]:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> str:
+            async with sem:
+                r = await self.http.post(
+                    "/v1/nodes/api-keys",
+                    json={"organization_id": self.organization_id, "name": f"bench-{i}"},
+                )
+                r.raise_for_status()
+                return str(r.json()["secret"])
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def connect_db(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn)
+
+
+@contextlib.asynccontextmanager
+async def running_hive(
+    ctx: BenchContext, name: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Hive]:
+    """``vk-hive serve`` (its own process) on a fresh database, an admin with an organization,
+    and one swarm project. Stopped (SIGTERM) on exit; the database is dropped by the runner."""
+    dsn = await ctx.dbs.create(name)
+    base = {"VK_HIVE_LOG_LEVEL": "info", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "60"}
+    base.update(env or {})
+    process = HiveProcess(dsn, ctx.workdir / name, name="hive", env=base)
+    process.start_timeout = 60.0
+    await asyncio.to_thread(process.start)
+    http: httpx.AsyncClient | None = None
+    try:
+        boot = await asyncio.to_thread(process.bootstrap)
+        http = nodelay_client(process.url, boot.token)
+        r = await http.post(
+            "/v1/swarm/projects", json={"organization_id": boot.organization_id, "name": "bench"}
+        )
+        r.raise_for_status()
+        yield Hive(process, dsn, http, boot.organization_id, str(r.json()["id"]))
+    finally:
+        if http is not None:
+            await http.aclose()
+        await asyncio.to_thread(process.stop, 20.0)

@@ -1,0 +1,443 @@
+"""Simulated nodes for the benchmarks: real node stores and the REAL hive link, many per process.
+
+A node here is what ``vk-node serve`` runs minus the HTTP API and the executor's runs: its own
+SQLite file (:class:`vk_node.store.Store`, migrated), a local project linked to the swarm
+project, and :class:`vk_node.link.HiveLink` over a real WebSocket to the hive. Writes go through
+the node's repositories, so each one appends its outbox op in the same transaction, and the
+link's sender streams them exactly as in production.
+
+One event loop cannot hold hundreds of links at full speed, so a :class:`Fleet` spreads the nodes
+over several worker processes (``multiprocessing`` spawn). The parent sends a command to every
+worker (``await fleet.call("name", ...)``); each worker runs it on all of its nodes at once and
+answers with a picklable result. Timestamps are ``time.monotonic()``, which is one clock for
+every process of the machine, so the parent can compare them with its own.
+
+Measurement hooks (no product code changes):
+
+* ``op_ack``: the link's ack handler is wrapped to note when the ack for each written seq
+  arrived (before the local ack transaction runs);
+* ``task_assign``: the assignment manager's handler is replaced by a recorder (no attempt is
+  started: the benchmark measures delivery, not the executor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Fleet", "NodeSpec"]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    index: int
+    api_key: str
+    data_dir: str
+
+
+# --- worker side ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _SimNode:
+    spec: NodeSpec
+    store: Any
+    settings: Any
+    project_id: uuid.UUID
+    link: Any = None
+    task_ids: list[uuid.UUID] = field(default_factory=list)
+    pending: deque[tuple[int, float]] = field(default_factory=deque)
+    latencies: list[float] = field(default_factory=list)
+    record_after: float = 0.0
+    assigns: dict[str, float] = field(default_factory=dict)
+    write_latencies: list[float] = field(default_factory=list)
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.nodes: list[_SimNode] = []
+
+    async def setup(
+        self,
+        hive_url: str,
+        swarm_project_id: str,
+        specs: list[NodeSpec],
+        overrides: dict[str, Any],
+    ) -> int:
+        from vk_node.services.projects import link_project
+        from vk_node.settings import load_settings
+        from vk_node.store import Store
+        from vk_node.store.repositories import projects as projects_repo
+
+        swarm = uuid.UUID(swarm_project_id)
+
+        async def one(spec: NodeSpec) -> _SimNode:
+            base: dict[str, Any] = {
+                "data_dir": spec.data_dir,
+                "hive_url": hive_url,
+                "api_key": spec.api_key,
+                "name": f"bench-node-{spec.index}",
+                "machine_id": f"bench-machine-{spec.index}-{uuid.uuid4().hex[:8]}",
+                "executors": "SCRIPT",
+                "link_backoff_initial_s": 0.2,
+                "link_backoff_max_s": 2.0,
+                "link_auth_timeout_s": 60.0,
+                "link_open_timeout_s": 60.0,
+                "worktree_orphan_cleanup": False,
+            }
+            base.update(overrides)
+            settings = load_settings(env={}, overrides=base).settings
+            store = await Store.open(settings.db_path)
+            project_id = uuid.uuid4()
+            async with store.transaction() as conn:
+                await projects_repo.create(
+                    conn, project_id, name=f"bench-{spec.index}", git_repo_path=spec.data_dir
+                )
+            await link_project(store, project_id, swarm)
+            return _SimNode(spec=spec, store=store, settings=settings, project_id=project_id)
+
+        sem = asyncio.Semaphore(32)
+
+        async def bounded(spec: NodeSpec) -> _SimNode:
+            async with sem:
+                return await one(spec)
+
+        self.nodes = list(await asyncio.gather(*(bounded(s) for s in specs)))
+        return len(self.nodes)
+
+    # --- pre-filled outboxes ------------------------------------------------------------------
+
+    async def prefill_tasks(self, per_node: int, chunk: int = 500) -> int:
+        """``per_node`` new tasks per node, each with its ``task.upsert`` op (chunked writes)."""
+        from vk_node.store.repositories import tasks as tasks_repo
+
+        async def fill(node: _SimNode) -> int:
+            done = 0
+            while done < per_node:
+                n = min(chunk, per_node - done)
+                async with node.store.transaction() as conn:
+                    for i in range(n):
+                        task_id = uuid.uuid4()
+                        await tasks_repo.create(
+                            conn,
+                            task_id,
+                            project_id=node.project_id,
+                            title=f"bench task {node.spec.index}-{done + i}",
+                            description="a benchmark task with a short description",
+                        )
+                        node.task_ids.append(task_id)
+                done += n
+            return done
+
+        return sum(await asyncio.gather(*(fill(n) for n in self.nodes)))
+
+    async def prefill_logs(self, per_node: int, line_bytes: int = 80) -> int:
+        """One task → attempt → running execution per node, then ``per_node`` stdout lines in
+        chunks of the executor's batch size (one ``logs.append`` op per chunk)."""
+        from vk_node.store.repositories import execution_processes as processes_repo
+        from vk_node.store.repositories import log_entries as logs_repo
+        from vk_node.store.repositories import task_attempts as attempts_repo
+        from vk_node.store.repositories import tasks as tasks_repo
+
+        async def fill(node: _SimNode) -> int:
+            task_id, attempt_id, process_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            async with node.store.transaction() as conn:
+                await tasks_repo.create(
+                    conn, task_id, project_id=node.project_id, title="chatty", description="x"
+                )
+                await attempts_repo.create(
+                    conn,
+                    attempt_id,
+                    task_id=task_id,
+                    executor="SCRIPT",
+                    base_branch="main",
+                    branch=f"vk/bench-{node.spec.index}",
+                )
+                await processes_repo.create(
+                    conn,
+                    process_id,
+                    task_attempt_id=attempt_id,
+                    run_reason="codingagent",
+                    executor_action={"typ": {"type": "ScriptRequest"}},
+                )
+            batch = node.settings.log_batch_lines
+            pad = "x" * max(0, line_bytes - 24)
+            done = 0
+            while done < per_node:
+                async with node.store.transaction() as conn:
+                    for _ in range(10):
+                        n = min(batch, per_node - done)
+                        if n <= 0:
+                            break
+                        lines = [("stdout", f"line {done + i:>10} {pad}") for i in range(n)]
+                        await logs_repo.append_many(conn, process_id, lines)
+                        done += n
+            return done
+
+        return sum(await asyncio.gather(*(fill(n) for n in self.nodes)))
+
+    # --- links ---------------------------------------------------------------------------------
+
+    async def start_links(self) -> int:
+        from vk_node.executor.service import ExecutorService
+        from vk_node.link import HiveLink
+
+        for node in self.nodes:
+            executor = ExecutorService(node.store, node.settings)  # never started: no runs
+            link = HiveLink(node.store, node.settings, executor)
+            _hook_acks(node, link)
+            _hook_assigns(node, link)
+            node.link = link
+        await asyncio.gather(*(n.link.start() for n in self.nodes))
+        return len(self.nodes)
+
+    async def wait_connected(self, within: float) -> int:
+        async def one(node: _SimNode) -> bool:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(node.link.connected.wait(), within)
+            return node.link.connected.is_set()
+
+        return sum(await asyncio.gather(*(one(n) for n in self.nodes)))
+
+    async def connected(self) -> int:
+        return sum(1 for n in self.nodes if n.link is not None and n.link.connected.is_set())
+
+    async def backlog(self) -> int:
+        from vk_node.store import outbox
+
+        total = 0
+        for node in self.nodes:
+            async with node.store.read() as conn:
+                total += await outbox.backlog_count(conn)
+        return total
+
+    async def sessions(self) -> int:
+        return sum(n.link.stats.sessions for n in self.nodes if n.link is not None)
+
+    # --- offered load --------------------------------------------------------------------------
+
+    async def load(self, rate: float, duration: float, warmup: float) -> dict[str, Any]:
+        """Each node updates one of its tasks ``rate`` times a second (open loop: a late write
+        is not skipped) for ``duration`` seconds; returns write→op_ack latencies (seconds) of
+        the writes after ``warmup`` and how many writes never got their ack."""
+        interval = 1.0 / rate
+        start = time.monotonic() + 0.05
+        for node in self.nodes:
+            node.record_after = start + warmup
+            node.latencies.clear()
+
+        async def run(node: _SimNode, phase: float) -> int:
+            k = 0
+            while True:
+                due = start + phase + k * interval
+                if due > start + duration:
+                    return k
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                seq = await _update_task(node, k, f"bench task {node.spec.index} v{k}")
+                node.pending.append((seq, time.monotonic()))
+                k += 1
+
+        step = interval / max(1, len(self.nodes))
+        writes = await asyncio.gather(*(run(n, i * step) for i, n in enumerate(self.nodes)))
+        deadline = time.monotonic() + 30.0
+        while any(n.pending for n in self.nodes) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        latencies = [x for n in self.nodes for x in n.latencies]
+        return {
+            "writes": sum(writes),
+            "unacked": sum(len(n.pending) for n in self.nodes),
+            "latencies": latencies,
+        }
+
+    async def local_writes(self, count: int) -> list[float]:
+        """Sequential durable writes on the first node (a task update and its outbox op in one
+        ``store.transaction()``); their latencies in seconds."""
+        node = self.nodes[0]
+        out: list[float] = []
+        for k in range(count):
+            t0 = time.perf_counter()
+            await _update_task(node, k, f"local write {k}")
+            out.append(time.perf_counter() - t0)
+        return out
+
+    async def assigns(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for node in self.nodes:
+            out.update(node.assigns)
+        return out
+
+    async def stop(self) -> int:
+        async def one(node: _SimNode) -> None:
+            if node.link is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(node.link.close(), 10)
+            with contextlib.suppress(Exception):
+                await node.store.close()
+
+        await asyncio.gather(*(one(n) for n in self.nodes))
+        count = len(self.nodes)
+        self.nodes = []
+        return count
+
+
+async def _update_task(node: _SimNode, k: int, title: str) -> int:
+    """One durable local write: update task ``k`` (round robin) and append its ``task.upsert``
+    in one transaction; the op's seq."""
+    from vk_node.store import outbox
+    from vk_node.store.repositories import tasks as tasks_repo
+    from vk_shared.status import NodeTaskStatus
+
+    async with node.store.transaction() as conn:
+        await tasks_repo.update(
+            conn,
+            node.task_ids[k % len(node.task_ids)],
+            title=title,
+            description="updated by the benchmark",
+            status=NodeTaskStatus.TODO,
+            parent_task_id=None,
+        )
+        return await outbox.last_seq(conn)
+
+
+def _hook_acks(node: _SimNode, link: Any) -> None:
+    original: Callable[[int], Awaitable[None]] = link._on_ack
+
+    async def on_ack(through: int) -> None:
+        now = time.monotonic()
+        pending = node.pending
+        while pending and pending[0][0] <= through:
+            _, written = pending.popleft()
+            if written >= node.record_after:
+                node.latencies.append(now - written)
+        await original(through)
+
+    link._on_ack = on_ack
+
+
+def _hook_assigns(node: _SimNode, link: Any) -> None:
+    async def on_task_assign(msg: Any) -> None:
+        node.assigns[str(msg.task_id)] = time.monotonic()
+
+    link.assignments.on_task_assign = on_task_assign
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    from vk_node.logging import configure_logging
+
+    configure_logging("json", "info")
+    asyncio.run(_serve(conn))
+
+
+async def _serve(conn: multiprocessing.connection.Connection) -> None:
+    worker = _Worker()
+    loop = asyncio.get_running_loop()
+    while True:
+        request = await loop.run_in_executor(None, conn.recv)
+        if request is None:
+            await worker.stop()
+            return
+        name, kwargs = request
+        try:
+            result: Any = await getattr(worker, name)(**kwargs)
+            conn.send(("ok", result))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
+# --- parent side ---------------------------------------------------------------------------------
+
+
+class Fleet:
+    """``workers`` processes of simulated nodes (see the module docstring)."""
+
+    def __init__(self, workers: int, workdir: Path) -> None:
+        self.size = workers
+        self.workdir = workdir
+        self._conns: list[multiprocessing.connection.Connection] = []
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self.pids: list[int] = []
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for i in range(self.size):
+            parent, child = ctx.Pipe()
+            log_path = str(self.workdir / f"nodes-{i}.log")
+            proc = ctx.Process(target=_worker_main, args=(child, log_path), daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+            self.pids.append(int(proc.pid or 0))
+
+    async def call(
+        self, name: str, per_worker: list[dict[str, Any]] | None = None, **common: Any
+    ) -> list[Any]:
+        """Run ``name`` on every worker at once; their results in worker order."""
+        for i, conn in enumerate(self._conns):
+            kwargs = dict(common)
+            if per_worker is not None:
+                kwargs.update(per_worker[i])
+            conn.send((name, kwargs))
+        loop = asyncio.get_running_loop()
+        replies = await asyncio.gather(
+            *(loop.run_in_executor(None, conn.recv) for conn in self._conns)
+        )
+        results: list[Any] = []
+        for status, value in replies:
+            if status != "ok":
+                raise RuntimeError(f"node worker failed in {name}:\n{value}")
+            results.append(value)
+        return results
+
+    async def setup(
+        self,
+        hive_url: str,
+        swarm_project_id: str,
+        specs: list[NodeSpec],
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        groups: list[list[NodeSpec]] = [[] for _ in range(self.size)]
+        for i, spec in enumerate(specs):
+            groups[i % self.size].append(spec)
+        await self.call(
+            "setup",
+            per_worker=[{"specs": g} for g in groups],
+            hive_url=hive_url,
+            swarm_project_id=swarm_project_id,
+            overrides=overrides or {},
+        )
+
+    async def total(self, name: str, **kwargs: Any) -> int:
+        return sum(await self.call(name, **kwargs))
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for conn in self._conns:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                conn.send(None)
+        for proc in self._procs:
+            await loop.run_in_executor(None, proc.join, 30)
+            if proc.is_alive():
+                proc.terminate()
+                await loop.run_in_executor(None, proc.join, 5)
+        for conn in self._conns:
+            conn.close()
+        self._conns, self._procs = [], []

@@ -1,0 +1,95 @@
+"""``make bench`` / ``python benchmarks/run.py [--quick] [--only NAME ...]``.
+
+Runs the benchmarks against a real hive (``vk-hive serve`` on a fresh PostgreSQL database from
+the chain of DESIGN.md §9, dropped at the end) and simulated nodes (real stores and the real
+hive link, in worker processes). Prints ONE JSON LINE PER METRIC on stdout::
+
+    {"metric": ..., "value": ..., "unit": ..., "baseline": ..., "ratio": ..., "target": ...,
+     "met": true|false, ...details}
+
+Progress goes to stderr; process logs go to the work directory (kept with ``--keep``).
+``--quick`` uses smaller node counts and durations (under a minute in total). All load goes to
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (str(ROOT), str(ROOT / "tests")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from benchmarks.common import BenchContext  # noqa: E402
+from support.postgres import (  # noqa: E402
+    DatabaseFactory,
+    NoPostgresError,
+    PostgresServer,
+    find_server,
+    release_server,
+)
+
+BENCHMARKS = ("apply", "ack_latency", "logs", "dispatch", "idle", "node_local")
+"""In run order; each is ``benchmarks/bench_<name>.py`` with ``async def run(ctx)``."""
+
+
+async def _run(server: PostgresServer, names: list[str], quick: bool, workdir: Path) -> int:
+    dbs = DatabaseFactory(server, prefix="vk_bench")
+    ctx = BenchContext(quick=quick, workdir=workdir, dbs=dbs)
+    ctx.note(f"postgres: {server.source}; work dir: {workdir}; quick={quick}")
+    failures = 0
+    try:
+        for name in names:
+            module = importlib.import_module(f"benchmarks.bench_{name}")
+            started = time.monotonic()
+            ctx.note(f"{name}: start")
+            try:
+                await module.run(ctx)
+            except Exception as exc:
+                failures += 1
+                ctx.note(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            ctx.note(f"{name}: {time.monotonic() - started:.1f}s")
+    finally:
+        await dbs.drop_all()
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smaller N and shorter durations")
+    parser.add_argument(
+        "--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help="run only these"
+    )
+    parser.add_argument("--workdir", type=Path, help="where logs and node stores go")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    names = list(args.only or BENCHMARKS)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vk-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = find_server()
+    except NoPostgresError as exc:
+        print(f"[bench] no PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+    try:
+        failures = asyncio.run(_run(server, names, args.quick, workdir))
+    finally:
+        release_server(server)
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
