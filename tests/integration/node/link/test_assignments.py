@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.node_link import Node, World, wait_for
+from support.tcpproxy import TcpProxy
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -48,6 +50,17 @@ async def _attempt(node: Node, assignment_id: str) -> Any:
             return await attempts_repo.find_by_hive_assignment_id(conn, uuid.UUID(assignment_id))
 
     return await wait_for(found, what="the attempt of the assignment")
+
+
+async def _running_pid(node: Node, attempt_id: uuid.UUID) -> int:
+    """The pid of the attempt's running process, once it started."""
+
+    async def running_pid() -> int | None:
+        async with node.store.read() as conn:
+            rows = await processes_repo.find_running_by_task_attempt(conn, attempt_id)
+        return rows[0].pid if rows and rows[0].pid else None
+
+    return await wait_for(running_pid, what="the script to start")
 
 
 def _alive(pid: int) -> bool:
@@ -100,12 +113,7 @@ async def test_renewals_keep_the_lease_and_a_cut_connection_self_fences_before_t
     body = await _dispatch(world, node, "sleep 60")
     attempt = await _attempt(node, body["assignment"]["id"])
 
-    async def running_pid() -> int | None:
-        async with node.store.read() as conn:
-            rows = await processes_repo.find_running_by_task_attempt(conn, attempt.id)
-        return rows[0].pid if rows and rows[0].pid else None
-
-    pid = await wait_for(running_pid, what="the script to start")
+    pid = await _running_pid(node, attempt.id)
     await asyncio.sleep(4.0)  # longer than the 3 s ttl: renewals hold the lease
     assert _alive(pid)
     assert node.link.assignments.fenced == 0
@@ -156,3 +164,36 @@ async def test_task_cancel_stops_the_attempt_and_reports_cancelled(world: World)
         rows = await processes_repo.find_by_task_attempt_id(conn, attempt.id)
     assert rows
     assert rows[-1].status == "killed"
+
+
+@pytest.mark.asyncio
+async def test_a_stalled_connection_does_not_delay_the_self_fence(
+    hive_dsn: str, tmp_path: Path
+) -> None:
+    """A blackholed link (writes stall, the socket is closing) never holds up the lease
+    watchdog: the run is killed by the lease deadline, not when the stalled send gives up."""
+    ttl = 1.5
+    w = World(hive_dsn, tmp_path)
+    proxy: TcpProxy | None = None
+    try:
+        await w.start(lease_ttl_s=ttl, heartbeat_timeout_s=5.0)
+        proxy = await TcpProxy("127.0.0.1", w.hive.port).start()
+        node = await w.node(hive_url=proxy.url, link_ping_interval_s=0.3)
+        body = await _dispatch(w, node, "sleep 60")
+        attempt = await _attempt(node, body["assignment"]["id"])
+
+        pid = await _running_pid(node, attempt.id)
+        loop = asyncio.get_running_loop()
+        cut = loop.time()
+        proxy.cut("blackhole")
+
+        async def fenced() -> bool:
+            return not _alive(pid)
+
+        await wait_for(fenced, within=10, what="the node to self-fence")
+        assert loop.time() - cut < ttl + 0.4
+        assert node.link.assignments.fenced == 1
+    finally:
+        if proxy is not None:
+            await proxy.close()
+        await w.close()

@@ -95,6 +95,7 @@ class AssignmentManager:
         self._wake = asyncio.Event()
         self._owner = TaskGroupOwner()
         self._stopping: set[UUID] = set()
+        self._renewing: asyncio.Task[None] | None = None
         self.fenced = 0
         """How many times the watchdog fenced an assignment (for tests and status)."""
 
@@ -375,15 +376,22 @@ class AssignmentManager:
             send = self._send
             if send is not None:
                 due = self.leases.due_for_renewal(now)
-                for start in range(0, len(due), MAX_ASSIGNMENT_IDS):
-                    with contextlib.suppress(Exception):
-                        await send(
-                            LeaseRenew(assignment_ids=due[start : start + MAX_ASSIGNMENT_IDS])
-                        )
+                # The watchdog never waits for the network: a send into a stalled connection can
+                # block for as long as the socket takes to die, and deadlines must not slip.
+                # While one renewal is still being written the next ones are skipped (the
+                # connection is stuck; renewals are idempotent and the next round retries).
+                if due and (self._renewing is None or self._renewing.done()):
+                    self._renewing = self._owner.spawn(_renew_leases(send, due))
             wake = self.leases.next_wakeup(renewing=self._send is not None)
             timeout = None if wake is None else max(0.0, wake - self.clock.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+async def _renew_leases(send: Send, due: list[UUID]) -> None:
+    for start in range(0, len(due), MAX_ASSIGNMENT_IDS):
+        with contextlib.suppress(Exception):
+            await send(LeaseRenew(assignment_ids=due[start : start + MAX_ASSIGNMENT_IDS]))
 
 
 def _required(value: UUID | None) -> UUID:
