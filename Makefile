@@ -45,5 +45,11 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+# Fault injection (part 7): SCHEDULES seeded schedules of faults and workload against a real hive
+# and real nodes, each checked for the sync invariants; SEED fixes the base seed (replay).
+SCHEDULES ?= 20
+chaos: install
+	$(BIN)/python scripts/chaos.py --schedules $(SCHEDULES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

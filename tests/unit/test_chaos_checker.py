@@ -1,0 +1,214 @@
+"""The chaos checker (``support.chaos.check``) reports each kind of violation it is fed, and
+nothing for a clean observation: it can fail."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from support.chaos import (
+    Assignment,
+    HiveTask,
+    LocalTask,
+    NodeState,
+    Observation,
+    OpLogRow,
+    OutboxRow,
+    Run,
+    Violation,
+    check,
+    generate,
+)
+
+NODE_A = "00000000-0000-0000-0000-00000000000a"
+NODE_B = "00000000-0000-0000-0000-00000000000b"
+TASK = "00000000-0000-0000-0000-0000000000f1"
+LOCAL_A = "00000000-0000-0000-0000-0000000000c1"
+LOCAL_B = "00000000-0000-0000-0000-0000000000c2"
+QUIET = {"resend_from_seq": None, "pull": 0, "mismatched": 0}
+
+
+def _clean() -> Observation:
+    """A hive task dispatched to A (token 7, 100 → 110 s), one of A's runs, both nodes holding
+    the hive's version; A's task op applied at 105 s with outcome acked."""
+    hive_task = HiveTask(
+        id=TASK,
+        title="t",
+        description="d",
+        status="in-review",
+        version=4,
+        archived=False,
+        deleted=False,
+    )
+
+    def copy_of(local_id: str) -> LocalTask:
+        return LocalTask(local_id, TASK, "t", "d", "inreview", 4, False)
+
+    return Observation(
+        nodes=[
+            NodeState(
+                "node-a",
+                NODE_A,
+                [OutboxRow(1, "k1", "task.upsert", LOCAL_A, acked=True, rejected=False)],
+                [copy_of(LOCAL_A)],
+                dict(QUIET),
+            ),
+            NodeState("node-b", NODE_B, [], [copy_of(LOCAL_B)], dict(QUIET)),
+        ],
+        op_log={NODE_A: [OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.0, TASK)], NODE_B: []},
+        assignments=[Assignment("as1", TASK, NODE_A, 7, 100.0, 110.0, "completed")],
+        hive_tasks=[hive_task],
+        runs=[
+            Run("r1", "t001", "node-a", Decimal("100.5"), end=Decimal("102"), marks=[]),
+            Run("r2", "t001", "node-b", Decimal("102.1"), end=Decimal("103"), marks=[]),
+        ],
+    )
+
+
+def _kinds(violations: list[Violation]) -> set[str]:
+    return {v.kind for v in violations}
+
+
+def test_a_clean_observation_passes() -> None:
+    """Exactly-once ops, a fenced write inside its lease, sequential runs and equal copies are
+    not violations."""
+    assert check(_clean()) == []
+
+
+def test_overlapping_runs_are_reported() -> None:
+    """A second run of the same task that starts before the first one's last mark is reported."""
+    obs = _clean()
+    obs.runs[0].marks = [Decimal("101"), Decimal("102.5")]
+    found = check(obs)
+    assert _kinds(found) == {"overlap"}, found
+    assert "t001" in str(found[0])
+
+
+def test_a_run_that_ends_just_before_the_next_starts_is_no_overlap() -> None:
+    """Back-to-back runs within the clock margin are fine."""
+    obs = _clean()
+    obs.runs[1].start = Decimal("102.004")
+    assert check(obs) == []
+
+
+def test_a_duplicate_apply_is_reported() -> None:
+    """The hive recording one idempotency key twice, or holding two shared tasks for one node
+    task, breaks exactly-once."""
+    obs = _clean()
+    obs.op_log[NODE_A].append(OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.5, TASK))
+    assert _kinds(check(obs)) == {"exactly_once"}
+
+    obs = _clean()
+    twin = copy.deepcopy(obs.hive_tasks[0])
+    obs.hive_tasks[0].source_node_id = twin.source_node_id = NODE_A
+    obs.hive_tasks[0].source_task_id = twin.source_task_id = LOCAL_A
+    twin.id = "00000000-0000-0000-0000-0000000000f2"
+    twin.deleted = True
+    obs.hive_tasks.append(twin)
+    found = check(obs)
+    assert _kinds(found) == {"exactly_once"}, found
+
+
+def test_lost_and_phantom_ops_are_reported() -> None:
+    """An acked op the hive never recorded, one it recorded but the node never committed, and
+    one left unacked are all reported."""
+    obs = _clean()
+    obs.op_log[NODE_A] = []
+    assert "acked ops the hive never recorded" in str(check(obs))
+
+    obs = _clean()
+    obs.op_log[NODE_B] = [OpLogRow("kx", 1, "task.upsert", LOCAL_B, 105.0, None)]
+    assert "never committed" in str(check(obs))
+
+    obs = _clean()
+    obs.nodes[0].outbox[0].acked = False
+    assert "never acked" in str(check(obs))
+
+
+def test_a_write_outside_the_lease_is_a_stale_token_write() -> None:
+    """An op of a non-owner applied after its assignment was reclaimed is reported; the same op
+    from the task's owner needs no lease."""
+    obs = _clean()
+    obs.op_log[NODE_A][0].applied_at = 112.0
+    found = check(obs)
+    assert _kinds(found) == {"stale_token"}, found
+
+    obs.hive_tasks[0].owner_node_id = NODE_A
+    assert check(obs) == []
+
+
+def test_a_rejected_op_outside_the_lease_is_fine() -> None:
+    """An op the hive refused (the node recorded the rejection) is not a write."""
+    obs = _clean()
+    obs.op_log[NODE_A][0].applied_at = 112.0
+    obs.nodes[0].outbox[0].rejected = True
+    assert check(obs) == []
+
+
+def test_overlapping_assignments_are_reported() -> None:
+    """Two assignments of one task active at the same time, or a later one with a lower token."""
+    obs = _clean()
+    obs.assignments.append(Assignment("as2", TASK, NODE_B, 8, 109.0, None))
+    assert _kinds(check(obs)) == {"stale_token"}
+
+    obs = _clean()
+    obs.assignments.append(Assignment("as2", TASK, NODE_B, 6, 111.0, 115.0))
+    assert "token not higher" in str(check(obs))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "other"),
+        ("description", "other"),
+        ("status", "inprogress"),
+        ("remote_version", 3),
+        ("archived", True),
+    ],
+)
+def test_a_divergent_copy_is_reported(field: str, value: object) -> None:
+    """A node copy differing from the hive task in any compared field is a divergence."""
+    obs = _clean()
+    setattr(obs.nodes[1].tasks[0], field, value)
+    found = check(obs)
+    assert _kinds(found) == {"divergence"}, found
+    assert "node-b" in str(found[0])
+
+
+def test_missing_extra_and_deleted_copies_are_reported() -> None:
+    """No copy, a copy of an unknown task, and a copy still linked to a deleted task."""
+    obs = _clean()
+    obs.nodes[1].tasks = []
+    assert _kinds(check(obs)) == {"divergence"}
+
+    obs = _clean()
+    obs.nodes[1].tasks.append(
+        LocalTask("c3", "00000000-0000-0000-0000-0000000000f9", "x", None, "todo", 1, False)
+    )
+    assert _kinds(check(obs)) == {"divergence"}
+
+    obs = _clean()
+    obs.hive_tasks[0].deleted = True
+    assert _kinds(check(obs)) == {"divergence"}
+
+
+def test_a_digest_that_asks_for_something_is_reported() -> None:
+    """After convergence a digest exchange must pull nothing and resend nothing."""
+    obs = _clean()
+    obs.nodes[0].digest = {"resend_from_seq": None, "pull": 1, "mismatched": 1}
+    assert _kinds(check(obs)) == {"digest"}
+    obs.nodes[0].digest = None
+    assert _kinds(check(obs)) == {"digest"}
+
+
+def test_schedules_are_a_function_of_the_seed() -> None:
+    """The same seed gives the same schedule; faults that end get their end event."""
+    one = generate(42, duration=20)
+    assert one == generate(42, duration=20)
+    assert one != generate(43, duration=20)
+    kinds = [e.kind for e in one["events"]]
+    assert kinds.count("hive_kill") == kinds.count("hive_start")
+    assert kinds.count("node_kill") == kinds.count("node_start")
+    assert kinds.count("cut") == kinds.count("heal")
