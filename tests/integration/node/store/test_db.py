@@ -54,3 +54,28 @@ async def test_closed_store_refuses_work_and_close_is_idempotent(node_db_path: P
     with pytest.raises(RuntimeError, match="closed"):
         async with store.transaction():
             pass
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["read", "transaction"])
+async def test_cancelled_while_beginning_leaves_no_transaction_open(
+    store: Store, kind: str
+) -> None:
+    """A task cancelled while its BEGIN is queued on the connection's thread (the statement still
+    runs there) leaves the connection clean: later reads and writes start their own transactions."""
+    entered = asyncio.Event()
+
+    async def victim() -> None:
+        ctx = store.read() if kind == "read" else store.transaction()
+        async with ctx:
+            entered.set()
+
+    for _ in range(5):
+        task = asyncio.create_task(victim())
+        await asyncio.sleep(0)  # the task now waits for its BEGIN
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with store.read() as conn:
+            assert await fetch_value(conn, "SELECT 1") == 1
+        async with store.transaction() as conn:
+            assert await fetch_value(conn, "SELECT 1") == 1

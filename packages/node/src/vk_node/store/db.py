@@ -15,6 +15,7 @@ transaction. Writes that must reach the hive append their outbox op on that same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -120,7 +121,7 @@ class Store:
         self._check_open()
         async with self._write_lock:
             conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
+            await _begin(conn, "BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
@@ -154,7 +155,7 @@ class Store:
         self._check_open()
         async with self._read_lock:
             conn = self._reader
-            await conn.execute("BEGIN")
+            await _begin(conn, "BEGIN")
             try:
                 yield conn
             finally:
@@ -186,3 +187,18 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _begin(conn: aiosqlite.Connection, statement: str) -> None:
+    """Start a transaction, cancellation-safe: a statement runs on the connection's thread even
+    when the task awaiting it is cancelled, so a cancelled BEGIN is waited for and rolled back
+    before the connection's lock is released — the next user never finds a transaction open."""
+    begin = asyncio.ensure_future(conn.execute(statement))
+    try:
+        await asyncio.shield(begin)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await begin
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+        raise
