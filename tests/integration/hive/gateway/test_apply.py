@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -264,3 +266,40 @@ async def test_batch_of_500_task_ops_applies_in_one_transaction_quickly(world: W
     assert await _count(world, "SELECT count(*) FROM node_op_log") == 500
     print(f"500 ops applied in {elapsed:.3f}s")
     assert elapsed < 1.0
+
+
+async def test_activity_of_node_ops_names_the_op_as_origin(world: World) -> None:
+    """The task.created (bulk path) and task.updated events of a node's task.upsert ops carry
+    origin {node_id, seq}, so the node can tell echoes of its own older writes; REST edits carry
+    none."""
+    node = await world.node()
+    local = uuid.uuid4()
+    create, edit = node.task_op(local, title="v1"), node.task_op(local, title="v2")
+    ack = await node.batch(create, edit)
+    assert ack.applied_through_seq == edit.seq
+    async with world.db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM activity WHERE swarm_project_id = $1 ORDER BY seq",
+            world.project_id,
+        )
+    payloads = [(r["event_type"], _json(r["payload"])) for r in rows]
+    origin = {"node_id": str(node.id)}
+    assert [(t, p.get("origin")) for t, p in payloads] == [
+        ("task.created", {**origin, "seq": create.seq}),
+        ("task.updated", {**origin, "seq": edit.seq}),
+    ]
+    shared_id = payloads[0][1]["task"]["id"]
+    r = await world.http.patch(
+        f"/v1/tasks/{shared_id}", json={"title": "hive edit"}, headers=world.headers
+    )
+    assert r.status_code == 200, r.text
+    async with world.db.acquire() as conn:
+        last = await conn.fetchval(
+            "SELECT payload FROM activity WHERE swarm_project_id = $1 ORDER BY seq DESC LIMIT 1",
+            world.project_id,
+        )
+    assert "origin" not in _json(last)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -225,6 +225,7 @@ EXPECTED_INDEXES: dict[str, tuple[str, bool, str, str | None]] = {
     "node_outbox:unique(idempotency_key)": ("node_outbox", True, "idempotency_key", None),
     "idx_node_outbox_unacked_seq": ("node_outbox", False, "seq", "acked_at IS NULL"),
     "idx_node_outbox_unacked_entity": ("node_outbox", False, "entity_id", "acked_at IS NULL"),
+    "idx_node_outbox_entity_seq": ("node_outbox", False, "entity_id, seq", None),
     "idx_hive_assignments_live": ("hive_assignments", False, "local_task_id", "retired_at IS NULL"),
     "idx_cached_nodes_organization_id": ("cached_nodes", False, "organization_id", None),
     "idx_cached_nodes_status": ("cached_nodes", False, "status", None),

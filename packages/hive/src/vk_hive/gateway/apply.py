@@ -245,6 +245,7 @@ class _Applier:
             shared_task_id=p.shared_task_id,
             owner_name=self.node_name,
             archived_at=p.archived_at,
+            origin_seq=op.seq,
         )
         await shared_tasks.upsert_from_node(
             self.conn, self.node_id, data, status_author=None if owner else Author.NODE
@@ -469,6 +470,7 @@ class _Batch:
             status=to_hive(p.status),
             owner_name=self.node.name,
             archived_at=p.archived_at,
+            origin_seq=op.seq,
         )
 
     async def _flush(self) -> None:

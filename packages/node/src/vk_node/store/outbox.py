@@ -53,6 +53,7 @@ __all__ = [
     "enqueue_execution_upsert",
     "enqueue_logs_append",
     "enqueue_task_upsert",
+    "has_later_op_for_entity",
     "has_unacked_for_entity",
     "last_acked_seq",
     "last_seq",
@@ -359,6 +360,18 @@ async def has_unacked_for_entity(conn: aiosqlite.Connection, entity_id: UUID) ->
         conn,
         "SELECT EXISTS (SELECT 1 FROM node_outbox WHERE entity_id = ? AND acked_at IS NULL)",
         (uuid_to_db(entity_id),),
+    )
+    return bool(value)
+
+
+async def has_later_op_for_entity(conn: aiosqlite.Connection, entity_id: UUID, seq: int) -> bool:
+    """Whether an op about ``entity_id`` after ``seq`` exists that the hive did not reject (so
+    the hive's echo of op ``seq`` is older than what this node holds)."""
+    value = await fetch_value(
+        conn,
+        """SELECT EXISTS (SELECT 1 FROM node_outbox
+                          WHERE entity_id = ? AND seq > ? AND rejected_at IS NULL)""",
+        (uuid_to_db(entity_id), int(seq)),
     )
     return bool(value)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -69,6 +70,15 @@ class NodeTaskData(msgspec.Struct, kw_only=True):
     owner_name: str | None = None
     executor: str | None = None
     archived_at: dt.datetime | None = None
+    origin_seq: int | None = None
+    """The outbox seq of the node op carrying this data; its activity event names it as
+    ``origin`` so the node can tell an echo of an older write of its own from newer news."""
+
+
+def _origin(node_id: uuid.UUID, data: NodeTaskData) -> dict[str, Any] | None:
+    if data.origin_seq is None:
+        return None
+    return {"node_id": str(node_id), "seq": data.origin_seq}
 
 
 def _check_text(title: str, description: str | None) -> None:
@@ -99,12 +109,18 @@ async def _user_data(conn: asyncpg.Connection, user_id: uuid.UUID | None) -> Use
 
 
 async def _record(
-    conn: asyncpg.Connection, event_type: str, task: SharedTask
+    conn: asyncpg.Connection,
+    event_type: str,
+    task: SharedTask,
+    origin: dict[str, Any] | None = None,
 ) -> SharedTaskWithUser:
-    """Append the task's activity event; returns the task with its assignee's user data."""
+    """Append the task's activity event (with the node op it comes from, if any); returns the
+    task with its assignee's user data."""
     user = await _user_data(conn, task.assignee_user_id)
     if task.project_id is not None:
         payload = {"task": msgspec.to_builtins(task), "user": msgspec.to_builtins(user)}
+        if origin is not None:
+            payload["origin"] = origin
         await activity.append(
             conn,
             task.project_id,
@@ -523,7 +539,8 @@ async def upsert_from_node(
                 data.source_task_id,
             )
             if row is not None:
-                return await _record(conn, "task.created", from_row(SharedTask, row)), True
+                created = from_row(SharedTask, row)
+                return await _record(conn, "task.created", created, _origin(node_id, data)), True
         raise RuntimeError("concurrent upsert kept conflicting")  # pragma: no cover
 
 
@@ -584,13 +601,17 @@ async def insert_many_from_node(
     for task in created:
         if task.project_id is not None:
             by_project.setdefault(task.project_id, []).append(task)
+    origins = {d.source_task_id: _origin(node_id, d) for d in items}
     for project_id, tasks in by_project.items():
+        payloads: list[dict[str, Any]] = []
+        for t in tasks:
+            payload: dict[str, Any] = {"task": msgspec.to_builtins(t), "user": None}
+            origin = origins.get(t.source_task_id) if t.source_task_id else None
+            if origin is not None:
+                payload["origin"] = origin
+            payloads.append(payload)
         await activity.append_many(
-            conn,
-            project_id,
-            "task.created",
-            [{"task": msgspec.to_builtins(t), "user": None} for t in tasks],
-            swarm_project_id=tasks[0].swarm_project_id,
+            conn, project_id, "task.created", payloads, swarm_project_id=tasks[0].swarm_project_id
         )
     return created
 
@@ -625,7 +646,8 @@ async def _node_update(
         node_id,
         data.owner_name,
     )
-    return await _record(conn, "task.updated", from_row(SharedTask, row))
+    updated = from_row(SharedTask, row)
+    return await _record(conn, "task.updated", updated, _origin(node_id, data))
 
 
 async def announce(
