@@ -9,6 +9,7 @@ import structlog
 from litestar import Litestar
 
 from vk_hive.context import HiveContext
+from vk_hive.jobs.looplag import loop_lag_job
 from vk_hive.jobs.maintenance import maintenance_jobs
 from vk_hive.jobs.runner import JobRunner
 from vk_hive.store.db import Database
@@ -44,6 +45,7 @@ def hive_lifespan(
             log.info("hive.migrated", applied=applied)
             for job in maintenance_jobs(db, settings.maintenance_interval_s):
                 ctx.jobs.add(job)
+            ctx.jobs.add(loop_lag_job(ctx.metrics.event_loop_lag.observe))
             shutdown: list[ShutdownHook] = []
             try:
                 for hook in on_startup or ():

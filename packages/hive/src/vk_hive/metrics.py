@@ -88,6 +88,12 @@ class HiveMetrics:
             buckets=_LAG,
             registry=r,
         )
+        self.event_loop_lag = Histogram(
+            "vk_hive_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a 50 ms sleeper (sampled continuously)",
+            buckets=_SECONDS,
+            registry=r,
+        )
         self.http_requests = Counter(
             "vk_hive_http_requests",
             "HTTP requests by method, route template and status code",

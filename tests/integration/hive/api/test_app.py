@@ -46,4 +46,4 @@ async def test_maintenance_expires_invitations_and_handoffs(hive: Hive) -> None:
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'activity'::regclass"
         )
     assert parts >= 3
-    assert [j.name for j in hive.ctx.jobs.jobs] == ["maintenance"]
+    assert [j.name for j in hive.ctx.jobs.jobs] == ["maintenance", "event_loop_lag"]
