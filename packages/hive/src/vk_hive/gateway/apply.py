@@ -378,7 +378,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         cursor = await op_log.lock_node(conn, node.node_id)
         batch = _Batch(conn, node, cursor)
         await batch.run(ops)
-        await op_log.record_many(conn, node.node_id, batch.records)
+        await op_log.record_many(conn, node.node_id, list(batch.records.values()))
         through = batch.through
         if through > cursor:
             through = await op_log.advance_applied_through(conn, node.node_id, through)
@@ -409,7 +409,7 @@ class _Batch:
         self.node = node
         self.applier = _Applier(conn, node)
         self.result = BatchResult(applied_through=cursor)
-        self.records: list[tuple[str, int, str, uuid.UUID]] = []
+        self.records: dict[str, op_log.OpRecord] = {}
         self.revoked: dict[uuid.UUID, LeaseRevoked] = {}
         self.through = cursor
         self.seen: set[str] = set()
@@ -417,9 +417,11 @@ class _Batch:
         self.pending: list[tuple[OutboxOp, NodeTaskData]] = []
 
     async def run(self, ops: list[OutboxOp]) -> None:
-        self.seen = await op_log.recorded_keys(
-            self.conn, self.node.node_id, [op.idempotency_key for op in ops]
-        )
+        keys = [op.idempotency_key for op in ops]
+        self.seen = await op_log.recorded_keys(self.conn, self.node.node_id, keys)
+        # A resent op that was skipped: the node may never have seen its op_rejected (the
+        # connection dropped after the commit), so it is told again.
+        skipped = await op_log.recorded_rejections(self.conn, self.node.node_id, keys)
         local_ids = [op.payload.id for op in ops if isinstance(op.payload, TaskUpsert)]
         if local_ids:
             existing = await shared_tasks.find_by_source_task_ids(
@@ -428,6 +430,13 @@ class _Batch:
             self.known = set(existing)
         for op in ops:
             if op.idempotency_key in self.seen:
+                if op.idempotency_key in skipped:
+                    seq, code, reason = skipped[op.idempotency_key]
+                    self.result.rejected.append(
+                        OpRejected(
+                            seq=seq, idempotency_key=op.idempotency_key, code=code, reason=reason
+                        )
+                    )
                 self.result.duplicates += 1
                 self.result.outcomes[op.op_type.value, "duplicate"] += 1
                 self.through = max(self.through, op.seq)
@@ -443,9 +452,18 @@ class _Batch:
                 break
         await self._flush()
 
-    def _done(self, op: OutboxOp) -> None:
+    def _done(self, op: OutboxOp, rejected: OpRejected | None = None) -> None:
+        """Record the op's outcome (applied, or the rejection) in the op log of this batch."""
         self.seen.add(op.idempotency_key)
-        self.records.append((op.idempotency_key, op.seq, op.op_type.value, op.entity_id))
+        self.records[op.idempotency_key] = op_log.OpRecord(
+            idempotency_key=op.idempotency_key,
+            seq=op.seq,
+            op_type=op.op_type.value,
+            entity_id=op.entity_id,
+            reject_code=None if rejected is None else rejected.code,
+            reject_reason=None if rejected is None else rejected.reason,
+            fencing_token=op.fencing_token,
+        )
         self.through = max(self.through, op.seq)
 
     async def _fresh_task(self, op: OutboxOp) -> NodeTaskData | None:
@@ -491,7 +509,10 @@ class _Batch:
                 await self._one(op, recorded=True)
 
     async def _one(self, op: OutboxOp, *, recorded: bool = False) -> bool:
-        """Apply one op in a savepoint; False when it parked (the batch stops there)."""
+        """Apply one op in a savepoint; False when it parked (the batch stops there).
+        ``recorded``: the op is in the batch's op log already (as applied); a rejection
+        replaces that record."""
+        rejected_before = len(self.result.rejected)
         try:
             async with self.conn.transaction():
                 await self.applier.apply(op)
@@ -509,8 +530,11 @@ class _Batch:
             _reject(self.result, op, _store_error_code(exc), exc.detail)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
             _reject(self.result, op, RejectCode.INVALID_PAYLOAD, f"rejected by the database: {exc}")
-        if not recorded:
-            self._done(op)
+        rejection = (
+            self.result.rejected[-1] if len(self.result.rejected) > rejected_before else None
+        )
+        if not recorded or rejection is not None:
+            self._done(op, rejection)
         return True
 
 

@@ -459,6 +459,9 @@ class NodeOpLog(Table, tablename="node_op_log", db=PLACEHOLDER_ENGINE):
     op_type = _req_text()
     entity_id = UUID(default=None)
     applied_at = _now()
+    reject_code = _text()
+    reject_reason = _text()
+    fencing_token = BigInt(null=True, default=None)
 
 
 class NodeOpCursor(Table, tablename="node_op_cursors", db=PLACEHOLDER_ENGINE):

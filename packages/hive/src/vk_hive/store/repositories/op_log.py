@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -56,29 +57,81 @@ async def record(
     return result == "INSERT 0 1"
 
 
+@dataclass(frozen=True)
+class OpRecord:
+    """One op's entry in ``node_op_log``: ``reject_code`` None = applied, else why it was
+    skipped; ``fencing_token`` is the token the op carried."""
+
+    idempotency_key: str
+    seq: int
+    op_type: str
+    entity_id: uuid.UUID
+    reject_code: str | None = None
+    reject_reason: str | None = None
+    fencing_token: int | None = None
+
+
 async def record_many(
     conn: asyncpg.Connection,
     node_id: uuid.UUID,
-    entries: Sequence[tuple[str, int, str, uuid.UUID]],
+    entries: Sequence[OpRecord | tuple[str, int, str, uuid.UUID]],
 ) -> int:
-    """Record many (idempotency key, seq, op type, entity id) in one statement; returns how many
-    were new."""
+    """Record many ops (with their outcome) in one statement; returns how many were new."""
     if not entries:
         return 0
+    records = [e if isinstance(e, OpRecord) else OpRecord(*e) for e in entries]
     result: str = await conn.execute(
         """
-        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id)
-        SELECT $1, u.k, u.s, u.t, u.e
-        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[]) AS u(k, s, t, e)
+        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id, reject_code,
+                                 reject_reason, fencing_token)
+        SELECT $1, u.k, u.s, u.t, u.e, u.c, u.r, u.f
+        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                    $8::bigint[]) AS u(k, s, t, e, c, r, f)
         ON CONFLICT (node_id, idempotency_key) DO NOTHING
         """,
         node_id,
-        [e[0] for e in entries],
-        [e[1] for e in entries],
-        [e[2] for e in entries],
-        [e[3] for e in entries],
+        [r.idempotency_key for r in records],
+        [r.seq for r in records],
+        [r.op_type for r in records],
+        [r.entity_id for r in records],
+        [r.reject_code for r in records],
+        [r.reject_reason for r in records],
+        [r.fencing_token for r in records],
     )
     return int(result.split()[-1])
+
+
+async def recorded_rejections(
+    conn: asyncpg.Connection, node_id: uuid.UUID, keys: Sequence[str]
+) -> dict[str, tuple[int, str, str]]:
+    """Of ``keys``, those recorded as skipped: key → (seq, code, reason)."""
+    rows = await conn.fetch(
+        "SELECT idempotency_key, seq, reject_code, reject_reason FROM node_op_log "
+        "WHERE node_id = $1 AND idempotency_key = ANY($2::text[]) AND reject_code IS NOT NULL",
+        node_id,
+        list(keys),
+    )
+    return {
+        r["idempotency_key"]: (int(r["seq"]), r["reject_code"], r["reject_reason"] or "")
+        for r in rows
+    }
+
+
+async def rejections_after(
+    conn: asyncpg.Connection, node_id: uuid.UUID, after_seq: int, limit: int = 10_000
+) -> list[tuple[int, str, str, str]]:
+    """The node's skipped ops with ``seq > after_seq``, by seq: (seq, key, code, reason)."""
+    rows = await conn.fetch(
+        "SELECT seq, idempotency_key, reject_code, reject_reason FROM node_op_log "
+        "WHERE node_id = $1 AND seq > $2 AND reject_code IS NOT NULL ORDER BY seq LIMIT $3",
+        node_id,
+        after_seq,
+        limit,
+    )
+    return [
+        (int(r["seq"]), r["idempotency_key"], r["reject_code"], r["reject_reason"] or "")
+        for r in rows
+    ]
 
 
 async def has_entity(conn: asyncpg.Connection, node_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
