@@ -1,9 +1,11 @@
 """1. Op apply throughput: pre-filled node outboxes streamed by the real link into the hive.
 
-Every node's outbox holds ``ops`` new-task ``task.upsert`` ops before its link starts; the hive
-applies them (dedup, fence, record in ``node_op_log``, advance the cursor, activity rows) and
-acks. Throughput = ops / time from the first applied batch to the last (the hive's
-``node_op_cursors`` are polled every 20 ms); the applied rows are counted in ``shared_tasks``.
+Every node links its own swarm project (so a task event goes back to its origin node only:
+the activity fan-out to other nodes is not what this measures). Every node's outbox holds
+``ops`` new-task ``task.upsert`` ops before its link starts; the hive applies them (dedup, fence,
+record in ``node_op_log``, advance the cursor, activity rows) and acks. Throughput = ops / time
+from the first applied batch to the last (the hive's ``node_op_cursors`` are polled every
+20 ms); the applied rows are counted in ``shared_tasks``.
 
 Baseline, same run: the very rows the hive wrote, fetched back and written with asyncpg's
 ``copy_records_to_table`` into ``CREATE TABLE … (LIKE shared_tasks INCLUDING ALL)``.
@@ -14,23 +16,21 @@ from __future__ import annotations
 import time
 
 from .common import BenchContext, metric, poll_until, running_hive
-from .nodes import Fleet, NodeSpec
+from .nodes import Fleet
 
 NAME = "apply"
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, per_node = (20, 250) if ctx.quick else (100, 1000)
+    nodes, per_node = (10, 200) if ctx.quick else (100, 1000)
     total = nodes * per_node
     async with running_hive(ctx, "apply") as hive:
         keys = await hive.api_keys(nodes)
+        projects = await hive.swarm_projects(nodes)
         fleet = Fleet(2, ctx.workdir / "apply")
         fleet.start()
         try:
-            specs = [
-                NodeSpec(i, keys[i], str(ctx.workdir / "apply" / f"node{i}")) for i in range(nodes)
-            ]
-            await fleet.setup(hive.url, hive.swarm_project_id, specs)
+            await fleet.setup(hive.url, hive.specs(keys, ctx.workdir / "apply", projects))
             filled = await fleet.total("prefill_tasks", per_node=per_node)
             assert filled == total, filled
             ctx.note(f"apply: {nodes} nodes x {per_node} ops pre-filled; starting links")
@@ -46,6 +46,8 @@ async def run(ctx: BenchContext) -> None:
 
                 started = time.monotonic()
                 await fleet.call("start_links")
+                pids = {"hive": hive.pid, "nodes0": fleet.pids[0]}
+                await ctx.profile("apply", pids, 4 if ctx.quick else 10)
                 samples = await poll_until(applied, lambda v: v >= total, within=600)
                 first = next(t for t, v in samples if v > 0)
                 done = samples[-1][0]

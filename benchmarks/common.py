@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import math
+import os
+import shutil
 import socket
 import sys
 import time
@@ -20,6 +22,8 @@ import httpx
 
 from support.cluster import HiveProcess
 from support.postgres import DatabaseFactory
+
+from .nodes import NodeSpec
 
 __all__ = [
     "BenchContext",
@@ -36,7 +40,42 @@ class BenchContext:
     quick: bool
     workdir: Path
     dbs: DatabaseFactory
+    profile_dir: Path | None = None
     lines: list[dict[str, Any]] = field(default_factory=list)
+    _profilers: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    async def profile(self, label: str, pids: dict[str, int], seconds: float) -> None:
+        """With ``--profile DIR``: sample each process with py-spy for ``seconds`` (collapsed
+        stacks in ``DIR/<label>-<name>.txt``); a no-op otherwise."""
+        if self.profile_dir is None:
+            return
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        for name, pid in pids.items():
+            out = self.profile_dir / f"{label}-{name}.txt"
+            proc = await asyncio.create_subprocess_exec(
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(max(1, round(seconds))),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            self._profilers.append(proc)
+
+    async def profiles_done(self) -> None:
+        for proc in self._profilers:
+            await proc.wait()
+        self._profilers.clear()
 
     def emit(self, line: dict[str, Any]) -> None:
         """Print one metric line (JSON) now and keep it for the summary."""
@@ -69,6 +108,7 @@ def metric(
         "met": bool(met),
     }
     line.update({k: _round(v) if isinstance(v, float) else v for k, v in extra.items()})
+    line["loadavg_1m"] = round(os.getloadavg()[0], 2)
     return line
 
 
@@ -148,6 +188,36 @@ class Hive:
                 return str(r.json()["secret"])
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def swarm_projects(self, count: int, concurrency: int = 8) -> list[str]:
+        """``count`` more swarm projects of the organization; their ids."""
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> str:
+            async with sem:
+                r = await self.http.post(
+                    "/v1/swarm/projects",
+                    json={"organization_id": self.organization_id, "name": f"bench-{i}"},
+                )
+                r.raise_for_status()
+                return str(r.json()["id"])
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    def specs(
+        self, keys: list[str], root: Path, projects: list[str] | None = None
+    ) -> list[NodeSpec]:
+        """One node spec per key: data under ``root/node<i>``, linked to ``projects[i]`` (else
+        the hive's one swarm project)."""
+        return [
+            NodeSpec(
+                i,
+                key,
+                str(root / f"node{i}"),
+                projects[i] if projects is not None else self.swarm_project_id,
+            )
+            for i, key in enumerate(keys)
+        ]
 
     async def connect_db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn)

@@ -27,6 +27,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import sys
 import time
 import traceback
 import uuid
@@ -38,12 +39,20 @@ from typing import Any
 
 __all__ = ["Fleet", "NodeSpec"]
 
+SWITCH_INTERVAL_S = 0.0005
+"""GIL switch interval of a worker: many nodes share one process here, and each SQLite statement
+hops between the event loop and an aiosqlite thread; with the default 5 ms a hop waits for the
+busy loop thread to give up the GIL, a cost a one-node process does not pay at that scale."""
+
 
 @dataclass(frozen=True)
 class NodeSpec:
     index: int
     api_key: str
     data_dir: str
+    swarm_project_id: str
+    """The swarm project its local project links (one per node keeps activity fan-out out of a
+    benchmark; a shared one makes every task event go to every node)."""
 
 
 # --- worker side ---------------------------------------------------------------------------------
@@ -68,19 +77,11 @@ class _Worker:
     def __init__(self) -> None:
         self.nodes: list[_SimNode] = []
 
-    async def setup(
-        self,
-        hive_url: str,
-        swarm_project_id: str,
-        specs: list[NodeSpec],
-        overrides: dict[str, Any],
-    ) -> int:
+    async def setup(self, hive_url: str, specs: list[NodeSpec], overrides: dict[str, Any]) -> int:
         from vk_node.services.projects import link_project
         from vk_node.settings import load_settings
         from vk_node.store import Store
         from vk_node.store.repositories import projects as projects_repo
-
-        swarm = uuid.UUID(swarm_project_id)
 
         async def one(spec: NodeSpec) -> _SimNode:
             base: dict[str, Any] = {
@@ -104,7 +105,7 @@ class _Worker:
                 await projects_repo.create(
                     conn, project_id, name=f"bench-{spec.index}", git_repo_path=spec.data_dir
                 )
-            await link_project(store, project_id, swarm)
+            await link_project(store, project_id, uuid.UUID(spec.swarm_project_id))
             return _SimNode(spec=spec, store=store, settings=settings, project_id=project_id)
 
         sem = asyncio.Semaphore(32)
@@ -273,6 +274,57 @@ class _Worker:
             out.append(time.perf_counter() - t0)
         return out
 
+    async def log_capture(self, lines: int, within: float) -> dict[str, Any]:
+        """One SCRIPT run on the first node whose process prints ``lines`` lines as fast as it
+        can; the executor captures them into ``log_entries`` (with their ``logs.append`` ops).
+        Returns the seconds from the run's start to the last line committed."""
+        from support.cluster import make_demo_repo
+        from vk_node.executor.service import ExecutorService
+        from vk_node.store.repositories import projects as projects_repo
+        from vk_node.store.repositories import tasks as tasks_repo
+        from vk_node.store.sql import fetch_value
+
+        node = self.nodes[0]
+        node.settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
+        repo = make_demo_repo(Path(node.spec.data_dir) / "repo")
+        executor = ExecutorService(node.store, node.settings)
+        await executor.start()
+        await executor.ready.wait()
+        try:
+            project_id, task_id = uuid.uuid4(), uuid.uuid4()
+            script = (
+                'python3 -c "import sys\nw = sys.stdout.write\n'
+                f"for i in range({int(lines)}): w('log line %10d of a chatty process\\n' % i)\""
+            )
+            async with node.store.transaction() as conn:
+                await projects_repo.create(conn, project_id, name="chatty", git_repo_path=str(repo))
+                await tasks_repo.create(
+                    conn, task_id, project_id=project_id, title="chatty", description=script
+                )
+            attempt = await executor.create_attempt(
+                task_id=task_id, executor="SCRIPT", base_branch="main"
+            )
+            started = time.monotonic()
+            count = 0
+            deadline = started + within
+            while time.monotonic() < deadline:
+                async with node.store.read() as conn:
+                    count = int(
+                        await fetch_value(
+                            conn,
+                            """SELECT count(*) FROM log_entries l
+                               JOIN execution_processes e ON e.id = l.execution_id
+                               WHERE e.task_attempt_id = ? AND l.output_type = 'stdout'""",
+                            (attempt.id.bytes,),
+                        )
+                    )
+                if count >= lines:
+                    break
+                await asyncio.sleep(0.01)
+            return {"seconds": time.monotonic() - started, "lines": count}
+        finally:
+            await executor.close()
+
     async def assigns(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for node in self.nodes:
@@ -342,6 +394,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, log_path: str) -> 
     from vk_node.logging import configure_logging
 
     configure_logging("json", "info")
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     asyncio.run(_serve(conn))
 
 
@@ -408,11 +461,7 @@ class Fleet:
         return results
 
     async def setup(
-        self,
-        hive_url: str,
-        swarm_project_id: str,
-        specs: list[NodeSpec],
-        overrides: dict[str, Any] | None = None,
+        self, hive_url: str, specs: list[NodeSpec], overrides: dict[str, Any] | None = None
     ) -> None:
         groups: list[list[NodeSpec]] = [[] for _ in range(self.size)]
         for i, spec in enumerate(specs):
@@ -421,7 +470,6 @@ class Fleet:
             "setup",
             per_worker=[{"specs": g} for g in groups],
             hive_url=hive_url,
-            swarm_project_id=swarm_project_id,
             overrides=overrides or {},
         )
 

@@ -41,9 +41,11 @@ BENCHMARKS = ("apply", "ack_latency", "logs", "dispatch", "idle", "node_local")
 """In run order; each is ``benchmarks/bench_<name>.py`` with ``async def run(ctx)``."""
 
 
-async def _run(server: PostgresServer, names: list[str], quick: bool, workdir: Path) -> int:
+async def _run(
+    server: PostgresServer, names: list[str], quick: bool, workdir: Path, profile: Path | None
+) -> int:
     dbs = DatabaseFactory(server, prefix="vk_bench")
-    ctx = BenchContext(quick=quick, workdir=workdir, dbs=dbs)
+    ctx = BenchContext(quick=quick, workdir=workdir, dbs=dbs, profile_dir=profile)
     ctx.note(f"postgres: {server.source}; work dir: {workdir}; quick={quick}")
     failures = 0
     try:
@@ -53,6 +55,7 @@ async def _run(server: PostgresServer, names: list[str], quick: bool, workdir: P
             ctx.note(f"{name}: start")
             try:
                 await module.run(ctx)
+                await ctx.profiles_done()
             except Exception as exc:
                 failures += 1
                 ctx.note(f"{name}: FAILED: {type(exc).__name__}: {exc}")
@@ -73,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, help="where logs and node stores go")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the hive and node workers with py-spy while measuring (collapsed stacks)",
+    )
     args = parser.parse_args(argv)
     names = list(args.only or BENCHMARKS)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vk-bench-"))
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] no PostgreSQL: {exc}", file=sys.stderr)
         return 2
     try:
-        failures = asyncio.run(_run(server, names, args.quick, workdir))
+        failures = asyncio.run(_run(server, names, args.quick, workdir, args.profile))
     finally:
         release_server(server)
         if not args.keep and args.workdir is None:

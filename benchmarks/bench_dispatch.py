@@ -1,0 +1,93 @@
+"""4. Dispatch latency: ``POST /v1/tasks`` with ``start_attempt`` → ``task_assign`` at a node.
+
+All nodes link one swarm project and are connected; the benchmark creates tasks one after the
+other (a fixed pace, so the hive is not saturated) and takes, for each, the time from just before
+the request to the node's receipt of its ``task_assign`` (the link's handler is replaced by a
+recorder: no attempt runs, and the lease TTL is long so nothing is reclaimed meanwhile).
+
+The HTTP client keeps its connection alive with TCP_NODELAY: without it, loopback requests to
+uvicorn wait ~40 ms for Nagle + delayed ACK, which would measure the client, not the hive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from .common import BenchContext, metric, percentile, poll_until, running_hive
+from .nodes import Fleet
+
+NAME = "dispatch"
+
+
+async def run(ctx: BenchContext) -> None:
+    nodes, count, pace = (10, 50, 0.02) if ctx.quick else (100, 500, 0.02)
+    env = {"VK_HIVE_LEASE_TTL_S": "600", "VK_HIVE_HEARTBEAT_INTERVAL_S": "5"}
+    async with running_hive(ctx, "dispatch", env) as hive:
+        keys = await hive.api_keys(nodes)
+        fleet = Fleet(2, ctx.workdir / "dispatch")
+        fleet.start()
+        try:
+            await fleet.setup(hive.url, hive.specs(keys, ctx.workdir / "dispatch"))
+            await fleet.call("start_links")
+            assert await fleet.total("wait_connected", within=120.0) == nodes
+
+            async def linked() -> int:
+                conn = await hive.connect_db()
+                try:
+                    return int(await conn.fetchval("SELECT count(*) FROM swarm_project_nodes"))
+                finally:
+                    await conn.close()
+
+            await poll_until(linked, lambda v: v >= nodes, within=60, interval=0.2)
+            ctx.note(f"dispatch: {nodes} connected nodes, {count} tasks")
+            sent: dict[str, float] = {}
+            errors = 0
+            await ctx.profile("dispatch", {"hive": hive.pid}, count * pace)
+            for i in range(count):
+                t0 = time.monotonic()
+                r = await hive.http.post(
+                    "/v1/tasks",
+                    json={
+                        "project_id": hive.swarm_project_id,
+                        "title": f"dispatch {i}",
+                        "description": "echo hi",
+                        "executor": "SCRIPT",
+                        "start_attempt": True,
+                    },
+                )
+                body = r.json()
+                if r.status_code != 201 or body.get("assignment") is None:
+                    errors += 1
+                else:
+                    sent[str(body["task"]["id"])] = t0
+                await asyncio.sleep(max(0.0, t0 + pace - time.monotonic()))
+            await asyncio.sleep(1.0)
+            received: dict[str, float] = {}
+            for part in await fleet.call("assigns"):
+                received.update(part)
+        finally:
+            await fleet.close()
+    latencies = [(received[k] - t) * 1000 for k, t in sent.items() if k in received]
+    missing = len(sent) - len(latencies)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    common = {
+        "nodes": nodes,
+        "tasks": count,
+        "received": len(latencies),
+        "missing": missing,
+        "errors": errors,
+        "http_client": "httpx keep-alive with TCP_NODELAY",
+    }
+    ctx.emit(metric("dispatch_latency_p50", p50, "ms", target="(p99 < 50 ms)", met=True, **common))
+    ctx.emit(
+        metric(
+            "dispatch_latency_p99",
+            p99,
+            "ms",
+            target="< 50 ms",
+            met=not math.isnan(p99) and p99 < 50 and missing == 0 and errors == 0,
+            **common,
+        )
+    )

@@ -1,0 +1,68 @@
+"""``benchmarks/run.py --quick`` runs every benchmark and prints one well-formed JSON line per
+metric (speed is measured there, never asserted here)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+METRICS = {
+    "op_apply_throughput",
+    "write_to_ack_latency_p50",
+    "write_to_ack_latency_p99",
+    "log_shipping_throughput",
+    "dispatch_latency_p50",
+    "dispatch_latency_p99",
+    "idle_hive_rss",
+    "idle_hive_cpu_share",
+    "idle_hive_loop_lag_p99",
+    "node_write_latency_p99",
+    "log_capture_throughput",
+}
+KEYS = ("metric", "value", "unit", "baseline", "ratio", "target", "met")
+
+
+@pytest.mark.timeout(300)
+def test_quick_benchmarks_print_one_parsable_line_per_metric(tmp_path: Path) -> None:
+    """Every metric appears once with a finite numeric value, a unit, a target and a boolean
+    ``met``; baselines and ratios are numbers where given; the run exits 0."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    seen = [line["metric"] for line in lines]
+    assert sorted(seen) == sorted(METRICS), seen
+    for line in lines:
+        for key in KEYS:
+            assert key in line, (key, line)
+        assert isinstance(line["value"], int | float), line
+        assert math.isfinite(line["value"]), line
+        for key in ("unit", "target"):
+            assert isinstance(line[key], str), line
+            assert line[key], line
+        assert isinstance(line["met"], bool), line
+        for key in ("baseline", "ratio"):
+            assert line[key] is None or isinstance(line[key], int | float), line
+    for name in ("op_apply_throughput", "log_shipping_throughput"):
+        line = next(x for x in lines if x["metric"] == name)
+        assert line["baseline"] is not None, line
+        assert line["ratio"] is not None, line
