@@ -22,18 +22,18 @@ One schedule (:func:`run_schedule`), all on this machine:
 - :func:`check` (pure: an observation in, violations out) verifies the invariants:
 
   (a) *exactly once*: per node, the idempotency keys its outbox holds as acked equal the keys the
-      hive recorded in ``node_op_log`` (nothing lost, nothing the node did not commit), nothing is
-      left unacked, and no two shared tasks share ``(source_node_id, source_task_id)``;
-      ``node_op_log`` does not record the outcome, so "applied, not skipped" is the node's own
-      record (acked without ``rejected_at``);
-  (b) *no stale-token write*: every op the node saw applied (acked, not rejected) that is about a
-      task the node does not own was applied while that node held the task's active assignment —
-      ``node_op_log.applied_at`` (the apply transaction's start, database clock) lies in
-      ``[assigned_at, completed_at]`` of one of the node's assignments of the task, give or take
-      ``APPLY_SLACK_S`` for the apply transaction's own duration. Since at most one assignment of a
-      task is active at a time (unique index) and each has its own token, an op that carried any
-      other token was applied outside its holder's interval. Also: a task's assignments do not
-      overlap in time and their tokens increase with ``assigned_at``;
+      hive recorded in ``node_op_log`` (nothing lost, nothing the node did not commit), each once;
+      the ones the node holds as applied (acked, no ``rejected_at``) are exactly the ones the hive
+      applied (``node_op_log.reject_code`` NULL); nothing is left unacked; no two live shared
+      tasks share ``(source_node_id, source_task_id)``;
+  (b) *no stale-token write*: every op the hive applied about a task the applying node does not
+      own carried (``node_op_log.fencing_token``, recorded by the hive in the apply transaction)
+      the token of one of that node's assignments of the task, and was applied
+      (``node_op_log.applied_at``: the apply transaction's start, database clock) while that
+      assignment was active — within ``[assigned_at, completed_at]`` give or take
+      ``APPLY_SLACK_S`` for the apply transaction's own duration. Also: a task's assignments never
+      overlap in time and their tokens increase with ``assigned_at``. (Writes of a
+      node's own tasks need no lease and are not checked.)
   (c) *no double execution*: no two runs of one task (any nodes) overlap — a run lasts from its
       start to its last sign of life (stop, end or last mark), all written with this host's
       real clock; ``RUN_MARGIN_S`` absorbs clock read precision;
@@ -312,6 +312,10 @@ class OpLogRow:
     """Epoch seconds (database clock)."""
     task_id: str | None = None
     """The shared task the op is about (resolved at collection), None when unknown."""
+    reject_code: str | None = None
+    """The hive's outcome: None = applied, else why it was skipped."""
+    token: int | None = None
+    """The fencing token the op carried when the hive processed it."""
 
 
 @dataclass
@@ -436,6 +440,20 @@ def _check_exactly_once(obs: Observation) -> list[Violation]:
                     f"{node.name}: {len(lost)} acked ops the hive never recorded: {lost[:10]}",
                 )
             )
+        applied_here = {row.key for row in node.outbox if row.acked and not row.rejected}
+        applied_there = {row.key for row in logged_rows if row.reject_code is None}
+        for keys, what in (
+            (applied_here - applied_there, "the node holds as applied but the hive skipped"),
+            (applied_there - applied_here, "the hive applied but the node holds as rejected"),
+        ):
+            if keys & set(logged):
+                found.append(
+                    Violation(
+                        "exactly_once",
+                        f"{node.name}: {len(keys & set(logged))} ops {what}: "
+                        f"{sorted(keys & set(logged))[:10]}",
+                    )
+                )
         phantom = sorted(set(logged) - {row.key for row in node.outbox})
         if phantom:
             found.append(
@@ -447,7 +465,9 @@ def _check_exactly_once(obs: Observation) -> list[Violation]:
             )
     sources: dict[tuple[str, str], list[str]] = {}
     for task in obs.hive_tasks:
-        if task.source_node_id and task.source_task_id:
+        # A deleted row is history: a node's later edit of the (unlinked) local task shares it
+        # again as a new task, by design.
+        if task.source_node_id and task.source_task_id and not task.deleted:
             sources.setdefault((task.source_node_id, task.source_task_id), []).append(task.id)
     for (node_id, local_id), ids in sorted(sources.items()):
         if len(ids) > 1:
@@ -486,14 +506,18 @@ def _check_fencing(obs: Observation) -> list[Violation]:
                 )
     owners = {t.id: t.owner_node_id for t in obs.hive_tasks}
     for node in obs.nodes:
-        ok = {row.key for row in node.outbox if row.acked and not row.rejected}
         for op in obs.op_log.get(node.node_id, []):
-            if op.key not in ok or op.task_id is None or owners.get(op.task_id) == node.node_id:
+            if (
+                op.reject_code is not None
+                or op.task_id is None
+                or owners.get(op.task_id) == node.node_id
+            ):
                 continue
             held = [
                 a
                 for a in by_task.get(op.task_id, [])
                 if a.node_id == node.node_id
+                and a.token == op.token
                 and a.assigned_at - APPLY_SLACK_S <= op.applied_at
                 and (a.completed_at is None or op.applied_at <= a.completed_at + APPLY_SLACK_S)
             ]
@@ -507,8 +531,9 @@ def _check_fencing(obs: Observation) -> list[Violation]:
                     Violation(
                         "stale_token",
                         f"{node.name}: op seq {op.seq} ({op.op_type} {op.entity_id}) on task "
-                        f"{op.task_id} was applied at {op.applied_at:.3f} while the node held no "
-                        f"assignment of it (its assignments: token, assigned, completed = {mine})",
+                        f"{op.task_id} with token {op.token} was applied at "
+                        f"{op.applied_at:.3f}, outside the assignment of that token (the "
+                        f"node's assignments: token, assigned, completed = {mine})",
                     )
                 )
     return found
@@ -1000,12 +1025,23 @@ class _Schedule:
                 waiting.append(f"{node.name} cursor {seen} < {latest}")
         return "; ".join(waiting)
 
-    def quiesce(self, timeout: float) -> str:
+    def quiesce(self, timeout: float, stable_s: float = 2.0) -> str:
+        """Wait until nothing is pending and stays so for ``stable_s`` (a reconnect's digest
+        pull or activity replay can still be landing right after the first quiet look)."""
         deadline = time.monotonic() + timeout
-        left = self.pending()
-        while left and time.monotonic() < deadline:
-            time.sleep(0.2)
+        quiet_since: float | None = None
+        while True:
             left = self.pending()
+            now = time.monotonic()
+            if left:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= stable_s:
+                break
+            if now > deadline:
+                break
+            time.sleep(0.2)
         self.note(f"quiescent: {not left} {left}")
         return left
 
@@ -1041,8 +1077,9 @@ class _Schedule:
         states = []
         op_log: dict[str, list[OpLogRow]] = {}
         rows = self.hive.sql(
-            "SELECT node_id::text, idempotency_key, seq, op_type, entity_id::text, "
-            "extract(epoch FROM applied_at)::float8 AS at FROM node_op_log ORDER BY node_id, seq"
+            "SELECT node_id::text, idempotency_key, seq, op_type, entity_id::text, reject_code, "
+            "fencing_token, extract(epoch FROM applied_at)::float8 AS at FROM node_op_log "
+            "ORDER BY node_id, seq"
         )
         resolved = self._op_tasks()
         for node in self.nodes:
@@ -1093,6 +1130,8 @@ class _Schedule:
                         r["entity_id"],
                         r["at"],
                         task_id,
+                        r["reject_code"],
+                        r["fencing_token"],
                     )
                 )
         assignments = [

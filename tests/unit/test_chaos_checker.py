@@ -57,7 +57,10 @@ def _clean() -> Observation:
             ),
             NodeState("node-b", NODE_B, [], [copy_of(LOCAL_B)], dict(QUIET)),
         ],
-        op_log={NODE_A: [OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.0, TASK)], NODE_B: []},
+        op_log={
+            NODE_A: [OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.0, TASK, None, 7)],
+            NODE_B: [],
+        },
         assignments=[Assignment("as1", TASK, NODE_A, 7, 100.0, 110.0, "completed")],
         hive_tasks=[hive_task],
         runs=[
@@ -97,7 +100,7 @@ def test_a_duplicate_apply_is_reported() -> None:
     """The hive recording one idempotency key twice, or holding two shared tasks for one node
     task, breaks exactly-once."""
     obs = _clean()
-    obs.op_log[NODE_A].append(OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.5, TASK))
+    obs.op_log[NODE_A].append(OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.5, TASK, None, 7))
     assert _kinds(check(obs)) == {"exactly_once"}
 
     obs = _clean()
@@ -105,10 +108,9 @@ def test_a_duplicate_apply_is_reported() -> None:
     obs.hive_tasks[0].source_node_id = twin.source_node_id = NODE_A
     obs.hive_tasks[0].source_task_id = twin.source_task_id = LOCAL_A
     twin.id = "00000000-0000-0000-0000-0000000000f2"
-    twin.deleted = True
     obs.hive_tasks.append(twin)
     found = check(obs)
-    assert _kinds(found) == {"exactly_once"}, found
+    assert "exists 2 times on the hive" in str(found), found
 
 
 def test_lost_and_phantom_ops_are_reported() -> None:
@@ -139,12 +141,33 @@ def test_a_write_outside_the_lease_is_a_stale_token_write() -> None:
     assert check(obs) == []
 
 
+def test_an_applied_op_with_another_token_is_a_stale_token_write() -> None:
+    """An op applied inside the lease but carrying an older token is reported."""
+    obs = _clean()
+    obs.op_log[NODE_A][0].token = 6
+    assert _kinds(check(obs)) == {"stale_token"}
+
+
 def test_a_rejected_op_outside_the_lease_is_fine() -> None:
-    """An op the hive refused (the node recorded the rejection) is not a write."""
+    """An op the hive refused (and the node recorded the rejection) is not a write."""
     obs = _clean()
     obs.op_log[NODE_A][0].applied_at = 112.0
+    obs.op_log[NODE_A][0].reject_code = "no_active_assignment"
     obs.nodes[0].outbox[0].rejected = True
     assert check(obs) == []
+
+
+def test_a_rejection_the_node_never_heard_of_is_reported() -> None:
+    """The hive skipped an op the node holds as applied (a lost op_rejected), or the reverse."""
+    obs = _clean()
+    obs.op_log[NODE_A][0].reject_code = "stale_fencing_token"
+    found = check(obs)
+    assert _kinds(found) == {"exactly_once"}, found
+    assert "the node holds as applied but the hive skipped" in str(found)
+
+    obs = _clean()
+    obs.nodes[0].outbox[0].rejected = True
+    assert "the hive applied but the node holds as rejected" in str(check(obs))
 
 
 def test_overlapping_assignments_are_reported() -> None:
