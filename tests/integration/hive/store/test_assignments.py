@@ -189,3 +189,37 @@ async def test_fail_node_assignments_and_synthetic(world: World) -> None:
         closed = await assignments.find_by_id(conn, synthetic.id)
         assert closed is not None
         assert closed.execution_status == "failed"
+
+
+@pytest.mark.asyncio
+async def test_fence_read_holds_off_a_concurrent_reclaim_until_it_commits(world: World) -> None:
+    """A fence check (lock=True) inside an apply transaction makes a concurrent reclaim of that
+    lease wait until the apply commits; a fence check made after the reclaim sees no active
+    assignment, so a fenced write can never land after its token was revoked."""
+    task = await _task(world)
+    async with world.db.acquire() as conn:
+        claimed = await assignments.try_claim(
+            conn, task.id, world.node.id, world.link.id, EXPIRED, grace=NO_GRACE
+        )
+    assert claimed is not None
+    reclaim_done = asyncio.Event()
+
+    async def reclaim() -> None:
+        async with world.db.transaction() as conn:
+            await assignments.reclaim_expired_leases(conn, grace=NO_GRACE)
+            await assignments.complete(conn, claimed.id, "failed")
+        reclaim_done.set()
+
+    async with world.db.transaction() as apply_conn:
+        fenced = await assignments.find_active_for_task(apply_conn, task.id, lock=True)
+        assert fenced is not None
+        assert fenced.fencing_token == claimed.fencing_token
+        sweeper = asyncio.create_task(reclaim())
+        await asyncio.sleep(0.3)
+        assert not reclaim_done.is_set()  # blocked by the apply's share lock
+    await asyncio.wait_for(sweeper, 10)
+    async with world.db.transaction() as conn:
+        assert await assignments.find_active_for_task(conn, task.id, lock=True) is None
+        closed = await assignments.find_by_id(conn, claimed.id, lock=True)
+    assert closed is not None
+    assert closed.completed_at is not None

@@ -168,7 +168,7 @@ class _Applier:
         """The live assignment the op's token proves; None for the task's owner (no lease)."""
         if task.owner_node_id == self.node_id:
             return None
-        active = await assignments.find_active_for_task(self.conn, task.id)
+        active = await assignments.find_active_for_task(self.conn, task.id, lock=True)
         if active is None:
             latest = await assignments.find_latest_by_task_id(self.conn, task.id, self.node_id)
             revoke = None
@@ -336,7 +336,7 @@ class _Applier:
         await executions.insert_logs(self.conn, assignment_id, process.id, lines)
 
     async def _assignment_status(self, op: OutboxOp, p: AssignmentStatus) -> None:
-        assignment = await assignments.find_by_id(self.conn, p.assignment_id)
+        assignment = await assignments.find_by_id(self.conn, p.assignment_id, lock=True)
         if assignment is None:
             raise _Skip(RejectCode.NOT_FOUND, f"assignment {p.assignment_id} does not exist")
         if assignment.node_id != self.node_id:

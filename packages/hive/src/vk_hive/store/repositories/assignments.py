@@ -228,22 +228,29 @@ async def find_active_lease_for_node(
     return _one(row)
 
 
-async def find_by_id(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> Assignment | None:
-    return _one(
-        await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM node_task_assignments WHERE id = $1", assignment_id
-        )
-    )
+_FOR_SHARE = " FOR SHARE"
+"""Fence reads lock the row they check: a concurrent reclaim, completion or re-claim of that
+assignment waits until the checking transaction ends, and a check that comes second sees the
+committed change (READ COMMITTED re-evaluates a locked row), so a write fenced by a token can
+never commit after the token was revoked."""
 
 
-async def find_active_for_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> Assignment | None:
-    return _one(
-        await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM node_task_assignments "
-            "WHERE task_id = $1 AND completed_at IS NULL",
-            task_id,
-        )
+async def find_by_id(
+    conn: asyncpg.Connection, assignment_id: uuid.UUID, *, lock: bool = False
+) -> Assignment | None:
+    """``lock``: hold a share lock on the row until the transaction ends (fence checks)."""
+    sql = f"SELECT {_COLUMNS} FROM node_task_assignments WHERE id = $1"
+    return _one(await conn.fetchrow(sql + (_FOR_SHARE if lock else ""), assignment_id))
+
+
+async def find_active_for_task(
+    conn: asyncpg.Connection, task_id: uuid.UUID, *, lock: bool = False
+) -> Assignment | None:
+    """The task's active assignment; ``lock`` as in :func:`find_by_id`."""
+    sql = (
+        f"SELECT {_COLUMNS} FROM node_task_assignments WHERE task_id = $1 AND completed_at IS NULL"
     )
+    return _one(await conn.fetchrow(sql + (_FOR_SHARE if lock else ""), task_id))
 
 
 async def find_latest_by_task_id(
