@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+import aiosqlite
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI
@@ -77,6 +78,7 @@ from vk_shared.wire import (
     ResyncRequired,
     TaskAssign,
     TaskCancel,
+    TaskUpsert,
     UnlinkProject,
     tag_of,
 )
@@ -104,6 +106,13 @@ class LinkStats:
 
 
 @dataclass
+class _Pull:
+    """Re-read these hive tasks (queued behind the inbound messages that came before)."""
+
+    task_ids: list[UUID]
+
+
+@dataclass
 class _Ended:
     error: str | None
     auth_failed: bool = False
@@ -116,7 +125,7 @@ class _Session:
         self.node_id = auth.node_id
         self.organization_id = auth.organization_id
         self.auth = auth
-        self.inbound: asyncio.Queue[HiveMessage] = asyncio.Queue()
+        self.inbound: asyncio.Queue[HiveMessage | _Pull] = asyncio.Queue()
 
     async def send(self, msg: NodeMessage) -> None:
         await self.ws.send(self.codec.encode(msg))
@@ -511,9 +520,13 @@ class HiveLink:
             await self._on_ack(msg.applied_through_seq)
         elif isinstance(msg, OpRejected):
             async with self.store.transaction() as conn:
+                refused = await _refused_task(conn, msg.seq)
                 await outbox.record_rejection(conn, msg.seq, msg.code, msg.reason)
             self.stats.rejections += 1
             log.warning("link.op_rejected", seq=msg.seq, code=msg.code, reason=msg.reason)
+            if refused is not None:
+                # The local task holds a change the hive refused: take the hive's copy back.
+                session.inbound.put_nowait(_Pull([refused]))
         elif isinstance(msg, TaskAssign):
             await self.assignments.on_task_assign(msg)
         elif isinstance(msg, LeaseGrant):
@@ -549,11 +562,14 @@ class HiveLink:
             except SyncError as exc:
                 log.warning("link.sync_failed", error=str(exc))
             except Exception:
-                log.exception("link.apply_failed", type=tag_of(msg))
+                kind = "pull" if isinstance(msg, _Pull) else tag_of(msg)
+                log.exception("link.apply_failed", type=kind)
 
-    async def _apply(self, session: _Session, msg: HiveMessage) -> None:
+    async def _apply(self, session: _Session, msg: HiveMessage | _Pull) -> None:
         node_id = session.node_id
-        if isinstance(msg, Activity):
+        if isinstance(msg, _Pull):
+            await self._pull(msg.task_ids, node_id)
+        elif isinstance(msg, Activity):
             async with self.store.transaction() as conn:
                 outcome = await activity.apply_activity(conn, msg, node_id)
             if outcome == "seen":
@@ -614,9 +630,14 @@ class HiveLink:
         )
         if msg.resend_from_seq is not None:
             self.sender.resend_from(msg.resend_from_seq)
-        if not msg.pull_entities:
+        await self._pull(msg.pull_entities, node_id)
+
+    async def _pull(self, task_ids: list[UUID], node_id: UUID) -> None:
+        """Fetch hive tasks over REST and apply them; the ones the hive no longer has (deleted,
+        or not visible to this node) are unlinked locally."""
+        if not task_ids:
             return
-        tasks = await self.sync.tasks(msg.pull_entities)
+        tasks = await self.sync.tasks(task_ids)
         returned = {t.id for t in tasks}
         async with self.store.transaction() as conn:
             for task in tasks:
@@ -627,9 +648,23 @@ class HiveLink:
                     )
                 if project is not None:
                     await activity.apply_remote_task(conn, project.id, task, node_id)
-            for missing in set(msg.pull_entities) - returned:
+            for missing in set(task_ids) - returned:
                 await tasks_repo.unlink_by_shared_task_id(conn, missing)
         self.stats.pulled += len(tasks)
+
+
+async def _refused_task(conn: aiosqlite.Connection, seq: int) -> UUID | None:
+    """The shared id of the task a ``task.upsert`` op (by seq) changed, when the hive knows the
+    task; the local copy is marked refused, so the next copy from the hive replaces the refused
+    change (the pull queued by the caller, an activity event, or the digest's mismatch)."""
+    ops = await outbox.peek_from_seq(conn, seq, 1)
+    if not ops or ops[0].seq != seq or not isinstance(ops[0].payload, TaskUpsert):
+        return None
+    task = await tasks_repo.find_by_id(conn, ops[0].payload.id)
+    if task is None or task.shared_task_id is None:
+        return None
+    await tasks_repo.mark_refused_by_hive(conn, task.id)
+    return task.shared_task_id
 
 
 def _link_message(project: Project) -> LinkProject:

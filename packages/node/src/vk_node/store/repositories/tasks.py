@@ -39,6 +39,7 @@ __all__ = [
     "find_digest_entries",
     "find_relationships_for_attempt",
     "get",
+    "mark_refused_by_hive",
     "nullify_children_by_parent_id",
     "set_shared_task_id",
     "to_prompt",
@@ -456,6 +457,20 @@ async def clear_orphaned_shared_task_ids(conn: aiosqlite.Connection) -> int:
         """UPDATE tasks SET shared_task_id = NULL, remote_version = 0
            WHERE shared_task_id IS NOT NULL AND project_id IN
                  (SELECT id FROM projects WHERE remote_project_id IS NULL)""",
+    )
+
+
+async def mark_refused_by_hive(conn: aiosqlite.Connection, task_id: UUID) -> bool:
+    """The hive refused a local change of this linked task: make the local copy older than any
+    hive version (``remote_version = 0``) and drop a local archive, so the next hive copy (a pull,
+    an activity event, or the digest's mismatch) replaces it entirely — archive included, which
+    an ordinary hive copy never clears."""
+    return bool(
+        await execute(
+            conn,
+            "UPDATE tasks SET remote_version = 0, archived_at = NULL WHERE id = ?",
+            (uuid_to_db(task_id),),
+        )
     )
 
 
