@@ -170,6 +170,9 @@ class HiveLink:
         self._owner = TaskGroupOwner()
         self.connected = asyncio.Event()
         """Set while a session is established (tests wait on it)."""
+        self._held_back: set[UUID] = set()
+        """Hive tasks whose copy the dirty guard skipped; pulled once their local ops are acked
+        (an echo that came before the ack would otherwise leave the local version behind)."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -517,7 +520,7 @@ class HiveLink:
 
     async def _dispatch(self, session: _Session, msg: HiveMessage) -> None:
         if isinstance(msg, OpAck):
-            await self._on_ack(msg.applied_through_seq)
+            await self._on_ack(session, msg.applied_through_seq)
         elif isinstance(msg, OpRejected):
             async with self.store.transaction() as conn:
                 refused = await _refused_task(conn, msg.seq)
@@ -544,13 +547,29 @@ class HiveLink:
         else:
             session.inbound.put_nowait(msg)
 
-    async def _on_ack(self, through: int) -> None:
+    async def _on_ack(self, session: _Session, through: int) -> None:
         async with self.store.transaction() as conn:
             acked = await outbox.ack_through(conn, through)
             retired = await self.assignments.retire(conn, through)
         self.stats.ops_acked += acked
         self.assignments.forget(retired)
         self.sender.on_ack(through)
+        if self._held_back:
+            await self._pull_released(session)
+
+    async def _pull_released(self, session: _Session) -> None:
+        """Queue a pull of the held-back hive tasks that have no unacked local op any more."""
+        released = []
+        async with self.store.read() as conn:
+            for shared in list(self._held_back):
+                task = await tasks_repo.find_by_shared_task_id(conn, shared)
+                if task is None:
+                    self._held_back.discard(shared)
+                elif not await outbox.has_unacked_for_entity(conn, task.id):
+                    self._held_back.discard(shared)
+                    released.append(shared)
+        if released:
+            session.inbound.put_nowait(_Pull(released))
 
     async def _inbound(self, session: _Session) -> None:
         while True:
@@ -572,6 +591,10 @@ class HiveLink:
         elif isinstance(msg, Activity):
             async with self.store.transaction() as conn:
                 outcome = await activity.apply_activity(conn, msg, node_id)
+            if outcome == "dirty":
+                held = activity.parse_task(msg.payload)
+                if held is not None:
+                    self._held_back.add(held.id)
             if outcome == "seen":
                 self.stats.activity_seen += 1
             else:
@@ -647,7 +670,9 @@ class HiveLink:
                         conn, task.swarm_project_id
                     )
                 if project is not None:
-                    await activity.apply_remote_task(conn, project.id, task, node_id)
+                    outcome = await activity.apply_remote_task(conn, project.id, task, node_id)
+                    if outcome == "dirty":
+                        self._held_back.add(task.id)
             for missing in set(task_ids) - returned:
                 await tasks_repo.unlink_by_shared_task_id(conn, missing)
         self.stats.pulled += len(tasks)
