@@ -234,13 +234,13 @@ async def test_partitioned_node_fences_before_reclaim_and_its_late_ops_are_refus
 
         async def in_review() -> bool:
             r = await world.http.get(f"/v1/tasks/{task_id}")
-            return r.json()["status"] == "in-review"
+            return bool(r.json()["status"] == "in-review")
 
         await wait_for(in_review, within=15, what="B to bring the task to in-review")
 
         async def b_completed() -> bool:
             r = await world.http.get(f"/v1/tasks/{task_id}/assignments")
-            return r.json()[0]["execution_status"] == "completed"
+            return bool(r.json()[0]["execution_status"] == "completed")
 
         await wait_for(b_completed, what="B's assignment to complete")
 
@@ -248,7 +248,7 @@ async def test_partitioned_node_fences_before_reclaim_and_its_late_ops_are_refus
         proxy.heal()
 
         async def a_drained() -> bool:
-            return a.link.connected.is_set() and await a.backlog() == 0
+            return a.link.connected.is_set() and (await a.backlog()) == 0
 
         await wait_for(a_drained, within=15, what="A to reconnect and drain its outbox")
         late = await _outbox_rows(a, acked_at_cut)
