@@ -101,7 +101,8 @@ EXPECTED_COLUMNS: dict[str, str] = {
         fencing_token bigint NN""",
     "node_op_log": """
         node_id uuid NN | idempotency_key text NN | seq bigint NN | op_type text NN
-        entity_id uuid NN | applied_at ts NN""",
+        entity_id uuid NN | applied_at ts NN | reject_code text | reject_reason text
+        fencing_token bigint""",
     "node_op_cursors": """
         node_id uuid NN | applied_through_seq bigint NN | updated_at ts NN""",
     "node_task_attempts": """
@@ -221,7 +222,11 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         "(node_id)",
         "(lease_expires_at) WHERE (completed_at IS NULL) AND (lease_expires_at IS NOT NULL)",
     ],
-    "node_op_log": ["U (node_id, idempotency_key)", "(node_id, seq)"],
+    "node_op_log": [
+        "U (node_id, idempotency_key)",
+        "(node_id, seq)",
+        f"(node_id, seq) WHERE reject_code {_NOT_NULL}",
+    ],
     "node_op_cursors": ["U (node_id)"],
     "node_task_attempts": [
         "U (id)",
