@@ -220,3 +220,33 @@ async def test_find_by_swarm_project_lists_newest_first_with_owner_url(world: Wo
         listed = await shared_tasks.find_by_swarm_project_id(conn, world.project.id)
     assert [t.task.id for t in listed] == [first.id, node_task.task.id]
     assert listed[1].owner_public_url == "http://n1"
+
+
+@pytest.mark.asyncio
+async def test_rest_write_and_op_batch_on_one_project_do_not_deadlock(world: World) -> None:
+    """A batch that locked the project's counter and then writes two tasks, and a REST write of
+    the second task starting in between, queue on the counter instead of deadlocking on
+    (task row, counter) in opposite order; both commit."""
+    async with world.db.acquire() as conn:
+        first = (await shared_tasks.create(conn, _new(world, "first"))).task
+        second = (await shared_tasks.create(conn, _new(world, "second"))).task
+    batch_has_first = asyncio.Event()
+
+    async def batch() -> None:
+        async with world.db.transaction() as conn:
+            await activity.lock_projects(conn, [world.project.id])
+            await shared_tasks.update(conn, first.id, title="first, by the node")
+            batch_has_first.set()
+            await asyncio.sleep(0.2)  # the REST write starts meanwhile
+            await shared_tasks.update(conn, second.id, title="second, by the node")
+
+    async def rest() -> None:
+        await batch_has_first.wait()
+        async with world.db.transaction() as conn:
+            await shared_tasks.update(conn, second.id, title="second, by a user")
+
+    await asyncio.wait_for(asyncio.gather(batch(), rest()), 20)
+    async with world.db.acquire() as conn:
+        final = await shared_tasks.get(conn, second.id)
+    assert final.title == "second, by a user"  # the REST write waited for the batch
+    assert final.version == second.version + 2

@@ -17,7 +17,7 @@ from vk_hive.context import HiveContext
 from vk_hive.errors import Conflict
 from vk_hive.settings import HiveSettings
 from vk_hive.store.models import Assignment, SharedTask
-from vk_hive.store.repositories import assignments, nodes, project_links, shared_tasks
+from vk_hive.store.repositories import activity, assignments, nodes, project_links, shared_tasks
 from vk_shared.status import Author, TaskStatus
 
 __all__ = ["dispatch_task", "notify_assignment"]
@@ -36,6 +36,8 @@ async def dispatch_task(
         raise Conflict("the task is not in a swarm project")
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
         raise Conflict(f"a {task.status.value} task cannot be dispatched")
+    # The hive's lock order: the project's counter before assignment and task rows.
+    await activity.lock_projects(conn, [task.swarm_project_id])
     targets = await project_links.find_nodes_for_dispatch(conn, task.swarm_project_id)
     if node_id is not None:
         targets = [t for t in targets if t.node_id == node_id]

@@ -23,6 +23,7 @@ from vk_hive.store.db import Database
 from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, StoreError
 from vk_hive.store.models import Assignment, NewOutputLog, ProjectNodeLink, SharedTask
 from vk_hive.store.repositories import (
+    activity,
     assignments,
     executions,
     node_local_projects,
@@ -376,6 +377,9 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
     started = time.perf_counter()
     async with db.transaction() as conn:
         cursor = await op_log.lock_node(conn, node.node_id)
+        # The hive's lock order: project counters before task and assignment rows.
+        linked = await project_links.list_by_node(conn, node.node_id)
+        await activity.lock_projects(conn, [link.swarm_project_id for link in linked])
         batch = _Batch(conn, node, cursor)
         await batch.run(ops)
         await op_log.record_many(conn, node.node_id, list(batch.records.values()))

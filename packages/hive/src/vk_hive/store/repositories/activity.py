@@ -26,6 +26,34 @@ _APPEND = f"""
     RETURNING {_RETURNING}
 """
 
+
+async def lock_projects(conn: asyncpg.Connection, project_ids: list[uuid.UUID]) -> None:
+    """Lock the activity counters of ``project_ids`` (creating missing ones) in id order.
+
+    Lock order of the hive: a transaction that writes tasks or assignments of a project takes
+    that project's counter FIRST, before any task or assignment row (every such write appends
+    activity, which needs the counter anyway). Taking it first, in a fixed order, is what keeps a
+    REST write and a node's op batch from deadlocking on (task row, counter) in opposite order.
+    """
+    if not project_ids:
+        return
+    ids = sorted(set(project_ids))
+    await conn.execute(
+        """
+        INSERT INTO project_activity_counters (project_id, swarm_project_id, last_seq)
+        SELECT w.id, sp.id, 0 FROM unnest($1::uuid[]) AS w(id)
+        LEFT JOIN swarm_projects sp ON sp.id = w.id
+        ON CONFLICT (project_id) DO NOTHING
+        """,
+        ids,
+    )
+    await conn.fetch(
+        "SELECT project_id FROM project_activity_counters WHERE project_id = ANY($1::uuid[]) "
+        "ORDER BY project_id FOR UPDATE",
+        ids,
+    )
+
+
 # Default and maximum page sizes (protocol.md §13).
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500

@@ -133,6 +133,11 @@ async def _record(
 
 
 async def _locked(conn: asyncpg.Connection, task_id: uuid.UUID) -> SharedTask:
+    """Lock the task row for a write, after its project's activity counter (the hive's lock
+    order, see ``activity.lock_projects``)."""
+    project_id = await conn.fetchval("SELECT project_id FROM shared_tasks WHERE id = $1", task_id)
+    if project_id is not None:
+        await activity.lock_projects(conn, [project_id])
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM shared_tasks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         task_id,
