@@ -4,7 +4,9 @@ Every node (own swarm project) first syncs a handful of tasks, then updates them
 a second each (open loop: the schedule does not wait for acks) for ``duration`` seconds. For every
 write, latency = time from the local commit of the write (task update + its ``task.upsert`` op
 in one transaction) to the arrival of the ``op_ack`` covering its seq. The first second is a
-warm-up and not counted.
+warm-up and not counted. When the writers fall behind the schedule (the worker's loop is
+saturated), ``achieved_writes_per_s`` says so; writes still unacked 30 s after the last one are
+counted in ``unacked``, not in the percentiles.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ NAME = "ack_latency"
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, rate, duration = (10, 20.0, 3.0) if ctx.quick else (100, 20.0, 30.0)
+    nodes, rate, duration = (10, 20.0, 3.0) if ctx.quick else (100, 20.0, 20.0)
     async with running_hive(ctx, "ack") as hive:
         keys = await hive.api_keys(nodes)
         projects = await hive.swarm_projects(nodes)
@@ -45,7 +47,7 @@ async def run(ctx: BenchContext) -> None:
     common = {
         "nodes": nodes,
         "offered_ops_per_s": nodes * rate,
-        "achieved_writes_per_s": writes / duration,
+        "achieved_writes_per_s": writes / max(r["elapsed"] for r in results),
         "writes": writes,
         "measured": len(latencies),
         "unacked": unacked,

@@ -13,16 +13,21 @@ Baseline, same run: the very rows the hive wrote, fetched back and written with 
 
 from __future__ import annotations
 
-import time
-
-from .common import BenchContext, metric, poll_until, running_hive
+from .common import (
+    BenchContext,
+    copy_baseline,
+    metric,
+    poll_until,
+    running_hive,
+    stream_prefilled,
+)
 from .nodes import Fleet
 
 NAME = "apply"
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, per_node = (10, 200) if ctx.quick else (100, 1000)
+    nodes, per_node = (10, 200) if ctx.quick else (100, 250)
     total = nodes * per_node
     async with running_hive(ctx, "apply") as hive:
         keys = await hive.api_keys(nodes)
@@ -36,41 +41,14 @@ async def run(ctx: BenchContext) -> None:
             ctx.note(f"apply: {nodes} nodes x {per_node} ops pre-filled; starting links")
             conn = await hive.connect_db()
             try:
-
-                async def applied() -> int:
-                    return int(
-                        await conn.fetchval(
-                            "SELECT COALESCE(SUM(applied_through_seq), 0) FROM node_op_cursors"
-                        )
-                    )
-
-                started = time.monotonic()
-                await fleet.call("start_links")
-                pids = {"hive": hive.pid, "nodes0": fleet.pids[0]}
-                await ctx.profile("apply", pids, 4 if ctx.quick else 10)
-                samples = await poll_until(applied, lambda v: v >= total, within=600)
-                first = next(t for t, v in samples if v > 0)
-                done = samples[-1][0]
+                streamed = await stream_prefilled(ctx, hive, fleet, conn, total, "apply")
                 rows = int(
                     await conn.fetchval(
                         "SELECT count(*) FROM shared_tasks WHERE source_node_id IS NOT NULL"
                     )
                 )
                 logged = int(await conn.fetchval("SELECT count(*) FROM node_op_log"))
-                # The baseline: the same rows, raw COPY into a table of the same shape.
-                records = await conn.fetch("SELECT * FROM shared_tasks")
-                await conn.execute(
-                    "CREATE TABLE bench_copy_shared_tasks (LIKE shared_tasks INCLUDING ALL)"
-                )
-                columns = list(records[0].keys())
-                t0 = time.perf_counter()
-                for i in range(0, len(records), 10_000):
-                    await conn.copy_records_to_table(
-                        "bench_copy_shared_tasks",
-                        records=[tuple(r) for r in records[i : i + 10_000]],
-                        columns=columns,
-                    )
-                copy_s = time.perf_counter() - t0
+                copied, copy_s = await copy_baseline(conn, "shared_tasks", 10_000)
             finally:
                 await conn.close()
             await poll_until(
@@ -78,9 +56,9 @@ async def run(ctx: BenchContext) -> None:
             )
         finally:
             await fleet.close()
-    elapsed = done - first
+    elapsed = streamed.done - streamed.first
     value = total / elapsed
-    baseline = len(records) / copy_s
+    baseline = copied / copy_s
     ratio = value / baseline
     ctx.emit(
         metric(
@@ -96,7 +74,7 @@ async def run(ctx: BenchContext) -> None:
             applied_rows=rows,
             op_log_rows=logged,
             seconds=elapsed,
-            seconds_incl_connect=done - started,
+            seconds_incl_connect=streamed.done - streamed.started,
             op_type="task.upsert (new tasks)",
             baseline_method="asyncpg copy_records_to_table of the same rows, 10k per COPY",
         )

@@ -22,7 +22,7 @@ NAME = "dispatch"
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, count, pace = (10, 50, 0.02) if ctx.quick else (100, 500, 0.02)
+    nodes, count, pace = (10, 50, 0.02) if ctx.quick else (100, 300, 0.02)
     env = {"VK_HIVE_LEASE_TTL_S": "600", "VK_HIVE_HEARTBEAT_INTERVAL_S": "5"}
     async with running_hive(ctx, "dispatch", env) as hive:
         keys = await hive.api_keys(nodes)

@@ -70,7 +70,7 @@ def _quantile(before: dict[float, float], after: dict[float, float], q: float) -
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, workers, window = (50, 2, 3.0) if ctx.quick else (1000, 4, 30.0)
+    nodes, workers, window = (50, 2, 3.0) if ctx.quick else (1000, 4, 20.0)
     env = {"VK_HIVE_HEARTBEAT_INTERVAL_S": "1", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "60"}
     async with running_hive(ctx, "idle", env) as hive:
         keys = await hive.api_keys(nodes)

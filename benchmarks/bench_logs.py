@@ -12,16 +12,14 @@ Baseline, same run: the very rows the hive wrote, written again with asyncpg's
 
 from __future__ import annotations
 
-import time
-
-from .common import BenchContext, metric, poll_until, running_hive
+from .common import BenchContext, copy_baseline, metric, running_hive, stream_prefilled
 from .nodes import Fleet
 
 NAME = "logs"
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes, per_node = (5, 4_000) if ctx.quick else (50, 20_000)
+    nodes, per_node = (5, 4_000) if ctx.quick else (50, 5_000)
     total_lines = nodes * per_node
     async with running_hive(ctx, "logs") as hive:
         keys = await hive.api_keys(nodes)
@@ -35,43 +33,18 @@ async def run(ctx: BenchContext) -> None:
             ctx.note(f"logs: {nodes} nodes x {per_node} lines ({total_ops} ops); starting links")
             conn = await hive.connect_db()
             try:
-
-                async def applied() -> int:
-                    return int(
-                        await conn.fetchval(
-                            "SELECT COALESCE(SUM(applied_through_seq), 0) FROM node_op_cursors"
-                        )
-                    )
-
-                started = time.monotonic()
-                await fleet.call("start_links")
-                pids = {"hive": hive.pid, "nodes0": fleet.pids[0]}
-                await ctx.profile("logs", pids, 4 if ctx.quick else 10)
-                samples = await poll_until(applied, lambda v: v >= total_ops, within=600)
-                first = next(t for t, v in samples if v > 0)
-                done = samples[-1][0]
+                streamed = await stream_prefilled(ctx, hive, fleet, conn, total_ops, "logs")
                 rows = int(await conn.fetchval("SELECT count(*) FROM node_task_output_logs"))
-                records = await conn.fetch("SELECT * FROM node_task_output_logs")
-                await conn.execute(
-                    "CREATE TABLE bench_copy_logs (LIKE node_task_output_logs INCLUDING ALL)"
+                copied, copy_s = await copy_baseline(
+                    conn, "node_task_output_logs", 50_000, skip=("id",)
                 )
-                # an asyncpg Record iterates over its values: .keys() is needed
-                columns = [c for c in records[0].keys() if c != "id"]  # noqa: SIM118
-                t0 = time.perf_counter()
-                for i in range(0, len(records), 50_000):
-                    await conn.copy_records_to_table(
-                        "bench_copy_logs",
-                        records=[tuple(r[c] for c in columns) for r in records[i : i + 50_000]],
-                        columns=columns,
-                    )
-                copy_s = time.perf_counter() - t0
             finally:
                 await conn.close()
         finally:
             await fleet.close()
-    elapsed = done - first
+    elapsed = streamed.done - streamed.first
     value = total_lines / elapsed
-    baseline = len(records) / copy_s
+    baseline = copied / copy_s
     ctx.emit(
         metric(
             "log_shipping_throughput",
@@ -86,7 +59,7 @@ async def run(ctx: BenchContext) -> None:
             hive_rows=rows,
             line_bytes=80,
             seconds=elapsed,
-            seconds_incl_connect=done - started,
+            seconds_incl_connect=streamed.done - streamed.started,
             baseline_method="asyncpg copy_records_to_table of the same rows, 50k per COPY",
         )
     )

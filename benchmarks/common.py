@@ -23,15 +23,18 @@ import httpx
 from support.cluster import HiveProcess
 from support.postgres import DatabaseFactory
 
-from .nodes import NodeSpec
+from .nodes import Fleet, NodeSpec
 
 __all__ = [
     "BenchContext",
     "Hive",
+    "Streamed",
+    "copy_baseline",
     "metric",
     "percentile",
     "poll_until",
     "running_hive",
+    "stream_prefilled",
 ]
 
 
@@ -221,6 +224,51 @@ class Hive:
 
     async def connect_db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn)
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """When the links started, when the first and the last op were seen applied (monotonic)."""
+
+    started: float
+    first: float
+    done: float
+
+
+async def stream_prefilled(
+    ctx: BenchContext, hive: Hive, fleet: Fleet, conn: asyncpg.Connection, ops: int, label: str
+) -> Streamed:
+    """Start every link of ``fleet`` (outboxes already filled) and poll the hive's cursors
+    (``node_op_cursors``, every 20 ms) until ``ops`` ops are applied."""
+
+    async def applied() -> int:
+        sql = "SELECT COALESCE(SUM(applied_through_seq), 0) FROM node_op_cursors"
+        return int(await conn.fetchval(sql))
+
+    started = time.monotonic()
+    await fleet.call("start_links")
+    await ctx.profile(label, {"hive": hive.pid, "nodes0": fleet.pids[0]}, 4 if ctx.quick else 10)
+    samples = await poll_until(applied, lambda v: v >= ops, within=600)
+    first = next(t for t, v in samples if v > 0)
+    return Streamed(started, first, samples[-1][0])
+
+
+async def copy_baseline(
+    conn: asyncpg.Connection, table: str, chunk: int, skip: tuple[str, ...] = ()
+) -> tuple[int, float]:
+    """The raw-COPY baseline: every row of ``table``, fetched back and written with
+    ``copy_records_to_table`` (``chunk`` rows per COPY) into ``bench_copy_<table>`` (``LIKE …
+    INCLUDING ALL``: same columns, defaults, constraints and indexes); (rows, seconds)."""
+    records = await conn.fetch(f"SELECT * FROM {table}")
+    copy = f"bench_copy_{table}"
+    await conn.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+    # an asyncpg Record iterates over its values: .keys() is needed
+    columns = [c for c in records[0].keys() if c not in skip]  # noqa: SIM118
+    started = time.perf_counter()
+    for i in range(0, len(records), chunk):
+        rows = [tuple(r[c] for c in columns) for r in records[i : i + chunk]]
+        await conn.copy_records_to_table(copy, records=rows, columns=columns)
+    return len(records), time.perf_counter() - started
 
 
 @contextlib.asynccontextmanager

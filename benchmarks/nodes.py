@@ -253,12 +253,14 @@ class _Worker:
 
         step = interval / max(1, len(self.nodes))
         writes = await asyncio.gather(*(run(n, i * step) for i, n in enumerate(self.nodes)))
+        elapsed = time.monotonic() - start
         deadline = time.monotonic() + 30.0
         while any(n.pending for n in self.nodes) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         latencies = [x for n in self.nodes for x in n.latencies]
         return {
             "writes": sum(writes),
+            "elapsed": elapsed,
             "unacked": sum(len(n.pending) for n in self.nodes),
             "latencies": latencies,
         }
@@ -365,16 +367,19 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:
-    original: Callable[[int], Awaitable[None]] = link._on_ack
+    """Wrap the link's ack handler (private: its other arguments may change; the applied-through
+    seq is its last one)."""
+    original: Callable[..., Awaitable[None]] = link._on_ack
 
-    async def on_ack(through: int) -> None:
+    async def on_ack(*args: Any) -> None:
+        through = int(args[-1])
         now = time.monotonic()
         pending = node.pending
         while pending and pending[0][0] <= through:
             _, written = pending.popleft()
             if written >= node.record_after:
                 node.latencies.append(now - written)
-        await original(through)
+        await original(*args)
 
     link._on_ack = on_ack
 
