@@ -150,6 +150,36 @@ async def test_long_lines_are_split_not_lost(hx: Any, git_repo: Path, git: Any) 
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "node_env",
+    [
+        {
+            "VK_NODE_LOG_QUEUE_LINES": "1",
+            "VK_NODE_LOG_BATCH_LINES": "1",
+            "VK_NODE_EXIT_DRAIN_S": "0",
+        }
+    ],
+    indirect=True,
+)
+async def test_output_still_in_the_pipe_at_exit_is_drained_not_dropped(
+    hx: Any, git_repo: Path
+) -> None:
+    """When the process has exited but its output still waits in the pipe behind a slow log
+    writer (small queue and batches), the readers keep draining while they make progress: every
+    line is stored, none is cut off by the exit drain timeout."""
+    _, attempt = await hx.run_script(git_repo, "seq 1 5000")
+    [proc] = await hx.wait_idle(attempt["id"], within_s=60)
+    async with hx.store.read() as conn:
+        rows = await fetch_all(
+            conn,
+            "SELECT content FROM log_entries WHERE execution_id = ? AND output_type = 'stdout'"
+            " ORDER BY id",
+            (proc.id.bytes,),
+        )
+    assert [r[0] for r in rows] == [str(i) for i in range(1, 5_001)]
+
+
+@pytest.mark.asyncio
 async def test_flood_of_lines_is_complete_and_api_stays_responsive(
     hx: Any, git_repo: Path, git: Any
 ) -> None:

@@ -91,6 +91,7 @@ class ProcessRun:
         self._writer: asyncio.Task[None] | None = None
         self._session_seen: str | None = None
         self.lines_captured = 0
+        self._queued = 0  # lines the pipe readers have queued (their progress after an exit)
         """Output lines of the process captured so far (for the metrics)."""
 
     # --- start -----------------------------------------------------------------------------
@@ -166,6 +167,7 @@ class ProcessRun:
                 await self._put_line(stream, line, limit)
             while len(pending) > limit:
                 await self._queue.put((stream, pending[:limit]))
+                self._queued += 1
                 pending = pending[limit:]
             if final:
                 if pending:
@@ -177,9 +179,11 @@ class ProcessRun:
             line = line[:-1]
         if len(line) <= limit:
             await self._queue.put((stream, line))
+            self._queued += 1
             return
         for start in range(0, len(line), limit):
             await self._queue.put((stream, line[start : start + limit]))
+            self._queued += 1
 
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,11 +265,18 @@ class ProcessRun:
         readers = [t for t in self._tasks]
         _, pending = await asyncio.wait(readers, timeout=self.settings.exit_drain_s)
         self._kill_leftovers()
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=max(1.0, self.settings.exit_drain_s))
-            for task in pending:  # a process outside the group still holds the pipe
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        # Keep draining while the readers make progress (a flood may still sit in the pipe,
+        # waiting for the log writer); give up only when nothing arrived for a whole grace
+        # period: then a process outside the group holds the pipe open.
+        grace = max(1.0, self.settings.exit_drain_s)
+        while pending:
+            before = self._queued
+            _, pending = await asyncio.wait(pending, timeout=grace)
+            if pending and self._queued == before:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
         await self._queue.put(None)
         await self._writer
         return RunOutcome(
