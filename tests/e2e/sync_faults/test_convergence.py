@@ -9,9 +9,9 @@ tasks they do not own, which the hive refuses and the node must then take back. 
 reaches the hive through its own :class:`~support.tcpproxy.TcpProxy`.
 
 The seed is printed; ``VK_CHAOS_SEED=<seed>`` replays a schedule (the timing of a run is not
-replayable, the sequence of edits and faults is). The suite uses a fixed seed; seed 2118414807
-currently fails (a node keeps a local archive the hive does not have, at an equal version) — an
-open bug, see docs/roadmap.md.
+replayable, the sequence of edits and faults is). The suite uses a fixed seed. Seed 2118414807
+once found a node keeping a refused local archive at the hive's version (fixed: the hive's copy
+is taken whole, archive included).
 """
 
 from __future__ import annotations

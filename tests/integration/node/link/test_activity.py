@@ -18,7 +18,7 @@ from vk_node.store.models import Task
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.status import NodeTaskStatus
-from vk_shared.wire import Activity
+from vk_shared.wire import Activity, OpRejected
 
 
 async def _hive_task(world: World, title: str, **extra: Any) -> dict[str, Any]:
@@ -53,6 +53,20 @@ async def _known_to_hive(conn: Any, node: Node, shared: uuid.UUID, title: str) -
         description=None,
         status=NodeTaskStatus.TODO,
         remote_version=1,
+    )
+
+
+def _activity(
+    world: World, seq: int, payload: dict[str, Any], kind: str = "task.updated"
+) -> Activity:
+    """An activity event of the world's project, as the hive would send it."""
+    return Activity(
+        project_id=world.swarm_project_id,
+        seq=seq,
+        event_id=uuid.uuid4(),
+        event_type=kind,
+        created_at=datetime.now(UTC),
+        payload=payload,
     )
 
 
@@ -136,6 +150,13 @@ async def test_reconnect_replays_only_missed_events_and_the_digest_then_asks_not
     await _new_link(node)
     await _local_with(node, second["id"], "two")
     await _local_with(node, first["id"], "one, edited")
+    # The connect-time digest may pull the two tasks before their events are applied: wait for
+    # the events themselves, then check that none came twice.
+
+    async def both_events() -> bool:
+        return node.link.stats.activity_applied + node.link.stats.activity_seen >= 2
+
+    await wait_for(both_events, what="the two missed events")
     assert node.link.stats.activity_seen == 0
     assert node.link.stats.activity_applied == 2
 
@@ -261,14 +282,7 @@ async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_ac
 
     link = HiveLink(node.store, node.settings, node.executor)  # not started: driven by hand
     session: Any = SimpleNamespace(node_id=node_id, inbound=asyncio.Queue())
-    event = Activity(
-        project_id=world.swarm_project_id,
-        seq=10_000,
-        event_id=uuid.uuid4(),
-        event_type="task.updated",
-        created_at=datetime.now(UTC),
-        payload={"task": edited, "user": None},
-    )
+    event = _activity(world, 10_000, {"task": edited, "user": None})
     try:
         await link._apply(session, event)
         assert (await _local(node, hive["id"])).remote_version == 1  # type: ignore[union-attr]
@@ -281,3 +295,55 @@ async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_ac
     copy = await _local(node, hive["id"])
     assert copy is not None
     assert (copy.title, copy.remote_version) == ("edited on the hive", edited["version"])
+
+
+@pytest.mark.asyncio
+async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
+    world: World,
+) -> None:
+    """The hive accepts a node's new task but refuses its archive (say the hive moved the task
+    meanwhile); the refusal arrives before the hive's copy names the task. The local archive is
+    dropped at once, and the hive's copy that follows (not archived) is taken whole, so the node
+    does not keep an archive the hive never had at the hive's version."""
+    node = await world.node()
+    await node.link.close()  # driven by hand below
+    node_id, shared, local_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with node.store.transaction() as conn:
+        await tasks_repo.create(conn, local_id, project_id=node.project_id, title="mine")
+        assert await tasks_repo.archive_many(conn, [local_id]) == 1
+        await outbox.ack_through(conn, 1)  # the create was applied; the archive is seq 2
+
+    link = HiveLink(node.store, node.settings, node.executor)  # not started
+    session: Any = SimpleNamespace(node_id=node_id, inbound=asyncio.Queue())
+    created = _activity(
+        world,
+        1,
+        {
+            "task": {
+                "id": str(shared),
+                "title": "mine",
+                "status": "todo",
+                "version": 1,
+                "source_node_id": str(node_id),
+                "source_task_id": str(local_id),
+            },
+            "user": None,
+            "origin": {"node_id": str(node_id), "seq": 1},
+        },
+        "task.created",
+    )
+    try:
+        await link._dispatch(
+            session,
+            OpRejected(seq=2, idempotency_key="k", code="illegal_transition", reason="moved"),
+        )
+        assert session.inbound.empty()  # no shared id yet: nothing to pull
+        async with node.store.read() as conn:
+            refused = await tasks_repo.get(conn, local_id)
+        assert (refused.archived_at, refused.remote_version) == (None, 0)
+        await link._apply(session, created)
+    finally:
+        await link.close()
+    async with node.store.read() as conn:
+        task = await tasks_repo.get(conn, local_id)
+    assert (task.shared_task_id, task.remote_version, task.archived_at) == (shared, 1, None)

@@ -132,7 +132,8 @@ async def test_archive_many_and_unarchive_if_archived(store: Store) -> None:
 
 @pytest.mark.asyncio
 async def test_upsert_remote_task_inserts_then_applies_only_newer_versions(store: Store) -> None:
-    """The hive upsert inserts, ignores stale versions, applies newer ones, and never enqueues."""
+    """The hive upsert inserts, ignores stale versions, applies newer ones whole (archive
+    included), and never enqueues."""
     shared = uuid4()
     async with store.transaction() as conn:
         p = await _seed.project(conn)
@@ -156,7 +157,8 @@ async def test_upsert_remote_task_inserts_then_applies_only_newer_versions(store
         again = await tasks.upsert_remote_task(
             conn, title="v4", status=NodeTaskStatus.INPROGRESS, remote_version=4, **kw
         )
-        assert again.archived_at == archived_at  # a hive copy never clears a local archive
+        # The hive's copy is taken whole: an archive it does not have is cleared.
+        assert (again.title, again.archived_at) == ("v4", None)
         assert await outbox.backlog_count(conn) == 0
 
 

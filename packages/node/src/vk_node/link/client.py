@@ -679,14 +679,15 @@ class HiveLink:
 
 
 async def _refused_task(conn: aiosqlite.Connection, seq: int) -> UUID | None:
-    """The shared id of the task a ``task.upsert`` op (by seq) changed, when the hive knows the
-    task; the local copy is marked refused, so the next copy from the hive replaces the refused
-    change (the pull queued by the caller, an activity event, or the digest's mismatch)."""
+    """Mark the local task a refused ``task.upsert`` op (by seq) changed, so the next copy from
+    the hive replaces the refused change; returns its shared id when the node knows it (the
+    caller queues a pull). A task whose shared id has not arrived yet is marked all the same:
+    the hive's copy that names it (an activity event, or the digest's mismatch) then replaces it."""
     ops = await outbox.peek_from_seq(conn, seq, 1)
     if not ops or ops[0].seq != seq or not isinstance(ops[0].payload, TaskUpsert):
         return None
     task = await tasks_repo.find_by_id(conn, ops[0].payload.id)
-    if task is None or task.shared_task_id is None:
+    if task is None:
         return None
     await tasks_repo.mark_refused_by_hive(conn, task.id)
     return task.shared_task_id

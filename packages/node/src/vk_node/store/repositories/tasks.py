@@ -343,7 +343,10 @@ async def upsert_remote_task(
     Dirty guard: when the local task for ``shared_task_id`` (or ``local_id``) has unacked outbox
     ops, it is returned unchanged. Otherwise a new row is inserted, or the existing one updated
     only when ``remote_version`` is newer than the stored one (a task the node created and the hive
-    now names is adopted regardless). ``archived_at`` never clears an existing archive.
+    now names is adopted regardless). The hive's copy is taken whole, ``archived_at`` included:
+    a local archive the hive does not have was refused or undone there (an accepted archive op
+    is never cleared by the node's own ops on the hive), so keeping it would leave the copy
+    different from the hive's at an equal version.
     """
     existing = await find_by_shared_task_id(conn, shared_task_id)
     if existing is None and local_id is not None:
@@ -369,7 +372,7 @@ async def upsert_remote_task(
             conn,
             """UPDATE tasks SET title = ?, description = ?, status = ?, remote_version = ?,
                    activity_at = COALESCE(?, activity_at),
-                   archived_at = COALESCE(?, archived_at), remote_assignee_user_id = ?,
+                   archived_at = ?, remote_assignee_user_id = ?,
                    remote_assignee_name = ?, remote_assignee_username = ?,
                    shared_task_id = ?, remote_last_synced_at = ?, updated_at = ?
                WHERE id = ?""",
@@ -388,7 +391,7 @@ async def upsert_remote_task(
                title = excluded.title, description = excluded.description,
                status = excluded.status, remote_version = excluded.remote_version,
                activity_at = COALESCE(excluded.activity_at, tasks.activity_at),
-               archived_at = COALESCE(excluded.archived_at, tasks.archived_at),
+               archived_at = excluded.archived_at,
                remote_assignee_user_id = excluded.remote_assignee_user_id,
                remote_assignee_name = excluded.remote_assignee_name,
                remote_assignee_username = excluded.remote_assignee_username,
@@ -461,10 +464,9 @@ async def clear_orphaned_shared_task_ids(conn: aiosqlite.Connection) -> int:
 
 
 async def mark_refused_by_hive(conn: aiosqlite.Connection, task_id: UUID) -> bool:
-    """The hive refused a local change of this linked task: make the local copy older than any
-    hive version (``remote_version = 0``) and drop a local archive, so the next hive copy (a pull,
-    an activity event, or the digest's mismatch) replaces it entirely — archive included, which
-    an ordinary hive copy never clears."""
+    """The hive refused a local change of this task: make the local copy older than any hive
+    version (``remote_version = 0``) and drop a local archive (shown until the hive's copy comes),
+    so the next hive copy (a pull, an activity event, or the digest's mismatch) replaces it."""
     return bool(
         await execute(
             conn,
