@@ -50,6 +50,33 @@ async def test_same_batch_twice_applies_once(world: World) -> None:
     assert await _count(world, "SELECT count(*) FROM node_op_log") == 3
 
 
+async def test_a_batch_behind_a_parked_one_stops_at_the_gap(world: World) -> None:
+    """Two batches in flight: the first parks at its second op, so the second batch starts past
+    the applied-through seq. The hive applies nothing of it (it would advance the cursor over
+    the parked op, which the node would then count as acked though never applied); once the
+    parked op can apply, the resent ops apply in order, each once."""
+    node = await world.node()
+    ok = node.task_op(title="fine")
+    later_project = uuid.uuid4()
+    parked = node.task_op(title="parked", project_id=later_project)
+    behind = [node.task_op(title=f"behind {i}") for i in range(2)]
+    ack = await node.batch(ok, parked)
+    assert ack.applied_through_seq == ok.seq
+    ack = await node.batch(*behind)  # sent before the first ack came back
+    assert ack.applied_through_seq == ok.seq
+    assert await _count(world, "SELECT count(*) FROM node_op_log") == 1
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 1
+    project2 = await world.project("second")
+    await node.client.send(
+        LinkProject(project_id=project2, local_project_id=later_project, git_repo_path="/r2")
+    )
+    await world.wait_linked(node.id, project2)
+    ack = await node.batch(parked, *behind)
+    assert ack.applied_through_seq == behind[-1].seq
+    assert await _count(world, "SELECT count(*) FROM node_op_log") == 4
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 4
+
+
 async def test_unknown_local_project_parks_then_resumes(world: World) -> None:
     """An op whose local project the hive has not heard of parks the batch; after the link it
     applies."""

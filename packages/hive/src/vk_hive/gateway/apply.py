@@ -1,11 +1,14 @@
 """Apply one ``op_batch`` of a node in ONE transaction (DESIGN.md §3, docs/sync-protocol.md).
 
-Per op, in seq order: dedup by (node, idempotency key) → resolve parents (PARK when a parent may
-still arrive) → fence check (owner bypass) → status-author check → apply → record. A permanently
-invalid op is recorded and skipped (SKIP+ADVANCE) with an ``op_rejected``. Each op runs in a
-savepoint, so a failing op leaves nothing half-applied. The node's cursor is advanced and the op
-log written before the commit; the caller sends the rejections, revocations and ``op_ack`` only
-after the commit. Any other database error propagates: nothing is acked and the node resends.
+Per op, in seq order: stop at a gap → dedup by (node, idempotency key) → resolve parents (PARK
+when a parent may still arrive) → fence check (owner bypass) → status-author check → apply →
+record. A gap is an op whose seq does not follow the applied-through seq: an earlier batch parked
+or failed while this one was in flight, so the ops before it are missing; applying it would move
+the cursor over them and the node would count them as acked. A permanently invalid op is recorded
+and skipped (SKIP+ADVANCE) with an ``op_rejected``. Each op runs in a savepoint, so a failing op
+leaves nothing half-applied. The node's cursor is advanced and the op log written before the
+commit; the caller sends the rejections, revocations and ``op_ack`` only after the commit. Any
+other database error propagates: nothing is acked and the node resends.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     parked_seq: int | None = None
+    gap_at: int | None = None
+    """Seq of the first op not applied because the ones before it are missing."""
     rejected: list[OpRejected] = field(default_factory=list)
     revoked: list[LeaseRevoked] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -398,6 +403,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         duplicates=result.duplicates,
         rejected=len(result.rejected),
         parked_seq=result.parked_seq,
+        gap_at=result.gap_at,
         applied_through=result.applied_through,
     )
     return result
@@ -433,6 +439,9 @@ class _Batch:
             )
             self.known = set(existing)
         for op in ops:
+            if op.seq > self.through + 1:
+                self.result.gap_at = op.seq
+                break
             if op.idempotency_key in self.seen:
                 if op.idempotency_key in skipped:
                     seq, code, reason = skipped[op.idempotency_key]
