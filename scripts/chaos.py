@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -36,7 +37,18 @@ from support.chaos import (  # noqa: E402
 from support.postgres import DatabaseFactory, NoPostgresError, find_server  # noqa: E402
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so the processes, proxies and
+    databases of the running schedule are cleaned up."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _interrupt_on_sigterm()
     parser = argparse.ArgumentParser(prog="chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="base seed (default: random)")
@@ -104,4 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt as exc:
+        print(f"chaos: interrupted ({exc or 'Ctrl-C'}); the running schedule was cleaned up")
+        raise SystemExit(130) from None

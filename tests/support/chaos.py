@@ -28,12 +28,14 @@ One schedule (:func:`run_schedule`), all on this machine:
       tasks share ``(source_node_id, source_task_id)``;
   (b) *no stale-token write*: every op the hive applied about a task the applying node does not
       own carried (``node_op_log.fencing_token``, recorded by the hive in the apply transaction)
-      the token of one of that node's assignments of the task, and was applied
+      the token of one of that node's leases of the task, and was applied
       (``node_op_log.applied_at``: the apply transaction's start, database clock) while that
-      assignment was active — within ``[assigned_at, completed_at]`` give or take
-      ``APPLY_SLACK_S`` for the apply transaction's own duration. Also: a task's assignments never
-      overlap in time and their tokens increase with ``assigned_at``. (Writes of a
-      node's own tasks need no lease and are not checked.)
+      lease was current — within ``[granted, ended]`` give or take ``APPLY_SLACK_S`` for the
+      apply transaction's own duration. Leases come from ``node_lease_tokens`` (every token an
+      assignment row ever carried, with its holder and interval; a reclaim or takeover gives the
+      same row a new token, so the row alone shows only the last). Also: a task's leases never
+      overlap in time and their tokens increase with the grant time. (Writes of a node's own
+      tasks need no lease and are not checked.)
   (c) *no double execution*: no two runs of one task (any nodes) overlap — a run lasts from its
       start to its last sign of life (stop, end or last mark), all written with this host's
       real clock; ``RUN_MARGIN_S`` absorbs clock read precision;
@@ -84,9 +86,9 @@ from vk_shared.status import TaskStatus, to_node
 __all__ = [
     "APPLY_SLACK_S",
     "RUN_MARGIN_S",
-    "Assignment",
     "Event",
     "HiveTask",
+    "Lease",
     "LocalTask",
     "NodeState",
     "Observation",
@@ -319,14 +321,19 @@ class OpLogRow:
 
 
 @dataclass
-class Assignment:
+class Lease:
+    """One fencing token of an assignment, while a node held it (``node_lease_tokens``)."""
+
     id: str
+    """The assignment's id."""
     task_id: str
     node_id: str
+    """The node that held the token."""
     token: int
     assigned_at: float
+    """When the token was granted (epoch seconds, database clock)."""
     completed_at: float | None
-    status: str = ""
+    """When it stopped being current (a newer token, or the assignment closed); None: current."""
 
 
 @dataclass
@@ -386,7 +393,7 @@ class Observation:
     nodes: list[NodeState]
     op_log: dict[str, list[OpLogRow]]
     """node id → its rows of ``node_op_log``."""
-    assignments: list[Assignment]
+    leases: list[Lease]
     hive_tasks: list[HiveTask]
     runs: list[Run]
     quiescence: str = ""
@@ -482,8 +489,8 @@ def _check_exactly_once(obs: Observation) -> list[Violation]:
 
 def _check_fencing(obs: Observation) -> list[Violation]:
     found = []
-    by_task: dict[str, list[Assignment]] = {}
-    for a in obs.assignments:
+    by_task: dict[str, list[Lease]] = {}
+    for a in obs.leases:
         by_task.setdefault(a.task_id, []).append(a)
     for task_id, rows in sorted(by_task.items()):
         rows.sort(key=lambda a: (a.assigned_at, a.token))
@@ -492,16 +499,16 @@ def _check_fencing(obs: Observation) -> list[Violation]:
                 found.append(
                     Violation(
                         "stale_token",
-                        f"task {task_id}: assignment {later.id} (token {later.token}) was made "
-                        f"after {earlier.id} (token {earlier.token}) with a token not higher",
+                        f"task {task_id}: token {later.token} (assignment {later.id}) was granted "
+                        f"after token {earlier.token} (assignment {earlier.id}) but is not higher",
                     )
                 )
             if earlier.completed_at is None or earlier.completed_at > later.assigned_at:
                 found.append(
                     Violation(
                         "stale_token",
-                        f"task {task_id}: assignments {earlier.id} and {later.id} were active "
-                        "at the same time",
+                        f"task {task_id}: tokens {earlier.token} (assignment {earlier.id}) and "
+                        f"{later.token} (assignment {later.id}) were current at the same time",
                     )
                 )
     owners = {t.id: t.owner_node_id for t in obs.hive_tasks}
@@ -532,8 +539,8 @@ def _check_fencing(obs: Observation) -> list[Violation]:
                         "stale_token",
                         f"{node.name}: op seq {op.seq} ({op.op_type} {op.entity_id}) on task "
                         f"{op.task_id} with token {op.token} was applied at "
-                        f"{op.applied_at:.3f}, outside the assignment of that token (the "
-                        f"node's assignments: token, assigned, completed = {mine})",
+                        f"{op.applied_at:.3f}, outside the lease of that token (the node's "
+                        f"leases of the task: token, granted, ended = {mine})",
                     )
                 )
     return found
@@ -1134,20 +1141,20 @@ class _Schedule:
                         r["fencing_token"],
                     )
                 )
-        assignments = [
-            Assignment(
-                id=r["id"],
+        leases = [
+            Lease(
+                id=r["assignment_id"],
                 task_id=r["task_id"],
-                node_id=r["node_id"],
+                node_id=r["holder"],
                 token=r["fencing_token"],
-                assigned_at=r["assigned"],
-                completed_at=r["completed"],
-                status=r["execution_status"],
+                assigned_at=r["granted"],
+                completed_at=r["ended"],
             )
             for r in self.hive.sql(
-                "SELECT id::text, task_id::text, node_id::text, fencing_token, execution_status, "
-                "extract(epoch FROM assigned_at)::float8 AS assigned, "
-                "extract(epoch FROM completed_at)::float8 AS completed FROM node_task_assignments"
+                "SELECT assignment_id::text, task_id::text, holder_node_id::text AS holder, "
+                "fencing_token, extract(epoch FROM granted_at)::float8 AS granted, "
+                "extract(epoch FROM ended_at)::float8 AS ended FROM node_lease_tokens "
+                "WHERE holder_node_id IS NOT NULL"
             )
         ]
         hive_tasks = [
@@ -1171,7 +1178,7 @@ class _Schedule:
             )
         ]
         runs = read_runs(self.evidence, {n.name: n.process.data_dir for n in self.nodes})
-        return Observation(states, op_log, assignments, hive_tasks, runs, quiescence)
+        return Observation(states, op_log, leases, hive_tasks, runs, quiescence)
 
     def _op_tasks(self) -> dict[tuple[str, str], str]:
         """(op type, entity id) → shared task id, for every op type whose entity the hive

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from support.chaos import (
-    Assignment,
     HiveTask,
+    Lease,
     LocalTask,
     NodeState,
     Observation,
@@ -61,7 +61,7 @@ def _clean() -> Observation:
             NODE_A: [OpLogRow("k1", 1, "task.upsert", LOCAL_A, 105.0, TASK, None, 7)],
             NODE_B: [],
         },
-        assignments=[Assignment("as1", TASK, NODE_A, 7, 100.0, 110.0, "completed")],
+        leases=[Lease("as1", TASK, NODE_A, 7, 100.0, 110.0)],
         hive_tasks=[hive_task],
         runs=[
             Run("r1", "t001", "node-a", Decimal("100.5"), end=Decimal("102"), marks=[]),
@@ -170,15 +170,30 @@ def test_a_rejection_the_node_never_heard_of_is_reported() -> None:
     assert "the hive applied but the node holds as rejected" in str(check(obs))
 
 
-def test_overlapping_assignments_are_reported() -> None:
-    """Two assignments of one task active at the same time, or a later one with a lower token."""
+def test_overlapping_leases_are_reported() -> None:
+    """Two leases of one task current at the same time, or a later one with a lower token."""
     obs = _clean()
-    obs.assignments.append(Assignment("as2", TASK, NODE_B, 8, 109.0, None))
+    obs.leases.append(Lease("as2", TASK, NODE_B, 8, 109.0, None))
     assert _kinds(check(obs)) == {"stale_token"}
 
     obs = _clean()
-    obs.assignments.append(Assignment("as2", TASK, NODE_B, 6, 111.0, 115.0))
-    assert "token not higher" in str(check(obs))
+    obs.leases.append(Lease("as2", TASK, NODE_B, 6, 111.0, 115.0))
+    assert "but is not higher" in str(check(obs))
+
+
+def test_an_earlier_token_of_the_same_assignment_is_a_lease_of_its_own() -> None:
+    """A reclaim gives an assignment row a new token: an op applied under the row's earlier
+    token while that token was current is fine; applied after it ended, it is a stale write."""
+    obs = _clean()
+    obs.leases[0] = Lease("as1", TASK, NODE_A, 7, 100.0, 104.0)
+    obs.leases.append(Lease("as1", TASK, NODE_B, 9, 106.0, 110.0))
+    obs.op_log[NODE_A][0].applied_at = 103.0
+    assert check(obs) == []
+
+    obs.op_log[NODE_A][0].applied_at = 106.5
+    found = check(obs)
+    assert _kinds(found) == {"stale_token"}, found
+    assert "outside the lease of that token" in str(found)
 
 
 @pytest.mark.parametrize(

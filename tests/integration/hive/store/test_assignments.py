@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 
 import pytest
@@ -110,6 +111,41 @@ async def test_reclaim_bumps_token_frees_lease_and_stale_renew_fails(world: Worl
         )
     assert again is not None
     assert again.fencing_token > reclaimed[0].fencing_token
+
+
+@pytest.mark.asyncio
+async def test_every_token_a_lease_carried_is_kept_with_its_holder_and_interval(
+    world: World,
+) -> None:
+    """node_lease_tokens (filled by a trigger) keeps each token of one assignment row: the
+    first holder's, the reclaim's (held by nobody), the taking-over node's; each ends when the
+    next begins, the last when the assignment is closed."""
+    task = await _task(world)
+    async with world.db.acquire() as conn:
+        first = await assignments.try_claim(
+            conn, task.id, world.node.id, world.link.id, EXPIRED, grace=NO_GRACE
+        )
+        assert first is not None
+        await assignments.reclaim_expired_leases(conn, grace=NO_GRACE)
+        taken = await assignments.try_claim(
+            conn, task.id, world.other_node.id, world.other_link.id, TTL, grace=NO_GRACE
+        )
+        assert taken is not None
+        assert taken.id == first.id
+        await assignments.complete(conn, taken.id, "completed")
+        rows = await conn.fetch(
+            "SELECT fencing_token, assignment_id, task_id, holder_node_id, granted_at, ended_at "
+            "FROM node_lease_tokens WHERE task_id = $1 ORDER BY fencing_token",
+            task.id,
+        )
+    assert [r["holder_node_id"] for r in rows] == [world.node.id, None, world.other_node.id]
+    assert rows[0]["fencing_token"] == first.fencing_token
+    assert rows[-1]["fencing_token"] == taken.fencing_token
+    assert {r["assignment_id"] for r in rows} == {first.id}
+    for earlier, later in itertools.pairwise(rows):
+        assert earlier["ended_at"] is not None
+        assert earlier["ended_at"] <= later["granted_at"]
+    assert rows[-1]["ended_at"] is not None
 
 
 @pytest.mark.asyncio

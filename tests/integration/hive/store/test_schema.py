@@ -105,6 +105,9 @@ EXPECTED_COLUMNS: dict[str, str] = {
         fencing_token bigint""",
     "node_op_cursors": """
         node_id uuid NN | applied_through_seq bigint NN | updated_at ts NN""",
+    "node_lease_tokens": """
+        fencing_token bigint NN | assignment_id uuid NN | task_id uuid NN | holder_node_id uuid
+        granted_at ts NN | ended_at ts""",
     "node_task_attempts": """
         id uuid NN | assignment_id uuid | shared_task_id uuid NN | node_id uuid NN
         executor text NN | executor_variant text | branch text NN | target_branch text NN
@@ -228,6 +231,7 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         f"(node_id, seq) WHERE reject_code {_NOT_NULL}",
     ],
     "node_op_cursors": ["U (node_id)"],
+    "node_lease_tokens": ["U (fencing_token)", "(assignment_id)"],
     "node_task_attempts": [
         "U (id)",
         "(assignment_id)",
@@ -302,6 +306,7 @@ EXPECTED_FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("node_task_assignments", "node_id"): ("nodes", "CASCADE"),
     ("node_task_assignments", "node_project_id"): ("swarm_project_nodes", "CASCADE"),
     ("node_op_cursors", "node_id"): ("nodes", "CASCADE"),
+    ("node_lease_tokens", "assignment_id"): ("node_task_assignments", "CASCADE"),
     ("node_task_attempts", "assignment_id"): ("node_task_assignments", "CASCADE"),
     ("node_task_attempts", "shared_task_id"): ("shared_tasks", "CASCADE"),
     ("node_task_attempts", "node_id"): ("nodes", "CASCADE"),
@@ -331,6 +336,12 @@ EXPECTED_TRIGGERS = {
     *((t, f"trg_{t}_updated_at", "set_updated_at", "BEFORE UPDATE") for t in _UPDATED_AT_TABLES),
     ("auth_sessions", "trg_auth_sessions_last_used_at", "set_last_used_at", "BEFORE UPDATE"),
     ("activity", "trg_activity_notify", "activity_notify", "AFTER INSERT"),
+    (
+        "node_task_assignments",
+        "trg_node_task_assignments_lease_tokens",
+        "record_lease_token",
+        "AFTER INSERT OR UPDATE",
+    ),
 }
 
 
@@ -515,7 +526,9 @@ async def test_migrate_creates_the_triggers_and_fencing_sequence(empty_conn: Any
     )
     actual = set()
     for r in rows:
-        timing = next(w for w in ("BEFORE UPDATE", "AFTER INSERT") if w in r["def"])
+        timing = next(
+            w for w in ("BEFORE UPDATE", "AFTER INSERT OR UPDATE", "AFTER INSERT") if w in r["def"]
+        )
         assert "FOR EACH ROW" in r["def"]
         actual.add((r["table"], r["name"], r["function"], timing))
     assert actual == EXPECTED_TRIGGERS

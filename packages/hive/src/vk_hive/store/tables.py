@@ -451,6 +451,16 @@ class NodeTaskAssignment(Table, tablename="node_task_assignments", db=PLACEHOLDE
     fencing_token = BigInt(default=0)
 
 
+class NodeLeaseToken(Table, tablename="node_lease_tokens", db=PLACEHOLDER_ENGINE):
+    # Filled by the trigger record_lease_token (migration 0003): every token a lease ever had.
+    fencing_token = BigInt(primary_key=True, default=None)
+    assignment_id = _fk(NodeTaskAssignment, null=False, on_delete=_CASCADE, index=True)
+    task_id = UUID(default=None)
+    holder_node_id = _uuid()
+    granted_at = _now()
+    ended_at = _ts()
+
+
 class NodeOpLog(Table, tablename="node_op_log", db=PLACEHOLDER_ENGINE):
     # PRIMARY KEY (node_id, idempotency_key): see COMPOSITE_PRIMARY_KEYS. No FK on node_id.
     node_id = UUID(default=None)
@@ -555,6 +565,7 @@ TABLES: tuple[type[Table], ...] = (
     ProjectActivityCounter,
     Activity,
     NodeTaskAssignment,
+    NodeLeaseToken,
     NodeOpLog,
     NodeOpCursor,
     NodeTaskAttempt,
