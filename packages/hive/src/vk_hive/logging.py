@@ -96,3 +96,19 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     # handshake headers and frames, the node's ``auth`` with its API key included: never below info.
     for name in ("websockets", "uvicorn.error"):
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    chatter = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _ConnectionChatter) for f in chatter.filters):
+        chatter.addFilter(_ConnectionChatter())
+
+
+class _ConnectionChatter(logging.Filter):
+    """Drops uvicorn's line per WebSocket accept/open/close: the gateway logs every session
+    (``session.authenticated`` / ``session.disconnected`` with node and connection ids), and with
+    a thousand nodes reconnecting these lines cost the event loop more than the sessions did."""
+
+    _MESSAGES = frozenset(
+        {'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"}
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in self._MESSAGES)

@@ -11,6 +11,7 @@ import pytest
 from support.hive_client import HiveClient
 from vk_hive.store.repositories import nodes
 from vk_shared.protocol import MAX_FRAME_BYTES
+from vk_shared.status import NodeStatus
 from vk_shared.wire import (
     Deregister,
     ErrorMessage,
@@ -18,6 +19,7 @@ from vk_shared.wire import (
     HeartbeatAck,
     LinkProject,
     NodeRemoved,
+    NodeStatusChanged,
     ProjectSync,
     UnlinkProject,
 )
@@ -126,3 +128,26 @@ async def test_deregister_removes_the_node_and_tells_the_org(world: World) -> No
     assert (await leaving.client.closed()).code == 1000
     async with world.db.acquire() as conn:
         assert await nodes.find_by_id(conn, leaving.id) is None
+
+
+async def test_a_storm_of_node_statuses_is_coalesced_and_never_closes_the_session(
+    world: World,
+) -> None:
+    """node_status pushes for more nodes than the outgoing queue holds, each changing twice,
+    pushed faster than the session can send them: the session stays open (a queued frame per
+    push would fill the queue and close it) and the node gets every node's latest status, once
+    per node when nothing changes in between."""
+    watcher = await world.node()
+    session = world.gateway.registry.get(watcher.id)
+    assert session is not None
+    count = world.settings.outgoing_queue_size * 3
+    others = [uuid.uuid4() for _ in range(count)]
+    for status in (NodeStatus.ONLINE, NodeStatus.OFFLINE):
+        for node_id in others:  # no await in between: the sender cannot run meanwhile
+            session.push_status(NodeStatusChanged(node_id=node_id, status=status, name="n"))
+    received = [m for m in await watcher.client.drain(1.0) if isinstance(m, NodeStatusChanged)]
+    assert not session.closing
+    assert len(received) == count
+    assert {m.node_id for m in received} == set(others)
+    assert {m.status for m in received} == {"offline"}
+    await _heartbeat_ok(watcher.client)

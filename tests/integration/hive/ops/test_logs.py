@@ -106,6 +106,9 @@ async def test_json_logs_carry_ids_and_never_a_secret(
         assert needle not in err
 
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
+    # uvicorn's line per WebSocket accept/open/close is dropped (the session lines say more).
+    assert not [line for line in lines if "[accepted]" in line["event"]]
+    assert not [line for line in lines if line["event"] in ("connection open", "connection closed")]
     requests = [line for line in lines if line["event"] == "http.request"]
     assert {line["route"] for line in requests} >= {"/v1/me", "/v1/nodes/api-keys"}
     assert all(line["request_id"] for line in requests)

@@ -4,6 +4,7 @@ cursor after a reconnect, resync from a snapshot, and a quiet digest when conver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -15,10 +16,11 @@ from support.node_link import Node, World, wait_for
 from vk_node.link import HiveLink, activity
 from vk_node.store import outbox
 from vk_node.store.models import Task
+from vk_node.store.repositories import cached_nodes as nodes_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
-from vk_shared.status import NodeTaskStatus
-from vk_shared.wire import Activity, OpRejected
+from vk_shared.status import NodeStatus, NodeTaskStatus
+from vk_shared.wire import Activity, NodeStatusChanged, OpRejected
 
 
 async def _hive_task(world: World, title: str, **extra: Any) -> dict[str, Any]:
@@ -347,3 +349,51 @@ async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
     async with node.store.read() as conn:
         task = await tasks_repo.get(conn, local_id)
     assert (task.shared_task_id, task.remote_version, task.archived_at) == (shared, 1, None)
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_events_and_statuses_is_applied_whole_and_in_order(world: World) -> None:
+    """Events and node statuses queued back to back (a replay, a connect storm) are applied in
+    runs of one kind per transaction: every event lands, the cursor ends at the last seq, an
+    event that cannot be parsed is skipped without costing its neighbours, and a status between
+    two runs is applied too."""
+    node = await world.node()
+    await node.link.close()  # driven by hand below
+    node_id = uuid.uuid4()
+    other = uuid.uuid4()
+    link = HiveLink(node.store, node.settings, node.executor)  # not started
+    session: Any = SimpleNamespace(
+        node_id=node_id, organization_id=uuid.uuid4(), inbound=asyncio.Queue()
+    )
+    shared = [uuid.uuid4() for _ in range(450)]
+    for i, task_id in enumerate(shared, start=1):
+        task = {"id": str(task_id), "title": f"burst {i}", "status": "todo", "version": 1}
+        payload: dict[str, Any] = {"task": task} if i != 7 else {"task": {"id": "not a uuid"}}
+        session.inbound.put_nowait(_activity(world, i, payload, "task.created"))
+        if i == 300:
+            session.inbound.put_nowait(
+                NodeStatusChanged(node_id=other, status=NodeStatus.ONLINE, name="peer")
+            )
+    inbound = asyncio.create_task(link._inbound(session))
+    try:
+
+        async def drained() -> bool:
+            async with node.store.read() as conn:
+                cursor = await cursors_repo.get(conn, world.swarm_project_id)
+            return cursor is not None and cursor.last_seq == len(shared)
+
+        await wait_for(drained, what="the whole burst")
+    finally:
+        inbound.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await inbound
+        await link.close()
+    async with node.store.read() as conn:
+        titles = {t: await tasks_repo.find_by_shared_task_id(conn, t) for t in shared}
+        peer = await nodes_repo.find_by_id(conn, other)
+    missing = [i for i, t in enumerate(shared, start=1) if titles[t] is None]
+    assert missing == [7]
+    assert titles[shared[-1]].title == f"burst {len(shared)}"  # type: ignore[union-attr]
+    assert peer is not None
+    assert peer.status == "online"
+    assert link.stats.activity_applied == len(shared)

@@ -63,10 +63,10 @@ def _status_message(node: Node) -> NodeStatusChanged:
 
 
 def broadcast_status(session: NodeSession, node: Node) -> None:
-    """``node_status`` to the organization's other connected nodes."""
+    """``node_status`` to the organization's other connected nodes (coalesced per session)."""
     msg = _status_message(node)
     for other in session.gateway.registry.for_org(node.organization_id, exclude=[node.id]):
-        other.push(msg)
+        other.push_status(msg)
 
 
 async def after_auth(session: NodeSession) -> None:

@@ -27,7 +27,7 @@ from vk_hive.store.repositories import op_log
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.protocol import SUBPROTOCOLS
 from vk_shared.status import NodeStatus
-from vk_shared.wire import Auth, ErrorCode, OpRejected, WireStruct, tag_of
+from vk_shared.wire import Auth, ErrorCode, NodeStatusChanged, OpRejected, WireStruct, tag_of
 
 if TYPE_CHECKING:
     from vk_hive.gateway import Gateway
@@ -50,6 +50,13 @@ class _Close:
     reason: str
 
 
+class _StatusMark:
+    """Queue sentinel: send the collected ``node_status`` pushes (see :meth:`push_status`)."""
+
+
+_STATUS_MARK = _StatusMark()
+
+
 class NodeSession:
     """State and tasks of one WebSocket connection from a node."""
 
@@ -69,9 +76,11 @@ class NodeSession:
         self.linked_at_auth: list[uuid.UUID] = []
         self.subscribed_projects: set[uuid.UUID] = set()
         self.activity = ActivityStreams(self)
-        self._queue: asyncio.Queue[WireStruct | _Close] = asyncio.Queue(
+        self._queue: asyncio.Queue[WireStruct | _Close | _StatusMark] = asyncio.Queue(
             maxsize=gateway.settings.outgoing_queue_size
         )
+        self._statuses: dict[uuid.UUID, NodeStatusChanged] = {}
+        self._status_marked = False
         self._closing = asyncio.Event()
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
@@ -101,7 +110,23 @@ class NodeSession:
             return False
         return True
 
-    def try_push(self, msg: WireStruct) -> bool:
+    def push_status(self, msg: NodeStatusChanged) -> None:
+        """Queue another node's ``node_status``, coalesced: only the latest status of each node
+        waits to be sent, outside the bounded queue, so a connect storm of N nodes costs each
+        session at most one entry per node (not N queued frames, which would fill the queue and
+        close the session) and a status that flaps while the session is busy is sent once."""
+        if self._closing.is_set():
+            return
+        self._statuses[msg.node_id] = msg
+        self._mark_statuses()
+
+    def _mark_statuses(self) -> None:
+        """Put the marker in the queue unless it is there; with the queue full, the sender puts
+        it after its next frame."""
+        if not self._status_marked:
+            self._status_marked = self.try_push(_STATUS_MARK)
+
+    def try_push(self, msg: WireStruct | _StatusMark) -> bool:
         """Queue only if there is room right now (for messages that can be re-read later)."""
         if self._closing.is_set():
             return False
@@ -266,13 +291,25 @@ class NodeSession:
             if isinstance(item, _Close):
                 self.abort(item.code, item.reason)
                 return
-            frame = self.codec.encode(item)
-            event: WebSocketSendEvent
-            if isinstance(frame, bytes):
-                event = {"type": "websocket.send", "bytes": frame, "text": None}
-            else:
-                event = {"type": "websocket.send", "bytes": None, "text": frame}
-            await self.socket.send(event)
+            if isinstance(item, _StatusMark):
+                self._status_marked = False
+                statuses, self._statuses = self._statuses, {}
+                for status in statuses.values():
+                    await self._write(status)
+                continue
+            await self._write(item)
+            if self._statuses:
+                self._mark_statuses()
+
+    async def _write(self, msg: WireStruct) -> None:
+        assert self.codec is not None
+        frame = self.codec.encode(msg)
+        event: WebSocketSendEvent
+        if isinstance(frame, bytes):
+            event = {"type": "websocket.send", "bytes": frame, "text": None}
+        else:
+            event = {"type": "websocket.send", "bytes": None, "text": frame}
+        await self.socket.send(event)
 
     async def _reader(self) -> None:
         assert self.codec is not None

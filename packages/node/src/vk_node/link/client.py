@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 import aiosqlite
@@ -572,36 +573,88 @@ class HiveLink:
             session.inbound.put_nowait(_Pull(released))
 
     async def _inbound(self, session: _Session) -> None:
+        carry: HiveMessage | _Pull | None = None
         while True:
-            msg = await session.inbound.get()
-            try:
-                await self._apply(session, msg)
-            except asyncio.CancelledError:
-                raise
-            except SyncError as exc:
-                log.warning("link.sync_failed", error=str(exc))
-            except Exception:
-                kind = "pull" if isinstance(msg, _Pull) else tag_of(msg)
-                log.exception("link.apply_failed", type=kind)
+            msg = carry if carry is not None else await session.inbound.get()
+            carry = None
+            if isinstance(msg, Activity | NodeStatusChanged):
+                # A burst of events or statuses (a replay, a connect storm) is applied in one
+                # SQLite transaction, not one each: the node's single writer stays free for
+                # local writes and acks.
+                run, carry = _take_run(session.inbound, msg)
+                await self._guarded(msg, self._apply_run(session, run))
+            else:
+                await self._guarded(msg, self._apply(session, msg))
+
+    async def _guarded(self, msg: HiveMessage | _Pull, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except SyncError as exc:
+            log.warning("link.sync_failed", error=str(exc))
+        except Exception:
+            kind = "pull" if isinstance(msg, _Pull) else tag_of(msg)
+            log.exception("link.apply_failed", type=kind)
+
+    async def _apply_run(
+        self, session: _Session, run: list[Activity] | list[NodeStatusChanged]
+    ) -> None:
+        """Apply messages of one kind in one transaction; if that fails, one by one (so one bad
+        message costs only itself)."""
+        if len(run) == 1:
+            await self._apply(session, run[0])
+            return
+        try:
+            async with self.store.transaction() as conn:
+                outcomes = [await self._apply_one(conn, session, msg) for msg in run]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("link.batch_apply_failed", messages=len(run), type=tag_of(run[0]))
+            for one in run:
+                await self._guarded(one, self._apply(session, one))
+            return
+        for applied, outcome in zip(run, outcomes, strict=True):
+            if isinstance(applied, Activity) and outcome is not None:
+                self._activity_applied(applied, outcome)
+
+    async def _apply_one(
+        self, conn: aiosqlite.Connection, session: _Session, msg: Activity | NodeStatusChanged
+    ) -> activity.Outcome | None:
+        if isinstance(msg, Activity):
+            return await activity.apply_activity(conn, msg, session.node_id)
+        await nodes_repo.upsert_status(
+            conn,
+            node_id=msg.node_id,
+            organization_id=session.organization_id,
+            status=msg.status.value,
+            name=msg.name,
+            public_url=msg.public_url,
+            last_heartbeat_at=msg.last_heartbeat_at,
+        )
+        return None
+
+    def _activity_applied(self, msg: Activity, outcome: activity.Outcome) -> None:
+        if outcome == "dirty":
+            held = activity.parse_task(msg.payload)
+            if held is not None:
+                self._held_back.add(held.id)
+        if outcome == "seen":
+            self.stats.activity_seen += 1
+        else:
+            self.stats.activity_applied += 1
+        log.debug("activity.applied", project_id=str(msg.project_id), seq=msg.seq, outcome=outcome)
 
     async def _apply(self, session: _Session, msg: HiveMessage | _Pull) -> None:
         node_id = session.node_id
         if isinstance(msg, _Pull):
             await self._pull(msg.task_ids, node_id)
-        elif isinstance(msg, Activity):
+        elif isinstance(msg, Activity | NodeStatusChanged):
             async with self.store.transaction() as conn:
-                outcome = await activity.apply_activity(conn, msg, node_id)
-            if outcome == "dirty":
-                held = activity.parse_task(msg.payload)
-                if held is not None:
-                    self._held_back.add(held.id)
-            if outcome == "seen":
-                self.stats.activity_seen += 1
-            else:
-                self.stats.activity_applied += 1
-            log.debug(
-                "activity.applied", project_id=str(msg.project_id), seq=msg.seq, outcome=outcome
-            )
+                outcome = await self._apply_one(conn, session, msg)
+            if isinstance(msg, Activity) and outcome is not None:
+                self._activity_applied(msg, outcome)
         elif isinstance(msg, ResyncRequired):
             snapshot = await self.sync.snapshot(msg.project_id)
             latest = snapshot.latest_seq or (msg.latest_seq or 0)
@@ -616,17 +669,6 @@ class HiveLink:
         elif isinstance(msg, LabelSync):
             async with self.store.transaction() as conn:
                 await activity.apply_label(conn, activity.label_from_sync(msg))
-        elif isinstance(msg, NodeStatusChanged):
-            async with self.store.transaction() as conn:
-                await nodes_repo.upsert_status(
-                    conn,
-                    node_id=msg.node_id,
-                    organization_id=session.organization_id,
-                    status=msg.status.value,
-                    name=msg.name,
-                    public_url=msg.public_url,
-                    last_heartbeat_at=msg.last_heartbeat_at,
-                )
         elif isinstance(msg, ProjectSync):
             link = msg.link
             async with self.store.transaction() as conn:
@@ -676,6 +718,24 @@ class HiveLink:
             for missing in set(task_ids) - returned:
                 await tasks_repo.unlink_by_shared_task_id(conn, missing)
         self.stats.pulled += len(tasks)
+
+
+RUN_LIMIT = 200
+"""Most messages of one kind applied in one transaction."""
+
+
+def _take_run(
+    queue: asyncio.Queue[HiveMessage | _Pull], first: Activity | NodeStatusChanged
+) -> tuple[Any, HiveMessage | _Pull | None]:
+    """``first`` and the messages of its kind queued right behind it (up to :data:`RUN_LIMIT`),
+    plus the first message of another kind taken off the queue (to be applied next)."""
+    run: list[Any] = [first]
+    while len(run) < RUN_LIMIT and not queue.empty():
+        nxt = queue.get_nowait()
+        if type(nxt) is not type(first):
+            return run, nxt
+        run.append(nxt)
+    return run, None
 
 
 async def _refused_task(conn: aiosqlite.Connection, seq: int) -> UUID | None:
