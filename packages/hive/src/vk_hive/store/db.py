@@ -33,6 +33,14 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _no_session_reset(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default reset query (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL: one more round trip per acquire, ~5 % of the hive's time under op load). The hive
+    leaves no session state on pooled connections: locks are transaction-level, nothing SETs a
+    session variable, and LISTEN runs on a dedicated connection. asyncpg still rolls back an
+    open transaction before calling this."""
+
+
 class Database:
     """Owns one asyncpg pool; hands out connections and transactions."""
 
@@ -54,6 +62,7 @@ class Database:
             max_size=max_size,
             command_timeout=command_timeout,
             init=init_connection,
+            reset=_no_session_reset,
         )
         return cls(pool)
 
