@@ -21,6 +21,7 @@ from vk_shared.wire import (
     NodeRemoved,
     NodeStatusChanged,
     ProjectSync,
+    TaskCancel,
     UnlinkProject,
 )
 
@@ -151,3 +152,20 @@ async def test_a_storm_of_node_statuses_is_coalesced_and_never_closes_the_sessio
     assert {m.node_id for m in received} == set(others)
     assert {m.status for m in received} == {"offline"}
     await _heartbeat_ok(watcher.client)
+
+
+async def test_an_urgent_lease_message_overtakes_the_queued_frames(world: World) -> None:
+    """A task_cancel pushed behind hundreds of queued frames is the next frame the node gets
+    (lease decisions do not wait behind activity bursts); the queued frames follow in order."""
+    watcher = await world.node()
+    session = world.gateway.registry.get(watcher.id)
+    assert session is not None
+    removed = [uuid.uuid4() for _ in range(300)]
+    for node_id in removed:  # no await in between: the sender cannot run meanwhile
+        assert session.push(NodeRemoved(node_id=node_id, reason="gone"))
+    assignment_id = uuid.uuid4()
+    session.push_urgent(TaskCancel(assignment_id=assignment_id, reason="operator"))
+    received = await watcher.client.drain(1.0)
+    assert isinstance(received[0], TaskCancel)
+    assert received[0].assignment_id == assignment_id
+    assert [m.node_id for m in received[1:] if isinstance(m, NodeRemoved)] == removed

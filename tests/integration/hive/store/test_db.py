@@ -19,10 +19,14 @@ async def test_a_released_connection_keeps_its_session_but_no_transaction(store_
             await conn.execute("CREATE TEMP TABLE scratch (v int)")
             await conn.execute("SET work_mem = '7MB'")
             pid = conn.get_server_pid()
-        with pytest.raises(RuntimeError):
+
+        async def failing_write() -> None:
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO scratch VALUES (1)")
                 raise RuntimeError("the work failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_write()
         async with db.acquire() as conn:
             assert conn.get_server_pid() == pid
             assert await conn.fetchval("SHOW work_mem") == "7MB"

@@ -40,7 +40,7 @@ class Dispatcher:
             details = await assignments.find_dispatch_details(conn, assignment.id)
         if details is None:
             return
-        session.push(
+        session.push_urgent(
             TaskAssign(
                 assignment_id=details.assignment_id,
                 task_id=details.task_id,
@@ -67,7 +67,7 @@ class Dispatcher:
     async def push_cancel(self, assignment: Assignment, reason: str | None) -> None:
         session = self._gateway.registry.get(assignment.node_id)
         if session is not None:
-            session.push(TaskCancel(assignment_id=assignment.id, reason=reason))
+            session.push_urgent(TaskCancel(assignment_id=assignment.id, reason=reason))
 
     async def push_label(self, label: Label) -> None:
         msg = LabelSync(
@@ -102,7 +102,9 @@ class Dispatcher:
             )
             holder = self._gateway.registry.get(lease.node_id)
             if holder is not None:
-                holder.push(LeaseRevoked(assignment_id=lease.assignment_id, reason="lease expired"))
+                holder.push_urgent(
+                    LeaseRevoked(assignment_id=lease.assignment_id, reason="lease expired")
+                )
             try:
                 await self.redispatch(lease.task_id)
             except Exception as exc:

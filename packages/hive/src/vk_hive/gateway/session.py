@@ -9,6 +9,7 @@ them before it returns. Nothing the peer sends escapes the reader: decode errors
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -50,11 +51,13 @@ class _Close:
     reason: str
 
 
-class _StatusMark:
-    """Queue sentinel: send the collected ``node_status`` pushes (see :meth:`push_status`)."""
+class _Mark:
+    """Queue sentinel that wakes the sender for what waits outside the queue: urgent messages
+    (:meth:`NodeSession.push_urgent`) and collected ``node_status`` pushes
+    (:meth:`NodeSession.push_status`)."""
 
 
-_STATUS_MARK = _StatusMark()
+_MARK = _Mark()
 
 
 class NodeSession:
@@ -76,11 +79,12 @@ class NodeSession:
         self.linked_at_auth: list[uuid.UUID] = []
         self.subscribed_projects: set[uuid.UUID] = set()
         self.activity = ActivityStreams(self)
-        self._queue: asyncio.Queue[WireStruct | _Close | _StatusMark] = asyncio.Queue(
+        self._queue: asyncio.Queue[WireStruct | _Close | _Mark] = asyncio.Queue(
             maxsize=gateway.settings.outgoing_queue_size
         )
+        self._urgent: collections.deque[WireStruct] = collections.deque()
         self._statuses: dict[uuid.UUID, NodeStatusChanged] = {}
-        self._status_marked = False
+        self._marked = False
         self._closing = asyncio.Event()
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
@@ -110,6 +114,16 @@ class NodeSession:
             return False
         return True
 
+    def push_urgent(self, msg: WireStruct) -> None:
+        """Send ``msg`` before everything already queued (``task_assign``, ``task_cancel``,
+        ``lease_revoked``: a lease decision must not wait behind a burst of activity frames).
+        Urgent messages keep their order among themselves; they are few (one per dispatch or
+        lease change), so they are not bounded."""
+        if self._closing.is_set():
+            return
+        self._urgent.append(msg)
+        self._mark()
+
     def push_status(self, msg: NodeStatusChanged) -> None:
         """Queue another node's ``node_status``, coalesced: only the latest status of each node
         waits to be sent, outside the bounded queue, so a connect storm of N nodes costs each
@@ -118,15 +132,16 @@ class NodeSession:
         if self._closing.is_set():
             return
         self._statuses[msg.node_id] = msg
-        self._mark_statuses()
+        self._mark()
 
-    def _mark_statuses(self) -> None:
-        """Put the marker in the queue unless it is there; with the queue full, the sender puts
+    def _mark(self) -> None:
+        """Put the marker in the queue unless it is there (it only wakes an idle sender: a busy
+        one sends urgent messages before its next frame). With the queue full, the sender puts
         it after its next frame."""
-        if not self._status_marked:
-            self._status_marked = self.try_push(_STATUS_MARK)
+        if not self._marked:
+            self._marked = self.try_push(_MARK)
 
-    def try_push(self, msg: WireStruct | _StatusMark) -> bool:
+    def try_push(self, msg: WireStruct | _Mark) -> bool:
         """Queue only if there is room right now (for messages that can be re-read later)."""
         if self._closing.is_set():
             return False
@@ -288,18 +303,20 @@ class NodeSession:
         assert self.codec is not None
         while True:
             item = await self._queue.get()
+            while self._urgent:
+                await self._write(self._urgent.popleft())
             if isinstance(item, _Close):
                 self.abort(item.code, item.reason)
                 return
-            if isinstance(item, _StatusMark):
-                self._status_marked = False
+            if isinstance(item, _Mark):
+                self._marked = False
                 statuses, self._statuses = self._statuses, {}
                 for status in statuses.values():
                     await self._write(status)
                 continue
             await self._write(item)
-            if self._statuses:
-                self._mark_statuses()
+            if self._statuses or self._urgent:
+                self._mark()
 
     async def _write(self, msg: WireStruct) -> None:
         assert self.codec is not None
