@@ -124,7 +124,8 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     outbox_batch_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
     """Most ops in one ``op_batch``."""
     outbox_linger_s: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.005
-    """How long the sender waits for more ops to fill a batch."""
+    """How long the sender waits for more ops to fill a batch while another batch is in flight
+    (with none in flight, ops go out at once)."""
     outbox_window: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
     """Most ``op_batch`` frames in flight (sent, not acked)."""
     outbox_park_retry_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 2.0

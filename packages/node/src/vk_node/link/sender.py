@@ -94,7 +94,14 @@ class OutboxSender:
                     log.warning("outbox.ack_timeout", resend_from=window.next_seq)
                 if window.can_send(now):
                     ops = await self._peek(window.next_seq, s.outbox_batch_size)
-                    if ops and len(ops) < s.outbox_batch_size and s.outbox_linger_s > 0:
+                    # Linger to fill a batch only while another one is in flight (its ack
+                    # would not come sooner anyway); an idle link sends a lone write at once.
+                    if (
+                        ops
+                        and len(ops) < s.outbox_batch_size
+                        and s.outbox_linger_s > 0
+                        and window.in_flight
+                    ):
                         await self.clock.sleep(s.outbox_linger_s)
                         ops = await self._peek(window.next_seq, s.outbox_batch_size)
                     if ops:
