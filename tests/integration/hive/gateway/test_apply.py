@@ -243,6 +243,76 @@ async def test_attempts_executions_and_logs_are_mirrored_once(world: World) -> N
     assert await _count(world, count, exec_id) == 10
 
 
+async def test_a_run_of_logs_is_fenced_op_by_op(world: World) -> None:
+    """Log ops of one execution of a hive-assigned task in one batch: those with the current
+    token land; one with another token in the middle of the run is rejected (the checks of the
+    run are reused only for the token they were made for); after the assignment is closed in
+    the same batch, a further log op is rejected too."""
+    node = await world.node()
+    await world.create_task(start_attempt=True)
+    assign = await node.client.expect(TaskAssign)
+    token = assign.fencing_token
+    attempt_id, exec_id = uuid.uuid4(), uuid.uuid4()
+
+    def logs(first: int, op_token: int | None) -> Any:
+        entries = [
+            LogEntry(id=i, output_type="stdout", content=f"line {i}", timestamp=now())
+            for i in range(first, first + 5)
+        ]
+        return node.op(
+            LogsAppend(
+                execution_id=exec_id, first_log_id=first, last_log_id=first + 4, entries=entries
+            ),
+            entity_id=exec_id,
+            token=op_token,
+        )
+
+    ops = [
+        node.op(
+            AttemptUpsert(
+                id=attempt_id,
+                task_id=assign.task_id,
+                shared_task_id=assign.task_id,
+                assignment_id=assign.assignment_id,
+                executor="SCRIPT",
+                branch="vk/a",
+                target_branch="main",
+                created_at=now(),
+                updated_at=now(),
+            ),
+            entity_id=attempt_id,
+            token=token,
+        ),
+        node.op(
+            ExecutionUpsert(
+                id=exec_id,
+                attempt_id=attempt_id,
+                run_reason="codingagent",
+                status="running",
+                started_at=now(),
+            ),
+            entity_id=exec_id,
+            token=token,
+        ),
+        logs(1, token),
+        logs(6, token),
+        logs(11, token + 1000),  # not the current token: rejected
+        logs(16, token),
+        node.op(
+            AssignmentStatus(assignment_id=assign.assignment_id, status="completed"),
+            entity_id=assign.assignment_id,
+            token=token,
+        ),
+        logs(21, token),  # the assignment is closed: rejected
+    ]
+    ack = await node.batch(*ops)
+    assert ack.applied_through_seq == ops[-1].seq
+    rejected = [m for m in await node.client.drain() if isinstance(m, OpRejected)]
+    assert sorted(r.seq for r in rejected) == [ops[4].seq, ops[7].seq]
+    count = "SELECT count(*) FROM node_task_output_logs WHERE execution_process_id = $1"
+    assert await _count(world, count, exec_id) == 15
+
+
 async def test_child_of_unknown_attempt_parks(world: World) -> None:
     """An execution whose attempt the hive has never seen parks (it may still arrive)."""
     node = await world.node()

@@ -101,6 +101,15 @@ def _store_error_code(exc: StoreError) -> str:
     return RejectCode.INVALID_PAYLOAD
 
 
+@dataclass(frozen=True)
+class _LogParents:
+    """What the checks of a ``logs.append`` found for its execution within one batch."""
+
+    assignment_id: uuid.UUID | None
+    token: int | None
+    """The fencing token the op had to carry; None: the node owns the task (no lease)."""
+
+
 class _Applier:
     def __init__(self, conn: asyncpg.Connection, node: NodeIdentity) -> None:
         self.conn = conn
@@ -108,9 +117,12 @@ class _Applier:
         self.org_id = node.organization_id
         self.node_name = node.name
         self._links: dict[uuid.UUID, ProjectNodeLink | None] = {}
+        self._log_parents: dict[uuid.UUID, _LogParents] = {}
 
     async def apply(self, op: OutboxOp) -> None:
         payload = op.payload
+        if not isinstance(payload, LogsAppend):
+            self._log_parents.clear()  # any other op may change what the checks saw
         if isinstance(payload, TaskUpsert):
             await self._task(op, payload)
         elif isinstance(payload, AttemptUpsert):
@@ -321,14 +333,9 @@ class _Applier:
         )
 
     async def _logs(self, op: OutboxOp, p: LogsAppend) -> None:
-        process = await executions.find_process(self.conn, p.execution_id)
-        if process is None:
-            await self._missing_parent("execution", p.execution_id)
-        assert process is not None
-        if process.node_id != self.node_id:
-            raise _Skip(RejectCode.FORBIDDEN, f"execution {p.execution_id} belongs to another node")
-        assignment_id, task = await self._attempt_task(process.attempt_id)
-        await self._fence(op, task)
+        parents = self._log_parents.get(p.execution_id)
+        if parents is None or parents.token not in (None, op.fencing_token):
+            parents = await self._log_checks(op, p)
         lines = [
             NewOutputLog(
                 output_type=e.output_type.value,
@@ -339,7 +346,22 @@ class _Applier:
             for e in p.entries
             if p.first_log_id <= e.id <= p.last_log_id
         ]
-        await executions.insert_logs(self.conn, assignment_id, process.id, lines)
+        await executions.insert_logs(self.conn, parents.assignment_id, p.execution_id, lines)
+        # Consecutive logs of one execution (the common case: a chatty process) skip the parent
+        # lookups and the fence read: the fence's row lock is held until this batch commits, so
+        # a token that was current for this op stays current for the next ones of the run.
+        self._log_parents[p.execution_id] = parents
+
+    async def _log_checks(self, op: OutboxOp, p: LogsAppend) -> _LogParents:
+        process = await executions.find_process(self.conn, p.execution_id)
+        if process is None:
+            await self._missing_parent("execution", p.execution_id)
+        assert process is not None
+        if process.node_id != self.node_id:
+            raise _Skip(RejectCode.FORBIDDEN, f"execution {p.execution_id} belongs to another node")
+        assignment_id, task = await self._attempt_task(process.attempt_id)
+        active = await self._fence(op, task)
+        return _LogParents(assignment_id, None if active is None else active.fencing_token)
 
     async def _assignment_status(self, op: OutboxOp, p: AssignmentStatus) -> None:
         assignment = await assignments.find_by_id(self.conn, p.assignment_id, lock=True)
