@@ -39,6 +39,45 @@ async def _shared_id(world: World, node: Node, local_id: uuid.UUID) -> uuid.UUID
     return task.id
 
 
+def _run_ops(
+    node: Node,
+    task_id: uuid.UUID,
+    attempt_id: uuid.UUID,
+    exec_id: uuid.UUID,
+    *,
+    token: int | None = None,
+    **attempt: Any,
+) -> list[Any]:
+    """An attempt of ``task_id`` and a running execution of it, as the node's ops."""
+    return [
+        node.op(
+            AttemptUpsert(
+                id=attempt_id,
+                task_id=task_id,
+                executor="SCRIPT",
+                branch="vk/a",
+                target_branch="main",
+                created_at=now(),
+                updated_at=now(),
+                **attempt,
+            ),
+            entity_id=attempt_id,
+            token=token,
+        ),
+        node.op(
+            ExecutionUpsert(
+                id=exec_id,
+                attempt_id=attempt_id,
+                run_reason="codingagent",
+                status="running",
+                started_at=now(),
+            ),
+            entity_id=exec_id,
+            token=token,
+        ),
+    ]
+
+
 async def test_same_batch_twice_applies_once(world: World) -> None:
     """Re-sending a batch applies nothing twice and acks the same seq."""
     node = await world.node()
@@ -197,28 +236,7 @@ async def test_attempts_executions_and_logs_are_mirrored_once(world: World) -> N
     ]
     ops = [
         node.task_op(local_task, status="inprogress"),
-        node.op(
-            AttemptUpsert(
-                id=attempt_id,
-                task_id=local_task,
-                executor="SCRIPT",
-                branch="vk/a",
-                target_branch="main",
-                created_at=now(),
-                updated_at=now(),
-            ),
-            entity_id=attempt_id,
-        ),
-        node.op(
-            ExecutionUpsert(
-                id=exec_id,
-                attempt_id=attempt_id,
-                run_reason="codingagent",
-                status="running",
-                started_at=now(),
-            ),
-            entity_id=exec_id,
-        ),
+        *_run_ops(node, local_task, attempt_id, exec_id),
         node.op(
             LogsAppend(execution_id=exec_id, first_log_id=1, last_log_id=10, entries=entries),
             entity_id=exec_id,
@@ -268,31 +286,14 @@ async def test_a_run_of_logs_is_fenced_op_by_op(world: World) -> None:
         )
 
     ops = [
-        node.op(
-            AttemptUpsert(
-                id=attempt_id,
-                task_id=assign.task_id,
-                shared_task_id=assign.task_id,
-                assignment_id=assign.assignment_id,
-                executor="SCRIPT",
-                branch="vk/a",
-                target_branch="main",
-                created_at=now(),
-                updated_at=now(),
-            ),
-            entity_id=attempt_id,
+        *_run_ops(
+            node,
+            assign.task_id,
+            attempt_id,
+            exec_id,
             token=token,
-        ),
-        node.op(
-            ExecutionUpsert(
-                id=exec_id,
-                attempt_id=attempt_id,
-                run_reason="codingagent",
-                status="running",
-                started_at=now(),
-            ),
-            entity_id=exec_id,
-            token=token,
+            shared_task_id=assign.task_id,
+            assignment_id=assign.assignment_id,
         ),
         logs(1, token),
         logs(6, token),
