@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from vk_hive.store.repositories import assignments, executions, shared_tasks
@@ -401,3 +402,59 @@ async def test_activity_of_node_ops_names_the_op_as_origin(world: World) -> None
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def test_updates_of_own_tasks_take_the_bulk_path_with_per_op_effects(world: World) -> None:
+    """A batch of edits of tasks the node owns (two tasks interleaved, a chain of status moves,
+    one illegal move in the middle, an archive, the shared id named or not) has the effects of
+    applying the ops one by one: each op bumps its task's version once and writes one
+    task.updated event naming it as origin, in op order per task; the illegal move is rejected
+    and the ops after it still apply; the archive sticks."""
+    node = await world.node()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await node.batch(node.task_op(a, title="a0"), node.task_op(b, title="b0"))
+    shared_a = await _shared_id(world, node, a)
+    ops = [
+        node.task_op(a, title="a1", status="inprogress"),
+        node.task_op(b, title="b1", shared_task_id=await _shared_id(world, node, b)),
+        node.task_op(a, title="a2", status="inreview", shared_task_id=shared_a),
+        node.task_op(a, title="a-bad", status="todo"),  # in-review -> todo: illegal
+        node.task_op(b, title="b2", status="cancelled"),
+        node.task_op(a, title="a3", status="done"),
+    ]
+    archived = node.task_op(b, title="b3", status="cancelled")
+    archived = msgspec.structs.replace(
+        archived, payload=msgspec.structs.replace(archived.payload, archived_at=now())
+    )
+    after = node.task_op(b, title="b4", status="cancelled")  # no archived_at: stays archived
+    ack = await node.batch(*ops, archived, after)
+    assert ack.applied_through_seq == after.seq
+    rejected = [m for m in await node.client.drain() if isinstance(m, OpRejected)]
+    assert [(r.seq, r.code) for r in rejected] == [(ops[3].seq, "illegal_transition")]
+    async with world.db.acquire() as conn:
+        task_a = await shared_tasks.get(conn, shared_a)
+        task_b = await shared_tasks.get(conn, await _shared_id(world, node, b))
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM activity WHERE swarm_project_id = $1 ORDER BY seq",
+            world.project_id,
+        )
+    assert (task_a.title, task_a.status, task_a.version) == ("a3", "done", 4)
+    assert (task_b.title, task_b.status, task_b.version) == ("b4", "cancelled", 5)
+    assert task_b.archived_at is not None
+    assert task_a.executing_node_id == node.id
+    events = [(r["event_type"], _json(r["payload"])) for r in rows][2:]  # after the creates
+    assert all(t == "task.updated" for t, _ in events)
+    seen = [(p["task"]["id"], p["task"]["title"], p["task"]["version"], p["origin"]["seq"])
+            for _, p in events]  # fmt: skip
+    applied = [op for op in [*ops, archived, after] if op.seq != ops[3].seq]
+    by_task = {str(shared_a): "a"}
+    assert [(by_task.get(i, "b"), title, version, seq) for i, title, version, seq in seen] == [
+        ("a" if op.payload.id == a else "b", op.payload.title, version, op.seq)
+        for op, version in zip(applied, [2, 2, 3, 3, 4, 4, 5], strict=True)
+    ]
+    logged = await _count(
+        world,
+        "SELECT count(*) FROM node_op_log WHERE node_id = $1 AND reject_code IS NULL",
+        node.id,
+    )
+    assert logged == 2 + len(applied)

@@ -433,8 +433,9 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
 
 class _Batch:
     """One batch's walk over its ops. New tasks of the node (the common case when a node creates
-    work) are collected and inserted together by :meth:`_flush` before any other op is applied,
-    so the order of effects stays the order of the ops."""
+    work) and plain updates of tasks it owns (the common case when it edits them) are collected
+    and written together by :meth:`_flush` — one statement each — before any other op is
+    applied, so the order of effects per task stays the order of the ops."""
 
     def __init__(self, conn: asyncpg.Connection, node: NodeIdentity, cursor: int) -> None:
         self.conn = conn
@@ -447,6 +448,12 @@ class _Batch:
         self.seen: set[str] = set()
         self.known: set[uuid.UUID] = set()
         self.pending: list[tuple[OutboxOp, NodeTaskData]] = []
+        self.existing: dict[uuid.UUID, SharedTask] = {}
+        """The node's own live tasks named by the batch, by local id (for the update path)."""
+        self.status_now: dict[uuid.UUID, TaskStatus] = {}
+        """Status of a task after the batch's updates so far (shared id)."""
+        self.updates: list[tuple[OutboxOp, tuple[uuid.UUID, NodeTaskData]]] = []
+        self.updating: set[uuid.UUID] = set()
 
     async def run(self, ops: list[OutboxOp]) -> None:
         keys = [op.idempotency_key for op in ops]
@@ -456,10 +463,10 @@ class _Batch:
         skipped = await op_log.recorded_rejections(self.conn, self.node.node_id, keys)
         local_ids = [op.payload.id for op in ops if isinstance(op.payload, TaskUpsert)]
         if local_ids:
-            existing = await shared_tasks.find_by_source_task_ids(
+            self.existing = await shared_tasks.find_by_source_task_ids(
                 self.conn, self.node.node_id, local_ids
             )
-            self.known = set(existing)
+            self.known = set(self.existing)
         for op in ops:
             if op.seq > self.through + 1:
                 self.result.gap_at = op.seq
@@ -482,10 +489,29 @@ class _Batch:
                 self.known.add(fresh.source_task_id)
                 self._done(op)
                 continue
+            update = await self._plain_update(op)
+            if update is not None:
+                self.updates.append((op, update))
+                self.updating.add(update[0])
+                self._done(op)
+                continue
             await self._flush()
+            self._forget(op)
             if not await self._one(op):
                 break
         await self._flush()
+
+    def _forget(self, op: OutboxOp) -> None:
+        """An op on the per-op path may change a task the update path knows: forget it (a
+        ``task.upsert``: that task; an ``assignment.status``: any, it may set a status)."""
+        p = op.payload
+        if isinstance(p, TaskUpsert):
+            task = self.existing.pop(p.id, None)
+            if task is not None:
+                self.status_now.pop(task.id, None)
+        elif isinstance(p, AssignmentStatus):
+            self.existing.clear()
+            self.status_now.clear()
 
     def _done(self, op: OutboxOp, rejected: OpRejected | None = None) -> None:
         """Record the op's outcome (applied, or the rejection) in the op log of this batch."""
@@ -526,7 +552,70 @@ class _Batch:
             origin_seq=op.seq,
         )
 
+    async def _plain_update(self, op: OutboxOp) -> tuple[uuid.UUID, NodeTaskData] | None:
+        """(shared id, data) of an update of a live task the node owns that can take the bulk
+        path — text fits, project linked, a legal transition from the status the batch has made
+        so far — else None (the per-op path applies or rejects it)."""
+        p = op.payload
+        if not isinstance(p, TaskUpsert):
+            return None
+        task = self.existing.get(p.id)
+        if task is None or task.owner_node_id != self.node.node_id:
+            return None
+        if p.shared_task_id not in (None, task.id) or p.id != op.entity_id:
+            return None
+        if "\x00" in p.title or "\x00" in (p.description or ""):
+            return None
+        if len(p.title.encode()) + len((p.description or "").encode()) > MAX_TASK_TEXT_BYTES:
+            return None
+        status = to_hive(p.status)
+        current = self.status_now.get(task.id, task.status)
+        if status != current and not is_legal(current, status):
+            return None
+        try:
+            link = await self.applier._link_for(p.project_id)
+        except (_Park, _Skip):
+            return None
+        if task.id in self.updating:
+            await self._flush()  # one update per task and statement
+        self.status_now[task.id] = status
+        return task.id, NodeTaskData(
+            organization_id=self.node.organization_id,
+            swarm_project_id=link.swarm_project_id,
+            source_task_id=p.id,
+            title=p.title,
+            description=p.description,
+            status=status,
+            shared_task_id=p.shared_task_id,
+            owner_name=self.node.name,
+            archived_at=p.archived_at,
+            origin_seq=op.seq,
+        )
+
     async def _flush(self) -> None:
+        await self._flush_creates()
+        await self._flush_updates()
+
+    async def _flush_updates(self) -> None:
+        if not self.updates:
+            return
+        updates, self.updates = self.updates, []
+        self.updating.clear()
+        try:
+            async with self.conn.transaction():
+                await shared_tasks.update_many_from_node(
+                    self.conn, self.node.node_id, [update for _, update in updates]
+                )
+            self.result.applied += len(updates)
+            for op, _ in updates:
+                self.result.outcomes[op.op_type.value, "applied"] += 1
+        except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            # Something the checks did not foresee: apply them one by one instead.
+            for op, _ in updates:
+                self._forget(op)
+                await self._one(op, recorded=True)
+
+    async def _flush_creates(self) -> None:
         if not self.pending:
             return
         pending, self.pending = self.pending, []

@@ -621,6 +621,79 @@ async def insert_many_from_node(
     return created
 
 
+async def update_many_from_node(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    items: list[tuple[uuid.UUID, NodeTaskData]],
+) -> list[SharedTask]:
+    """Apply ``task.upsert`` ops of tasks the node owns — (shared task id, data), at most one
+    per task — in one statement, and record their ``task.updated`` events in list order: the
+    same changes and events as :func:`upsert_from_node` makes one op at a time (title,
+    description, status, archive kept once set, owner name only for an op that did not name
+    the shared id, the node as executing node, version+1). For the op-batch fast path: the
+    caller holds the projects' activity counters and has checked text, links and transitions.
+    Raises :class:`NotFound` when a task is no longer a live task the node owns."""
+    if not items:
+        return []
+    for _, data in items:
+        _check_text(data.title, data.description)
+    rows = await conn.fetch(
+        f"""
+        UPDATE shared_tasks AS t SET title = u.title, description = u.description,
+            status = u.status::task_status, archived_at = COALESCE(u.archived_at, t.archived_at),
+            owner_name = COALESCE(u.owner_name, t.owner_name), executing_node_id = $1,
+            version = t.version + 1
+        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                    $7::text[]) WITH ORDINALITY AS u(id, title, description, status, archived_at,
+                                                     owner_name, n)
+        WHERE t.id = u.id AND t.deleted_at IS NULL AND t.owner_node_id = $1
+        RETURNING {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))}, u.n
+        """,
+        node_id,
+        [task_id for task_id, _ in items],
+        [d.title for _, d in items],
+        [d.description for _, d in items],
+        [TaskStatus(d.status).value for _, d in items],
+        [d.archived_at for _, d in items],
+        [None if d.shared_task_id is not None else d.owner_name for _, d in items],
+    )
+    if len(rows) != len(items):
+        raise NotFound("a task of the batch is no longer a live task of this node")
+    rows = sorted(rows, key=lambda r: int(r["n"]))
+    updated = from_rows(SharedTask, rows)
+    users = await _users(conn, {t.assignee_user_id for t in updated if t.assignee_user_id})
+    by_project: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    swarm: dict[uuid.UUID, uuid.UUID | None] = {}
+    for task, (_, data) in zip(updated, items, strict=True):
+        if task.project_id is None:
+            continue
+        user = users.get(task.assignee_user_id) if task.assignee_user_id else None
+        payload: dict[str, Any] = {
+            "task": msgspec.to_builtins(task),
+            "user": msgspec.to_builtins(user),
+        }
+        origin = _origin(node_id, data)
+        if origin is not None:
+            payload["origin"] = origin
+        by_project.setdefault(task.project_id, []).append(payload)
+        swarm[task.project_id] = task.swarm_project_id
+    for project_id, payloads in by_project.items():
+        await activity.append_many(
+            conn, project_id, "task.updated", payloads, swarm_project_id=swarm[project_id]
+        )
+    return updated
+
+
+async def _users(conn: asyncpg.Connection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserData]:
+    if not user_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT id, first_name, last_name, username FROM users WHERE id = ANY($1::uuid[])",
+        list(user_ids),
+    )
+    return {u.id: u for u in from_rows(UserData, rows)}
+
+
 async def _node_update(
     conn: asyncpg.Connection,
     node_id: uuid.UUID,
