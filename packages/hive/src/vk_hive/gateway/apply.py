@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -593,43 +594,36 @@ class _Batch:
         )
 
     async def _flush(self) -> None:
-        await self._flush_creates()
-        await self._flush_updates()
-
-    async def _flush_updates(self) -> None:
-        if not self.updates:
-            return
-        updates, self.updates = self.updates, []
-        self.updating.clear()
-        try:
-            async with self.conn.transaction():
-                await shared_tasks.update_many_from_node(
+        if self.pending:
+            creates, self.pending = self.pending, []
+            await self._bulk(
+                [op for op, _ in creates],
+                lambda: shared_tasks.insert_many_from_node(
+                    self.conn, self.node.node_id, [data for _, data in creates]
+                ),
+            )
+        if self.updates:
+            updates, self.updates = self.updates, []
+            self.updating.clear()
+            await self._bulk(
+                [op for op, _ in updates],
+                lambda: shared_tasks.update_many_from_node(
                     self.conn, self.node.node_id, [update for _, update in updates]
-                )
-            self.result.applied += len(updates)
-            for op, _ in updates:
-                self.result.outcomes[op.op_type.value, "applied"] += 1
-        except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-            # Something the checks did not foresee: apply them one by one instead.
-            for op, _ in updates:
-                self._forget(op)
-                await self._one(op, recorded=True)
+                ),
+            )
 
-    async def _flush_creates(self) -> None:
-        if not self.pending:
-            return
-        pending, self.pending = self.pending, []
+    async def _bulk(self, ops: list[OutboxOp], write: Callable[[], Awaitable[object]]) -> None:
+        """Run one bulk ``write`` for ``ops`` (already recorded as applied) in a savepoint; if
+        it fails on something the checks did not foresee, apply the ops one by one instead."""
         try:
             async with self.conn.transaction():
-                await shared_tasks.insert_many_from_node(
-                    self.conn, self.node.node_id, [data for _, data in pending]
-                )
-            self.result.applied += len(pending)
-            for op, _ in pending:
+                await write()
+            self.result.applied += len(ops)
+            for op in ops:
                 self.result.outcomes[op.op_type.value, "applied"] += 1
         except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-            # Something the checks did not foresee: apply them one by one instead.
-            for op, _ in pending:
+            for op in ops:
+                self._forget(op)
                 await self._one(op, recorded=True)
 
     async def _one(self, op: OutboxOp, *, recorded: bool = False) -> bool:
