@@ -38,6 +38,12 @@ __all__ = [
 ]
 
 
+def py_spy_path() -> Path:
+    """py-spy on the PATH, else next to this interpreter (a venv without it activated)."""
+    found = shutil.which("py-spy")
+    return Path(found) if found else Path(sys.executable).parent / "py-spy"
+
+
 @dataclass
 class BenchContext:
     quick: bool
@@ -52,7 +58,7 @@ class BenchContext:
         stacks in ``DIR/<label>-<name>.txt``); a no-op otherwise."""
         if self.profile_dir is None:
             return
-        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        spy = str(py_spy_path())
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         for name, pid in pids.items():
             out = self.profile_dir / f"{label}-{name}.txt"

@@ -28,7 +28,7 @@ for entry in (str(ROOT), str(ROOT / "tests")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from benchmarks.common import BenchContext  # noqa: E402
+from benchmarks.common import BenchContext, py_spy_path  # noqa: E402
 from support.postgres import (  # noqa: E402
     DatabaseFactory,
     NoPostgresError,
@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         help="sample the hive and node workers with py-spy while measuring (collapsed stacks)",
     )
     args = parser.parse_args(argv)
+    if args.profile is not None and not py_spy_path().exists():
+        print(
+            "[bench] --profile samples with py-spy, which is not installed here: "
+            f"{sys.executable} -m pip install py-spy",
+            file=sys.stderr,
+        )
+        return 2
     names = list(args.only or BENCHMARKS)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vk-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
