@@ -254,18 +254,7 @@ class _Applier:
                         f"status {task.status.value} -> {status.value} may not be authored by "
                         "this node",
                     )
-        data = NodeTaskData(
-            organization_id=self.org_id,
-            swarm_project_id=link.swarm_project_id,
-            source_task_id=p.id,
-            title=p.title,
-            description=p.description,
-            status=status,
-            shared_task_id=p.shared_task_id,
-            owner_name=self.node_name,
-            archived_at=p.archived_at,
-            origin_seq=op.seq,
-        )
+        data = _task_data(op, p, status, self.org_id, link.swarm_project_id, self.node_name)
         await shared_tasks.upsert_from_node(
             self.conn, self.node_id, data, status_author=None if owner else Author.NODE
         )
@@ -533,24 +522,14 @@ class _Batch:
         p = op.payload
         if not isinstance(p, TaskUpsert) or p.shared_task_id is not None or p.id in self.known:
             return None
-        if p.id != op.entity_id or "\x00" in p.title or "\x00" in (p.description or ""):
+        if p.id != op.entity_id or not _plain_text(p):
             return None
-        if len(p.title.encode()) + len((p.description or "").encode()) > MAX_TASK_TEXT_BYTES:
+        link = await self._link(p)
+        if link is None:
             return None
-        try:
-            link = await self.applier._link_for(p.project_id)
-        except (_Park, _Skip):
-            return None
-        return NodeTaskData(
-            organization_id=self.node.organization_id,
-            swarm_project_id=link.swarm_project_id,
-            source_task_id=p.id,
-            title=p.title,
-            description=p.description,
-            status=to_hive(p.status),
-            owner_name=self.node.name,
-            archived_at=p.archived_at,
-            origin_seq=op.seq,
+        node = self.node
+        return _task_data(
+            op, p, to_hive(p.status), node.organization_id, link.swarm_project_id, node.name
         )
 
     async def _plain_update(self, op: OutboxOp) -> tuple[uuid.UUID, NodeTaskData] | None:
@@ -565,33 +544,30 @@ class _Batch:
             return None
         if p.shared_task_id not in (None, task.id) or p.id != op.entity_id:
             return None
-        if "\x00" in p.title or "\x00" in (p.description or ""):
-            return None
-        if len(p.title.encode()) + len((p.description or "").encode()) > MAX_TASK_TEXT_BYTES:
+        if not _plain_text(p):
             return None
         status = to_hive(p.status)
         current = self.status_now.get(task.id, task.status)
         if status != current and not is_legal(current, status):
             return None
-        try:
-            link = await self.applier._link_for(p.project_id)
-        except (_Park, _Skip):
+        link = await self._link(p)
+        if link is None:
             return None
         if task.id in self.updating:
             await self._flush()  # one update per task and statement
         self.status_now[task.id] = status
-        return task.id, NodeTaskData(
-            organization_id=self.node.organization_id,
-            swarm_project_id=link.swarm_project_id,
-            source_task_id=p.id,
-            title=p.title,
-            description=p.description,
-            status=status,
-            shared_task_id=p.shared_task_id,
-            owner_name=self.node.name,
-            archived_at=p.archived_at,
-            origin_seq=op.seq,
+        data = _task_data(
+            op, p, status, self.node.organization_id, link.swarm_project_id, self.node.name
         )
+        return task.id, data
+
+    async def _link(self, p: TaskUpsert) -> ProjectNodeLink | None:
+        """The op's project link, or None when it would park or be skipped (the per-op path
+        then decides)."""
+        try:
+            return await self.applier._link_for(p.project_id)
+        except (_Park, _Skip):
+            return None
 
     async def _flush(self) -> None:
         if self.pending:
@@ -654,6 +630,36 @@ class _Batch:
         if not recorded or rejection is not None:
             self._done(op, rejection)
         return True
+
+
+def _plain_text(p: TaskUpsert) -> bool:
+    """Title and description fit the limit and hold no NUL (else the per-op path rejects)."""
+    if "\x00" in p.title or "\x00" in (p.description or ""):
+        return False
+    return len(p.title.encode()) + len((p.description or "").encode()) <= MAX_TASK_TEXT_BYTES
+
+
+def _task_data(
+    op: OutboxOp,
+    p: TaskUpsert,
+    status: TaskStatus,
+    organization_id: uuid.UUID,
+    swarm_project_id: uuid.UUID,
+    owner_name: str,
+) -> NodeTaskData:
+    """What a node's ``task.upsert`` asks the hive to write."""
+    return NodeTaskData(
+        organization_id=organization_id,
+        swarm_project_id=swarm_project_id,
+        source_task_id=p.id,
+        title=p.title,
+        description=p.description,
+        status=status,
+        shared_task_id=p.shared_task_id,
+        owner_name=owner_name,
+        archived_at=p.archived_at,
+        origin_seq=op.seq,
+    )
 
 
 def _reject(result: BatchResult, op: OutboxOp, code: str, reason: str) -> None:
