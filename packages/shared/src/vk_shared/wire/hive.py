@@ -68,6 +68,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     INTERNAL = "internal"
+    RATE_LIMITED = "rate_limited"
+    """Too many attempts from this source; wait before retrying."""
 
 
 class RejectCode(StrEnum):
