@@ -17,7 +17,8 @@ Pieces:
 - :class:`HiveProcess` — ``vk-hive migrate`` then ``vk-hive serve`` on a free port (kept across
   restarts) with short lease/heartbeat/sweep durations; ``bootstrap()`` and ``create_api_key()``
   run the ``vk-hive admin`` commands; ``api(token)`` is a REST client of ``/v1``.
-- :class:`NodeProcess` — ``vk-node serve`` with its own data dir, port, machine id and API key,
+- :class:`NodeProcess` — ``vk-node serve`` with its own data dir, port and API key (machine id:
+  the node's default unless given),
   ``VK_NODE_EXECUTORS=SCRIPT`` and short link durations; ``api`` is a REST client of ``/api``;
   ``status()`` runs ``vk-node status --json``; ``wait_connected()`` returns its hive node id.
 - :class:`Cluster` — a context manager: hive, admin token, one swarm project, N nodes each with a
@@ -468,13 +469,14 @@ class NodeProcess(_Process):
                 "VK_NODE_DATA_DIR": str(self.data_dir),
                 "VK_NODE_HOST": "127.0.0.1",
                 "VK_NODE_NAME": name,
-                "VK_NODE_MACHINE_ID": machine_id or f"{name}-{uuid.uuid4().hex[:12]}",
                 "VK_HIVE_URL": hive_url,
                 "VK_NODE_API_KEY": api_key,
                 "VK_NODE_ENV_PASSTHROUGH": ",".join(passthrough),
                 CLUSTER_ENV: cluster_id,
             }
         )
+        if machine_id:  # default: the id the node generates in its data dir
+            base["VK_NODE_MACHINE_ID"] = machine_id
         base.update(env or {})
         super().__init__(name, workdir, base, port)
         self.env["VK_NODE_PORT"] = str(self.port)

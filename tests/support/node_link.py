@@ -136,7 +136,6 @@ class World:
             "data_dir": str(self.tmp / f"node{self._n}"),
             "hive_url": self.hive.url,
             "name": f"node{self._n}",
-            "machine_id": f"machine{self._n}",
             "executors": "SCRIPT",
             "max_concurrent": 2,
             "stop_grace_s": 0.5,

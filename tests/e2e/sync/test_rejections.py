@@ -59,8 +59,9 @@ def test_revoking_a_key_cuts_the_node_off_and_refusals_leave_its_hive_row_alone(
 def test_a_second_machine_with_a_bound_key_is_refused_while_the_first_is_online(
     make_cluster,
 ) -> None:
-    """A node process on another machine id presenting a key bound to an online node is refused
-    with "key in use by another machine"; the first node stays connected and no node is added."""
+    """A second node process (its own data dir, default machine id) presenting a key bound to an
+    online node is refused with a reason naming the node; the first node stays connected and no
+    node is added."""
     cluster: Cluster = make_cluster(nodes_count=1)
     owner = cluster.nodes[0]
     intruder = cluster.add_node(
@@ -73,7 +74,7 @@ def test_a_second_machine_with_a_bound_key_is_refused_while_the_first_is_online(
 
     error = cluster.wait(refused, what="the intruder to be refused")
     assert "auth_failed" in error
-    assert "key in use by another machine" in error
+    assert "online from another node instance" in error
     assert intruder.process.link_status()["node_id"] is None
     assert owner.process.link_status()["state"] == "connected"
     nodes = cluster.api.get("/nodes", params={"organization_id": node_org(cluster)})

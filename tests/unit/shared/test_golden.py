@@ -10,7 +10,7 @@ import pytest
 
 from vk_shared.codec import decode_hive_message, decode_node_message, encode_json, encode_msgpack
 from vk_shared.docgen import render
-from vk_shared.schema import SNAPSHOT_PATH, build_schema, render_schema
+from vk_shared.schema import SNAPSHOT_PATH, build_schema, normalize, render_schema
 from vk_shared.wire import HIVE_MESSAGE_TYPES, NODE_MESSAGE_TYPES, tag_of
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,11 +43,36 @@ def test_golden_fixture_decodes_and_re_encodes_identically(
 
 
 def test_schema_snapshot_is_current() -> None:
-    """The committed wire.schema.json matches the Structs."""
-    current = SNAPSHOT_PATH.read_text(encoding="utf-8") if SNAPSHOT_PATH.exists() else ""
-    assert current == render_schema(), (
-        f"{SNAPSHOT_PATH.relative_to(ROOT)} is stale; run `make docs` and commit the result"
-    )
+    """The committed wire.schema.json means what the Structs mean: the same types, fields,
+    constraints and descriptions (prose compared with its whitespace normalised, so how a msgspec
+    release lays out docstrings does not matter)."""
+    committed = json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))
+    current = build_schema()
+    stale = f"{SNAPSHOT_PATH.name} is stale; run `make docs` and commit the result"
+    assert normalize(committed) == current, stale
+
+
+def test_schema_snapshot_comparison_ignores_layout_but_not_meaning() -> None:
+    """Re-indented prose compares equal; a changed constraint, field or description does not."""
+    current = build_schema()
+    auth = current["$defs"]["Auth"]
+    relaid = json.loads(json.dumps(current))
+    relaid["$defs"]["Auth"]["description"] = auth["description"].replace(" ", "\n    ", 2)
+    assert normalize(relaid) == current
+    for change in (
+        lambda s: s["$defs"]["Auth"]["properties"]["api_key"].update(maxLength=513),
+        lambda s: s["$defs"]["Auth"]["properties"].pop("name"),
+        lambda s: s["$defs"]["Auth"].update(description="Something else."),
+    ):
+        changed = json.loads(json.dumps(current))
+        change(changed)
+        assert normalize(changed) != current
+
+
+def test_the_snapshot_file_is_the_rendered_schema() -> None:
+    """``make docs`` writes exactly what :func:`render_schema` renders (sorted, indented)."""
+    assert json.loads(render_schema()) == build_schema()
+    assert render_schema().endswith("}\n")
 
 
 def test_schema_covers_both_unions_with_discriminators() -> None:

@@ -17,6 +17,7 @@ from litestar import Litestar
 
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
+from vk_node.link.identity import resolve_machine_id
 from vk_node.metrics import NodeMetrics
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
@@ -64,6 +65,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(settings.db_path)
         ctx._store = store
+        machine_id = await resolve_machine_id(store, settings)
         executor = ExecutorService(store, settings)
         await executor.start()
         ctx._executor = executor
@@ -83,6 +85,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
             host=settings.host,
             port=settings.port,
             db=str(settings.db_path),
+            machine_id=machine_id,
             hive="standalone" if settings.standalone else settings.hive_url,
         )
         try:

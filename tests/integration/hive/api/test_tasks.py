@@ -115,12 +115,12 @@ async def test_dispatch_claims_a_lease_on_an_eligible_node(hive: Hive) -> None:
     assert none["assignment"] is None
     assert "no node" in str(none["dispatch_error"])
     async with hive.db.transaction() as conn:
-        cannot = await nodes.upsert(
+        cannot = await nodes.create(
             conn,
             alice.personal_org_id,
             NodeRegistration(name="a", machine_id="ma", capabilities={"executors": ["CODEX"]}),
         )
-        can = await nodes.upsert(
+        can = await nodes.create(
             conn,
             alice.personal_org_id,
             NodeRegistration(name="b", machine_id="mb", capabilities={"executors": ["SCRIPT"]}),

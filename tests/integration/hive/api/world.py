@@ -43,12 +43,12 @@ async def build_world(hive: Hive) -> World:
         c.post("/v1/swarm/projects", json={"organization_id": str(org), "name": "p2"}, headers=h)
     )
     async with hive.db.transaction() as conn:
-        node = await nodes.upsert(
+        node = await nodes.create(
             conn,
             org,
             NodeRegistration(name="n1", machine_id="m1", capabilities={"executors": ["SCRIPT"]}),
         )
-        node2 = await nodes.upsert(
+        node2 = await nodes.create(
             conn,
             org,
             NodeRegistration(name="n2", machine_id="m2", capabilities={"executors": ["SCRIPT"]}),

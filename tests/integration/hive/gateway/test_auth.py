@@ -116,7 +116,7 @@ async def test_takeover_is_refused_and_blocks_the_key_after_the_limit(world: Wor
         assert result.code == "auth_failed"
         messages.append(result.message)
         assert (await intruder.closed()).code == 1008
-    assert "key in use by another machine" in messages[0]
+    assert "online from another node instance" in messages[0]
     assert "blocked" in messages[-1]
     async with world.db.acquire() as conn:
         row = await node_api_keys.find_by_node_id(conn, first.id)
@@ -127,7 +127,8 @@ async def test_takeover_is_refused_and_blocks_the_key_after_the_limit(world: Wor
 
 
 async def test_key_moves_to_a_new_machine_when_the_bound_node_is_offline(world: World) -> None:
-    """A key whose node is offline may be used from another machine: it is rebound."""
+    """A key whose node is offline may be used from another machine: the same node moves there
+    (its machine id is updated)."""
     key = await world.api_key()
     first = await world.node(api_key=key, machine_id="old-machine")
     await first.client.close()
@@ -138,7 +139,10 @@ async def test_key_moves_to_a_new_machine_when_the_bound_node_is_offline(world: 
     moved = await world.client()
     result = await moved.auth(key, machine_id="new-machine")
     assert isinstance(result, AuthResult)
-    assert result.node_id != first.id
+    assert result.node_id == first.id
+    async with world.db.acquire() as conn:
+        node = await nodes.get(conn, first.id)
+    assert node.machine_id == "new-machine"
 
 
 async def test_no_subprotocol_is_refused(world: World) -> None:

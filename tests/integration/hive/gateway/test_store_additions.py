@@ -36,7 +36,7 @@ async def _setup(db: Database) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UU
         user = await auth_repo.upsert_user(conn, email="s@example.com", username="s")
         org = await ensure_personal_organization(conn, user.id, "s")
         project = await swarm_projects.create(conn, org.id, "p")
-        node = await nodes.upsert(conn, org.id, NodeRegistration(name="n", machine_id="m"))
+        node = await nodes.create(conn, org.id, NodeRegistration(name="n", machine_id="m"))
         local = uuid.uuid4()
         await node_local_projects.bulk_upsert(
             conn, node.id, [LocalProjectInfo(local_project_id=local, name="r", git_repo_path="/r")]

@@ -33,7 +33,7 @@ async def make_user(conn: asyncpg.Connection, username: str = "alice") -> uuid.U
 
 
 async def make_node(conn: asyncpg.Connection, org_id: uuid.UUID, name: str) -> Node:
-    return await nodes.upsert(
+    return await nodes.create(
         conn,
         org_id,
         NodeRegistration(name=name, machine_id=f"m-{name}", capabilities={"executors": ["SCRIPT"]}),

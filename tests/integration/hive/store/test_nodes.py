@@ -21,20 +21,27 @@ from vk_shared.status import NodeStatus
 
 
 @pytest.mark.asyncio
-async def test_upsert_finds_node_by_machine_and_refreshes_it(world: World) -> None:
-    """Registering the same machine again updates the node instead of adding one."""
+async def test_create_never_adopts_a_node_by_machine_id_and_connected_refreshes(
+    world: World,
+) -> None:
+    """Registering a node whose machine id another node has creates a second node (a claimed
+    machine id is metadata); ``connected`` refreshes one node's details and marks it online."""
     async with world.db.acquire() as conn:
         await nodes.heartbeat(conn, world.node.id, NodeStatus.OFFLINE)
-        again = await nodes.upsert(
+        twin = await nodes.create(
+            conn, world.org_id, NodeRegistration(name="twin", machine_id="m-n1")
+        )
+        again = await nodes.connected(
             conn,
-            world.org_id,
-            NodeRegistration(name="renamed", machine_id="m-n1", public_url="http://x"),
+            world.node.id,
+            NodeRegistration(name="renamed", machine_id="m-new", public_url="http://x"),
         )
         listed = await nodes.list_by_organization(conn, world.org_id)
+    assert twin.id != world.node.id
     assert again.id == world.node.id
     assert again.status == NodeStatus.ONLINE
-    assert again.public_url == "http://x"
-    assert [n.name for n in listed] == ["n2", "renamed"]
+    assert (again.machine_id, again.public_url) == ("m-new", "http://x")
+    assert [n.name for n in listed] == ["n2", "renamed", "twin"]
 
 
 @pytest.mark.asyncio

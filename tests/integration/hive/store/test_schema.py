@@ -102,9 +102,9 @@ EXPECTED_COLUMNS: dict[str, str] = {
     "node_op_log": """
         node_id uuid NN | idempotency_key text NN | seq bigint NN | op_type text NN
         entity_id uuid NN | applied_at ts NN | reject_code text | reject_reason text
-        fencing_token bigint""",
+        fencing_token bigint | epoch integer NN""",
     "node_op_cursors": """
-        node_id uuid NN | applied_through_seq bigint NN | updated_at ts NN""",
+        node_id uuid NN | applied_through_seq bigint NN | updated_at ts NN | epoch integer NN""",
     "node_lease_tokens": """
         fencing_token bigint NN | assignment_id uuid NN | task_id uuid NN | holder_node_id uuid
         granted_at ts NN | ended_at ts""",
@@ -228,7 +228,6 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
     "node_op_log": [
         "U (node_id, idempotency_key)",
         "(node_id, seq)",
-        f"(node_id, seq) WHERE reject_code {_NOT_NULL}",
     ],
     "node_op_cursors": ["U (node_id)"],
     "node_lease_tokens": ["U (fencing_token)", "(assignment_id)"],

@@ -14,6 +14,7 @@ import pytest
 
 from support.node_link import Node, World, wait_for
 from vk_node.link import HiveLink, activity
+from vk_node.link.window import SendWindow
 from vk_node.store import outbox
 from vk_node.store.models import Task
 from vk_node.store.repositories import cached_nodes as nodes_repo
@@ -261,6 +262,14 @@ async def test_an_echo_of_an_older_own_write_does_not_roll_the_task_back(world: 
     assert (edited.title, edited.remote_version) == ("hive edit", 3)
 
 
+def _sent_in_session(link: HiveLink, seq: int) -> None:
+    """As if the link's current session had sent op ``seq`` (a link driven by hand has no
+    sender running; acks and rejections count only for seqs sent in the session)."""
+    window = SendWindow(seq - 1, window=4, park_retry_s=1.0, ack_timeout_s=60.0)
+    window.sent(seq, seq, 0.0)
+    link.sender.window = window
+
+
 @pytest.mark.asyncio
 async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_acked(
     world: World,
@@ -289,6 +298,7 @@ async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_ac
         await link._apply(session, event)
         assert (await _local(node, hive["id"])).remote_version == 1  # type: ignore[union-attr]
         assert session.inbound.empty()
+        _sent_in_session(link, seq)
         await link._on_ack(session, seq)
         pull = session.inbound.get_nowait()
         await link._apply(session, pull)
@@ -314,8 +324,10 @@ async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
         await tasks_repo.create(conn, local_id, project_id=node.project_id, title="mine")
         assert await tasks_repo.archive_many(conn, [local_id]) == 1
         await outbox.ack_through(conn, 1)  # the create was applied; the archive is seq 2
+        archive_op = (await outbox.peek_from_seq(conn, 2, 1))[0]
 
     link = HiveLink(node.store, node.settings, node.executor)  # not started
+    _sent_in_session(link, 2)
     session: Any = SimpleNamespace(node_id=node_id, inbound=asyncio.Queue())
     created = _activity(
         world,
@@ -337,7 +349,12 @@ async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
     try:
         await link._dispatch(
             session,
-            OpRejected(seq=2, idempotency_key="k", code="illegal_transition", reason="moved"),
+            OpRejected(
+                seq=2,
+                idempotency_key=archive_op.idempotency_key,
+                code="illegal_transition",
+                reason="moved",
+            ),
         )
         assert session.inbound.empty()  # no shared id yet: nothing to pull
         async with node.store.read() as conn:

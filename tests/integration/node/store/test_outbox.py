@@ -196,8 +196,12 @@ async def test_ack_through_and_rejection_advance_the_queue(store: Store) -> None
         first_written = await outbox.oldest_unacked_created_at(conn)
         assert first_written is not None
         assert await outbox.ack_through(conn, 2) == 2
-        assert await outbox.record_rejection(conn, 4, "invalid_op", "bad title")
-        assert not await outbox.record_rejection(conn, 99, "x", "y")
+        fourth = (await outbox.peek_from_seq(conn, 4, 1))[0]
+        assert await outbox.record_rejection(
+            conn, 4, fourth.idempotency_key, "invalid_op", "bad title"
+        )
+        assert not await outbox.record_rejection(conn, 99, "k", "x", "y")
+        assert not await outbox.record_rejection(conn, 3, fourth.idempotency_key, "x", "y")
         assert await outbox.last_acked_seq(conn) == 2  # seq 3 still unacked
         assert await outbox.backlog_count(conn) == 2
     assert [op.seq for op in await _ops(store)] == [3, 5]

@@ -109,6 +109,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
         id INTEGER PK | state TEXT NN | hive_url TEXT NN ='' | node_id BLOB |
         organization_id BLOB | connected_since TEXT | last_error TEXT | backoff_until TEXT |
         pid INTEGER | updated_at {TS}""",
+    "node_identity": f"""id INTEGER PK | machine_id TEXT NN | created_at {TS}""",
 }
 
 # name -> (table, unique, "key columns", "partial WHERE" or None). Expression keys are spelled as

@@ -7,10 +7,9 @@ from uuid import uuid4
 import pytest
 
 from vk_node.link.backoff import Backoff
-from vk_node.link.identity import http_base_url, machine_id, ws_url
+from vk_node.link.identity import host_machine_id, http_base_url, ws_url
 from vk_node.link.leases import LeaseTable
 from vk_node.link.window import SendWindow
-from vk_node.settings import load_settings
 
 
 def test_backoff_doubles_to_the_maximum_and_resets_after_a_healthy_session() -> None:
@@ -87,13 +86,13 @@ def test_leases_use_relative_ttls_renew_at_a_third_and_expire_on_the_monotonic_c
     assert a not in leases
 
 
-def test_urls_and_machine_id() -> None:
-    """VK_HIVE_URL becomes the ws(s) control-channel URL; the machine id is 16 hex and stable."""
+def test_urls_and_host_machine_id() -> None:
+    """VK_HIVE_URL becomes the ws(s) control-channel URL; the host-derived id of stores from
+    earlier versions is 16 hex and stable."""
     assert ws_url("http://h:9000/some/path") == "ws://h:9000/v1/nodes/ws"
     assert ws_url("https://h") == "wss://h/v1/nodes/ws"
     assert http_base_url("wss://h:1/x") == "https://h:1"
-    settings = load_settings(env={}).settings
-    mid = machine_id(settings)
+    mid = host_machine_id()
     assert len(mid) == 16
     assert int(mid, 16) >= 0
-    assert machine_id(settings) == mid
+    assert host_machine_id() == mid

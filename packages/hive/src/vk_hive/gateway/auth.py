@@ -56,7 +56,17 @@ def link_info(link: LinkSyncInfo) -> LinkedProjectInfo:
 
 
 async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey, msg: Auth) -> Node:
-    """The node this connection is, after binding the key (or a takeover refusal)."""
+    """The node this connection is (DESIGN.md §10: a key is its node).
+
+    * An unbound key (or one whose node was deleted) creates a new node — never an existing one
+      found by what the client claims (machine id, name): those are metadata.
+    * A bound key is that node. The connecting instance is told apart by its machine id (by
+      default generated per node data dir): the same instance reconnecting replaces its older
+      session; another instance is refused while the node is online (the takeover count, and
+      the block past the limit), and while it is offline it is a move.
+    * A new node and a move start a new op-sequence epoch at the instance's own last acked seq,
+      so no op of a new outbox is taken for one of the old outbox.
+    """
     settings = session.gateway.settings
     reg = NodeRegistration(
         name=msg.name,
@@ -64,34 +74,45 @@ async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey,
         capabilities=msgspec.to_builtins(msg.capabilities),
         public_url=msg.public_url,
     )
-    bound = None if key.node_id is None else await nodes.find_by_id(conn, key.node_id)
-    online_elsewhere = (
-        bound is not None
-        and bound.machine_id != msg.machine_id
-        and session.gateway.registry.is_connected(bound.id)
-    )
-    if online_elsewhere:
+    locked = await node_api_keys.lock(conn, key.id)
+    if locked is None or locked.revoked_at is not None or locked.blocked_at is not None:
+        raise AuthFailure(ErrorCode.AUTH_FAILED, "API key revoked or blocked")
+    bound = None if locked.node_id is None else await nodes.find_by_id(conn, locked.node_id)
+    if bound is None:
+        node = await nodes.create(conn, locked.organization_id, reg)
+        await node_api_keys.update_node_binding(conn, locked.id, node.id, reset_takeover=True)
+        epoch = await op_log.start_epoch(conn, node.id, msg.last_acked_seq)
+        log.info("node.created", node_id=str(node.id), key_id=str(locked.id), epoch=epoch)
+        return node
+    if bound.machine_id == msg.machine_id:
+        if locked.takeover_count:
+            await node_api_keys.reset_takeover_count(conn, locked.id)
+        return await nodes.connected(conn, bound.id, reg)
+    if session.gateway.registry.is_connected(bound.id):
         count = await node_api_keys.increment_takeover(
-            conn, key.id, dt.timedelta(seconds=settings.takeover_window_s)
+            conn, locked.id, dt.timedelta(seconds=settings.takeover_window_s)
         )
         if count > settings.takeover_limit:
-            await node_api_keys.block_key(conn, key.id, BLOCK_REASON)
-            log.warning("auth.key_blocked", key_id=str(key.id), attempts=count)
+            await node_api_keys.block_key(conn, locked.id, BLOCK_REASON)
+            log.warning("auth.key_blocked", key_id=str(locked.id), attempts=count)
             raise AuthFailure(ErrorCode.AUTH_FAILED, f"API key blocked: {BLOCK_REASON}")
         raise AuthFailure(
             ErrorCode.AUTH_FAILED,
-            f"key in use by another machine (attempt {count} of {settings.takeover_limit}; "
-            "further attempts block the key)",
+            f"this API key belongs to node {bound.name!r}, which is online from another node "
+            f"instance (another data dir or machine); stop that one first, or create a new key "
+            f"for this one (attempt {count} of {settings.takeover_limit}; further attempts "
+            "block the key)",
         )
-    node = await nodes.upsert(conn, key.organization_id, reg)
-    if key.node_id is None:
-        if await node_api_keys.bind_to_node(conn, key.id, node.id) is None:
-            raise AuthFailure(ErrorCode.AUTH_FAILED, "key in use by another machine")
-    elif key.node_id != node.id:
-        # The bound node was deleted or is offline: a legitimate move to this machine.
-        await node_api_keys.update_node_binding(conn, key.id, node.id, reset_takeover=True)
-    elif key.takeover_count:
-        await node_api_keys.reset_takeover_count(conn, key.id)
+    node = await nodes.connected(conn, bound.id, reg)
+    await node_api_keys.reset_takeover_count(conn, locked.id)
+    epoch = await op_log.start_epoch(conn, node.id, msg.last_acked_seq)
+    log.info(
+        "node.moved",
+        node_id=str(node.id),
+        from_machine_id=bound.machine_id,
+        to_machine_id=msg.machine_id,
+        epoch=epoch,
+    )
     return node
 
 

@@ -24,11 +24,10 @@ from vk_hive.gateway import handlers
 from vk_hive.gateway.activity import ActivityStreams
 from vk_hive.gateway.auth import AuthFailure, authenticate
 from vk_hive.gateway.frames import error
-from vk_hive.store.repositories import op_log
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.protocol import SUBPROTOCOLS
 from vk_shared.status import NodeStatus
-from vk_shared.wire import Auth, ErrorCode, NodeStatusChanged, OpRejected, WireStruct, tag_of
+from vk_shared.wire import Auth, ErrorCode, NodeStatusChanged, WireStruct, tag_of
 
 if TYPE_CHECKING:
     from vk_hive.gateway import Gateway
@@ -273,23 +272,7 @@ class NodeSession:
         self.authenticated = True
         structlog.contextvars.bind_contextvars(node_id=str(self.node_id))
         await self.send(result)
-        await self._resend_rejections(msg.last_acked_seq, result.applied_through_seq)
         return True
-
-    async def _resend_rejections(self, node_acked: int, applied_through: int) -> None:
-        """The node acks locally through ``applied_through`` on ``auth_result``; the ops it has
-        not seen acked include skipped ones whose ``op_rejected`` it may have missed — tell it
-        again, so its outbox never holds a skipped op as applied."""
-        if applied_through <= node_acked:
-            return
-        async with self.gateway.db.acquire() as conn:
-            rows = await op_log.rejections_after(conn, self.node_id, node_acked)
-        for seq, key, code, reason in rows:
-            if seq > applied_through:
-                break
-            await self.send(OpRejected(seq=seq, idempotency_key=key, code=code, reason=reason))
-        if rows:
-            log.info("session.rejections_resent", count=len(rows), after_seq=node_acked)
 
     async def _refuse(self, code: str, message: str, ref: str | None) -> None:
         await self.send(error(code, message, ref))

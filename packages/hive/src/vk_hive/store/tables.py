@@ -472,12 +472,14 @@ class NodeOpLog(Table, tablename="node_op_log", db=PLACEHOLDER_ENGINE):
     reject_code = _text()
     reject_reason = _text()
     fencing_token = BigInt(null=True, default=None)
+    epoch = Integer(default=0)
 
 
 class NodeOpCursor(Table, tablename="node_op_cursors", db=PLACEHOLDER_ENGINE):
     node_id = _fk(Node, null=False, on_delete=_CASCADE, primary_key=True)
     applied_through_seq = BigInt(default=0)
     updated_at = _now()
+    epoch = Integer(default=0)
 
 
 class NodeTaskAttempt(Table, tablename="node_task_attempts", db=PLACEHOLDER_ENGINE):

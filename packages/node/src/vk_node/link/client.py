@@ -33,7 +33,7 @@ from vk_node.link import activity
 from vk_node.link.assignments import AssignmentManager
 from vk_node.link.backoff import Backoff
 from vk_node.link.clock import Clock, SystemClock
-from vk_node.link.identity import capabilities, http_base_url, machine_id, ws_url
+from vk_node.link.identity import capabilities, http_base_url, resolve_machine_id, ws_url
 from vk_node.link.rest import SyncClient, SyncError
 from vk_node.link.sender import OutboxSender
 from vk_node.link.state import LinkState, LinkStatus
@@ -164,7 +164,8 @@ class HiveLink:
         self.assignments = AssignmentManager(store, settings, self.clock, executor)
         self.sender = OutboxSender(store, settings, self.clock, self.assignments)
         self.sync = SyncClient(http_base_url(settings.hive_url), settings.api_key)
-        self.machine_id = machine_id(settings)
+        self.machine_id = settings.machine_id
+        """This instance's id on the hive (resolved from the store by :meth:`start`)."""
         self._session: _Session | None = None
         self._connect_error: str | None = None
         self._state_changed = asyncio.Event()
@@ -178,6 +179,7 @@ class HiveLink:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.machine_id = await resolve_machine_id(self.store, self.settings)
         await self.assignments.start()
         self._owner.spawn(self._persist_loop())
         self._owner.spawn(self._main())
@@ -431,17 +433,18 @@ class HiveLink:
                     await link_local_project(self.store, project.id, link.project_id)
                 except StoreError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
-        acked = 0
         async with self.store.transaction() as conn:
             for label in msg.swarm_labels:
                 await activity.apply_label(conn, label)
-            if msg.applied_through_seq > await outbox.last_acked_seq(conn):
-                acked = await outbox.ack_through(conn, msg.applied_through_seq)
-                retired = await self.assignments.retire(conn, msg.applied_through_seq)
-            else:
-                retired = []
-        self.stats.ops_acked += acked
-        self.assignments.forget(retired)
+            last = await outbox.last_seq(conn)
+        # ``applied_through_seq`` is informative: acks are taken only from ``op_ack`` for seqs
+        # sent in this session (the sender resends what was not acked; the hive dedups).
+        if msg.applied_through_seq > last:
+            log.warning(
+                "link.hive_ahead_of_outbox",
+                applied_through_seq=msg.applied_through_seq,
+                outbox_last_seq=last,
+            )
 
     async def _handshake(self, session: _Session) -> None:
         async with self.store.read() as conn:
@@ -523,14 +526,7 @@ class HiveLink:
         if isinstance(msg, OpAck):
             await self._on_ack(session, msg.applied_through_seq)
         elif isinstance(msg, OpRejected):
-            async with self.store.transaction() as conn:
-                refused = await _refused_task(conn, msg.seq)
-                await outbox.record_rejection(conn, msg.seq, msg.code, msg.reason)
-            self.stats.rejections += 1
-            log.warning("link.op_rejected", seq=msg.seq, code=msg.code, reason=msg.reason)
-            if refused is not None:
-                # The local task holds a change the hive refused: take the hive's copy back.
-                session.inbound.put_nowait(_Pull([refused]))
+            await self._on_rejected(session, msg)
         elif isinstance(msg, TaskAssign):
             await self.assignments.on_task_assign(msg)
         elif isinstance(msg, LeaseGrant):
@@ -549,6 +545,12 @@ class HiveLink:
             session.inbound.put_nowait(msg)
 
     async def _on_ack(self, session: _Session, through: int) -> None:
+        """Take the hive's cumulative ack — only as far as this session sent: an ack beyond that
+        names ops this node never sent on this connection and changes nothing."""
+        sent = self.sender.sent_through()
+        if through > sent:
+            log.warning("link.ack_beyond_sent", applied_through_seq=through, sent_through=sent)
+            through = sent
         async with self.store.transaction() as conn:
             acked = await outbox.ack_through(conn, through)
             retired = await self.assignments.retire(conn, through)
@@ -557,6 +559,26 @@ class HiveLink:
         self.sender.on_ack(through)
         if self._held_back:
             await self._pull_released(session)
+
+    async def _on_rejected(self, session: _Session, msg: OpRejected) -> None:
+        """Record the hive's refusal of one op — only of an op this session sent, named by both
+        its seq and its idempotency key; anything else is ignored."""
+        if not self.sender.was_sent(msg.seq):
+            log.warning("link.rejection_not_sent", seq=msg.seq, code=msg.code)
+            return
+        async with self.store.transaction() as conn:
+            refused = await _refused_task(conn, msg.seq, msg.idempotency_key)
+            known = await outbox.record_rejection(
+                conn, msg.seq, msg.idempotency_key, msg.code, msg.reason
+            )
+        if not known:
+            log.warning("link.rejection_unknown_op", seq=msg.seq, code=msg.code)
+            return
+        self.stats.rejections += 1
+        log.warning("link.op_rejected", seq=msg.seq, code=msg.code, reason=msg.reason)
+        if refused is not None:
+            # The local task holds a change the hive refused: take the hive's copy back.
+            session.inbound.put_nowait(_Pull([refused]))
 
     async def _pull_released(self, session: _Session) -> None:
         """Queue a pull of the held-back hive tasks that have no unacked local op any more."""
@@ -738,13 +760,15 @@ def _take_run(
     return run, None
 
 
-async def _refused_task(conn: aiosqlite.Connection, seq: int) -> UUID | None:
-    """Mark the local task a refused ``task.upsert`` op (by seq) changed, so the next copy from
-    the hive replaces the refused change; returns its shared id when the node knows it (the
+async def _refused_task(conn: aiosqlite.Connection, seq: int, idempotency_key: str) -> UUID | None:
+    """Mark the local task a refused ``task.upsert`` op (by seq and key) changed, so the next copy
+    from the hive replaces the refused change; returns its shared id when the node knows it (the
     caller queues a pull). A task whose shared id has not arrived yet is marked all the same:
     the hive's copy that names it (an activity event, or the digest's mismatch) then replaces it."""
     ops = await outbox.peek_from_seq(conn, seq, 1)
-    if not ops or ops[0].seq != seq or not isinstance(ops[0].payload, TaskUpsert):
+    if not ops or ops[0].seq != seq or ops[0].idempotency_key != idempotency_key:
+        return None
+    if not isinstance(ops[0].payload, TaskUpsert):
         return None
     task = await tasks_repo.find_by_id(conn, ops[0].payload.id)
     if task is None:

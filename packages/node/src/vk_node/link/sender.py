@@ -68,6 +68,14 @@ class OutboxSender:
             log.info("outbox.parked", seq=through + 1, retry_s=self.settings.outbox_park_retry_s)
         self.wake()
 
+    def sent_through(self) -> int:
+        """The highest seq sent in the current session (0 when none)."""
+        return 0 if self.window is None else self.window.highest_sent
+
+    def was_sent(self, seq: int) -> bool:
+        """Whether ``seq`` was sent in the current session."""
+        return self.window is not None and self.window.was_sent(seq)
+
     def resend_from(self, seq: int) -> None:
         if self.window is not None:
             self.window.resend_from(seq)

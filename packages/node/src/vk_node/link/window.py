@@ -9,6 +9,9 @@ Pure state. The hive answers each applied batch with a cumulative ``op_ack{appli
   window to the ack frontier;
 * ``digest_result.resend_from_seq`` rewinds it to that seq (acked ops are resent; the hive
   dedups them by idempotency key).
+
+It also remembers which seqs were sent in its session (:meth:`SendWindow.was_sent`): the node
+takes an ack or a rejection only for those.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class SendWindow:
         self.paused_until: float | None = None
         self.parks = 0
         self.rewinds = 0
+        self.lowest_sent: int | None = None
+        self.highest_sent = 0
 
     def can_send(self, now: float) -> bool:
         if self.paused_until is not None and now < self.paused_until:
@@ -47,8 +52,15 @@ class SendWindow:
 
     def sent(self, first_seq: int, last_seq: int, now: float) -> None:
         self.in_flight.append(InFlight(first_seq, last_seq, now))
+        if self.lowest_sent is None or first_seq < self.lowest_sent:
+            self.lowest_sent = first_seq
+        self.highest_sent = max(self.highest_sent, last_seq)
         self.next_seq = last_seq + 1
         self.paused_until = None
+
+    def was_sent(self, seq: int) -> bool:
+        """Whether ``seq`` was sent in this session (batches are contiguous runs of seqs)."""
+        return self.lowest_sent is not None and self.lowest_sent <= seq <= self.highest_sent
 
     def acked(self, through: int, now: float) -> bool:
         """Apply an ``op_ack``; returns whether the hive parked an op (the window rewound)."""

@@ -11,6 +11,7 @@ import msgspec
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, migrate, outbox
 from vk_node.store.repositories import link_state as link_state_repo
+from vk_node.store.repositories import node_identity
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -39,6 +40,9 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     link_backoff_until: datetime | None = None
     link_node_id: str | None = None
     link_updated_at: datetime | None = None
+    machine_id: str | None = None
+    """This instance's id on the hive (``VK_NODE_MACHINE_ID`` when set; ``None`` before the first
+    start)."""
 
 
 async def migrate_store(settings: NodeSettings) -> list[str]:
@@ -83,6 +87,10 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
                 link = await link_state_repo.get(conn)
             except Exception:  # an older schema without the link table
                 link = None
+            try:
+                stored_id = await node_identity.get(conn)
+            except Exception:  # an older schema without the identity table
+                stored_id = None
         age = None if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         return StatusReport(
             store_path=str(path),
@@ -102,6 +110,7 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
             link_backoff_until=None if link is None else link.backoff_until,
             link_node_id=None if link is None or link.node_id is None else str(link.node_id),
             link_updated_at=None if link is None else link.updated_at,
+            machine_id=settings.machine_id or stored_id,
         )
     finally:
         await store.close()
@@ -124,6 +133,8 @@ def render_status(report: StatusReport) -> str:
         f"{report.outbox_last_acked_seq}; oldest unacked age: {age})",
         f"hive link:      {report.hive_link}",
     ]
+    if report.machine_id is not None:
+        lines.append(f"machine id:     {report.machine_id}")
     if report.link_state is not None:
         lines.append(f"link state:     {_link_line(report)}")
     return "\n".join(lines)

@@ -340,16 +340,19 @@ async def ack_through(conn: aiosqlite.Connection, seq: int) -> int:
     )
 
 
-async def record_rejection(conn: aiosqlite.Connection, seq: int, code: str, reason: str) -> bool:
-    """Record the hive's ``op_rejected`` for ``seq``: acked with its rejection, so it never blocks
-    the queue. Returns whether such an op exists."""
+async def record_rejection(
+    conn: aiosqlite.Connection, seq: int, idempotency_key: str, code: str, reason: str
+) -> bool:
+    """Record the hive's ``op_rejected`` for the op ``seq`` with ``idempotency_key``: acked with
+    its rejection, so it never blocks the queue. Returns whether such an op exists (a seq whose
+    key differs is not this node's op and changes nothing)."""
     now = now_db()
     changed = await execute(
         conn,
         """UPDATE node_outbox SET acked_at = COALESCE(acked_at, ?), rejected_at = ?,
                reject_code = ?, reject_reason = ?
-           WHERE seq = ?""",
-        (now, now, code, reason, int(seq)),
+           WHERE seq = ? AND idempotency_key = ?""",
+        (now, now, code, reason, int(seq), idempotency_key),
     )
     return changed > 0
 

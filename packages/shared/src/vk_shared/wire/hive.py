@@ -123,7 +123,11 @@ class AuthResult(_HiveMessage, tag="auth_result", frozen=True, kw_only=True):
         PositiveMillis, Meta(description="How often the node should send `heartbeat`.")
     ] = 30_000
     applied_through_seq: Annotated[
-        Seq, Meta(description="Highest outbox seq of this node the hive has applied.")
+        Seq,
+        Meta(
+            description="Highest outbox seq of this node the hive has applied (informative: a "
+            "node takes acks only from `op_ack` for seqs it sent in the session)."
+        ),
     ] = 0
     server_time: Annotated[AwareDatetime, Meta(description="Hive wall clock (informative).")]
 

@@ -55,7 +55,13 @@ class Auth(_NodeMessage, tag="auth", frozen=True, kw_only=True):
     api_key: Annotated[
         str, Meta(min_length=1, max_length=512, description="Node API key (secret).")
     ]
-    machine_id: Annotated[Identifier, Meta(description="Stable id of the machine.")]
+    machine_id: Annotated[
+        Identifier,
+        Meta(
+            description="Id of this node instance (generated once per node data dir). "
+            "Metadata: the API key decides which node the connection is."
+        ),
+    ]
     name: Annotated[Name, Meta(description="Node name (default: hostname).")]
     capabilities: Annotated[NodeCapabilities, Meta(description="What the node can run.")]
     public_url: Annotated[
@@ -69,7 +75,11 @@ class Auth(_NodeMessage, tag="auth", frozen=True, kw_only=True):
         Meta(max_length=10_000, description="Last applied activity seq per linked project."),
     ] = []
     last_acked_seq: Annotated[
-        Seq, Meta(description="Highest outbox seq the node has seen acked (0 = none).")
+        Seq,
+        Meta(
+            description="Highest outbox seq the node has seen acked (0 = none); where the "
+            "hive starts the op sequence of a new node instance."
+        ),
     ] = 0
 
     def __repr__(self) -> str:

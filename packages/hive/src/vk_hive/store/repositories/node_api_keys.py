@@ -54,6 +54,16 @@ async def find_by_id(conn: asyncpg.Connection, key_id: uuid.UUID) -> NodeApiKey 
     return _one(await conn.fetchrow(f"SELECT {_COLUMNS} FROM node_api_keys WHERE id = $1", key_id))
 
 
+async def lock(conn: asyncpg.Connection, key_id: uuid.UUID) -> NodeApiKey | None:
+    """Re-read the key and lock its row for this transaction (one authentication per key at a
+    time, so two instances using one key cannot both bind or move it)."""
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM node_api_keys WHERE id = $1 FOR UPDATE", key_id
+        )
+    )
+
+
 async def find_by_node_id(conn: asyncpg.Connection, node_id: uuid.UUID) -> NodeApiKey | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM node_api_keys WHERE node_id = $1 ORDER BY created_at DESC LIMIT 1",

@@ -16,39 +16,45 @@ _COLUMNS = """id, organization_id, name, machine_id, status, capabilities, publi
     last_heartbeat_at, connected_at, disconnected_at, created_at, updated_at"""
 
 
-async def upsert(
+async def create(
     conn: asyncpg.Connection, organization_id: uuid.UUID, reg: NodeRegistration
 ) -> Node:
-    """Find the node by (org, machine_id) and mark it online with the new details, or insert it."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""
-            UPDATE nodes SET name = $3, capabilities = $4, public_url = $5, status = 'online',
-                connected_at = now(), last_heartbeat_at = now(), disconnected_at = NULL
-            WHERE id = (SELECT id FROM nodes WHERE organization_id = $1 AND machine_id = $2
-                        ORDER BY created_at LIMIT 1 FOR UPDATE)
-            RETURNING {_COLUMNS}
-            """,
-            organization_id,
-            reg.machine_id,
-            reg.name,
-            reg.capabilities,
-            reg.public_url,
-        )
-        if row is None:
-            row = await conn.fetchrow(
-                f"""
-                INSERT INTO nodes (organization_id, name, machine_id, capabilities, public_url,
-                                   status, connected_at, last_heartbeat_at)
-                VALUES ($1, $3, $2, $4, $5, 'online', now(), now())
-                RETURNING {_COLUMNS}
-                """,
-                organization_id,
-                reg.machine_id,
-                reg.name,
-                reg.capabilities,
-                reg.public_url,
-            )
+    """Insert a new node, online (a key's first use). Never looks for an existing node: what a
+    node says about itself (machine id, name) is metadata, not identity (DESIGN.md §10)."""
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO nodes (organization_id, name, machine_id, capabilities, public_url,
+                           status, connected_at, last_heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, 'online', now(), now())
+        RETURNING {_COLUMNS}
+        """,
+        organization_id,
+        reg.name,
+        reg.machine_id,
+        reg.capabilities,
+        reg.public_url,
+    )
+    return from_row(Node, row)
+
+
+async def connected(conn: asyncpg.Connection, node_id: uuid.UUID, reg: NodeRegistration) -> Node:
+    """Mark the node online with the details of the instance that just authenticated as it."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE nodes SET name = $2, machine_id = $3, capabilities = $4, public_url = $5,
+            status = 'online', connected_at = now(), last_heartbeat_at = now(),
+            disconnected_at = NULL
+        WHERE id = $1
+        RETURNING {_COLUMNS}
+        """,
+        node_id,
+        reg.name,
+        reg.machine_id,
+        reg.capabilities,
+        reg.public_url,
+    )
+    if row is None:
+        raise NotFound(f"node {node_id} not found")
     return from_row(Node, row)
 
 

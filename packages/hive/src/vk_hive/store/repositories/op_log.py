@@ -45,8 +45,10 @@ async def record(
     """Record an applied (or skipped) op; False when the key was already recorded."""
     result: str = await conn.execute(
         """
-        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id)
-        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id, idempotency_key) DO NOTHING
+        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id, epoch)
+        VALUES ($1, $2, $3, $4, $5, COALESCE(
+            (SELECT epoch FROM node_op_cursors WHERE node_id = $1), 0))
+        ON CONFLICT (node_id, idempotency_key) DO NOTHING
         """,
         node_id,
         idempotency_key,
@@ -83,8 +85,9 @@ async def record_many(
     result: str = await conn.execute(
         """
         INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id, reject_code,
-                                 reject_reason, fencing_token)
-        SELECT $1, u.k, u.s, u.t, u.e, u.c, u.r, u.f
+                                 reject_reason, fencing_token, epoch)
+        SELECT $1, u.k, u.s, u.t, u.e, u.c, u.r, u.f,
+               COALESCE((SELECT epoch FROM node_op_cursors WHERE node_id = $1), 0)
         FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
                     $8::bigint[]) AS u(k, s, t, e, c, r, f)
         ON CONFLICT (node_id, idempotency_key) DO NOTHING
@@ -115,23 +118,6 @@ async def recorded_rejections(
         r["idempotency_key"]: (int(r["seq"]), r["reject_code"], r["reject_reason"] or "")
         for r in rows
     }
-
-
-async def rejections_after(
-    conn: asyncpg.Connection, node_id: uuid.UUID, after_seq: int, limit: int = 10_000
-) -> list[tuple[int, str, str, str]]:
-    """The node's skipped ops with ``seq > after_seq``, by seq: (seq, key, code, reason)."""
-    rows = await conn.fetch(
-        "SELECT seq, idempotency_key, reject_code, reject_reason FROM node_op_log "
-        "WHERE node_id = $1 AND seq > $2 AND reject_code IS NOT NULL ORDER BY seq LIMIT $3",
-        node_id,
-        after_seq,
-        limit,
-    )
-    return [
-        (int(r["seq"]), r["idempotency_key"], r["reject_code"], r["reject_reason"] or "")
-        for r in rows
-    ]
 
 
 async def has_entity(conn: asyncpg.Connection, node_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
@@ -177,6 +163,24 @@ async def advance_applied_through(conn: asyncpg.Connection, node_id: uuid.UUID, 
         """,
         node_id,
         seq,
+    )
+    return int(value)
+
+
+async def start_epoch(conn: asyncpg.Connection, node_id: uuid.UUID, applied_through: int) -> int:
+    """Start a new op-sequence epoch for the node (a new node instance uses its key): the cursor
+    is set to ``applied_through`` — what the instance says it already had acknowledged, which
+    only concerns its own outbox — even backwards. Returns the new epoch."""
+    value = await conn.fetchval(
+        """
+        INSERT INTO node_op_cursors AS c (node_id, applied_through_seq) VALUES ($1, $2)
+        ON CONFLICT (node_id) DO UPDATE
+            SET applied_through_seq = EXCLUDED.applied_through_seq, epoch = c.epoch + 1,
+                updated_at = now()
+        RETURNING epoch
+        """,
+        node_id,
+        max(0, applied_through),
     )
     return int(value)
 
