@@ -21,6 +21,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DomainError",
+    "ExecutorUnavailable",
     "NotFound",
     "NotImplementedYet",
     "Unprocessable",
@@ -55,6 +56,10 @@ class Conflict(DomainError):
 
 class Unprocessable(DomainError):
     status_code = 422
+
+
+class ExecutorUnavailable(Unprocessable):
+    """An attempt names an executor this node cannot run (not enabled, or its CLI not found)."""
 
 
 class NotImplementedYet(DomainError):
