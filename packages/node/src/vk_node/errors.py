@@ -25,6 +25,7 @@ __all__ = [
     "NotFound",
     "NotImplementedYet",
     "Unprocessable",
+    "error_body",
     "error_response",
     "exception_handlers",
 ]
@@ -68,9 +69,14 @@ class NotImplementedYet(DomainError):
     status_code = 501
 
 
+def error_body(status_code: int, detail: str) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    return {"status_code": status_code, "detail": detail}
+
+
 def error_response(status_code: int, detail: str) -> Response[Any]:
     return Response(
-        content={"status_code": status_code, "detail": detail},
+        content=error_body(status_code, detail),
         status_code=status_code,
         media_type=MediaType.JSON,
     )

@@ -12,7 +12,16 @@ import structlog
 __all__ = ["configure_logging", "mask_secret"]
 
 _SECRET_KEYS = frozenset(
-    {"api_key", "token", "secret", "authorization", "password", "access_token", "refresh_token"}
+    {
+        "api_key",
+        "api_token",
+        "token",
+        "secret",
+        "authorization",
+        "password",
+        "access_token",
+        "refresh_token",
+    }
 )
 
 
