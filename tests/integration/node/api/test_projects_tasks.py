@@ -39,6 +39,24 @@ async def test_project_requires_a_git_root(client: Client, tmp_path: Path, git_r
 
 
 @pytest.mark.asyncio
+async def test_project_path_errors_do_not_tell_what_exists(
+    client: Client, tmp_path: Path, git_repo: Path
+) -> None:
+    """A missing path, a file, a plain directory and a directory inside a repository all get the
+    same 422 message (apart from the echoed path), so the API is no oracle for what exists."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (tmp_path / "file").write_text("x")
+    (git_repo / "sub").mkdir()
+    details = set()
+    for path in (tmp_path / "missing", tmp_path / "file", plain, git_repo / "sub"):
+        r = await client.post("/api/projects", json={"name": "x", "git_repo_path": str(path)})
+        assert r.status_code == 422, (path, r.text)
+        details.add(r.json()["detail"].replace(repr(str(path)), "<path>"))
+    assert details == {"git_repo_path is not the root of a git repository on this node: <path>"}
+
+
+@pytest.mark.asyncio
 async def test_project_crud_and_duplicate_path(client: Client, git_repo: Path) -> None:
     """Projects are created, listed, renamed and deleted; a second project on one path is 409."""
     project = await _project(client, git_repo)
