@@ -9,6 +9,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
+
 Client = AsyncTestClient[Litestar]
 
 
@@ -134,3 +136,33 @@ async def test_task_parent_rules(client: Client, git_repo: Path, tmp_path: Path)
     assert r.status_code == 422
     r = await client.patch(f"/api/tasks/{a['id']}", json={"parent_task_id": a["id"]})
     assert r.status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_task_text_is_limited_in_utf8_bytes_like_the_hive(
+    client: Client, git_repo: Path
+) -> None:
+    """Title plus description may hold MAX_TASK_TEXT_BYTES bytes of UTF-8 (the hive's limit): a
+    51,204-byte emoji title, or an edit pushing the sum over, is a 400 and stores nothing; exactly
+    the limit is accepted."""
+    project = await _project(client, git_repo)
+    emoji_title = "\U0001f600" * 12_801  # 12,801 characters, 51,204 bytes
+    assert len(emoji_title) < MAX_TASK_TEXT_BYTES < len(emoji_title.encode())
+    r = await client.post("/api/tasks", json={"project_id": project["id"], "title": emoji_title})
+    assert r.status_code == 400, r.text
+    assert "bytes" in r.json()["detail"]
+    half = MAX_TASK_TEXT_BYTES // 2
+    over = {"project_id": project["id"], "title": "t" * half, "description": "d" * (half + 1)}
+    assert (await client.post("/api/tasks", json=over)).status_code == 400
+    assert (await client.get("/api/tasks", params={"project_id": project["id"]})).json() == []
+
+    exact = {**over, "description": "\u00e9" * (half // 2)}  # two bytes each: exactly the limit
+    r = await client.post("/api/tasks", json=exact)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    r = await client.patch(f"/api/tasks/{task['id']}", json={"title": "t" * half + "x"})
+    assert r.status_code == 400, r.text
+    r = await client.patch(f"/api/tasks/{task['id']}", json={"description": emoji_title})
+    assert r.status_code == 400, r.text
+    stored = (await client.get(f"/api/tasks/{task['id']}")).json()
+    assert (stored["title"], stored["description"]) == (exact["title"], exact["description"])
