@@ -74,13 +74,18 @@ class Refusal:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
 def _normalize(host: str) -> str:
     """Lower-case; IP addresses in their canonical spelling (``::1``, ``127.0.0.1``)."""
     host = host.strip().lower()
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return host
+    ip = _ip(host)
+    return host if ip is None else str(ip)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -89,21 +94,15 @@ def is_loopback_host(host: str) -> bool:
     name = _normalize(host.strip("[]"))
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    ip = _ip(name)
+    return ip is not None and ip.is_loopback
 
 
 def _is_wildcard(bind: str) -> bool:
     """``0.0.0.0``, ``::`` (all interfaces): a bind address that names no host."""
     name = bind.strip().strip("[]")
-    if name in ("", "*"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_unspecified
-    except ValueError:
-        return False
+    ip = _ip(name)
+    return name in ("", "*") or (ip is not None and ip.is_unspecified)
 
 
 def require_token_when_exposed(settings: NodeSettings) -> None:
