@@ -9,8 +9,9 @@ import httpx
 
 
 def test_standalone_node_serves_local_features(node_process, git_repo: Path) -> None:
-    """Without VK_HIVE_URL the node serves projects, tasks, subtasks, archive, labels, templates,
-    variables and attempts over HTTP, and SIGTERM stops it with exit 0 and a checkpointed WAL."""
+    """Without VK_HIVE_URL the node serves projects, tasks, subtasks, archive, labels, templates
+    and variables over HTTP, refuses an attempt whose executor it does not enable, and SIGTERM
+    stops it with exit 0 and a checkpointed WAL."""
     repo = git_repo
     with httpx.Client(base_url=node_process.url + "/api", timeout=10) as http:
         assert http.get("/health").json()["hive"] == "standalone"
@@ -25,13 +26,14 @@ def test_standalone_node_serves_local_features(node_process, git_repo: Path) -> 
         assert edited["description"] == "more"
         assert http.post(f"/tasks/{task['id']}/archive").json()["archived_at"]
         assert http.post(f"/tasks/{task['id']}/unarchive").json()["archived_at"] is None
+        # No executor is enabled on this node: the attempt is refused and nothing is recorded.
         attempt = http.post(
             "/task-attempts",
-            json={"task_id": task["id"], "executor": "CLAUDE_CODE", "base_branch": "main"},
+            json={"task_id": task["id"], "executor": "SCRIPT", "base_branch": "main"},
         )
-        assert attempt.status_code == 202
-        processes = http.get(f"/task-attempts/{attempt.json()['id']}/processes")
-        assert processes.status_code == 200
+        assert attempt.status_code == 422, attempt.text
+        assert "SCRIPT" in attempt.json()["detail"]
+        assert http.get("/task-attempts", params={"task_id": task["id"]}).json() == []
         label = http.post("/labels", json={"name": "bug", "project_id": project["id"]}).json()
         labels = http.put(f"/tasks/{task['id']}/labels", json={"label_ids": [label["id"]]})
         assert [x["name"] for x in labels.json()] == ["bug"]

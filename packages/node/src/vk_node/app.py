@@ -11,6 +11,7 @@ from litestar.types import ControllerRouterHandler
 
 from vk_node import __version__
 from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
+from vk_node.api.guard import AccessPolicy, RequestGuard, require_token_when_exposed
 from vk_node.errors import exception_handlers
 from vk_node.lifespan import NodeContext, node_lifespan
 from vk_node.settings import NodeSettings
@@ -52,10 +53,14 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
 
 
 def create_app(settings: NodeSettings) -> Litestar:
-    """Build one node's application; the store opens in its lifespan."""
+    """Build one node's application; the store opens in its lifespan.
+
+    Raises :class:`~vk_node.settings.SettingsError` for a non-loopback ``host`` without an API
+    token. Every request and WebSocket handshake passes :mod:`vk_node.api.guard` first."""
+    require_token_when_exposed(settings)
     ctx = NodeContext(settings=settings)
     api = Router(path="/api", route_handlers=api_route_handlers(), before_request=reject_nul_bytes)
-    return Litestar(
+    app = Litestar(
         route_handlers=[api],
         lifespan=[node_lifespan(ctx)],
         state=State({"node": ctx}),
@@ -74,3 +79,6 @@ def create_app(settings: NodeSettings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Outside Litestar's routing, so unknown paths and WebSocket handshakes are guarded too.
+    app.asgi_handler = RequestGuard(app.asgi_handler, AccessPolicy.from_settings(settings))
+    return app

@@ -221,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(["config", "--help"])
     try:
         loaded = _load(args)
+        if args.command == "serve":
+            from vk_node.api.guard import require_token_when_exposed
+
+            require_token_when_exposed(loaded.settings)
     except SettingsError as exc:
         print(f"vk-node: invalid settings: {exc}", file=sys.stderr)
         return 2

@@ -21,9 +21,11 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DomainError",
+    "ExecutorUnavailable",
     "NotFound",
     "NotImplementedYet",
     "Unprocessable",
+    "error_body",
     "error_response",
     "exception_handlers",
 ]
@@ -57,15 +59,24 @@ class Unprocessable(DomainError):
     status_code = 422
 
 
+class ExecutorUnavailable(Unprocessable):
+    """An attempt names an executor this node cannot run (not enabled, or its CLI not found)."""
+
+
 class NotImplementedYet(DomainError):
     """An endpoint of the public contract whose behaviour a later part builds."""
 
     status_code = 501
 
 
+def error_body(status_code: int, detail: str) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    return {"status_code": status_code, "detail": detail}
+
+
 def error_response(status_code: int, detail: str) -> Response[Any]:
     return Response(
-        content={"status_code": status_code, "detail": detail},
+        content=error_body(status_code, detail),
         status_code=status_code,
         media_type=MediaType.JSON,
     )

@@ -1,6 +1,6 @@
-"""The node's lifespan: open the store (migrating first), start the executor and — when
-``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop the link, then the executor
-(killing this instance's runs), then close the store.
+"""The node's lifespan: make the data dir private (``0700``), open the store (migrating first),
+start the executor and — when ``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop
+the link, then the executor (killing this instance's runs), then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -21,6 +21,7 @@ from vk_node.link.identity import resolve_machine_id
 from vk_node.metrics import NodeMetrics
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
+from vk_node.store.files import secure_data_dir
 
 __all__ = ["NodeContext", "node_lifespan"]
 
@@ -61,7 +62,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         settings = ctx.settings
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_path)
         settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(settings.db_path)
         ctx._store = store

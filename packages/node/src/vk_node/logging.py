@@ -12,7 +12,16 @@ import structlog
 __all__ = ["configure_logging", "mask_secret"]
 
 _SECRET_KEYS = frozenset(
-    {"api_key", "token", "secret", "authorization", "password", "access_token", "refresh_token"}
+    {
+        "api_key",
+        "api_token",
+        "token",
+        "secret",
+        "authorization",
+        "password",
+        "access_token",
+        "refresh_token",
+    }
 )
 
 
@@ -88,3 +97,6 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     # handshake headers and frames, the node's ``auth`` with its API key included: never below info.
     for name in ("websockets", "uvicorn.error"):
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    # aiosqlite logs every call at debug with its SQL and parameters (run output, task text,
+    # prompts): never below warning.
+    logging.getLogger("aiosqlite").setLevel(max(numeric, logging.WARNING))

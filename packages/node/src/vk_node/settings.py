@@ -59,6 +59,9 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     name: ShortStr = ""
     """Node name shown on the hive; empty = the host name."""
     public_url: UrlStr = ""
+    api_token: Annotated[str, msgspec.Meta(pattern=r"^(?:[\x21-\x7e]{16,1024})?$")] = ""
+    """Bearer token the local API requires (secret; 16+ visible ASCII characters). Required when
+    ``host`` is not a loopback address; empty = no token (loopback only)."""
     executors: tuple[Executor, ...] = ()
     max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
     log_format: LogFormat = "json"
@@ -179,6 +182,7 @@ ENV_NAMES: Mapping[str, str] = {
     "api_key": "VK_NODE_API_KEY",
     "name": "VK_NODE_NAME",
     "public_url": "VK_NODE_PUBLIC_URL",
+    "api_token": "VK_NODE_API_TOKEN",
     "executors": "VK_NODE_EXECUTORS",
     "max_concurrent": "VK_NODE_MAX_CONCURRENT",
     "log_format": "VK_NODE_LOG_FORMAT",
@@ -216,10 +220,17 @@ ENV_NAMES: Mapping[str, str] = {
 }
 """Setting name -> environment variable."""
 
-SECRET_FIELDS = frozenset({"api_key"})
+SECRET_FIELDS = frozenset({"api_key", "api_token"})
 """Settings whose values are never printed or logged in full."""
 
+_SECRET_RULES = {
+    "api_key": "at most 2048 characters",
+    "api_token": "16 to 1024 visible ASCII characters (no spaces)",
+}
+
 _FIELDS = {f.name: f for f in msgspec.structs.fields(NodeSettings)}
+_CLEARABLE = frozenset({"hive_url", "api_key", "api_token", "public_url"})
+"""Settings an empty environment variable sets to empty (others ignore an empty variable)."""
 
 
 class LoadedSettings(msgspec.Struct, frozen=True):
@@ -253,6 +264,8 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     try:
         return msgspec.convert(value, field.type, strict=False)
     except msgspec.ValidationError as exc:
+        if name in SECRET_FIELDS:  # never echo a secret, not even a malformed one
+            raise SettingsError(f"{origin}: invalid value: {_SECRET_RULES[name]}") from None
         raise SettingsError(f"{origin}: invalid value {value!r}: {exc}") from None
 
 
@@ -295,7 +308,7 @@ def load_settings(
             sources[key] = f"file {path}"
     for name, var in ENV_NAMES.items():
         raw = environ.get(var)
-        if raw is not None and (raw != "" or name in ("hive_url", "api_key", "public_url")):
+        if raw is not None and (raw != "" or name in _CLEARABLE):
             values[name] = _convert(name, raw, var)
             sources[name] = f"env {var}"
     for name, raw in (overrides or {}).items():

@@ -1,8 +1,9 @@
 """A node application on a real SQLite file, driven in-process over ASGI (no mocks).
 
 ``node_settings`` points the data dir at the test's tmp dir; ``client`` runs the app's lifespan
-(which opens and migrates the store) and yields an ``AsyncTestClient``; ``git_repo`` is a real
-``git init`` repository with one commit on ``main``.
+(which opens and migrates the store) and yields an ``AsyncTestClient`` that calls the node
+``127.0.0.1:3000`` like a local client; ``git_repo`` is a real ``git init`` repository with one
+commit on ``main``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from litestar.testing import AsyncTestClient
 
 from vk_node.app import create_app
 from vk_node.settings import NodeSettings, load_settings
+
+NODE_URL = "http://127.0.0.1:3000"
+"""What a local client calls the node (the API serves loopback hosts only)."""
 
 
 def make_git_repo(path: Path) -> Path:
@@ -54,5 +58,5 @@ def app(node_settings: NodeSettings) -> Litestar:
 
 @pytest_asyncio.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as test_client:
+    async with AsyncTestClient(app=app, base_url=NODE_URL) as test_client:
         yield test_client

@@ -9,6 +9,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
+
 Client = AsyncTestClient[Litestar]
 
 
@@ -36,6 +38,24 @@ async def test_project_requires_a_git_root(client: Client, tmp_path: Path, git_r
         r = await client.post("/api/projects", json={"name": "x", "git_repo_path": str(path)})
         assert r.status_code == 422, (path, r.text)
         assert r.json()["status_code"] == 422
+
+
+@pytest.mark.asyncio
+async def test_project_path_errors_do_not_tell_what_exists(
+    client: Client, tmp_path: Path, git_repo: Path
+) -> None:
+    """A missing path, a file, a plain directory and a directory inside a repository all get the
+    same 422 message (apart from the echoed path), so the API is no oracle for what exists."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (tmp_path / "file").write_text("x")
+    (git_repo / "sub").mkdir()
+    details = set()
+    for path in (tmp_path / "missing", tmp_path / "file", plain, git_repo / "sub"):
+        r = await client.post("/api/projects", json={"name": "x", "git_repo_path": str(path)})
+        assert r.status_code == 422, (path, r.text)
+        details.add(r.json()["detail"].replace(repr(str(path)), "<path>"))
+    assert details == {"git_repo_path is not the root of a git repository on this node: <path>"}
 
 
 @pytest.mark.asyncio
@@ -116,3 +136,33 @@ async def test_task_parent_rules(client: Client, git_repo: Path, tmp_path: Path)
     assert r.status_code == 422
     r = await client.patch(f"/api/tasks/{a['id']}", json={"parent_task_id": a["id"]})
     assert r.status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_task_text_is_limited_in_utf8_bytes_like_the_hive(
+    client: Client, git_repo: Path
+) -> None:
+    """Title plus description may hold MAX_TASK_TEXT_BYTES bytes of UTF-8 (the hive's limit): a
+    51,204-byte emoji title, or an edit pushing the sum over, is a 400 and stores nothing; exactly
+    the limit is accepted."""
+    project = await _project(client, git_repo)
+    emoji_title = "\U0001f600" * 12_801  # 12,801 characters, 51,204 bytes
+    assert len(emoji_title) < MAX_TASK_TEXT_BYTES < len(emoji_title.encode())
+    r = await client.post("/api/tasks", json={"project_id": project["id"], "title": emoji_title})
+    assert r.status_code == 400, r.text
+    assert "bytes" in r.json()["detail"]
+    half = MAX_TASK_TEXT_BYTES // 2
+    over = {"project_id": project["id"], "title": "t" * half, "description": "d" * (half + 1)}
+    assert (await client.post("/api/tasks", json=over)).status_code == 400
+    assert (await client.get("/api/tasks", params={"project_id": project["id"]})).json() == []
+
+    exact = {**over, "description": "\u00e9" * (half // 2)}  # two bytes each: exactly the limit
+    r = await client.post("/api/tasks", json=exact)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    r = await client.patch(f"/api/tasks/{task['id']}", json={"title": "t" * half + "x"})
+    assert r.status_code == 400, r.text
+    r = await client.patch(f"/api/tasks/{task['id']}", json={"description": emoji_title})
+    assert r.status_code == 400, r.text
+    stored = (await client.get(f"/api/tasks/{task['id']}")).json()
+    assert (stored["title"], stored["description"]) == (exact["title"], exact["description"])

@@ -111,7 +111,7 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://node.test", timeout=30
+            transport=transport, base_url="http://127.0.0.1:3000", timeout=30
         ) as test_client:
             yield test_client
     finally:

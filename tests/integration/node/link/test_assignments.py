@@ -10,14 +10,19 @@ from typing import Any
 
 import pytest
 
+from support.agent_path import isolated_path
 from support.node_link import Node, World, wait_for
 from support.tcpproxy import TcpProxy
+from vk_node.services.projects import ProjectChanges, update_project
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_node.store.sql import fetch_one
 
 
-async def _dispatch(world: World, node: Node, script: str) -> dict[str, Any]:
+async def _dispatch(
+    world: World, node: Node, script: str, executor: str = "SCRIPT"
+) -> dict[str, Any]:
     await node.ready()
     status = await node.link.status()
     r = await world.http.post(
@@ -26,7 +31,7 @@ async def _dispatch(world: World, node: Node, script: str) -> dict[str, Any]:
             "project_id": str(world.swarm_project_id),
             "title": "run it",
             "description": script,
-            "executor": "SCRIPT",
+            "executor": executor,
             "start_attempt": True,
             "node_id": str(status.node_id),
         },
@@ -197,3 +202,35 @@ async def test_a_stalled_connection_does_not_delay_the_self_fence(
         if proxy is not None:
             await proxy.close()
         await w.close()
+
+
+@pytest.mark.asyncio
+async def test_an_assignment_for_an_executor_the_node_cannot_run_runs_nothing(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task_assign naming an agent whose CLI has gone since the node connected fails the
+    assignment on the hive; the node records no attempt or process, creates no worktree and runs
+    no setup script (the task itself still arrives through the activity stream)."""
+    bin_dir = tmp_path / "bin"
+    monkeypatch.setenv("PATH", isolated_path(bin_dir, "claude"))
+    node = await world.node(executors="")
+    marker = tmp_path / "setup-ran"
+    setup = ProjectChanges(setup_script=f"touch {marker}")
+    await update_project(node.store, node.project_id, setup)
+    await node.ready()
+    (bin_dir / "claude").unlink()  # advertised at connect, uninstalled since
+    task_id = (await _dispatch(world, node, "", executor="CLAUDE_CODE"))["task"]["id"]
+
+    async def failed() -> bool:
+        rows = (await world.http.get(f"/v1/tasks/{task_id}/assignments")).json()
+        return rows[0]["execution_status"] == "failed"
+
+    await wait_for(failed, what="the assignment to fail")
+    async with node.store.read() as conn:
+        attempts = await fetch_one(conn, "SELECT COUNT(*) FROM task_attempts", ())
+        processes = await fetch_one(conn, "SELECT COUNT(*) FROM execution_processes", ())
+    assert attempts is not None
+    assert processes is not None
+    assert (attempts[0], processes[0]) == (0, 0)
+    assert not marker.exists()
+    assert not any(node.settings.worktrees_dir.iterdir())

@@ -95,7 +95,7 @@ async def test_status_command_and_endpoint_show_the_link(world: World) -> None:
     status = await node.link.status()
     assert str(status.node_id) in text
     app = create_app(node_settings_standalone(node))
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:3000") as client:
         r = await client.get("/api/link/status")
     assert r.status_code == 200
     assert r.json()["state"] == "standalone"

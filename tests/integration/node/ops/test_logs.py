@@ -1,13 +1,23 @@
-"""The node's link logs: every line of a hive session carries its connection id (and the node id
-once authenticated); the API key never appears."""
+"""The node's logs: every line of a hive session carries its connection id (and the node id once
+authenticated); the API key never appears; debug level adds no SQL parameters."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from support.logcapture import stderr_logs
 from support.node_link import World
+from vk_node.logging import configure_logging
+from vk_node.store import Store
+from vk_node.store.repositories import log_entries as logs_repo
+
+from ..store import _seed as seed
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,3 +42,26 @@ async def test_link_session_lines_carry_connection_and_node_ids(world: World) ->
     assert "connection_id" not in by_event["link.connecting"]
     assert "connection_id" not in by_event["link.stopped"]
     assert key not in repr(lines)
+
+
+async def test_debug_logs_carry_no_sql_parameters(tmp_path: Path) -> None:
+    """At log level debug the node still logs nothing of what it writes to SQLite: a run's output
+    line (a secret, here) stored through the real store appears in no log line, while the node's
+    own debug lines are there."""
+    secret = "sk-run-output-" + uuid4().hex
+    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "websockets", "aiosqlite")
+    with stderr_logs(lambda: configure_logging("json", "debug"), loggers) as err:
+        store = await Store.open(tmp_path / "db.sqlite")
+        try:
+            async with store.transaction() as conn:
+                *_, run = await seed.world(conn)
+                await logs_repo.append_many(conn, run.id, [("stdout", secret)])
+            async with store.read() as conn:
+                stored = await logs_repo.find_by_execution_id(conn, run.id)
+            assert [entry.content for entry in stored] == [secret]
+        finally:
+            await store.close()
+        structlog.get_logger("vk_node.test").debug("probe.logged")
+    lines = [json.loads(line) for line in err.getvalue().splitlines() if line.strip()]
+    assert "probe.logged" in {line["event"] for line in lines}
+    assert secret not in err.getvalue()

@@ -52,7 +52,7 @@ async def test_standalone_node_reports_runs_log_lines_and_an_empty_outbox(tmp_pa
     app = create_app(load_settings(env=env).settings)
     ctx: NodeContext = app.state.node
     repo = git_repo(tmp_path / "repo")
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:3000") as client:
         health = (await client.get("/api/health")).json()
         assert health["link"] == "standalone"
         assert health["store"] == "ok"
@@ -107,7 +107,7 @@ async def test_linked_node_reports_connection_acks_and_backlog(
     app = create_app(settings)
     ctx: NodeContext = app.state.node
     repo = git_repo(tmp_path / "repo")
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:3000") as client:
         assert ctx.link is not None
         await asyncio.wait_for(ctx.link.connected.wait(), 10)
         project = (

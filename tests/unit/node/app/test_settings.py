@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,43 @@ def test_mask_secret_keeps_prefix_and_suffix() -> None:
     assert mask_secret("vk_0123456789abcd") == "vk_…abcd"
     assert mask_secret("short") == "****"
     assert mask_secret("") == ""
+
+
+def test_api_token_is_a_secret_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """VK_NODE_API_TOKEN is read from the environment and shown only masked by config show."""
+    token = "tok-abcdefghijklmnop-9876"
+    monkeypatch.setenv("VK_NODE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VK_NODE_API_TOKEN", token)
+    loaded = load_settings()
+    assert loaded.settings.api_token == token
+    assert loaded.sources["api_token"] == "env VK_NODE_API_TOKEN"
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert token not in out
+    assert json.loads(out)["settings"]["api_token"] == "tok…9876"
+
+
+@pytest.mark.parametrize("bad", ["short", "has a space in it 0123", "tab\tinside-0123456789"])
+def test_a_malformed_api_token_is_rejected_without_echoing_it(tmp_path: Path, bad: str) -> None:
+    """A token that is too short or holds spaces or control characters is a settings error that
+    names VK_NODE_API_TOKEN but never repeats the value."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={"HOME": str(tmp_path), "VK_NODE_API_TOKEN": bad})
+    assert "VK_NODE_API_TOKEN" in str(info.value)
+    assert bad not in str(info.value)
+
+
+def test_serve_refuses_a_non_loopback_bind_without_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vk-node serve --host 0.0.0.0` without a token exits 2 with one line naming the token
+    setting, before it creates the data dir."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("VK_NODE_DATA_DIR", str(data))
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "VK_NODE_API_TOKEN is required" in err
+    assert not data.exists()

@@ -67,8 +67,9 @@ class AttemptController(Controller):
     @post("/", status_code=HTTP_202_ACCEPTED, summary="Start a new attempt of a task")
     async def create(self, ctx: Ctx, data: JSONBody[AttemptCreate]) -> TaskAttempt:
         """Records the attempt (branch, worktree) and starts its run (setup → agent → cleanup) in
-        the background: 202 with the attempt. 422 for an unknown/disabled executor or a missing
-        base branch. Runs beyond ``VK_NODE_MAX_CONCURRENT`` wait for a free slot."""
+        the background: 202 with the attempt. 422 for an unknown executor, one this node cannot
+        run (not enabled, CLI not on PATH: nothing is recorded or run), or a missing base
+        branch. Runs beyond ``VK_NODE_MAX_CONCURRENT`` wait for a free slot."""
         return await service.create_attempt(
             ctx.executor,
             task_id=data.task_id,

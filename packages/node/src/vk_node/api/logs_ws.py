@@ -5,6 +5,12 @@ The socket sends each ``log_entries`` row as a JSON text frame (``{"id", "output
 order by one writer, so the stream has no duplicates and no gaps. When the process has ended and
 every row was sent, a final ``{"type": "finished", "status", "exit_code"}`` frame is sent and the
 socket closes (code 1000). An unknown process closes with code 4404.
+
+The handshake reaches this handler only after :mod:`vk_node.api.guard` has checked it like any
+request: a foreign ``Host`` (421), a foreign or ``null`` ``Origin`` — browsers send one with every
+WebSocket handshake, and WebSockets are not bound by the same-origin policy — (403) and, when
+``VK_NODE_API_TOKEN`` is set, a missing or wrong Bearer token (401) are answered with that HTTP
+status instead of being accepted.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
-from vk_node.errors import Conflict, Unprocessable
+from vk_node.errors import Conflict, ExecutorUnavailable, Unprocessable
 from vk_node.executor import environment
 from vk_node.executor.actions import (
     Action,
@@ -35,7 +36,7 @@ from vk_node.executor.actions import (
 )
 from vk_node.executor.git import GitRunner
 from vk_node.executor.process import ProcessRun, SpawnError
-from vk_node.executor.profiles import AGENT_EXECUTORS, all_profiles, get_profile
+from vk_node.executor.profiles import available_executors, get_profile
 from vk_node.executor.profiles.base import CommandSpec, OutputParser
 from vk_node.executor.profiles.script import ScriptParser
 from vk_node.executor.worktree import WorktreeManager
@@ -215,10 +216,13 @@ class ExecutorService:
         use_parent_worktree: bool = False,
         start: bool = True,
     ) -> TaskAttempt:
-        """Record an attempt, create its worktree and (``start``) start its run chain."""
+        """Record an attempt, create its worktree and (``start``) start its run chain.
+
+        The executor is checked first: when this node cannot run it, nothing is recorded,
+        created or run (:class:`ExecutorUnavailable`)."""
         from vk_node.executor.worktree import branch_name
 
-        self._check_executor(executor)
+        self.require_executor(executor)
         async with self.store.transaction() as conn:
             await tasks_repo.unarchive_if_archived(conn, task_id)
             task = await tasks_repo.get(conn, task_id)
@@ -255,13 +259,24 @@ class ExecutorService:
         async with self.store.read() as conn:
             return await attempts_repo.get(conn, attempt_id)
 
-    def _check_executor(self, executor: str) -> None:
-        if executor in AGENT_EXECUTORS and executor not in {p.name for p in all_profiles()}:
-            return  # a known agent without a profile here: the run fails with setup_required
-        profile = get_profile(executor)
-        if profile.executable is None and executor not in self.settings.executors:
-            raise Unprocessable(
-                f"executor {executor} is not enabled on this node (VK_NODE_EXECUTORS)"
+    def available(self) -> list[str]:
+        """The executors this node can run now: built-in profiles enabled by
+        ``VK_NODE_EXECUTORS`` and coding agents whose CLI is on the node's PATH (what it
+        advertises to the hive)."""
+        return available_executors(self.settings.executors, os.environ.get("PATH"))
+
+    def require_executor(self, executor: str) -> None:
+        """Raise unless ``executor`` is a known profile this node can run now.
+
+        Called before anything of an attempt is recorded or run: an attempt naming an executor
+        this node cannot run must not run its project's setup script either."""
+        get_profile(executor)  # an unknown name is its own 422
+        available = self.available()
+        if executor not in available:
+            raise ExecutorUnavailable(
+                f"executor {executor} is not available on this node "
+                f"(available: {', '.join(available) or 'none'}); built-in executors are enabled "
+                "with VK_NODE_EXECUTORS, coding agents need their CLI on the node's PATH"
             )
 
     async def _parent_attempt(self, task: Task) -> TaskAttempt:
@@ -275,9 +290,11 @@ class ExecutorService:
         return live[0]
 
     async def start_attempt(self, attempt_id: UUID, *, variant: str | None = None) -> None:
-        """Build the setup → agent → cleanup chain for the attempt and start it (spec §3)."""
+        """Build the setup → agent → cleanup chain for the attempt and start it (spec §3);
+        nothing runs when this node cannot run the attempt's executor."""
         ctx = await self._context(attempt_id)
         executor = ctx.attempt.executor or "SCRIPT"
+        self.require_executor(executor)
         agent = Action(
             typ=AgentInitial(
                 prompt=await self._prompt(ctx.task, executor),
@@ -612,6 +629,7 @@ class ExecutorService:
         """Start a follow-up run (resuming the agent's session when the profile keeps context);
         while the attempt is busy the message is queued and runs after the current chain."""
         ctx = await self._context(attempt_id)
+        self.require_executor(ctx.attempt.executor or "SCRIPT")
         async with self.store.transaction() as conn:
             await tasks_repo.unarchive_if_archived(conn, ctx.task.id)
             if attempt_id in self._chains:
@@ -638,6 +656,7 @@ class ExecutorService:
         """Restart from a process: reset the worktree to where that process began, drop it and
         every later process, and run its action again (with ``prompt`` instead, if given)."""
         ctx = await self._context(attempt_id)
+        self.require_executor(ctx.attempt.executor or "SCRIPT")
         async with self.store.read() as conn:
             process = await processes_repo.get(conn, process_id)
             if process.task_attempt_id != attempt_id:

@@ -1,7 +1,9 @@
 """Hive assignments and their leases on the node (DESIGN.md §5, docs/sync-protocol.md).
 
-``task_assign`` → the assignment is recorded (``hive_assignments``), the local task is created or
-reused by shared id, ``assignment.status starting`` is enqueued, the attempt starts on the
+``task_assign`` → the assignment is recorded (``hive_assignments``). When this node cannot run
+the task's executor the assignment fails at once (``assignment.status failed`` naming the
+executor; no local task, attempt, worktree or setup script). Otherwise the local task is created
+or reused by shared id, ``assignment.status starting`` is enqueued, the attempt starts on the
 :class:`~vk_node.executor.service.ExecutorService` (its ``hive_assignment_id`` set), ``running``
 is enqueued; when the run chain ends (the executor has moved the task to ``inreview``) the
 terminal ``completed``/``failed`` is enqueued as the run's last op.
@@ -243,6 +245,9 @@ class AssignmentManager:
 
     async def _run(self, a: _Assignment, msg: TaskAssign) -> None:
         try:
+            # Before anything is created or run: an executor this node cannot run fails the
+            # assignment without a local task, attempt, worktree or setup script.
+            self.executor.require_executor(msg.task.executor)
             await self._ensure_local_task(a, msg)
             await self._report(a, ExecutionStatus.STARTING)
             attempt = await self.executor.create_attempt(

@@ -1,8 +1,9 @@
 """Task attempts: thin entry points of the REST API into the executor service.
 
-Creating an attempt checks the executor (a registered profile; ``SCRIPT`` only when this node
-enables it), unarchives the task, checks the base branch, records the attempt with its branch,
-creates its worktree and starts its run chain (``vk_node.executor.service``).
+Creating an attempt first checks the executor (a registered profile this node can run: ``SCRIPT``
+only when this node enables it, an agent only when its CLI is on PATH), then unarchives the task,
+checks the base branch, records the attempt with its branch, creates its worktree and starts its
+run chain (``vk_node.executor.service``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,12 @@ async def _git(cwd: Path, *args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode("utf-8", "replace").strip()
 
 
+def _not_a_repository_root(raw: str) -> Unprocessable:
+    # One answer for a missing path, a file, a plain directory and a directory inside a
+    # repository: the API must not tell a caller which paths exist on this machine.
+    return Unprocessable(f"git_repo_path is not the root of a git repository on this node: {raw!r}")
+
+
 def _existing_dir(raw: str) -> Path:
     if not raw.strip():
         raise Unprocessable("git_repo_path must not be empty")
@@ -47,22 +53,24 @@ def _existing_dir(raw: str) -> Path:
     except (OSError, ValueError):
         is_dir = False
     if not is_dir:
-        raise Unprocessable(f"git_repo_path is not an existing directory: {raw!r}")
+        raise _not_a_repository_root(raw)
     return path.resolve()
 
 
 async def validate_repo_path(raw: str) -> str:
     """The normalized absolute path of the root of an existing git work tree.
 
-    Raises :class:`Unprocessable` (422) naming the problem otherwise.
+    Raises :class:`Unprocessable` (422) otherwise: "must not be empty", "must be absolute", or
+    else one message whatever the path is (missing, a file, a plain directory, inside a
+    repository), so the answer does not reveal what exists on the machine.
     """
     path = await asyncio.to_thread(_existing_dir, raw)
     code, top = await _git(path, "rev-parse", "--show-toplevel")
     if code != 0 or not top:
-        raise Unprocessable(f"git_repo_path is not a git repository: {raw!r}")
+        raise _not_a_repository_root(raw)
     root = await asyncio.to_thread(lambda: Path(top).resolve())
     if root != path:
-        raise Unprocessable(f"git_repo_path must be the repository root ({root}), not {raw!r}")
+        raise _not_a_repository_root(raw)
     return str(root)
 
 

@@ -10,6 +10,7 @@ import msgspec
 
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, migrate, outbox
+from vk_node.store.files import secure_data_dir
 from vk_node.store.repositories import link_state as link_state_repo
 from vk_node.store.repositories import node_identity
 from vk_node.store.repositories import projects as projects_repo
@@ -46,7 +47,9 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def migrate_store(settings: NodeSettings) -> list[str]:
-    """Create the data dir and apply pending migrations; the labels applied (empty = current)."""
+    """Create the data dir (``0700``, tightening an existing one) and apply pending migrations;
+    the labels applied (empty = current)."""
+    await asyncio.to_thread(secure_data_dir, settings.data_path)
     await asyncio.to_thread(settings.worktrees_dir.mkdir, parents=True, exist_ok=True)
     return await migrate(settings.db_path)
 

@@ -8,6 +8,9 @@
   ``inprogress → done``); the others are the hive's (409). Setting the current status is a no-op.
 * Archiving takes the subtasks along and is refused while an attempt of any of them is running.
 * Deleting a task detaches its children (their change is queued for the hive like any edit).
+* Title and description together hold at most ``MAX_TASK_TEXT_BYTES`` bytes of UTF-8 — the limit
+  the hive applies to every task it learns — on create and on every edit (400), so a task the
+  node accepts is never one the hive rejects.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ from uuid import UUID, uuid4
 import aiosqlite
 import msgspec
 
-from vk_node.errors import Conflict, Unprocessable
+from vk_node.errors import BadRequest, Conflict, Unprocessable
 from vk_node.store import Store, outbox
 from vk_node.store.models import Project, Task
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
 from vk_shared.status import Author, NodeTaskStatus, to_hive, transition_author
 
 __all__ = [
     "TaskChanges",
     "archive_task",
     "check_not_running",
+    "check_text_size",
     "check_transition",
     "create_task",
     "delete_task",
@@ -60,6 +65,18 @@ def check_transition(project: Project, frm: NodeTaskStatus, to: NodeTaskStatus) 
         )
 
 
+def check_text_size(title: str, description: str | None) -> None:
+    """Raise :class:`BadRequest` (400) when title plus description exceed the hive's byte limit."""
+    size = len(title.encode("utf-8", "surrogatepass")) + len(
+        (description or "").encode("utf-8", "surrogatepass")
+    )
+    if size > MAX_TASK_TEXT_BYTES:
+        raise BadRequest(
+            f"title and description hold {size} bytes of UTF-8; at most {MAX_TASK_TEXT_BYTES} "
+            "are allowed together"
+        )
+
+
 async def _check_parent(
     conn: aiosqlite.Connection, project_id: UUID, task_id: UUID | None, parent_id: UUID
 ) -> None:
@@ -86,6 +103,7 @@ async def create_task(
     description: str | None,
     parent_task_id: UUID | None,
 ) -> Task:
+    check_text_size(title, description)
     async with store.transaction() as conn:
         await projects_repo.get(conn, project_id)
         if parent_task_id is not None:
@@ -111,13 +129,17 @@ async def update_task(store: Store, task_id: UUID, changes: TaskChanges) -> Task
             parent = changes.parent_task_id
             if parent is not None and parent != task.parent_task_id:
                 await _check_parent(conn, task.project_id, task.id, parent)
+        title = task.title if changes.title is msgspec.UNSET else changes.title
+        description = (
+            task.description if changes.description is msgspec.UNSET else changes.description
+        )
+        if title != task.title or description != task.description:
+            check_text_size(title, description)
         return await tasks_repo.update(
             conn,
             task_id,
-            title=task.title if changes.title is msgspec.UNSET else changes.title,
-            description=(
-                task.description if changes.description is msgspec.UNSET else changes.description
-            ),
+            title=title,
+            description=description,
             status=status,
             parent_task_id=parent,
         )

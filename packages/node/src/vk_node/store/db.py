@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from vk_node.store.files import secure_db_file
 from vk_node.store.migrate import apply_migrations
 from vk_node.store.signals import take_enqueued
 
@@ -85,9 +86,10 @@ class Store:
         migrate: bool = True,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> Store:
-        """Open (creating the file and its directory), set pragmas, and apply pending migrations."""
+        """Open (creating the file ``0600`` and its directory ``0700``), set pragmas, and apply
+        pending migrations."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(secure_db_file, path)
         writer = await _connect(path, busy_timeout_ms)
         try:
             applied = await apply_migrations(writer) if migrate else []

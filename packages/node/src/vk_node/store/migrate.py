@@ -9,6 +9,7 @@ off and must leave ``PRAGMA foreign_key_check`` clean before it commits.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from vk_node.store.files import secure_db_file
 
 __all__ = ["Migration", "apply_migrations", "load_migrations", "migrate", "split_statements"]
 
@@ -128,12 +131,13 @@ async def _apply_one(conn: aiosqlite.Connection, migration: Migration) -> bool:
 
 
 async def migrate(path: str | Path) -> list[str]:
-    """Open ``path`` (creating it and its directory), apply pending migrations, close it.
+    """Open ``path`` (creating it ``0600`` and its directory ``0700``), apply pending migrations,
+    close it.
 
     Returns the labels (``NNNN_name``) of the migrations this call applied; empty when current.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(secure_db_file, path)
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         await conn.execute("PRAGMA journal_mode = WAL")
