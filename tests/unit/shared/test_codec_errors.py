@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from vk_shared.codec import (
     Codec,
     ProtocolError,
+    _decode,
     decode_hive_message,
     decode_node_message,
 )
@@ -183,18 +184,78 @@ def test_lone_surrogates_in_text_frames_are_a_protocol_error() -> None:
     _expect_error(decode_node_message, '{"type": "deregister", "reason": "\ud800"}', binary=False)
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDBFF", "\\udc00"])
+def test_lone_surrogate_escapes_are_named(escape: str) -> None:
+    """A JSON ``\\ud800`` escape without its partner is named as such (msgspec alone may call
+    the frame truncated)."""
+    for decode, frame in (
+        (decode_node_message, {"type": "deregister", "reason": "@@"}),
+        (decode_hive_message, {"type": "error", "code": "x", "message": "@@"}),
+    ):
+        error = _expect_error(decode, json.dumps(frame).replace("@@", escape), binary=False)
+        assert error.code == "malformed_frame"
+        assert f"lone UTF-16 surrogate {escape}" in str(error), error
+
+
+def _nested(depth: int, *, binary: bool) -> bytes:
+    return b"\x91" * depth + b"\xc0" if binary else b"[" * depth + b"]" * depth
+
+
+def _nested_in(frame: dict[str, Any], depth: int, *, binary: bool) -> bytes:
+    """``frame`` with the value ``"@@"`` replaced by arrays nested ``depth`` deep."""
+    if binary:
+        return msgspec.msgpack.encode(frame).replace(b"\xa2@@", _nested(depth, binary=True))
+    return _json(frame).replace(b'"@@"', _nested(depth, binary=False))
+
+
 @pytest.mark.parametrize("depth", [100, 10_000, 200_000])
 def test_deeply_nested_input_is_a_protocol_error(depth: int) -> None:
-    """Deep nesting, at the top or inside a free-form payload, never escapes as RecursionError."""
-    nested = b"[" * depth + b"]" * depth
+    """Deep nesting, at the top or inside a free-form payload or an unknown field, in either
+    format and direction, never escapes as RecursionError: where the decoder has to descend
+    into it, it is a malformed_frame naming the nesting."""
     activity = json.loads((FIXTURES / "hive" / "activity.json").read_text())
-    prefix = _json(activity)[:-1] + b', "payload": {"x": '
-    inside = prefix + nested + b"}}"
-    _expect_error(decode_hive_message, nested, binary=False)
-    if depth > 1000:
-        _expect_error(decode_hive_message, inside, binary=False)
-        deep_msgpack = b"\x91" * depth + b"\xc0"
-        _expect_error(decode_hive_message, deep_msgpack, binary=True)
+    for binary in (False, True):
+        for decode in DECODERS:
+            _expect_error(decode, _nested(depth, binary=binary), binary=binary)
+        if depth <= 1000:
+            continue
+        for decode, frame in (
+            (decode_hive_message, {**activity, "payload": {"x": "@@"}}),
+            (decode_node_message, {**HEARTBEAT, "future": "@@"}),
+        ):
+            error = _expect_error(decode, _nested_in(frame, depth, binary=binary), binary=binary)
+            assert error.code == "malformed_frame"
+            assert "nested too deeply" in str(error), error
+
+
+class _Odd:
+    """A type only a decode hook can make."""
+
+
+class _OddFrame(msgspec.Struct):
+    odd: _Odd
+
+
+def _failing_hook(kind: type, value: Any) -> Any:
+    raise KeyError("no such thing")
+
+
+def test_any_other_decoder_exception_is_a_protocol_error() -> None:
+    """An exception msgspec passes through from decoding (here a hook's KeyError) becomes a
+    malformed_frame ProtocolError naming it, in both formats."""
+    for decoder, data, binary in (
+        (msgspec.json.Decoder(_OddFrame, dec_hook=_failing_hook), b'{"odd": 1}', False),
+        (
+            msgspec.msgpack.Decoder(_OddFrame, dec_hook=_failing_hook),
+            msgspec.msgpack.encode({"odd": 1}),
+            True,
+        ),
+    ):
+        with pytest.raises(ProtocolError) as info:
+            _decode(decoder, data, binary=binary, what="test frame")
+        assert info.value.code == "malformed_frame"
+        assert "KeyError" in str(info.value)
+        assert "no such thing" in str(info.value)
 
 
 def test_frame_kind_must_match_the_format() -> None:

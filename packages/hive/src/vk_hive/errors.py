@@ -1,8 +1,8 @@
 """Domain errors of the hive and their ONE mapping to HTTP responses.
 
-Every error body is JSON ``{"status_code": int, "detail": str}``. Bad input of any kind (bad
-JSON, wrong types, invalid UUIDs, unknown enum values, oversized strings, NUL bytes) is a 4xx,
-never a 500.
+Every error body is JSON ``{"status_code": int, "detail": str}``. Bad input of any kind (bad or
+too deeply nested JSON, wrong types, invalid UUIDs, unknown enum values, oversized strings, NUL
+bytes) is a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from typing import Any
 import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from vk_hive.store.errors import StoreError
+from vk_shared.jsoncheck import MAX_DEPTH, decode_error_detail
 
 __all__ = [
     "BadRequest",
@@ -112,7 +113,10 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    response = error_response(exc.status_code, str(exc.detail))
+    detail = str(exc.detail)
+    if isinstance(exc.__cause__, SerializationException):  # the body did not decode
+        detail = decode_error_detail(detail)
+    response = error_response(exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -135,6 +139,27 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return error_response(503, "Database unavailable")
 
 
+def _decoding_body(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while the framework decoded the request body."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_qualname in ("Request.json", "Request.msgpack") and (
+            tb.tb_frame.f_globals.get("__name__") == "litestar.connection.request"
+        ):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # Safety net behind the depth check of ``reject_nul_bytes``: a body that still nests too
+    # deeply for the decoder is the caller's input; any other RecursionError is our bug.
+    if _decoding_body(exc):
+        return error_response(400, f"JSON nested too deeply (limit {MAX_DEPTH} levels)")
+    return _internal(request, exc)
+
+
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("request.unhandled_error", error=type(exc).__name__)
     return error_response(500, "Internal server error")
@@ -151,5 +176,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         asyncpg.InterfaceError: _unavailable,
         ConnectionError: _unavailable,
         OSError: _unavailable,
+        RecursionError: _recursion,
         Exception: _internal,
     }

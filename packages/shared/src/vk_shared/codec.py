@@ -1,9 +1,10 @@
 """Encoding and decoding of control-channel frames, JSON (``vk.v1``) or msgpack (``vk.v1.msgpack``).
 
-Decoding never raises anything but :class:`ProtocolError` for bad input: oversized frames (checked
-before parsing), malformed or truncated data, invalid UTF-8, unknown tags, missing or mistyped
-fields, constraint violations, and input nested too deeply. One decoder per union and format is
-built at import time and reused.
+Decoding never raises anything but :class:`ProtocolError` (code ``malformed_frame`` unless said
+otherwise) for bad input: oversized frames (checked before parsing), malformed or truncated data,
+invalid UTF-8, lone surrogate escapes, unknown tags, missing or mistyped fields, constraint
+violations, input nested too deeply (msgspec's ``RecursionError``) and any other exception the
+decoder raises. One decoder per union and format is built at import time and reused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Final, TypeAlias, TypeVar
 
 import msgspec
 
+from vk_shared.jsoncheck import lone_surrogate
 from vk_shared.protocol import MAX_FRAME_BYTES, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
 from vk_shared.wire import HiveMessage, NodeMessage, WireStruct
 
@@ -107,11 +109,20 @@ def _decode(
             f"invalid {what}: {text}", path=match.group(1) if match else None
         ) from exc
     except msgspec.DecodeError as exc:
-        raise ProtocolError(f"malformed {what}: {exc}") from exc
+        raise ProtocolError(f"malformed {what}: {_decode_problem(raw, exc, binary)}") from exc
     except RecursionError as exc:
-        raise ProtocolError(f"malformed {what}: nested too deeply") from exc
-    except (ValueError, TypeError, OverflowError, UnicodeError) as exc:
-        raise ProtocolError(f"malformed {what}: {exc}") from exc
+        raise ProtocolError(f"malformed {what}: nested too deeply to decode") from exc
+    except Exception as exc:  # whatever else the decoder raises is still the peer's bad frame
+        raise ProtocolError(f"malformed {what}: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _decode_problem(raw: bytes, exc: msgspec.DecodeError, binary: bool) -> str:
+    """msgspec's reason, except where it misleads: a lone surrogate escape may be reported as
+    "truncated" input."""
+    escape = None if binary else lone_surrogate(raw)
+    if escape is not None:
+        return f"lone UTF-16 surrogate {escape} in a string (not valid Unicode)"
+    return str(exc)
 
 
 def decode_node_message(data: Frame, *, binary: bool) -> NodeMessage:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import msgspec
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -15,6 +14,7 @@ from vk_hive.context import HiveContext
 from vk_hive.errors import BadRequest, Forbidden
 from vk_hive.store.db import Database
 from vk_hive.tenancy import repository as tenancy_repo
+from vk_shared.jsoncheck import body_problem
 
 __all__ = [
     "Auth",
@@ -53,29 +53,15 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
     )
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 async def reject_nul_bytes(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` guard: no NUL byte in the path, the query or any JSON string."""
+    """``before_request`` guard of every route: no NUL byte in the URL; the body (of any method),
+    before anything decodes it, is JSON nested at most ``MAX_DEPTH`` levels deep, without lone
+    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.body_problem``)."""
     if "\x00" in request.scope.get("path", "") or b"%00" in request.scope.get("query_string", b""):
         raise BadRequest("NUL bytes are not allowed in the URL")
-    if request.method in ("POST", "PUT", "PATCH"):
-        body = await request.body()
-        if b"\\u0000" in body:
-            try:
-                decoded = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                raise BadRequest("the request body is not valid JSON") from None
-            if _has_nul(decoded):
-                raise BadRequest("NUL bytes are not allowed in strings")
+    problem = body_problem(await request.body())
+    if problem is not None:
+        raise BadRequest(problem)
 
 
 async def require_member(conn: Any, org_id: uuid.UUID, principal: Principal) -> str:

@@ -1,0 +1,119 @@
+"""Checks of untrusted JSON that msgspec does not make, or makes with an unclear message.
+
+- **Nesting depth, before decoding.** msgspec decodes nested arrays and objects recursively and
+  raises ``RecursionError`` near the interpreter's recursion limit; a body of 3,000 ``[``
+  must be refused first, with a clear reason. :func:`nesting_exceeds` is iterative and, in the
+  common case (fewer opening brackets than the limit), costs two ``bytes.count`` calls.
+- **Lone UTF-16 surrogate escapes** (``"\\ud800"``): msgspec rejects them, but may call the
+  input "truncated". :func:`lone_surrogate` finds them (escaped backslashes respected).
+- **NUL characters** in decoded strings, which PostgreSQL text cannot store:
+  :func:`contains_nul`, iterative.
+- **Decode error messages** made readable for a client: :func:`decode_error_detail`.
+
+Nothing here recurses, so no input can exhaust the stack. A REST request body goes through
+:func:`body_problem` before any decoding.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from itertools import accumulate
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "MAX_DEPTH",
+    "body_problem",
+    "contains_nul",
+    "decode_error_detail",
+    "lone_surrogate",
+    "nesting_exceeds",
+]
+
+MAX_DEPTH: Final = 64
+"""Deepest nesting of arrays/objects a REST body may have; real bodies nest two or three deep."""
+
+# Outside strings: opening brackets become +1, closing ones -1, everything else is dropped.
+_STEPS: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS: Final = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# In text without escaped backslashes, every ``\\u`` is an escape. A lone surrogate is a high one
+# not followed by a low one, or a low one not preceded by a high one. (The pattern starts with a
+# literal, so the scan jumps from one ``\\u`` to the next at C speed.)
+_LONE_SURROGATE: Final = re.compile(
+    rb"\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|[dD][c-fC-F][0-9a-fA-F]{2}(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}))"
+)
+_ANY_PATH: Final = " - at `$[...]`"
+_MALFORMED: Final = "JSON is malformed: "
+
+
+def _unescaped(data: bytes) -> bytes:
+    """``data`` without escaped backslashes and escaped quotes (left to right, as JSON pairs
+    them): every remaining ``"`` opens or closes a string, every remaining ``\\u`` is an
+    escape."""
+    return data.replace(b"\\\\", b"").replace(b'\\"', b"")
+
+
+def nesting_exceeds(data: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON ``data`` nests arrays/objects deeper than ``limit`` (brackets inside strings
+    do not count). Malformed input gets an answer too; decoding then rejects it."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    outside_strings = b"".join(_unescaped(data).split(b'"')[::2])
+    steps = outside_strings.translate(_STEPS, _NOT_BRACKETS)
+    return max(accumulate(array("b", steps)), default=0) > limit
+
+
+def lone_surrogate(data: bytes) -> str | None:
+    """The first ``\\uXXXX`` escape in JSON ``data`` that is a UTF-16 surrogate without its
+    partner, or None."""
+    if b"\\ud" not in data and b"\\uD" not in data:
+        return None
+    match = _LONE_SURROGATE.search(_unescaped(data))
+    return None if match is None else match[0].decode("ascii")
+
+
+def contains_nul(value: object) -> bool:
+    """Whether any string (key or value) of decoded JSON holds a NUL character."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def decode_error_detail(message: str) -> str:
+    """A client-facing detail for msgspec's message about a body it could not decode."""
+    if message.endswith(_ANY_PATH):  # the position inside an untyped value: says nothing
+        message = message[: -len(_ANY_PATH)]
+    message = message.removeprefix(_MALFORMED)
+    if message == "Input data was truncated":
+        message = "the JSON ends before it is complete"
+    return f"Invalid JSON body: {message}"
+
+
+def body_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why a JSON request body must be refused before the framework decodes it, or None:
+    nested deeper than ``max_depth``, a lone surrogate escape, or a NUL character in a string."""
+    if nesting_exceeds(body, max_depth):
+        return f"JSON nested too deeply (limit {max_depth} levels)"
+    escape = lone_surrogate(body)
+    if escape is not None:
+        return f"Invalid JSON body: lone UTF-16 surrogate {escape} in a string (not valid Unicode)"
+    if b"\\u0000" in body or b"\x00" in body:
+        try:
+            decoded = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            return decode_error_detail(str(exc))
+        if contains_nul(decoded):
+            return "NUL bytes are not allowed in strings"
+    return None

@@ -1,0 +1,184 @@
+"""The checks of untrusted JSON bodies: exact nesting depth, lone surrogate escapes, NUL bytes —
+without recursion and in linear time."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vk_shared.jsoncheck import (
+    MAX_DEPTH,
+    body_problem,
+    contains_nul,
+    decode_error_detail,
+    lone_surrogate,
+    nesting_exceeds,
+)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of arrays/objects (a scalar is 0), computed without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            pending.extend(
+                (child, level) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
+# Strings full of what could fool a scanner: brackets, quotes, backslashes, escapes.
+_TRICKY = st.text(alphabet='[]{}"\\/u0aé\n\x00\U0001f600', max_size=12)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, limit=st.integers(0, 8))
+def test_nesting_check_is_exact_for_any_json(value: Any, limit: int) -> None:
+    """For any JSON document, however its strings are made, the check says "too deep" exactly
+    when the real nesting exceeds the limit."""
+    data = json.dumps(value, ensure_ascii=False).encode()
+    assert nesting_exceeds(data, limit) == (_depth(value) > limit)
+
+
+@pytest.mark.parametrize(
+    ("data", "too_deep"),
+    [
+        (b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, False),
+        (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), True),
+        (b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1), True),
+        (b"[" * 3000 + b"]" * 3000, True),
+        (b'["' + b"[" * 5000 + b'"]', False),
+        (b'["\\"' + b"[" * 5000 + b'"]', False),
+        (b'["\\\\"' + b"," + b"[" * 100 + b"]" * 100 + b"]", True),
+        (b"[1, 2]" * 1000, False),
+        (b"]" * 5000 + b"[" * 10, False),
+        (b"[" * 100, True),
+        (b"", False),
+    ],
+    ids=[
+        "at-limit",
+        "one-over",
+        "objects",
+        "3000",
+        "brackets-in-string",
+        "escaped-quote-in-string",
+        "escaped-backslash-ends-string",
+        "wide-not-deep",
+        "unbalanced-closing",
+        "unclosed",
+        "empty",
+    ],
+)
+def test_nesting_check_examples(data: bytes, too_deep: bool) -> None:
+    """The limit itself passes, one more level fails; brackets in strings never count."""
+    assert nesting_exceeds(data) is too_deep
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (rb'"\ud800"', "\\ud800"),
+        (rb'"\uDBFF"', "\\uDBFF"),
+        (rb'"\udc00"', "\\udc00"),
+        (rb'"\ud83d\ude00"', None),
+        (rb'"\uD83D\uDE00"', None),
+        (rb'"\ud83d\ud83d\ude00"', "\\ud83d"),
+        (rb'"\ud83d\\ude00"', "\\ud83d"),
+        (rb'"\udc00\ud800"', "\\udc00"),
+        (rb'"\\ud800"', None),
+        (rb'"\\\ud800"', "\\ud800"),
+        (rb'"\u0041\u00e9"', None),
+        (b'"\xed\xa0\x80"', None),
+    ],
+)
+def test_lone_surrogate_escapes_are_found(data: bytes, found: str | None) -> None:
+    """Only an escape of an unpaired surrogate is reported; pairs and escaped backslashes
+    followed by the text ``ud800`` are fine (raw surrogate bytes are msgspec's to reject)."""
+    assert lone_surrogate(data) == found
+
+
+def test_nul_check_walks_any_depth_without_recursion() -> None:
+    """NUL characters are found in keys and values, even 100,000 levels down."""
+    deep: Any = "a\x00b"
+    for _ in range(100_000):
+        deep = [deep]
+    assert contains_nul(deep)
+    assert contains_nul({"k\x00": 1})
+    assert not contains_nul({"k": ["v", 1, None, {"x": "y"}]})
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b'{"name": "x"}', None),
+        (b"", None),
+        (b"[" * 3000 + b"]" * 3000, f"JSON nested too deeply (limit {MAX_DEPTH} levels)"),
+        (rb'{"name": "\ud800"}', "lone UTF-16 surrogate \\ud800"),
+        (rb'{"name": "a\u0000b"}', "NUL bytes are not allowed in strings"),
+        (rb'{"name\u0000": 1}', "NUL bytes are not allowed in strings"),
+        (rb'{"name": "a\\u0000b"}', None),
+        (b'{"name": "a\x00b"}', "Invalid JSON body"),
+    ],
+)
+def test_body_problem(body: bytes, problem: str | None) -> None:
+    """A body is refused for nesting, lone surrogates or NUL characters, with a clear reason."""
+    found = body_problem(body)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+def test_decode_error_details_read_clearly() -> None:
+    """msgspec's messages lose their uninformative parts."""
+    assert decode_error_detail("Integer value out of range - at `$[...]`") == (
+        "Invalid JSON body: Integer value out of range"
+    )
+    assert decode_error_detail("JSON is malformed: invalid character (byte 9)") == (
+        "Invalid JSON body: invalid character (byte 9)"
+    )
+    assert decode_error_detail("Input data was truncated") == (
+        "Invalid JSON body: the JSON ends before it is complete"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 65 + b'"' + b'\\"' * 500_000,
+        b"[" * 65 + b'"' * 1_000_000,
+        b"[" * 65 + b"\\" * 1_000_000,
+        b"[" * 65 + b"\\" * 1_000_000 + b"ud800",
+        b'"\\ud83d\\ude00"' * 70_000,
+        b"[" * 500_000 + b"]" * 500_000,
+    ],
+    ids=[
+        "unterminated-escaped-quotes",
+        "quotes",
+        "backslashes",
+        "backslashes-then-u",
+        "pairs",
+        "deep",
+    ],
+)
+def test_a_megabyte_of_adversarial_input_is_checked_quickly(data: bytes) -> None:
+    """The checks stay linear on inputs built to make a scanner backtrack: a megabyte takes
+    well under a second (a quadratic scan would take minutes)."""
+    started = time.perf_counter()
+    nesting_exceeds(data)
+    lone_surrogate(data)
+    assert time.perf_counter() - started < 1.0
