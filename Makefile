@@ -4,22 +4,55 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKG_FILES := pyproject.toml packages/shared/pyproject.toml packages/node/pyproject.toml packages/hive/pyproject.toml
+# The exact versions the suite is green with (pip constraints; `make lock` refreshes them), and
+# the lowest versions the packages allow (`make floors` runs tests against them).
+LOCKED := constraints/locked.txt
+LOWEST := constraints/lowest.txt
+PIP    := --quiet --disable-pip-version-check
 
-.PHONY: install test test-fast lint fmt demo bench chaos clean docs
+.PHONY: install test test-fast lint fmt demo bench chaos clean docs lock floors
 
 install: $(STAMP)
 
-# Re-installs only when a pyproject changed (the packages are editable, so code changes need nothing).
-$(STAMP): $(PKG_FILES)
+# Re-installs only when a pyproject or the lock changed (the packages are editable, so code
+# changes need nothing).
+$(STAMP): $(PKG_FILES) $(LOCKED)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	@$(BIN)/python -m pip install $(PIP) --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install $(PIP) -c $(LOCKED) \
 		-e packages/node -e packages/hive --group dev
 	@# vk-node and vk-hive name vk-shared by its path (so a plain `pip install ./packages/node`
 	@# works); pip installs that as a regular copy, which this step makes editable again.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e packages/shared
+	$(BIN)/python -m pip install $(PIP) --no-deps -e packages/shared
 	@touch $(STAMP)
-	@echo "installed: $(VENV) (vk-shared, vk-node, vk-hive editable + dev tools)"
+	@echo "installed: $(VENV) (vk-shared, vk-node, vk-hive editable + dev tools, versions of $(LOCKED))"
+
+# Resolve the newest versions the packages allow into $(LOCKED) and their lowest allowed versions
+# into $(LOWEST) (uv, universal: every platform and Python >= 3.11). Then `make test` and commit.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+	packages/shared/pyproject.toml packages/node/pyproject.toml packages/hive/pyproject.toml \
+	--group pyproject.toml:dev \
+	--no-emit-package vk-shared --no-emit-package vk-node --no-emit-package vk-hive
+lock: install
+	$(UV_COMPILE) --upgrade --output-file $(LOCKED)
+	$(UV_COMPILE) --upgrade --resolution lowest-direct --no-annotate --output-file $(LOWEST)
+	@echo "refreshed $(LOCKED) and $(LOWEST): run make test (and make floors), then commit them"
+
+# The packages' lower bounds are honest: a fresh venv with the lowest allowed version of every
+# direct dependency (the three packages installed as users install them, not editable) runs the
+# unit suite and the integration tests that exercise the web server, the WebSocket client and
+# server and the SQLite and PostgreSQL drivers.
+FLOORS_VENV  := .venv-floors
+FLOORS_TESTS := tests/unit tests/integration/node/api tests/integration/node/link/test_connect.py \
+	tests/integration/hive/api/test_app.py tests/integration/hive/gateway/test_auth.py
+floors:
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install $(PIP) --upgrade "pip>=25.1"
+	$(FLOORS_VENV)/bin/python -m pip install $(PIP) -c $(LOWEST) \
+		./packages/shared ./packages/node ./packages/hive --group dev
+	$(FLOORS_VENV)/bin/python -m pip list --format=freeze | grep -iE "^(litestar|uvicorn|msgspec|websockets|aiosqlite|asyncpg|piccolo)=="
+	$(FLOORS_VENV)/bin/python -m pytest $(FLOORS_TESTS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,4 +85,4 @@ chaos: install
 	$(BIN)/python scripts/chaos.py --schedules $(SCHEDULES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FLOORS_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -368,9 +368,12 @@ class HiveProcess(_Process):
         port: int = 0,
         env: Mapping[str, str] | None = None,
         cluster_id: str = "",
+        bin_dir: Path | None = None,
+        test_env: bool = True,
     ) -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("VK_HIVE_", "VK_NODE_"))}
-        base.update(HIVE_TEST_ENV)
+        if test_env:
+            base.update(HIVE_TEST_ENV)
         base.update(
             {
                 "VK_HIVE_DATABASE_URL": dsn,
@@ -383,15 +386,16 @@ class HiveProcess(_Process):
         super().__init__(name, workdir, base, port)
         self.env["VK_HIVE_PORT"] = str(self.port)
         self.dsn = dsn
+        self.bin_dir = bin_dir or _BIN
         self._migrated = False
 
     def argv(self) -> list[str]:
-        return [str(_BIN / "vk-hive"), "serve"]
+        return [str(self.bin_dir / "vk-hive"), "serve"]
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run ``vk-hive ARGS`` with this hive's settings; fails on a non-zero exit."""
         result = subprocess.run(
-            [str(_BIN / "vk-hive"), *args],
+            [str(self.bin_dir / "vk-hive"), *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -457,11 +461,14 @@ class NodeProcess(_Process):
         port: int = 0,
         env: Mapping[str, str] | None = None,
         cluster_id: str = "",
+        bin_dir: Path | None = None,
+        test_env: bool = True,
     ) -> None:
         from vk_node.settings import NodeSettings
 
         base = {k: v for k, v in os.environ.items() if not k.startswith(("VK_HIVE_", "VK_NODE_"))}
-        base.update(NODE_TEST_ENV)
+        if test_env:
+            base.update(NODE_TEST_ENV)
         self.data_dir = workdir / name
         passthrough = [*NodeSettings().env_passthrough, CLUSTER_ENV]
         base.update(
@@ -480,10 +487,11 @@ class NodeProcess(_Process):
         base.update(env or {})
         super().__init__(name, workdir, base, port)
         self.env["VK_NODE_PORT"] = str(self.port)
+        self.bin_dir = bin_dir or _BIN
         self._api: RestClient | None = None
 
     def argv(self) -> list[str]:
-        return [str(_BIN / "vk-node"), "serve"]
+        return [str(self.bin_dir / "vk-node"), "serve"]
 
     @property
     def db_path(self) -> Path:
@@ -499,7 +507,7 @@ class NodeProcess(_Process):
     def status(self) -> dict[str, Any]:
         """``vk-node status --json`` (reads only the store file; works while stopped too)."""
         result = subprocess.run(
-            [str(_BIN / "vk-node"), "status", "--json"],
+            [str(self.bin_dir / "vk-node"), "status", "--json"],
             env=self.env,
             capture_output=True,
             text=True,
@@ -594,7 +602,9 @@ class Cluster:
     """A hive, an admin, a swarm project and ``nodes`` linked nodes; see the module docstring.
 
     ``dsn``: a migrated or empty database to use (else a fresh one from the PostgreSQL chain,
-    dropped at exit). ``hive_env``/``node_env`` override the short test durations.
+    dropped at exit). ``hive_env``/``node_env`` override the short test durations; with
+    ``test_env=False`` the processes run with the defaults users get (plus those overrides).
+    ``hive_bin``/``node_bin``: where ``vk-hive``/``vk-node`` are (default: this interpreter's).
     """
 
     workdir: Path
@@ -605,6 +615,9 @@ class Cluster:
     email: str = "admin@example.com"
     project_name: str = "swarm"
     ready_timeout: float = 30.0
+    test_env: bool = True
+    hive_bin: Path | None = None
+    node_bin: Path | None = None
 
     cluster_id: str = field(init=False, default_factory=lambda: uuid.uuid4().hex)
     hive: HiveProcess = field(init=False)
@@ -630,7 +643,14 @@ class Cluster:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         dsn = self.dsn or self._fresh_database()
-        self.hive = HiveProcess(dsn, self.workdir, env=self.hive_env, cluster_id=self.cluster_id)
+        self.hive = HiveProcess(
+            dsn,
+            self.workdir,
+            env=self.hive_env,
+            cluster_id=self.cluster_id,
+            bin_dir=self.hive_bin,
+            test_env=self.test_env,
+        )
         self.hive.start()
         self.admin = self.hive.bootstrap(self.email)
         self.api = self.hive.api(self.admin.token)
@@ -715,6 +735,8 @@ class Cluster:
             machine_id=machine_id,
             env={**self.node_env, **(env or {})},
             cluster_id=self.cluster_id,
+            bin_dir=self.node_bin,
+            test_env=self.test_env,
         )
         node = ClusterNode(process=process, key=key, repo=self.workdir / f"{name}-repo")
         self.nodes.append(node)

@@ -1,8 +1,12 @@
-"""A plain ``pip install ./packages/<name>`` into a fresh virtual environment gives a working CLI.
+"""Each package installed alone, exactly as users and the container install it: a plain
+``pip install ./packages/<name>`` into a fresh virtual environment — no lock, the newest versions
+the registry serves — gives a working CLI, and a hive and a node from two such environments link
+over a real WebSocket and run a dispatched SCRIPT task to ``in-review``.
 
 vk-shared is not published on an index: vk-node and vk-hive name it by its path in this
-repository, so pip must build and install it from ``packages/shared``. Each test builds a new
-venv (pip's own cache is shared, so repeated runs only rebuild the three local packages).
+repository, so pip must build and install it from ``packages/shared``. The two environments are
+built once per module (pip's own cache is shared, so repeated runs only rebuild the three local
+packages).
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ import os
 import subprocess
 import sys
 import tomllib
+import uuid
 from pathlib import Path
 
 import pytest
+
+from support.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[3]
 INSTALL_TIMEOUT_S = 420
@@ -41,12 +48,12 @@ def _run(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.Complete
     return result
 
 
-def _fresh_venv_with(tmp_path: Path, package: str) -> Path:
-    """Create a venv in ``tmp_path`` and ``pip install ./packages/<package>`` into it; return
-    its ``bin`` directory."""
-    venv = tmp_path / "venv"
+def _fresh_venv_with(where: Path, package: str) -> Path:
+    """Create a venv in ``where`` and ``pip install ./packages/<package>`` into it (no lock: the
+    newest versions the registry serves); return its ``bin`` directory."""
+    venv = where / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", str(venv)], cwd=tmp_path)
+    _run([base, "-m", "venv", str(venv)], cwd=where)
     bin_dir = venv / "bin"
     _run(
         [str(bin_dir / "python"), "-m", "pip", "install", "--no-compile", f"./packages/{package}"],
@@ -56,22 +63,31 @@ def _fresh_venv_with(tmp_path: Path, package: str) -> Path:
     return bin_dir
 
 
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"hive": bin dir, "node": bin dir}`` of two fresh venvs, one package each."""
+    return {
+        package: _fresh_venv_with(tmp_path_factory.mktemp(f"{package}-alone"), package)
+        for package in ("hive", "node")
+    }
+
+
 def _version_of(package: str) -> str:
     data = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text("utf-8"))
     return str(data["project"]["version"])
 
 
-@pytest.mark.timeout(INSTALL_TIMEOUT_S + 120)
+@pytest.mark.timeout(2 * INSTALL_TIMEOUT_S + 120)
 @pytest.mark.parametrize(
     ("package", "script", "module", "absent"),
     [("node", "vk-node", "vk_node", "vk_hive"), ("hive", "vk-hive", "vk_hive", "vk_node")],
 )
 def test_pip_install_into_fresh_venv_gives_working_cli(
-    tmp_path: Path, package: str, script: str, module: str, absent: str
+    alone: dict[str, Path], tmp_path: Path, package: str, script: str, module: str, absent: str
 ) -> None:
     """`pip install ./packages/<pkg>` in a clean venv pulls vk-shared from the repository and
     installs a CLI whose --help and --version work, with nothing else of the workspace."""
-    bin_dir = _fresh_venv_with(tmp_path, package)
+    bin_dir = alone[package]
     work = tmp_path / "elsewhere"
     work.mkdir()
 
@@ -90,9 +106,52 @@ def test_pip_install_into_fresh_venv_gives_working_cli(
     )
     found = _run([str(bin_dir / "python"), "-I", "-c", probe], cwd=work).stdout
     paths = json.loads(found)
-    site = (tmp_path / "venv").resolve()
+    site = bin_dir.parent.resolve()
     assert Path(paths["shared"]).resolve().is_relative_to(site), paths
     assert Path(paths["pkg"]).resolve().is_relative_to(site), paths
     assert paths["absent"] is False, f"{absent} must not be installed by {package}"
 
     _run([str(bin_dir / "python"), "-m", "pip", "check"], cwd=work)
+
+
+@pytest.mark.timeout(2 * INSTALL_TIMEOUT_S + 180)
+def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
+    alone: dict[str, Path], tmp_path: Path
+) -> None:
+    """A hive from a venv holding only vk-hive accepts the control channel of a node from a venv
+    holding only vk-node (default settings, SCRIPT enabled): the node links, and a task created
+    on the hive with ``start_attempt`` runs on it and reaches ``in-review``."""
+    with Cluster(
+        tmp_path / "cluster",
+        nodes_count=1,
+        test_env=False,
+        hive_bin=alone["hive"],
+        node_bin=alone["node"],
+        node_env={"VK_NODE_EXECUTORS": "SCRIPT"},
+    ) as cluster:
+        node = cluster.nodes[0]
+        assert node.process.link_status()["state"] == "connected"
+        created = cluster.api.post(
+            "/tasks",
+            json={
+                "project_id": cluster.swarm_project_id,
+                "title": "installed alone",
+                "description": "echo from-a-fresh-venv > proof.txt",
+                "executor": "SCRIPT",
+                "start_attempt": True,
+            },
+        )
+        task_id = created["task"]["id"]
+        assert created["assignment"]["node_id"] == node.node_id
+
+        def in_review() -> bool:
+            return bool(cluster.api.get(f"/tasks/{task_id}")["status"] == "in-review")
+
+        cluster.wait(in_review, what="the dispatched task to reach in-review", timeout=60)
+        [local] = node.process.local_tasks(task_id)
+        attempts = node.process.sql(
+            "SELECT container_ref FROM task_attempts WHERE task_id = ?", uuid.UUID(local["id"])
+        )
+        assert len(attempts) == 1
+        worktree = Path(attempts[0]["container_ref"])
+        assert (worktree / "proof.txt").read_text().strip() == "from-a-fresh-venv"

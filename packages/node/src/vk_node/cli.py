@@ -188,6 +188,10 @@ def _graceful_server(settings: NodeSettings) -> Any:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
+        # The same loop and HTTP parser wherever the node is installed (uvloop and httptools may
+        # be present in an environment shared with the hive, never in a node-alone install).
+        loop="asyncio",
+        http="h11",
     )
     return GracefulServer(config)
 
