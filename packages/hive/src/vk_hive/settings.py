@@ -20,6 +20,7 @@ __all__ = ["ENV_PREFIX", "HiveSettings", "OAuthProviderSettings", "SettingsError
 ENV_PREFIX = "VK_HIVE_"
 
 LogFormat = Literal["json", "console"]
+RateUnit = Literal["second", "minute", "hour"]
 
 
 class SettingsError(ValueError):
@@ -97,6 +98,10 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     db_pool_min: int = 1
     db_pool_max: int = 10
     maintenance_interval_s: float = 3600.0
+    # Abuse limits, per client address (vk_hive.limits); a limit of 0 disables it.
+    # Requests to the auth endpoints (token refresh, OAuth, invitations) per unit:
+    auth_rate_limit: int = 60
+    auth_rate_limit_unit: RateUnit = "minute"
     github: OAuthProviderSettings = msgspec.field(default_factory=_github)
     google: OAuthProviderSettings = msgspec.field(default_factory=_google)
 
@@ -122,6 +127,14 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                 raise SettingsError(f"{name} must be positive")
         if self.lease_grace_s < 0:
             raise SettingsError("lease_grace_s must not be negative")
+        limits = {
+            "auth_rate_limit": self.auth_rate_limit,
+        }
+        for name, value in limits.items():
+            if value < 0:
+                raise SettingsError(f"{name} must not be negative (0 disables it)")
+        if self.auth_rate_limit_unit not in ("second", "minute", "hour"):
+            raise SettingsError("auth_rate_limit_unit must be second, minute or hour")
 
     def wall_now(self) -> dt.datetime:
         """The hive's Python-side wall clock (UTC) shifted by ``clock_skew_s``. Informative only:
@@ -172,6 +185,8 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("", "log_level"),
     "MAX_BODY_BYTES": ("", "max_body_bytes"),
     "MAINTENANCE_INTERVAL_S": ("", "maintenance_interval_s"),
+    "AUTH_RATE_LIMIT": ("", "auth_rate_limit"),
+    "AUTH_RATE_LIMIT_UNIT": ("", "auth_rate_limit_unit"),
 }
 for _provider in ("github", "google"):
     for _field in ("authorize_url", "token_url", "user_url", "emails_url", "client_id"):

@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vk_hive.api.deps import Auth, Ctx
+from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import Email, Name, Role, Slug, TokenText
 from vk_hive.tenancy import repository as repo
 from vk_hive.tenancy import service
@@ -159,6 +160,7 @@ class OrganizationController(Controller):
 class InvitationController(Controller):
     path = "/invitations"
     tags = ["organizations"]
+    opt = AUTH_LIMITED
 
     @get("/{token:str}", summary="Look at an invitation by its token (public)")
     async def show(self, ctx: Ctx, token: FromPath[TokenText]) -> InvitationPublic:
