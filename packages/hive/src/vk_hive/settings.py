@@ -102,6 +102,11 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # Requests to the auth endpoints (token refresh, OAuth, invitations) per unit:
     auth_rate_limit: int = 60
     auth_rate_limit_unit: RateUnit = "minute"
+    # Node WebSocket connections (each one ``auth`` attempt) per window, and how many may wait
+    # for their ``auth`` at once (more are refused before any frame is read):
+    node_auth_rate_limit: int = 60
+    node_auth_rate_window_s: float = 60.0
+    node_auth_max_pending: int = 64
     github: OAuthProviderSettings = msgspec.field(default_factory=_github)
     google: OAuthProviderSettings = msgspec.field(default_factory=_google)
 
@@ -129,12 +134,20 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             raise SettingsError("lease_grace_s must not be negative")
         limits = {
             "auth_rate_limit": self.auth_rate_limit,
+            "node_auth_rate_limit": self.node_auth_rate_limit,
+            "node_auth_max_pending": self.node_auth_max_pending,
         }
         for name, value in limits.items():
             if value < 0:
                 raise SettingsError(f"{name} must not be negative (0 disables it)")
         if self.auth_rate_limit_unit not in ("second", "minute", "hour"):
             raise SettingsError("auth_rate_limit_unit must be second, minute or hour")
+        durations = {
+            "node_auth_rate_window_s": self.node_auth_rate_window_s,
+        }
+        for name, value in durations.items():
+            if value <= 0:
+                raise SettingsError(f"{name} must be positive")
 
     def wall_now(self) -> dt.datetime:
         """The hive's Python-side wall clock (UTC) shifted by ``clock_skew_s``. Informative only:
@@ -187,6 +200,9 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "MAINTENANCE_INTERVAL_S": ("", "maintenance_interval_s"),
     "AUTH_RATE_LIMIT": ("", "auth_rate_limit"),
     "AUTH_RATE_LIMIT_UNIT": ("", "auth_rate_limit_unit"),
+    "NODE_AUTH_RATE_LIMIT": ("", "node_auth_rate_limit"),
+    "NODE_AUTH_RATE_WINDOW_S": ("", "node_auth_rate_window_s"),
+    "NODE_AUTH_MAX_PENDING": ("", "node_auth_max_pending"),
 }
 for _provider in ("github", "google"):
     for _field in ("authorize_url", "token_url", "user_url", "emails_url", "client_id"):
