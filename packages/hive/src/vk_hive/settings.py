@@ -107,6 +107,12 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     node_auth_rate_limit: int = 60
     node_auth_rate_window_s: float = 60.0
     node_auth_max_pending: int = 64
+    # HTTP server of ``vk-hive serve`` (vk_hive.server): request headers complete within
+    # header_timeout_s of connect or of the last response; a request body idle for body_timeout_s
+    # closes the connection; X-Forwarded-* headers are trusted from forwarded_allow_ips only.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    forwarded_allow_ips: str = "127.0.0.1"
     github: OAuthProviderSettings = msgspec.field(default_factory=_github)
     google: OAuthProviderSettings = msgspec.field(default_factory=_google)
 
@@ -144,6 +150,8 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             raise SettingsError("auth_rate_limit_unit must be second, minute or hour")
         durations = {
             "node_auth_rate_window_s": self.node_auth_rate_window_s,
+            "header_timeout_s": self.header_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
         }
         for name, value in durations.items():
             if value <= 0:
@@ -203,6 +211,9 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "NODE_AUTH_RATE_LIMIT": ("", "node_auth_rate_limit"),
     "NODE_AUTH_RATE_WINDOW_S": ("", "node_auth_rate_window_s"),
     "NODE_AUTH_MAX_PENDING": ("", "node_auth_max_pending"),
+    "HEADER_TIMEOUT_S": ("", "header_timeout_s"),
+    "BODY_TIMEOUT_S": ("", "body_timeout_s"),
+    "FORWARDED_ALLOW_IPS": ("", "forwarded_allow_ips"),
 }
 for _provider in ("github", "google"):
     for _field in ("authorize_url", "token_url", "user_url", "emails_url", "client_id"):
