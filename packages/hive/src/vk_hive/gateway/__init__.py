@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from vk_hive.context import HiveContext
@@ -97,19 +98,22 @@ async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
     if _DENIAL not in (socket.scope.get("extensions") or {}):
         await socket.close(1013, refusal.message[:120])
         return
-    await socket.receive()  # websocket.connect
     body = msgspec.json.encode({"status_code": refusal.status_code, "detail": refusal.message})
-    await socket.send(
-        {
-            "type": "websocket.http.response.start",
-            "status": refusal.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"retry-after", str(refusal.retry_after_s).encode("ascii")),
-            ],
-        }
-    )
-    await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer is gone: nothing to say
+        await socket.receive()  # websocket.connect
+        await socket.send(
+            {
+                "type": "websocket.http.response.start",
+                "status": refusal.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"retry-after", str(refusal.retry_after_s).encode("ascii")),
+                ],
+            }
+        )
+        await socket.send(
+            {"type": "websocket.http.response.body", "body": body, "more_body": False}
+        )
 
 
 async def _serve(socket: WebSocket[Any, Any, Any]) -> None:
