@@ -90,6 +90,10 @@ HIVE_TEST_ENV: dict[str, str] = {
     "VK_HIVE_ACTIVITY_RECONNECT_INITIAL_S": "0.2",
     "VK_HIVE_ACTIVITY_RECONNECT_MAX_S": "1",
     "VK_HIVE_LOG_FORMAT": "json",
+    # Per-address limits off: every test node and client connects from 127.0.0.1, with backoffs
+    # ten times shorter than a real node's (tests of the limits turn them on).
+    "VK_HIVE_AUTH_RATE_LIMIT": "0",
+    "VK_HIVE_NODE_AUTH_RATE_LIMIT": "0",
 }
 """Short durations for a hive under test (override per cluster with ``hive_env``)."""
 

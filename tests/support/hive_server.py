@@ -54,6 +54,9 @@ class HiveServer:
             "log_format": "console",
             "maintenance_interval_s": 3600.0,
             "db_pool_max": 5,
+            # Per-address limits off: every test client connects from 127.0.0.1.
+            "auth_rate_limit": 0,
+            "node_auth_rate_limit": 0,
         }
         base.update(self.overrides)
         self.settings = load_settings(env={}, overrides=base)

@@ -13,6 +13,7 @@ import structlog
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import TooManyRequestsException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
@@ -24,6 +25,7 @@ from vk_hive.api.identity import IdentityController
 from vk_hive.api.metrics import metrics
 from vk_hive.api.oauth import OAuthController
 from vk_hive.api.organizations import InvitationController, OrganizationController
+from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit, too_many_requests
 from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
 from vk_hive.context import HiveContext
 from vk_hive.errors import exception_handlers
@@ -130,8 +132,9 @@ def create_app(
 
     The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the node snapshot routes
     (``/v1/sync``) and ``GET /metrics`` (:mod:`vk_hive.metrics`, on this app's own registry) are
-    always mounted; the gateway's startup hook runs first. More handlers
-    (mounted under ``/v1``) and startup hooks can be passed in.
+    always mounted; the gateway's startup hook runs first. The auth endpoints are rate limited
+    per client address (:mod:`vk_hive.api.ratelimit`). More handlers (mounted under ``/v1``) and
+    startup hooks can be passed in.
     """
     from vk_hive.api.sync import SyncController
     from vk_hive.gateway import Gateway, node_socket
@@ -139,6 +142,7 @@ def create_app(
     ctx = HiveContext(settings=settings, signer=signer_for(settings))
     gateway = Gateway(ctx)
     ctx.gateway = gateway
+    rate_limit = AuthRateLimit(settings)
     v1 = Router(
         path="/v1",
         route_handlers=[*api_route_handlers(), SyncController, node_socket, *extra_route_handlers],
@@ -146,15 +150,21 @@ def create_app(
     )
     return Litestar(
         route_handlers=[v1, metrics],
-        lifespan=[hive_lifespan(ctx, on_startup=[gateway.startup, *on_startup])],
+        lifespan=[
+            hive_lifespan(ctx, on_startup=[gateway.startup, rate_limit.startup, *on_startup])
+        ],
         state=State({"hive": ctx}),
+        stores={STORE_NAME: rate_limit.store},
         dependencies={
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        exception_handlers=exception_handlers(),
-        middleware=[_request_middleware(ctx)],
+        exception_handlers={
+            **exception_handlers(),
+            TooManyRequestsException: too_many_requests,
+        },
+        middleware=[_request_middleware(ctx), *rate_limit.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="vk-swarm hive",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -140,20 +141,17 @@ def _serve(settings: HiveSettings) -> None:
 
     from vk_hive.app import create_app
     from vk_hive.logging import configure_logging
+    from vk_hive.server import uvicorn_config
 
     configure_logging(settings.log_format, settings.log_level)
     applied = asyncio.run(_migrate(settings))
     if applied:
         structlog.get_logger("vk_hive.cli").info("hive.migrated", applied=applied)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise CliError(f"the server did not start on {settings.host}:{settings.port} (see above)")
 
 
 def _run(coro_fn: Callable[[], Awaitable[None]]) -> None:

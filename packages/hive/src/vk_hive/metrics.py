@@ -100,6 +100,13 @@ class HiveMetrics:
             ["method", "route", "status"],
             registry=r,
         )
+        self.node_connections_refused = Counter(
+            "vk_hive_node_connections_refused",
+            "Node WebSocket handshakes refused before any frame, by HTTP status (429: too many "
+            "auth attempts from the address; 503: too many sockets waiting to authenticate)",
+            ["status"],
+            registry=r,
+        )
         self.http_request_seconds = Histogram(
             "vk_hive_http_request_duration_seconds",
             "HTTP request duration by method and route template",
@@ -125,6 +132,9 @@ class HiveMetrics:
     def http_request(self, method: str, route: str, status: int, elapsed_s: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_request_seconds.labels(method, route).observe(elapsed_s)
+
+    def node_refused(self, status: int) -> None:
+        self.node_connections_refused.labels(str(status)).inc()
 
     # --- scrape --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ __all__ = ["ENV_PREFIX", "HiveSettings", "OAuthProviderSettings", "SettingsError
 ENV_PREFIX = "VK_HIVE_"
 
 LogFormat = Literal["json", "console"]
+RateUnit = Literal["second", "minute", "hour"]
 
 
 class SettingsError(ValueError):
@@ -97,6 +98,21 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     db_pool_min: int = 1
     db_pool_max: int = 10
     maintenance_interval_s: float = 3600.0
+    # Abuse limits, per client address (vk_hive.limits); a limit of 0 disables it.
+    # Requests to the auth endpoints (token refresh, OAuth, invitations) per unit:
+    auth_rate_limit: int = 60
+    auth_rate_limit_unit: RateUnit = "minute"
+    # Node WebSocket connections (each one ``auth`` attempt) per window, and how many may wait
+    # for their ``auth`` at once (more are refused before any frame is read):
+    node_auth_rate_limit: int = 60
+    node_auth_rate_window_s: float = 60.0
+    node_auth_max_pending: int = 64
+    # HTTP server of ``vk-hive serve`` (vk_hive.server): request headers complete within
+    # header_timeout_s of connect or of the last response; a request body idle for body_timeout_s
+    # closes the connection; X-Forwarded-* headers are trusted from forwarded_allow_ips only.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    forwarded_allow_ips: str = "127.0.0.1"
     github: OAuthProviderSettings = msgspec.field(default_factory=_github)
     google: OAuthProviderSettings = msgspec.field(default_factory=_google)
 
@@ -122,6 +138,24 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                 raise SettingsError(f"{name} must be positive")
         if self.lease_grace_s < 0:
             raise SettingsError("lease_grace_s must not be negative")
+        limits = {
+            "auth_rate_limit": self.auth_rate_limit,
+            "node_auth_rate_limit": self.node_auth_rate_limit,
+            "node_auth_max_pending": self.node_auth_max_pending,
+        }
+        for name, value in limits.items():
+            if value < 0:
+                raise SettingsError(f"{name} must not be negative (0 disables it)")
+        if self.auth_rate_limit_unit not in ("second", "minute", "hour"):
+            raise SettingsError("auth_rate_limit_unit must be second, minute or hour")
+        durations = {
+            "node_auth_rate_window_s": self.node_auth_rate_window_s,
+            "header_timeout_s": self.header_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
+        }
+        for name, value in durations.items():
+            if value <= 0:
+                raise SettingsError(f"{name} must be positive")
 
     def wall_now(self) -> dt.datetime:
         """The hive's Python-side wall clock (UTC) shifted by ``clock_skew_s``. Informative only:
@@ -172,6 +206,14 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("", "log_level"),
     "MAX_BODY_BYTES": ("", "max_body_bytes"),
     "MAINTENANCE_INTERVAL_S": ("", "maintenance_interval_s"),
+    "AUTH_RATE_LIMIT": ("", "auth_rate_limit"),
+    "AUTH_RATE_LIMIT_UNIT": ("", "auth_rate_limit_unit"),
+    "NODE_AUTH_RATE_LIMIT": ("", "node_auth_rate_limit"),
+    "NODE_AUTH_RATE_WINDOW_S": ("", "node_auth_rate_window_s"),
+    "NODE_AUTH_MAX_PENDING": ("", "node_auth_max_pending"),
+    "HEADER_TIMEOUT_S": ("", "header_timeout_s"),
+    "BODY_TIMEOUT_S": ("", "body_timeout_s"),
+    "FORWARDED_ALLOW_IPS": ("", "forwarded_allow_ips"),
 }
 for _provider in ("github", "google"):
     for _field in ("authorize_url", "token_url", "user_url", "emails_url", "client_id"):

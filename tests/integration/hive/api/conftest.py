@@ -91,6 +91,10 @@ def _settings(dsn: str, port: int, **overrides: Any) -> HiveSettings:
         "log_format": "console",
         "maintenance_interval_s": 3600.0,
         "db_pool_max": 5,
+        # Per-address limits off: every test client connects from 127.0.0.1 (the tests of the
+        # limits turn them on).
+        "auth_rate_limit": 0,
+        "node_auth_rate_limit": 0,
     }
     base.update(overrides)
     return load_settings(env={}, overrides=base)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from .conftest import Hive
@@ -102,9 +104,8 @@ async def test_expired_invitation_is_marked_and_refused(hive: Hive) -> None:
     token = r.json()["token"]
     async with hive.db.acquire() as conn:
         await conn.execute(
-            "UPDATE organization_invitations SET expires_at = now() - interval '1 s' "
-            "WHERE token = $1",
-            token,
+            "UPDATE organization_invitations SET expires_at = now() - interval '1 s' WHERE id = $1",
+            uuid.UUID(r.json()["id"]),
         )
     r = await hive.client.post(f"/v1/invitations/{token}/accept", headers=bob.headers)
     assert r.status_code == 409

@@ -79,7 +79,7 @@ async def _invite(
     conn: asyncpg.Connection, org_id: uuid.UUID, email: str, offset: dt.timedelta
 ) -> uuid.UUID:
     invite_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO organization_invitations (organization_id, email, token, expires_at) "
+        "INSERT INTO organization_invitations (organization_id, email, token_hash, expires_at) "
         "VALUES ($1, $2, $3, now() + $4::interval) RETURNING id",
         org_id,
         email,

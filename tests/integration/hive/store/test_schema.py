@@ -35,8 +35,8 @@ EXPECTED_COLUMNS: dict[str, str] = {
         last_seen_at ts""",
     "organization_invitations": """
         id uuid NN | organization_id uuid NN | invited_by_user_id uuid | email text NN
-        role member_role NN | status invitation_status NN | token text NN | expires_at ts NN
-        created_at ts NN | updated_at ts NN""",
+        role member_role NN | status invitation_status NN | expires_at ts NN | created_at ts NN
+        updated_at ts NN | token_hash text NN""",
     "auth_sessions": """
         id uuid NN | user_id uuid NN | session_secret_hash text | refresh_token_id uuid
         refresh_token_issued_at ts | created_at ts NN | last_used_at ts | revoked_at ts""",
@@ -149,7 +149,7 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
     ],
     "organization_invitations": [
         "U (id)",
-        "U (token)",
+        "U (token_hash)",
         "U (organization_id, lower(email)) WHERE status = 'pending'::invitation_status",
         "(organization_id)",
         "(status, expires_at)",

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vk_hive.api.deps import Auth, Ctx
+from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import Name, TokenText
 from vk_hive.auth import repository as auth_repo
 from vk_hive.auth.pat import IssuedPat, issue_pat
@@ -101,7 +102,12 @@ class IdentityController(Controller):
             accounts = await auth_repo.list_oauth_accounts(conn, principal.user_id)
         return Profile(user=user_out(principal.user), providers=accounts)
 
-    @post("/tokens/refresh", summary="Rotate a refresh token", status_code=HTTP_200_OK)
+    @post(
+        "/tokens/refresh",
+        summary="Rotate a refresh token",
+        status_code=HTTP_200_OK,
+        opt=AUTH_LIMITED,
+    )
     async def refresh(self, ctx: Ctx, data: JSONBody[RefreshIn]) -> TokenPair:
         return await refresh_tokens(
             ctx.database,

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 
 from vk_hive.api.deps import Ctx
+from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import TokenText
 from vk_hive.auth import oauth
 from vk_hive.auth.sessions import TokenPair
@@ -37,6 +38,7 @@ class RedeemIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class OAuthController(Controller):
     path = "/oauth"
     tags = ["oauth"]
+    opt = AUTH_LIMITED
 
     @post("/web/init", summary="Start an OAuth handoff", status_code=HTTP_200_OK)
     async def init(self, ctx: Ctx, data: JSONBody[InitIn]) -> oauth.HandoffCreated:

@@ -11,8 +11,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vk_hive.api.deps import Auth, Ctx
+from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import Email, Name, Role, Slug, TokenText
-from vk_hive.errors import NotFound
 from vk_hive.tenancy import repository as repo
 from vk_hive.tenancy import service
 
@@ -126,17 +126,17 @@ class OrganizationController(Controller):
 
     @post(
         "/{org_id:uuid}/invitations",
-        summary="Invite by email (admin)",
+        summary="Invite by email (admin); the token is shown here only",
         status_code=HTTP_201_CREATED,
     )
     async def invite(
         self, ctx: Ctx, principal: Auth, org_id: FromPath[uuid.UUID], data: JSONBody[InvitationIn]
-    ) -> repo.Invitation:
+    ) -> service.CreatedInvitation:
         return await service.create_invitation(
             ctx.database, principal, org_id, data.email, data.role, ctx.settings.invitation_ttl_s
         )
 
-    @get("/{org_id:uuid}/invitations", summary="Invitations (admin)")
+    @get("/{org_id:uuid}/invitations", summary="Invitations (admin; never their tokens)")
     async def invitations(
         self, ctx: Ctx, principal: Auth, org_id: FromPath[uuid.UUID]
     ) -> list[repo.Invitation]:
@@ -160,19 +160,11 @@ class OrganizationController(Controller):
 class InvitationController(Controller):
     path = "/invitations"
     tags = ["organizations"]
+    opt = AUTH_LIMITED
 
     @get("/{token:str}", summary="Look at an invitation by its token (public)")
     async def show(self, ctx: Ctx, token: FromPath[TokenText]) -> InvitationPublic:
-        async with ctx.database.acquire() as conn:
-            found = await repo.get_invitation_by_token(conn, token)
-            org = (
-                None
-                if found is None
-                else await repo.get_organization(conn, found[0].organization_id)
-            )
-        if found is None or org is None:
-            raise NotFound("invitation not found")
-        invitation, expired = found
+        invitation, org, expired = await service.find_invitation(ctx.database, token)
         return InvitationPublic(
             id=invitation.id,
             organization_id=invitation.organization_id,

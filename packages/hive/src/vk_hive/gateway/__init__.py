@@ -13,12 +13,15 @@ import contextlib
 import uuid
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from vk_hive.context import HiveContext
 from vk_hive.gateway.activity import ActivityFanout
+from vk_hive.gateway.admission import Admission, Refusal
 from vk_hive.gateway.dispatch import Dispatcher
 from vk_hive.gateway.registry import Registry
 from vk_hive.gateway.session import NodeSession
@@ -36,6 +39,7 @@ class Gateway:
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
         self.registry = Registry()
+        self.admission = Admission.from_settings(ctx.settings)
         self.fanout = ActivityFanout(self)
         self.dispatcher = Dispatcher(self)
         self.sweeper = PeriodicJob(
@@ -84,13 +88,58 @@ class Gateway:
         self.ctx.on_assignment = self.ctx.on_task_cancel = self.ctx.on_label_change = None
 
 
+_DENIAL = "websocket.http.response"
+"""The ASGI extension that lets an app answer a WebSocket handshake with an HTTP response."""
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
+    """Answer the handshake with ``refusal`` (an HTTP error with ``Retry-After`` and the usual JSON
+    error body); a server without the denial extension rejects the handshake on close."""
+    if _DENIAL not in (socket.scope.get("extensions") or {}):
+        await socket.close(1013, refusal.message[:120])
+        return
+    body = msgspec.json.encode({"status_code": refusal.status_code, "detail": refusal.message})
+    with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer is gone: nothing to say
+        await socket.receive()  # websocket.connect
+        await socket.send(
+            {
+                "type": "websocket.http.response.start",
+                "status": refusal.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"retry-after", str(refusal.retry_after_s).encode("ascii")),
+                ],
+            }
+        )
+        await socket.send(
+            {"type": "websocket.http.response.body", "body": body, "more_body": False}
+        )
+
+
 async def _serve(socket: WebSocket[Any, Any, Any]) -> None:
     ctx: HiveContext = socket.app.state.hive
     gateway: Gateway | None = ctx.gateway
     if gateway is None:
         await socket.close(1011, "gateway not running")
         return
-    await NodeSession(gateway, socket).run()
+    client = socket.scope.get("client")
+    refusal = gateway.admission.check(client[0] if client else None)
+    if refusal is not None:
+        log.info(
+            "gateway.refused",
+            status=refusal.status_code,
+            reason=refusal.message,
+            retry_after_s=refusal.retry_after_s,
+        )
+        ctx.metrics.node_refused(refusal.status_code)
+        await _refuse(socket, refusal)
+        return
+    session = NodeSession(gateway, socket)
+    gateway.admission.track(session)
+    try:
+        await session.run()
+    finally:
+        gateway.admission.forget(session)
 
 
 node_socket: WebsocketRouteHandler = websocket("/nodes/ws", name="node_socket")(_serve)

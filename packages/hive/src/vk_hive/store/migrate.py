@@ -52,8 +52,9 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(target: str | asyncpg.Connection) -> list[str]:
-    """Apply pending migrations to ``target`` (a DSN or an open connection).
+async def migrate(target: str | asyncpg.Connection, *, through: int | None = None) -> list[str]:
+    """Apply pending migrations to ``target`` (a DSN or an open connection), all of them or those
+    up to version ``through`` (to build a database as an older hive left it).
 
     Returns the names (``NNNN_name``) of the migrations applied by this call; empty when the
     database was already current.
@@ -61,15 +62,17 @@ async def migrate(target: str | asyncpg.Connection) -> list[str]:
     if isinstance(target, str):
         conn = await asyncpg.connect(target)
         try:
-            return await _migrate(conn)
+            return await _migrate(conn, through)
         finally:
             await conn.close()
-    return await _migrate(target)
+    return await _migrate(target, through)
 
 
-async def _migrate(conn: asyncpg.Connection) -> list[str]:
+async def _migrate(conn: asyncpg.Connection, through: int | None) -> list[str]:
     applied: list[str] = []
     for migration in load_migrations():
+        if through is not None and migration.version > through:
+            break
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
             await conn.execute(_BOOTSTRAP)

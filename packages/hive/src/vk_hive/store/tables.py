@@ -185,7 +185,7 @@ class OrganizationInvitation(Table, tablename="organization_invitations", db=PLA
     email = _req_text()
     role = Text(choices=MemberRole, default=MemberRole.member)
     status = Text(choices=InvitationStatus, default=InvitationStatus.pending)
-    token = Text(unique=True, default=None)
+    token_hash = Text(unique=True, default=None)
     expires_at = Timestamptz(default=TimestamptzOffset(days=7))
     created_at = _now()
     updated_at = _now()

@@ -45,13 +45,14 @@ class Member(msgspec.Struct, frozen=True):
 
 
 class Invitation(msgspec.Struct, frozen=True):
+    """An invitation as stored: its token is not (only its hash, which is never read back)."""
+
     id: uuid.UUID
     organization_id: uuid.UUID
     invited_by_user_id: uuid.UUID | None
     email: str
     role: str
     status: str
-    token: str
     expires_at: datetime
     created_at: datetime
 
@@ -211,7 +212,7 @@ async def remove_member(conn: Conn, org_id: uuid.UUID, user_id: uuid.UUID) -> bo
 
 _INV_COLS = (
     "id, organization_id, invited_by_user_id, email, role::text AS role, status::text AS status, "
-    "token, expires_at, created_at"
+    "expires_at, created_at"
 )
 
 
@@ -222,13 +223,14 @@ async def create_invitation(
     invited_by: uuid.UUID,
     email: str,
     role: Role,
+    token_hash: str,
     ttl_s: float,
 ) -> Invitation | None:
-    """A pending invitation with a random UUID token; ``None`` if one is already pending for the
+    """A pending invitation found by ``token_hash``; ``None`` if one is already pending for the
     email in this organization."""
     row = await conn.fetchrow(
         f"""INSERT INTO organization_invitations
-                (organization_id, invited_by_user_id, email, role, token, expires_at)
+                (organization_id, invited_by_user_id, email, role, token_hash, expires_at)
             VALUES ($1, $2, $3, $4::member_role, $5, now() + make_interval(secs => $6))
             ON CONFLICT DO NOTHING
             RETURNING {_INV_COLS}""",  # noqa: S608
@@ -236,7 +238,7 @@ async def create_invitation(
         invited_by,
         email,
         role,
-        str(uuid.uuid4()),
+        token_hash,
         ttl_s,
     )
     return None if row is None else Invitation(**dict(row))
@@ -251,15 +253,16 @@ async def list_invitations(conn: Conn, org_id: uuid.UUID) -> list[Invitation]:
     return [Invitation(**dict(r)) for r in rows]
 
 
-async def get_invitation_by_token(
-    conn: Conn, token: str, *, for_update: bool = False
+async def get_invitation_by_token_hash(
+    conn: Conn, token_hash: str, *, for_update: bool = False
 ) -> tuple[Invitation, bool] | None:
-    """The invitation and whether it has expired (by the database clock)."""
+    """The invitation whose token hashes to ``token_hash`` and whether it has expired (by the
+    database clock)."""
     sql = f"""SELECT {_INV_COLS}, expires_at <= now() AS expired
-              FROM organization_invitations WHERE token = $1"""  # noqa: S608
+              FROM organization_invitations WHERE token_hash = $1"""  # noqa: S608
     if for_update:
         sql += " FOR UPDATE"
-    row = await conn.fetchrow(sql, token)
+    row = await conn.fetchrow(sql, token_hash)
     if row is None:
         return None
     data = dict(row)

@@ -6,18 +6,23 @@ import re
 import secrets
 import uuid
 
+import msgspec
+
 from vk_hive.auth import repository as auth_repo
+from vk_hive.auth.crypto import sha256_hex
 from vk_hive.auth.principal import Principal
 from vk_hive.errors import BadRequest, Conflict, Forbidden, NotFound
 from vk_hive.store.db import Database
 from vk_hive.tenancy import repository as repo
 
 __all__ = [
+    "CreatedInvitation",
     "accept_invitation",
     "change_role",
     "create_invitation",
     "create_organization",
     "delete_organization",
+    "find_invitation",
     "remove_member",
 ]
 
@@ -141,6 +146,13 @@ async def remove_member(
         await repo.remove_member(conn, org_id, user_id)
 
 
+class CreatedInvitation(repo.Invitation, frozen=True):
+    """A new invitation with its token: the only time the token is shown (the hive keeps its
+    SHA-256 only)."""
+
+    token: str
+
+
 async def create_invitation(
     db: Database,
     principal: Principal,
@@ -148,7 +160,9 @@ async def create_invitation(
     email: str,
     role: repo.Role,
     ttl_s: float,
-) -> repo.Invitation:
+) -> CreatedInvitation:
+    """A pending invitation whose token is a random UUID; only its hash is stored."""
+    token = str(uuid.uuid4())
     async with db.transaction() as conn:
         org = await _admin_org(conn, org_id, principal)
         if org.is_personal:
@@ -157,11 +171,31 @@ async def create_invitation(
         if invited is not None and await repo.get_role(conn, org_id, invited.id) is not None:
             raise Conflict("this user is already a member")
         invitation = await repo.create_invitation(
-            conn, org_id=org_id, invited_by=principal.user_id, email=email, role=role, ttl_s=ttl_s
+            conn,
+            org_id=org_id,
+            invited_by=principal.user_id,
+            email=email,
+            role=role,
+            token_hash=sha256_hex(token),
+            ttl_s=ttl_s,
         )
         if invitation is None:
             raise Conflict("an invitation for this email is already pending")
-    return invitation
+    return CreatedInvitation(**msgspec.structs.asdict(invitation), token=token)
+
+
+async def find_invitation(
+    db: Database, token: str
+) -> tuple[repo.Invitation, repo.Organization, bool]:
+    """The invitation of ``token``, its organization and whether it has expired; 404 when the
+    token is unknown."""
+    async with db.acquire() as conn:
+        found = await repo.get_invitation_by_token_hash(conn, sha256_hex(token))
+        org = None if found is None else await repo.get_organization(conn, found[0].organization_id)
+    if found is None or org is None:
+        raise NotFound("invitation not found")
+    invitation, expired = found
+    return invitation, org, expired
 
 
 async def list_invitations(
@@ -186,7 +220,7 @@ async def accept_invitation(
 ) -> repo.OrganizationWithRole:
     problem: Exception | None = None
     async with db.transaction() as conn:
-        found = await repo.get_invitation_by_token(conn, token, for_update=True)
+        found = await repo.get_invitation_by_token_hash(conn, sha256_hex(token), for_update=True)
         if found is None:
             raise NotFound("invitation not found")
         invitation, expired = found
