@@ -5,7 +5,7 @@ defaults do not give.
   default is 16 MiB): a longer frame is refused from its header (close 1009, "message too big")
   before its payload is read. Frames just over the protocol limit still reach the gateway, which
   answers them with ``error{frame_too_large}`` as the protocol says. The sans-I/O websockets
-  implementation (chosen whenever ``websockets`` is installed) holds at most one unread message
+  implementation holds at most one unread message
   per connection; permessage-deflate is off (nodes do not use it, and every compressed
   connection would hold zlib state).
 - HTTP/1.1 (h11) with two timeouts uvicorn lacks (its keep-alive timeout only covers a connection
@@ -21,7 +21,6 @@ defaults do not give.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from typing import Any, ClassVar
 
 import structlog
@@ -142,12 +141,6 @@ def timed_h11_protocol(settings: HiveSettings) -> type[TimedH11Protocol]:
     )
 
 
-def _ws_protocol() -> str:
-    """The sans-I/O websockets implementation when ``websockets`` is installed, else uvicorn's
-    own choice (which serves no WebSocket when no implementation is installed)."""
-    return "websockets-sansio" if importlib.util.find_spec("websockets") else "auto"
-
-
 def uvicorn_config(app: Litestar, settings: HiveSettings) -> uvicorn.Config:
     """The uvicorn configuration of ``vk-hive serve``."""
     return uvicorn.Config(
@@ -155,7 +148,7 @@ def uvicorn_config(app: Litestar, settings: HiveSettings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         http=timed_h11_protocol(settings),
-        ws=_ws_protocol(),
+        ws="websockets-sansio",  # websockets comes with uvicorn[standard], a vk-hive dependency
         ws_max_size=WS_MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
         proxy_headers=True,

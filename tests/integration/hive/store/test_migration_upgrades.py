@@ -6,27 +6,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from vk_hive.store.migrate import load_migrations, migrate
+from vk_hive.store.migrate import migrate
 
 pytestmark = pytest.mark.asyncio
-
-
-async def migrate_through(conn: asyncpg.Connection, version: int) -> None:
-    """Apply the shipped migrations up to and including ``version`` (as an older hive did)."""
-    await conn.execute(
-        """CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                                          applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
-    for migration in load_migrations():
-        if migration.version > version:
-            break
-        async with conn.transaction():
-            await conn.execute(migration.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version,
-                migration.name,
-            )
 
 
 async def test_0004_keeps_one_key_per_node_and_starts_cursors_at_epoch_zero(
@@ -37,7 +19,7 @@ async def test_0004_keeps_one_key_per_node_and_starts_cursors_at_epoch_zero(
     existing cursors and op log rows are epoch 0."""
     conn = await asyncpg.connect(pg_database)
     try:
-        await migrate_through(conn, 3)
+        await migrate(conn, through=3)  # as a hive of the earlier release left it
         org = await conn.fetchval(
             "INSERT INTO organizations (name, slug) VALUES ('o', 'o') RETURNING id"
         )
