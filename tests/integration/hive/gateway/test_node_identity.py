@@ -178,3 +178,31 @@ async def test_two_keys_reconnecting_with_one_machine_id_stay_two_online_nodes(
     async with world.db.acquire() as conn:
         listed = {n.id: str(n.status) for n in await nodes.list_by_organization(conn, world.org_id)}
     assert listed == {a.id: "online", b.id: "online"}
+
+
+async def test_an_outbox_restored_behind_the_cursor_gets_a_new_epoch_at_its_first_new_op(
+    world: World,
+) -> None:
+    """A node whose store was restored from an older backup resends its old ops (duplicates),
+    then writes new ops at seqs the hive's cursor already passed: the first new op starts a new
+    epoch there, so it is applied and a parked op after it is acked as parked — not covered by
+    the cursor of the lost timeline."""
+    node = await world.node(machine_id="restored")
+    backup = [node.task_op(title=f"kept {i}") for i in range(2)]
+    lost = [node.task_op(title=f"lost {i}") for i in range(3)]
+    ack = await node.batch(*backup, *lost)
+    assert ack.applied_through_seq == 5
+
+    node.seq = 2  # the store comes back from a backup taken after seq 2
+    again = await node.batch(*backup)
+    assert again.applied_through_seq == 5  # duplicates: nothing diverged yet
+    new = node.task_op(title="written after the restore")
+    orphan = node.task_op(project_id=uuid.uuid4())  # a project not linked yet: parked
+    ack = await node.batch(new, orphan)
+    assert ack.applied_through_seq == new.seq == 3
+    assert await _cursor(world, node.id) == (3, 1)
+    async with world.db.acquire() as conn:
+        titles = await conn.fetch(
+            "SELECT title FROM shared_tasks WHERE owner_node_id = $1 ORDER BY title", node.id
+        )
+    assert "written after the restore" in [r["title"] for r in titles]

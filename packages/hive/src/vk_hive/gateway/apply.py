@@ -4,7 +4,11 @@ Per op, in seq order: stop at a gap → dedup by (node, idempotency key) → res
 when a parent may still arrive) → fence check (owner bypass) → status-author check → apply →
 record. A gap is an op whose seq does not follow the applied-through seq: an earlier batch parked
 or failed while this one was in flight, so the ops before it are missing; applying it would move
-the cursor over them and the node would count them as acked. A permanently invalid op is recorded
+the cursor over them and the node would count them as acked. An op at or below the cursor whose
+key was never recorded means the node's outbox is not the one the cursor counts (a store restored
+from an older backup): every seq up to the cursor had its key recorded. The node then gets a new
+op-sequence epoch from that op on, so its new ops are acked for what they are, not by the old
+cursor. A permanently invalid op is recorded
 and skipped (SKIP+ADVANCE) with an ``op_rejected``. Each op runs in a savepoint, so a failing op
 leaves nothing half-applied. The node's cursor is advanced and the op log written before the
 commit; the caller sends the rejections, revocations and ``op_ack`` only after the commit. Any
@@ -401,7 +405,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         await batch.run(ops)
         await op_log.record_many(conn, node.node_id, list(batch.records.values()))
         through = batch.through
-        if through > cursor:
+        if through > batch.cursor:
             through = await op_log.advance_applied_through(conn, node.node_id, through)
         result = batch.result
         result.applied_through = through
@@ -435,6 +439,8 @@ class _Batch:
         self.records: dict[str, op_log.OpRecord] = {}
         self.revoked: dict[uuid.UUID, LeaseRevoked] = {}
         self.through = cursor
+        self.cursor = cursor
+        """The node's applied-through seq at the start (or at the rebase of a new epoch)."""
         self.seen: set[str] = set()
         self.known: set[uuid.UUID] = set()
         self.pending: list[tuple[OutboxOp, NodeTaskData]] = []
@@ -444,6 +450,19 @@ class _Batch:
         """Status of a task after the batch's updates so far (shared id)."""
         self.updates: list[tuple[OutboxOp, tuple[uuid.UUID, NodeTaskData]]] = []
         self.updating: set[uuid.UUID] = set()
+
+    async def _rebase(self, op: OutboxOp) -> None:
+        """Start a new epoch of the node's op sequence just before ``op`` (see the module doc)."""
+        epoch = await op_log.start_epoch(self.conn, self.node.node_id, op.seq - 1)
+        log.warning(
+            "op_batch.rebased",
+            node_id=str(self.node.node_id),
+            seq=op.seq,
+            previous_applied_through=self.through,
+            epoch=epoch,
+        )
+        self.through = self.cursor = op.seq - 1
+        self.result.applied_through = self.through
 
     async def run(self, ops: list[OutboxOp]) -> None:
         keys = [op.idempotency_key for op in ops]
@@ -458,6 +477,8 @@ class _Batch:
             )
             self.known = set(self.existing)
         for op in ops:
+            if op.seq <= self.through and op.idempotency_key not in self.seen:
+                await self._rebase(op)
             if op.seq > self.through + 1:
                 self.result.gap_at = op.seq
                 break
