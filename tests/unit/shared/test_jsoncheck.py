@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vk_shared.jsoncheck import (
+    INVALID_UTF8,
     MAX_DEPTH,
     body_problem,
     contains_nul,
@@ -182,3 +183,11 @@ def test_a_megabyte_of_adversarial_input_is_checked_quickly(data: bytes) -> None
     nesting_exceeds(data)
     lone_surrogate(data)
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_body_that_is_not_utf8_is_refused_with_one_message() -> None:
+    """Invalid UTF-8 anywhere in a body is refused before decoding, with the same detail on every
+    msgspec release; valid multi-byte text passes."""
+    assert body_problem(b'{"a": "\xff"}') == INVALID_UTF8
+    assert body_problem(b'{"a": "caf\xc3"}') == INVALID_UTF8  # truncated sequence
+    assert body_problem('{"title": "café 🐝"}'.encode()) is None

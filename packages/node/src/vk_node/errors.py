@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.types import ExceptionHandlersMap
 
 from vk_node.store import errors as store_errors
-from vk_shared.jsoncheck import MAX_DEPTH, decode_error_detail
+from vk_shared.jsoncheck import INVALID_UTF8, MAX_DEPTH, decode_error_detail
 
 __all__ = [
     "BadRequest",
@@ -191,6 +191,14 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
     return _internal(request, exc)
 
 
+def _bad_utf8(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    # msgspec before 0.23 raises UnicodeDecodeError (not DecodeError) for invalid UTF-8 in a
+    # string; the body guard refuses such bodies first, this keeps the answer the same anyway.
+    if _decoding_body(exc):
+        return error_response(400, INVALID_UTF8)
+    return _internal(request, exc)
+
+
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("request.unhandled_error", error=type(exc).__name__)
     return error_response(500, "Internal server error")
@@ -207,6 +215,7 @@ def exception_handlers(extra: ExceptionHandlersMap | None = None) -> ExceptionHa
         sqlite3.Error: _sqlite,
         OverflowError: _overflow,
         RecursionError: _recursion,
+        UnicodeDecodeError: _bad_utf8,
         Exception: _internal,
     }
     handlers.update(extra or {})

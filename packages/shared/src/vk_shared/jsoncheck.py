@@ -8,7 +8,9 @@
   input "truncated". :func:`lone_surrogate` finds them (escaped backslashes respected).
 - **NUL characters** in decoded strings, which PostgreSQL text cannot store:
   :func:`contains_nul`, iterative.
-- **Decode error messages** made readable for a client: :func:`decode_error_detail`.
+- **Decode error messages** made readable for a client: :func:`decode_error_detail`; invalid
+  UTF-8 is refused with one message whatever the msgspec release (before 0.23 msgspec raised a
+  bare ``UnicodeDecodeError``).
 
 Nothing here recurses, so no input can exhaust the stack. A REST request body goes through
 :func:`body_problem` before any decoding.
@@ -24,6 +26,7 @@ from typing import Final
 import msgspec
 
 __all__ = [
+    "INVALID_UTF8",
     "MAX_DEPTH",
     "body_problem",
     "contains_nul",
@@ -45,6 +48,8 @@ _LONE_SURROGATE: Final = re.compile(
     rb"\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
     rb"|[dD][c-fC-F][0-9a-fA-F]{2}(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}))"
 )
+INVALID_UTF8: Final = "Invalid JSON body: Invalid UTF-8 encoded string"
+"""The detail for a body that is not UTF-8 (msgspec's own wording since 0.23)."""
 _ANY_PATH: Final = " - at `$[...]`"
 _MALFORMED: Final = "JSON is malformed: "
 
@@ -102,8 +107,14 @@ def decode_error_detail(message: str) -> str:
 
 
 def body_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
-    """Why a JSON request body must be refused before the framework decodes it, or None:
-    nested deeper than ``max_depth``, a lone surrogate escape, or a NUL character in a string."""
+    """Why a JSON request body must be refused before the framework decodes it, or None: not
+    UTF-8, nested deeper than ``max_depth``, a lone surrogate escape, or a NUL character in a
+    string."""
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return INVALID_UTF8
     if nesting_exceeds(body, max_depth):
         return f"JSON nested too deeply (limit {max_depth} levels)"
     escape = lone_surrogate(body)
