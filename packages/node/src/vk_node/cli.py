@@ -188,9 +188,10 @@ def _graceful_server(settings: NodeSettings) -> Any:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
-        # The same loop and HTTP parser wherever the node is installed (uvloop and httptools may
-        # be present in an environment shared with the hive, never in a node-alone install).
-        loop="asyncio",
+        # uvloop (a vk-node dependency where it exists): the REST write path waits on SQLite's
+        # worker thread, and uvloop's thread-to-loop wake-ups make it ~1.6x faster than asyncio's.
+        # h11 always, so the node parses HTTP the same way wherever it is installed.
+        loop="auto",
         http="h11",
     )
     return GracefulServer(config)
