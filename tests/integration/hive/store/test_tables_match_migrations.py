@@ -1,4 +1,4 @@
-"""The piccolo model (``vk_hive.store.tables``) and the SQL migrations describe the same schema.
+"""The piccolo model (``support/hive_tables.py``) and the SQL migrations describe one schema.
 
 Read from a freshly migrated database's catalog, for every table: the column set, each column's
 exact type (PG enums by type name, with their labels), nullability, the primary key, every foreign
@@ -37,7 +37,7 @@ from piccolo.columns import (
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
-from vk_hive.store.tables import COMPOSITE_PRIMARY_KEYS, PG_ENUMS, TABLES, ddl_for
+from support.hive_tables import COMPOSITE_PRIMARY_KEYS, PG_ENUMS, TABLES, ddl_for
 
 # pg_constraint.confdeltype / confupdtype codes.
 _FK_ACTIONS = {

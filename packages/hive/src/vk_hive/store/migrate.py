@@ -4,8 +4,8 @@ Each migration file ``NNNN_name.sql`` runs in its own transaction and is recorde
 ``schema_migrations(version, name, applied_at)``. Every transaction first takes a transaction-level
 advisory lock, so two hives migrating the same database at once apply each migration exactly once.
 Every run also ensures the activity partitions of today, tomorrow and the day after.
-The SQL files are the applied history; ``vk_hive.store.tables`` (piccolo) is the model they must
-match, checked by ``tests/integration/hive/store/test_tables_match_migrations.py``.
+The SQL files are the schema; a piccolo model of it (``tests/support/hive_tables.py``) must match
+them, checked by ``tests/integration/hive/store/test_tables_match_migrations.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Piccolo model of the hive's tables: one ``Table`` class per table of ``migrations/*.sql``.
 
-DESIGN.md §1: piccolo defines the tables, hot paths use asyncpg directly. The versioned SQL files
-in ``vk_hive/store/migrations`` remain the applied history (``migrate.py`` runs them, never
-piccolo); the classes below are the model definition those migrations must match. The
+The versioned SQL files in ``vk_hive/store/migrations`` are the schema (``migrate.py`` runs them,
+never piccolo) and the hive reaches the database through asyncpg only; piccolo is a development
+dependency and this model a second, independent description of the schema that the migrations
+must match (docs/architecture.md, "Storage", says why piccolo is not used at run time). The
 integration test ``tests/integration/hive/store/test_tables_match_migrations.py`` migrates a fresh
 database and compares every class here with the catalog (columns, types, nullability, foreign
 keys with their ON DELETE/ON UPDATE actions, unique and check constraints, PG enum labels).
