@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -206,3 +207,25 @@ def test_a_node_task_and_its_edits_converge_on_the_hive_and_the_other_node(
     assert len(_local_copy(a, task["id"])) == 1
     assert len(_local_copy(b, task["id"])) == 1
     assert a.process.link_status()["outbox_backlog"] == 0
+
+
+def test_two_nodes_with_default_identity_on_one_machine_stay_two_online_nodes(
+    shared_cluster: Cluster,
+) -> None:
+    """Two ``vk-node serve`` processes on this machine with their own data dirs and keys and no
+    machine id configured get two generated machine ids and are two nodes on the hive, both
+    online; over several heartbeats neither connection is replaced (no flapping)."""
+    a, b = shared_cluster.nodes
+    ids = {n.process.status()["machine_id"] for n in (a, b)}
+    assert len(ids) == 2
+    assert None not in ids
+    assert a.node_id != b.node_id
+    since = {n.name: n.process.link_status()["connected_since"] for n in (a, b)}
+    time.sleep(3)  # three heartbeat intervals of the cluster's hive
+    for node in (a, b):
+        status = node.process.link_status()
+        assert status["state"] == "connected"
+        assert status["connected_since"] == since[node.name], f"{node.name} reconnected"
+        assert shared_cluster.api.get(f"/nodes/{node.node_id}")["status"] == "online"
+    machine_ids = {shared_cluster.api.get(f"/nodes/{n.node_id}")["machine_id"] for n in (a, b)}
+    assert machine_ids == ids
