@@ -19,7 +19,6 @@ import msgspec
 import structlog
 
 from vk_node import __version__
-from vk_node.logging import mask_secret
 from vk_node.settings import (
     SECRET_FIELDS,
     LoadedSettings,
@@ -27,6 +26,7 @@ from vk_node.settings import (
     SettingsError,
     load_settings,
 )
+from vk_shared.logkit import mask_secret
 
 __all__ = ["build_parser", "main"]
 
