@@ -1,4 +1,9 @@
-"""Command line of the hive server: ``vk-hive``."""
+"""Command line of the hive server: ``vk-hive``.
+
+Exit codes: 0 success, 1 a runtime failure (database unreachable, port in use), 2 bad usage or
+invalid settings (one line on stderr naming the setting's variable). The settings options
+(``--config``, ``--database-url``, ``--log-format``) may stand before or after the subcommand.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ import asyncpg
 import structlog
 
 from vk_hive import __version__
-from vk_hive.settings import HiveSettings, SettingsError, load_settings
+from vk_hive.settings import SPEC, HiveSettings, LoadedSettings, SettingsError
+from vk_shared.settings import common_options, config_show, flag_overrides
 
 __all__ = ["build_parser", "main"]
 
@@ -25,44 +31,55 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = common_options(("--database-url", {"metavar": "URL", "help": "PostgreSQL URL"}))
     parser = argparse.ArgumentParser(
         prog="vk-hive",
         description="vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"vk-hive {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file")
-    parser.add_argument("--database-url", metavar="URL", help="PostgreSQL URL")
-    parser.add_argument("--log-format", choices=["json", "console"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the hive server (migrates the database first)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    sub.add_parser("migrate", help="apply pending PostgreSQL migrations and exit")
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the hive server (migrates the database first)"
+    )
+    serve.add_argument("--host", default=argparse.SUPPRESS)
+    serve.add_argument("--port", default=argparse.SUPPRESS)
+    sub.add_parser("migrate", parents=[common], help="apply pending PostgreSQL migrations and exit")
 
-    admin = sub.add_parser("admin", help="administrative commands")
+    admin = sub.add_parser("admin", parents=[common], help="administrative commands")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
     boot = admin_sub.add_parser(
-        "bootstrap", help="create or find a user with a personal organization; print a token"
+        "bootstrap",
+        parents=[common],
+        help="create or find a user with a personal organization; print a token",
     )
     boot.add_argument("--email", required=True)
     boot.add_argument("--name", help="username of a new user")
     boot.add_argument("--json", action="store_true", help="print JSON")
-    key = admin_sub.add_parser("create-api-key", help="create a node API key for an organization")
+    key = admin_sub.add_parser(
+        "create-api-key", parents=[common], help="create a node API key for an organization"
+    )
     key.add_argument("--organization-id", required=True)
     key.add_argument("--name", required=True)
     key.add_argument("--json", action="store_true", help="print JSON")
+
+    config = sub.add_parser("config", parents=[common], help="inspect settings")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    show = config_sub.add_parser(
+        "show", parents=[common], help="print the effective settings and where each came from"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
-def _settings(args: argparse.Namespace) -> HiveSettings:
-    overrides: dict[str, Any] = {
-        "database_url": args.database_url,
-        "log_format": args.log_format,
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-    }
-    return load_settings(config_file=args.config, overrides=overrides)
+_FLAG_SETTINGS = ("database_url", "log_format", "host", "port")
+
+
+def _load(args: argparse.Namespace) -> LoadedSettings:
+    return SPEC.load(
+        config_file=getattr(args, "config", None), overrides=flag_overrides(args, _FLAG_SETTINGS)
+    )
 
 
 async def _connect(settings: HiveSettings) -> asyncpg.Connection:
@@ -167,21 +184,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "admin" and args.admin_command is None:
+        parser.parse_args(["admin", "--help"])
+    if args.command == "config" and args.config_command is None:
+        parser.parse_args(["config", "--help"])
     try:
-        settings = _settings(args)
+        loaded = _load(args)
+    except SettingsError as exc:
+        print(f"vk-hive: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    settings = loaded.settings
+    try:
         if args.command == "serve":
             _serve(settings)
         elif args.command == "migrate":
             applied = asyncio.run(_migrate(settings))
             print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        elif args.command == "admin" and args.admin_command == "bootstrap":
+            _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
         elif args.command == "admin":
-            if args.admin_command == "bootstrap":
-                _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
-            elif args.admin_command == "create-api-key":
-                _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
-            else:
-                parser.parse_args(["admin", "--help"])
-    except (CliError, SettingsError, ValueError) as exc:
+            _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
+        elif args.command == "config":
+            print(config_show(loaded, as_json=args.json))
+    except (CliError, ValueError) as exc:
         print(f"vk-hive: error: {exc}", file=sys.stderr)
         return 1
     except asyncpg.UndefinedTableError as exc:

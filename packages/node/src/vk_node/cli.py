@@ -19,14 +19,8 @@ import msgspec
 import structlog
 
 from vk_node import __version__
-from vk_node.settings import (
-    SECRET_FIELDS,
-    LoadedSettings,
-    NodeSettings,
-    SettingsError,
-    load_settings,
-)
-from vk_shared.logkit import mask_secret
+from vk_node.settings import LoadedSettings, NodeSettings, SettingsError, load_settings
+from vk_shared.settings import common_options, config_show, flag_overrides
 
 __all__ = ["build_parser", "main"]
 
@@ -35,21 +29,10 @@ class CliError(Exception):
     """A runtime failure reported as one line on stderr with exit code 1."""
 
 
-def _common_options() -> argparse.ArgumentParser:
-    """Options every subcommand accepts (so they may follow the subcommand name)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file"
-    )
-    common.add_argument(
-        "--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="holds db.sqlite, worktrees/"
-    )
-    common.add_argument("--log-format", choices=["json", "console"], default=argparse.SUPPRESS)
-    return common
-
-
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
+    common = common_options(
+        ("--data-dir", {"metavar": "DIR", "help": "holds db.sqlite, worktrees/"})
+    )
     parser = argparse.ArgumentParser(
         prog="vk-node",
         description="vk-swarm node: runs coding agents in git worktrees, keeps a local SQLite "
@@ -99,29 +82,9 @@ _FLAG_SETTINGS = (
 
 
 def _load(args: argparse.Namespace) -> LoadedSettings:
-    overrides = {name: getattr(args, name, None) for name in _FLAG_SETTINGS}
-    return load_settings(config_file=getattr(args, "config", None), overrides=overrides)
-
-
-# --- config show ---------------------------------------------------------------------------------
-
-
-def _shown_settings(loaded: LoadedSettings) -> dict[str, Any]:
-    values: dict[str, Any] = msgspec.to_builtins(loaded.settings)
-    for name in SECRET_FIELDS:
-        values[name] = mask_secret(values[name])
-    return values
-
-
-def _config_show(loaded: LoadedSettings, as_json: bool) -> None:
-    values = _shown_settings(loaded)
-    if as_json:
-        print(json.dumps({"settings": values, "sources": loaded.sources}, indent=2))
-        return
-    width = max(len(name) for name in values)
-    for name, value in values.items():
-        shown = ",".join(value) if isinstance(value, list | tuple) else value
-        print(f"{name:<{width}} = {shown!s:<40} ({loaded.sources[name]})")
+    return load_settings(
+        config_file=getattr(args, "config", None), overrides=flag_overrides(args, _FLAG_SETTINGS)
+    )
 
 
 # --- migrate / status ----------------------------------------------------------------------------
@@ -241,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             _status(loaded, args.json)
         elif args.command == "config":
-            _config_show(loaded, args.json)
+            print(config_show(loaded, as_json=args.json))
     except CliError as exc:
         print(f"vk-node: error: {exc}", file=sys.stderr)
         return 1

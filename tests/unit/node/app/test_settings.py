@@ -49,7 +49,7 @@ def test_executor_list_from_env(tmp_path: Path) -> None:
         ({"VK_NODE_MAX_CONCURRENT": "0"}, "VK_NODE_MAX_CONCURRENT"),
         ({"VK_NODE_LOG_FORMAT": "xml"}, "VK_NODE_LOG_FORMAT"),
         ({"VK_NODE_EXECUTORS": "bad name"}, "VK_NODE_EXECUTORS"),
-        ({"VK_HIVE_URL": "ftp://x"}, "hive_url"),
+        ({"VK_HIVE_URL": "ftp://x"}, "VK_HIVE_URL"),
     ],
 )
 def test_invalid_values_name_the_setting(tmp_path: Path, env: dict[str, str], named: str) -> None:
