@@ -27,14 +27,15 @@ def test_every_secret_key_is_masked_in_every_format(
 ) -> None:
     """For every name of SECRET_KEYS, in lower and upper case, a value logged through structlog
     and a value bound to the context of a standard library record (uvicorn's) appear only
-    masked, in the JSON and the console format of the node and of the hive; other fields appear
-    in full."""
+    masked, in the JSON and the console format of the node and of the hive, and so does the
+    password of a URL; other fields appear in full."""
     values = {key: f"{key}-{uuid.uuid4().hex}" for key in sorted(SECRET_KEYS)}
     shouting = {key.upper(): f"{key}-{uuid.uuid4().hex}" for key in sorted(SECRET_KEYS)}
     with stderr_logs(lambda: configure(log_format, "debug"), LOGGERS) as err:
         log = structlog.get_logger("vk.test")
         for key, value in values.items():
             log.info("probe.structlog", visible="plain-value", **{key: value})
+        log.info("probe.url", url=f"postgresql://vk:{values['password']}@db:5432/vk")
         log.warning("probe.shouting", **shouting)
         with structlog.contextvars.bound_contextvars(**values):
             logging.getLogger("uvicorn.error").info("probe.stdlib")
@@ -50,6 +51,7 @@ def test_every_secret_key_is_masked_in_every_format(
         assert value not in out
         assert mask_secret(value) in out
     assert "plain-value" in out
+    assert "postgresql://vk:****@db:5432/vk" in out
     assert out.count("probe.stdlib") == 1
 
 

@@ -12,7 +12,8 @@ Invariants:
 
 - A value logged under a name of :data:`SECRET_KEYS` (any case) never reaches the output in
   full: it is shown as :func:`mask_secret` makes it, in every format, for structlog's events and
-  for the standard library's records (with the context fields bound when they were logged).
+  for the standard library's records (with the context fields bound when they were logged). A
+  password inside a URL (``postgresql://user:PASSWORD@host``) is masked under any name.
 - :func:`mask_secret` is also what ``config show`` prints for secret settings: one rule for how
   much of a secret anything shows.
 - Every line carries ``event``, ``level`` and ``timestamp`` (ISO 8601, UTC); lines of the standard
@@ -28,6 +29,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
@@ -41,6 +43,7 @@ __all__ = [
     "level_number",
     "line_processors",
     "mask_secret",
+    "mask_url_password",
     "redact_secrets",
     "render_json",
     "route_stdlib",
@@ -97,11 +100,32 @@ def is_secret_key(name: str) -> bool:
     return name.lower() in SECRET_KEYS
 
 
+def mask_url_password(value: str) -> str:
+    """``value`` with the password of a URL in it (``scheme://user:PASSWORD@host``) masked;
+    anything else unchanged."""
+    if "@" not in value or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+
+
 def redact_secrets(_logger: Any, _method: str, event: EventDict) -> EventDict:
-    """Mask the value of every secret-named field (empty values are left as they are)."""
+    """Mask the value of every secret-named field (empty values are left as they are) and the
+    password of every URL."""
     for key, value in event.items():
-        if value not in (None, "") and is_secret_key(key):
+        if value in (None, ""):
+            continue
+        if is_secret_key(key):
             event[key] = mask_secret(value)
+        elif isinstance(value, str):
+            event[key] = mask_url_password(value)
     return event
 
 

@@ -7,11 +7,10 @@ import argparse
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from vk_shared.logkit import MASK, is_secret_key, mask_secret
+from vk_shared.logkit import is_secret_key, mask_secret, mask_url_password
 from vk_shared.settings.spec import Loaded
 
 __all__ = ["common_options", "config_show", "flag_overrides", "shown_settings"]
@@ -37,27 +36,11 @@ def flag_overrides(args: argparse.Namespace, names: Iterable[str]) -> dict[str, 
     return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
-def _mask_url(value: str) -> str:
-    """A URL with its password (``scheme://user:PASSWORD@host``) masked."""
-    if "@" not in value or "://" not in value:
-        return value
-    try:
-        parts = urlsplit(value)
-        password = parts.password
-    except ValueError:
-        return value
-    if not password:
-        return value
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{parts.username or ''}:{MASK}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _masked(name: str, value: Any) -> Any:
     if is_secret_key(name):
         return mask_secret(value)
     if isinstance(value, str):
-        return _mask_url(value)
+        return mask_url_password(value)
     if isinstance(value, dict):
         return {key: _masked(key, item) for key, item in value.items()}
     return value
