@@ -706,12 +706,9 @@ class ExecutorService:
 
     async def _boot_drain(self) -> None:
         """Attempts with queued messages whose latest process completed: start the next one."""
-        from vk_node.store.sql import fetch_all
-
         async with self.store.read() as conn:
-            rows = await fetch_all(conn, "SELECT DISTINCT task_attempt_id FROM queued_messages", ())
-        for row in rows:
-            attempt_id = UUID(bytes=row[0])
+            waiting = await queue_repo.attempts_with_messages(conn)
+        for attempt_id in waiting:
             async with self.store.read() as conn:
                 latest = await processes_repo.find_latest_for_attempt(conn, attempt_id)
                 running = await processes_repo.find_running_by_task_attempt(conn, attempt_id)
