@@ -39,6 +39,7 @@ from vk_node.executor.process import ProcessRun, SpawnError
 from vk_node.executor.profiles import available_executors, get_profile
 from vk_node.executor.profiles.base import CommandSpec, OutputParser
 from vk_node.executor.profiles.script import ScriptParser
+from vk_node.executor.recovery import recover
 from vk_node.executor.worktree import WorktreeManager
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
@@ -125,8 +126,6 @@ class ExecutorService:
         self._sweeper_task = self._spawn(self._sweeper())
 
     async def _startup(self) -> None:
-        from vk_node.executor.recovery import recover
-
         try:
             if self.settings.worktree_orphan_cleanup:
                 await self.worktrees.sweep_orphans()
