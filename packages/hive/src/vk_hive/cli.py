@@ -20,8 +20,8 @@ import asyncpg
 import structlog
 
 from vk_hive import __version__
-from vk_hive.settings import SPEC, HiveSettings, LoadedSettings, SettingsError
-from vk_shared.settings import common_options, config_show, flag_overrides
+from vk_hive.settings import SPEC, HiveSettings, LoadedSettings
+from vk_shared.settings import cli as shared_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -31,14 +31,15 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = common_options(("--database-url", {"metavar": "URL", "help": "PostgreSQL URL"}))
-    parser = argparse.ArgumentParser(
-        prog="vk-hive",
-        description="vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
-        parents=[common],
+    common = shared_cli.common_options(
+        ("--database-url", {"metavar": "URL", "help": "PostgreSQL URL"})
     )
-    parser.add_argument("--version", action="version", version=f"vk-hive {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser, sub = shared_cli.command_parser(
+        "vk-hive",
+        "vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
+        __version__,
+        common,
+    )
 
     serve = sub.add_parser(
         "serve", parents=[common], help="run the hive server (migrates the database first)"
@@ -64,12 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name", required=True)
     key.add_argument("--json", action="store_true", help="print JSON")
 
-    config = sub.add_parser("config", parents=[common], help="inspect settings")
-    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    show = config_sub.add_parser(
-        "show", parents=[common], help="print the effective settings and where each came from"
-    )
-    show.add_argument("--json", action="store_true", help="print JSON")
+    shared_cli.add_config_command(sub, common)
     return parser
 
 
@@ -78,7 +74,8 @@ _FLAG_SETTINGS = ("database_url", "log_format", "host", "port")
 
 def _load(args: argparse.Namespace) -> LoadedSettings:
     return SPEC.load(
-        config_file=getattr(args, "config", None), overrides=flag_overrides(args, _FLAG_SETTINGS)
+        config_file=getattr(args, "config", None),
+        overrides=shared_cli.flag_overrides(args, _FLAG_SETTINGS),
     )
 
 
@@ -178,46 +175,33 @@ def _run(coro_fn: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    if args.command == "admin" and args.admin_command is None:
-        parser.parse_args(["admin", "--help"])
-    if args.command == "config" and args.config_command is None:
-        parser.parse_args(["config", "--help"])
-    try:
-        loaded = _load(args)
-    except SettingsError as exc:
-        print(f"vk-hive: invalid settings: {exc}", file=sys.stderr)
-        return 2
+def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
     settings = loaded.settings
-    try:
-        if args.command == "serve":
-            _serve(settings)
-        elif args.command == "migrate":
-            applied = asyncio.run(_migrate(settings))
-            print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
-        elif args.command == "admin" and args.admin_command == "bootstrap":
-            _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
-        elif args.command == "admin":
-            _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
-        elif args.command == "config":
-            print(config_show(loaded, as_json=args.json))
-    except (CliError, ValueError) as exc:
-        print(f"vk-hive: error: {exc}", file=sys.stderr)
-        return 1
-    except asyncpg.UndefinedTableError as exc:
-        print(f"vk-hive: error: {exc} (run `vk-hive migrate` first)", file=sys.stderr)
-        return 1
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        print(f"vk-hive: error: database error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    if args.command == "serve":
+        _serve(settings)
+    elif args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    elif args.admin_command == "bootstrap":
+        _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
+    else:
+        _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
+
+
+def _failure(exc: Exception) -> str | None:
+    if isinstance(exc, CliError | ValueError):
+        return str(exc)
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        return f"{exc} (run `vk-hive migrate` first)"
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        return f"database error: {exc}"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return shared_cli.run_main(
+        "vk-hive", build_parser(), argv, load=_load, run=_command, failure=_failure
+    )
 
 
 if __name__ == "__main__":

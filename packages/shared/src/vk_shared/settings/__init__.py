@@ -1,16 +1,7 @@
 """Settings of the node and the hive, loaded and shown one way (msgspec and the standard library
-only): :class:`SettingsSpec` names and loads them, :mod:`vk_shared.settings.cli` gives both
+only): :class:`SettingsSpec` names and loads them; :mod:`vk_shared.settings.cli` gives both
 command lines their common options and ``config show``."""
 
-from vk_shared.settings.cli import common_options, config_show, flag_overrides, shown_settings
 from vk_shared.settings.spec import Loaded, SettingsError, SettingsSpec
 
-__all__ = [
-    "Loaded",
-    "SettingsError",
-    "SettingsSpec",
-    "common_options",
-    "config_show",
-    "flag_overrides",
-    "shown_settings",
-]
+__all__ = ["Loaded", "SettingsError", "SettingsSpec"]

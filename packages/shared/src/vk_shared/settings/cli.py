@@ -1,19 +1,39 @@
-"""What the ``vk-node`` and ``vk-hive`` command lines share about settings: the options every
-subcommand accepts (before or after its name), the flags as overrides, and ``config show``."""
+"""What the ``vk-node`` and ``vk-hive`` command lines share: the options every subcommand accepts
+(before or after its name), the flags as overrides, ``config show``, and the exit codes.
+
+Exit codes (both commands): 0 success; 1 a runtime failure, one line ``PROG: error: ...``;
+2 bad usage or invalid settings, one line ``PROG: invalid settings: ...`` naming the setting's
+variable, before the command does anything; 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable, Mapping
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from vk_shared.logkit import is_secret_key, mask_secret, mask_url_password
-from vk_shared.settings.spec import Loaded
+from vk_shared.settings.spec import Loaded, SettingsError
 
-__all__ = ["common_options", "config_show", "flag_overrides", "shown_settings"]
+__all__ = [
+    "RUNTIME_FAILURE",
+    "SETTINGS_INVALID",
+    "add_config_command",
+    "command_parser",
+    "common_options",
+    "config_show",
+    "flag_overrides",
+    "run_main",
+    "shown_settings",
+]
+
+RUNTIME_FAILURE = 1
+SETTINGS_INVALID = 2
 
 
 def common_options(*extra: tuple[str, dict[str, Any]]) -> argparse.ArgumentParser:
@@ -29,6 +49,26 @@ def common_options(*extra: tuple[str, dict[str, Any]]) -> argparse.ArgumentParse
     for flag, options in extra:
         common.add_argument(flag, default=argparse.SUPPRESS, **options)
     return common
+
+
+def command_parser(
+    prog: str, description: str, version: str, common: argparse.ArgumentParser
+) -> tuple[argparse.ArgumentParser, Any]:
+    """The top-level parser (``--version``, the common options) and its subcommands
+    (``command``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, parents=[common])
+    parser.add_argument("--version", action="version", version=f"{prog} {version}")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``config show [--json]`` (``config_command``)."""
+    config = sub.add_parser("config", parents=[common], help="inspect settings")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    show = config_sub.add_parser(
+        "show", parents=[common], help="print the effective settings and where each came from"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON")
 
 
 def flag_overrides(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
@@ -76,3 +116,47 @@ def config_show(loaded: Loaded[Any], *, as_json: bool) -> str:
         shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
         lines.append(f"{name:<{width}} = {shown!s:<40} ({loaded.sources[name]})")
     return "\n".join(lines)
+
+
+def run_main(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    *,
+    load: Callable[[argparse.Namespace], Loaded[Any]],
+    run: Callable[[argparse.Namespace, Loaded[Any]], None],
+    failure: Callable[[Exception], str | None],
+) -> int:
+    """Parse ``argv``, load the settings (``load``; a :class:`SettingsError` exits 2), then run
+    the command (``config show`` here, anything else by ``run``). ``failure`` turns a runtime
+    exception into the line to print (exit 1), or ``None`` for one it does not expect."""
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if any(name.endswith("_command") and value is None for name, value in vars(args).items()):
+        parser.parse_args([args.command, "--help"])  # a command group without its subcommand
+    try:
+        loaded = load(args)
+    except SettingsError as exc:
+        print(f"{prog}: invalid settings: {exc}", file=sys.stderr)
+        return SETTINGS_INVALID
+    try:
+        if args.command == "config":
+            print(config_show(loaded, as_json=args.json))
+        else:
+            run(args, loaded)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Whoever read stdout went away (``| head``): nothing to report, and nothing more to
+        # flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return RUNTIME_FAILURE
+    except Exception as exc:
+        message = failure(exc)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return RUNTIME_FAILURE
+    return 0
