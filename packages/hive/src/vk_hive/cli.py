@@ -41,11 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
 
-    serve = sub.add_parser(
-        "serve", parents=[common], help="run the hive server (migrates the database first)"
+    shared_cli.add_serve_command(
+        sub, common, help="run the hive server (migrates the database first)"
     )
-    serve.add_argument("--host", default=argparse.SUPPRESS)
-    serve.add_argument("--port", default=argparse.SUPPRESS)
     sub.add_parser("migrate", parents=[common], help="apply pending PostgreSQL migrations and exit")
 
     admin = sub.add_parser("admin", parents=[common], help="administrative commands")

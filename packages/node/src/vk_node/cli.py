@@ -41,11 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
 
-    serve = sub.add_parser(
-        "serve", parents=[common], help="run the node daemon (migrates the store first)"
+    serve = shared_cli.add_serve_command(
+        sub, common, help="run the node daemon (migrates the store first)"
     )
-    serve.add_argument("--host", default=argparse.SUPPRESS)
-    serve.add_argument("--port", default=argparse.SUPPRESS)
     serve.add_argument("--name", default=argparse.SUPPRESS, help="node name shown on the hive")
     serve.add_argument("--hive-url", default=argparse.SUPPRESS, help="hive URL (unset: standalone)")
     serve.add_argument(

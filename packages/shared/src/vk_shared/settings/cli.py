@@ -24,6 +24,7 @@ __all__ = [
     "RUNTIME_FAILURE",
     "SETTINGS_INVALID",
     "add_config_command",
+    "add_serve_command",
     "command_parser",
     "common_options",
     "config_show",
@@ -59,6 +60,14 @@ def command_parser(
     parser = argparse.ArgumentParser(prog=prog, description=description, parents=[common])
     parser.add_argument("--version", action="version", version=f"{prog} {version}")
     return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def add_serve_command(sub: Any, common: argparse.ArgumentParser, help: str) -> Any:
+    """``serve [--host H] [--port P]``; returns its parser for more flags."""
+    serve = sub.add_parser("serve", parents=[common], help=help)
+    serve.add_argument("--host", default=argparse.SUPPRESS, help="interface to listen on")
+    serve.add_argument("--port", default=argparse.SUPPRESS, help="TCP port")
+    return serve
 
 
 def add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
