@@ -40,12 +40,20 @@ def _free_port() -> int:
 
 @pytest.mark.asyncio
 async def test_serve_bootstrap_and_me(pg_database: str) -> None:
-    """``vk-hive serve`` on a fresh database, then ``admin bootstrap --json`` prints a token that
-    works for GET /v1/me, ``create-api-key`` prints a secret once, and neither secret is logged."""
+    """``vk-hive serve --database-url URL`` (the option after the subcommand) on a fresh
+    database, then ``admin bootstrap --json`` prints a token that works for GET /v1/me,
+    ``create-api-key`` prints a secret once, and neither secret is logged."""
     port = _free_port()
     env = _env(pg_database, VK_HIVE_PORT=str(port), VK_HIVE_LOG_FORMAT="json")
+    serve_env = {k: v for k, v in env.items() if k != "VK_HIVE_DATABASE_URL"}
     serve = await asyncio.create_subprocess_exec(
-        VK_HIVE, "serve", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        VK_HIVE,
+        "serve",
+        "--database-url",
+        pg_database,
+        env=serve_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -129,8 +137,9 @@ async def test_migrate_is_idempotent_and_reports(pg_database: str) -> None:
 
 @pytest.mark.asyncio
 async def test_errors_are_one_line_without_traceback(pg_database: str) -> None:
-    """An unreachable database, an unknown organization and a bad setting each exit 1 with one
-    line on stderr and no traceback."""
+    """An unreachable database and an unknown organization each exit 1, a bad setting (given
+    after the subcommand or in the environment) exits 2 naming its variable — each with one line
+    on stderr and no traceback."""
     port = _free_port()
     down = f"postgresql://postgres@127.0.0.1:{port}/nope"
     cases = [
@@ -152,7 +161,6 @@ async def test_errors_are_one_line_without_traceback(pg_database: str) -> None:
             ("admin", "create-api-key", "--organization-id", "nope", "--name", "x"),
             _env(pg_database),
         ),
-        (("migrate",), _env(pg_database, VK_HIVE_PORT="many")),
     ]
     for args, env in cases:
         code, out, err = await _run(*args, env=env)
@@ -160,6 +168,17 @@ async def test_errors_are_one_line_without_traceback(pg_database: str) -> None:
         assert "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
         assert err.startswith("vk-hive: error:")
+    settings_cases = [
+        (("migrate",), _env(pg_database, VK_HIVE_PORT="many"), "VK_HIVE_PORT"),
+        (("serve", "--port", "many"), _env(pg_database), "--port"),
+    ]
+    for args, env, named in settings_cases:
+        code, out, err = await _run(*args, env=env)
+        assert code == 2, (args, out, err)
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith("vk-hive: invalid settings:")
+        assert named in err
 
 
 @pytest.mark.asyncio

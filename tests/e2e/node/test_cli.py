@@ -21,16 +21,16 @@ def test_migrate_twice_is_idempotent(vk_node_cli, tmp_path: Path) -> None:
 
 def test_config_show_masks_the_api_key(vk_node_cli, tmp_path: Path) -> None:
     """config show prints effective settings with sources, and the API key only masked."""
-    secret = "vk_supersecretvalue9876"
+    secret = "vk_supersecretvalue-abcd-9876"
     env = {"VK_NODE_API_KEY": secret, "VK_NODE_PORT": "4123"}
     text = vk_node_cli(["config", "show"], tmp_path, env)
     assert text.returncode == 0, text.stderr
     assert secret not in text.stdout + text.stderr
-    assert "vk_…9876" in text.stdout
+    assert "vk_s…9876" in text.stdout
     assert "env VK_NODE_PORT" in text.stdout
     as_json = vk_node_cli(["config", "show", "--json"], tmp_path, env)
     shown = json.loads(as_json.stdout)
-    assert shown["settings"]["api_key"] == "vk_…9876"
+    assert shown["settings"]["api_key"] == "vk_s…9876"
     assert shown["settings"]["port"] == 4123
     assert shown["sources"]["api_key"] == "env VK_NODE_API_KEY"
 

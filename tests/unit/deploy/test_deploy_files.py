@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -26,7 +27,7 @@ HIVE_ENV = DEPLOY / "hive.env.example"
 NODE_ENV = DEPLOY / "node" / "vk-node.env.example"
 UNIT = DEPLOY / "node" / "vk-node.service"
 
-# DESIGN.md §9: the settings scripts and users rely on, with the defaults it names.
+# DESIGN.md §9 and §10: the settings scripts and users rely on, with the defaults it names.
 CONTRACT_HIVE = {
     "VK_HIVE_DATABASE_URL": None,
     "VK_HIVE_HOST": "127.0.0.1",
@@ -48,12 +49,16 @@ CONTRACT_NODE = {
     "VK_NODE_EXECUTORS": None,
     "VK_NODE_MAX_CONCURRENT": "1",
     "VK_NODE_LOG_FORMAT": None,
+    "VK_NODE_MACHINE_ID": None,
+    "VK_NODE_API_TOKEN": None,
 }
+# The names the contract fixes otherwise than VK_<SERVICE>_<SETTING>.
+EXCEPTIONS = {"node": {"hive_url": "VK_HIVE_URL"}, "hive": {}}
 
 
 def hive_env_names() -> set[str]:
     """Every environment variable the hive's settings loader reads."""
-    return {hive_settings.ENV_PREFIX + suffix for suffix in hive_settings._ENV_KEYS}
+    return set(hive_settings.ENV_NAMES.values())
 
 
 def node_env_names() -> set[str]:
@@ -103,6 +108,40 @@ def _hive_load(env: Mapping[str, str]) -> hive_settings.HiveSettings:
 
 def _node_load(env: Mapping[str, str], home: Path) -> node_settings.NodeSettings:
     return node_settings.load_settings(env={"HOME": str(home), **env}).settings
+
+
+@pytest.mark.parametrize(
+    ("service", "spec"), [("hive", hive_settings.SPEC), ("node", node_settings.SPEC)]
+)
+def test_every_setting_has_one_variable_named_after_it(service: str, spec: Any) -> None:
+    """Each setting (a provider's too) has its own variable VK_<SERVICE>_<SETTING> — the section
+    of a nested setting included — but for the contract's exceptions, and the loader reads that
+    variable into that setting."""
+    names: dict[str, str] = spec.env_names()
+    assert len(set(names.values())) == len(names), "two settings share a variable"
+    for setting, var in names.items():
+        derived = f"VK_{service.upper()}_" + setting.replace(".", "_").upper()
+        assert var == EXCEPTIONS[service].get(setting, derived), setting
+    assert set(EXCEPTIONS[service]) <= set(names)
+    fields = {f.name for f in msgspec.structs.fields(spec.model)}
+    assert fields <= {setting.partition(".")[0] for setting in names}
+    baseline = spec.load(env={"HOME": "/nonexistent"})
+    defaults = msgspec.to_builtins(baseline.settings)
+    for setting, var in names.items():
+        section, _, name = setting.rpartition(".")
+        default = defaults[section][name] if section else defaults[name]
+        loaded = spec.load(env={var: _as_env(default), "HOME": "/nonexistent"})
+        assert loaded.sources[setting] == f"env {var}"
+        assert loaded.settings == baseline.settings, setting
+
+
+def _as_env(value: Any) -> str:
+    """A value written as an environment variable holds it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return ",".join(value)
+    return str(value)
 
 
 def test_hive_env_example_lists_exactly_the_hive_settings() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from vk_hive.auth.api_keys import generate_api_key
 from vk_hive.auth.tokens import TokenError, TokenSigner
-from vk_hive.logging import mask_secret
 from vk_hive.settings import SettingsError, load_settings
+from vk_shared.logkit import mask_secret
 
 SECRET = b"s" * 32
 
@@ -95,4 +95,4 @@ def test_api_key_format_and_masking() -> None:
     assert key == key.lower()
     masked = mask_secret(key)
     assert masked == f"{key[:4]}…{key[-4:]}"
-    assert mask_secret("short") == "****"
+    assert mask_secret(key[:23]) == "****"

@@ -1,4 +1,9 @@
-"""Command line of the hive server: ``vk-hive``."""
+"""Command line of the hive server: ``vk-hive``.
+
+Exit codes: 0 success, 1 a runtime failure (database unreachable, port in use), 2 bad usage or
+invalid settings (one line on stderr naming the setting's variable). The settings options
+(``--config``, ``--database-url``, ``--log-format``) may stand before or after the subcommand.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ import asyncpg
 import structlog
 
 from vk_hive import __version__
-from vk_hive.settings import HiveSettings, SettingsError, load_settings
+from vk_hive.settings import SPEC, HiveSettings, LoadedSettings
+from vk_shared.settings import cli as shared_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -25,44 +31,50 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vk-hive",
-        description="vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
+    common = shared_cli.common_options(
+        ("--database-url", {"metavar": "URL", "help": "PostgreSQL URL"})
     )
-    parser.add_argument("--version", action="version", version=f"vk-hive {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file")
-    parser.add_argument("--database-url", metavar="URL", help="PostgreSQL URL")
-    parser.add_argument("--log-format", choices=["json", "console"])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser, sub = shared_cli.command_parser(
+        "vk-hive",
+        "vk-swarm hive: organizations, auth, node registry, shared tasks and leases.",
+        __version__,
+        common,
+    )
 
-    serve = sub.add_parser("serve", help="run the hive server (migrates the database first)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    sub.add_parser("migrate", help="apply pending PostgreSQL migrations and exit")
+    shared_cli.add_serve_command(
+        sub, common, help="run the hive server (migrates the database first)"
+    )
+    sub.add_parser("migrate", parents=[common], help="apply pending PostgreSQL migrations and exit")
 
-    admin = sub.add_parser("admin", help="administrative commands")
+    admin = sub.add_parser("admin", parents=[common], help="administrative commands")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
     boot = admin_sub.add_parser(
-        "bootstrap", help="create or find a user with a personal organization; print a token"
+        "bootstrap",
+        parents=[common],
+        help="create or find a user with a personal organization; print a token",
     )
     boot.add_argument("--email", required=True)
     boot.add_argument("--name", help="username of a new user")
     boot.add_argument("--json", action="store_true", help="print JSON")
-    key = admin_sub.add_parser("create-api-key", help="create a node API key for an organization")
+    key = admin_sub.add_parser(
+        "create-api-key", parents=[common], help="create a node API key for an organization"
+    )
     key.add_argument("--organization-id", required=True)
     key.add_argument("--name", required=True)
     key.add_argument("--json", action="store_true", help="print JSON")
+
+    shared_cli.add_config_command(sub, common)
     return parser
 
 
-def _settings(args: argparse.Namespace) -> HiveSettings:
-    overrides: dict[str, Any] = {
-        "database_url": args.database_url,
-        "log_format": args.log_format,
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-    }
-    return load_settings(config_file=args.config, overrides=overrides)
+_FLAG_SETTINGS = ("database_url", "log_format", "host", "port")
+
+
+def _load(args: argparse.Namespace) -> LoadedSettings:
+    return SPEC.load(
+        config_file=getattr(args, "config", None),
+        overrides=shared_cli.flag_overrides(args, _FLAG_SETTINGS),
+    )
 
 
 async def _connect(settings: HiveSettings) -> asyncpg.Connection:
@@ -161,38 +173,33 @@ def _run(coro_fn: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
+def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
+    settings = loaded.settings
+    if args.command == "serve":
+        _serve(settings)
+    elif args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    elif args.admin_command == "bootstrap":
+        _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
+    else:
+        _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
+
+
+def _failure(exc: Exception) -> str | None:
+    if isinstance(exc, CliError | ValueError):
+        return str(exc)
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        return f"{exc} (run `vk-hive migrate` first)"
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        return f"database error: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    try:
-        settings = _settings(args)
-        if args.command == "serve":
-            _serve(settings)
-        elif args.command == "migrate":
-            applied = asyncio.run(_migrate(settings))
-            print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
-        elif args.command == "admin":
-            if args.admin_command == "bootstrap":
-                _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
-            elif args.admin_command == "create-api-key":
-                _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
-            else:
-                parser.parse_args(["admin", "--help"])
-    except (CliError, SettingsError, ValueError) as exc:
-        print(f"vk-hive: error: {exc}", file=sys.stderr)
-        return 1
-    except asyncpg.UndefinedTableError as exc:
-        print(f"vk-hive: error: {exc} (run `vk-hive migrate` first)", file=sys.stderr)
-        return 1
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        print(f"vk-hive: error: database error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return shared_cli.run_main(
+        "vk-hive", build_parser(), argv, load=_load, run=_command, failure=_failure
+    )
 
 
 if __name__ == "__main__":

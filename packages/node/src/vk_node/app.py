@@ -12,8 +12,9 @@ from litestar.types import ControllerRouterHandler
 from vk_node import __version__
 from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
 from vk_node.api.guard import AccessPolicy, RequestGuard, require_token_when_exposed
+from vk_node.context import NodeContext
 from vk_node.errors import exception_handlers
-from vk_node.lifespan import NodeContext, node_lifespan
+from vk_node.lifespan import node_lifespan
 from vk_node.settings import NodeSettings
 
 __all__ = ["api_route_handlers", "create_app"]

@@ -19,14 +19,8 @@ import msgspec
 import structlog
 
 from vk_node import __version__
-from vk_node.logging import mask_secret
-from vk_node.settings import (
-    SECRET_FIELDS,
-    LoadedSettings,
-    NodeSettings,
-    SettingsError,
-    load_settings,
-)
+from vk_node.settings import LoadedSettings, NodeSettings, load_settings
+from vk_shared.settings import cli as shared_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -35,35 +29,21 @@ class CliError(Exception):
     """A runtime failure reported as one line on stderr with exit code 1."""
 
 
-def _common_options() -> argparse.ArgumentParser:
-    """Options every subcommand accepts (so they may follow the subcommand name)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file"
-    )
-    common.add_argument(
-        "--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="holds db.sqlite, worktrees/"
-    )
-    common.add_argument("--log-format", choices=["json", "console"], default=argparse.SUPPRESS)
-    return common
-
-
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
-    parser = argparse.ArgumentParser(
-        prog="vk-node",
-        description="vk-swarm node: runs coding agents in git worktrees, keeps a local SQLite "
-        "store and syncs with a hive when one is configured.",
-        parents=[common],
+    common = shared_cli.common_options(
+        ("--data-dir", {"metavar": "DIR", "help": "holds db.sqlite, worktrees/"})
     )
-    parser.add_argument("--version", action="version", version=f"vk-node {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser, sub = shared_cli.command_parser(
+        "vk-node",
+        "vk-swarm node: runs coding agents in git worktrees, keeps a local SQLite store and "
+        "syncs with a hive when one is configured.",
+        __version__,
+        common,
+    )
 
-    serve = sub.add_parser(
-        "serve", parents=[common], help="run the node daemon (migrates the store first)"
+    serve = shared_cli.add_serve_command(
+        sub, common, help="run the node daemon (migrates the store first)"
     )
-    serve.add_argument("--host", default=argparse.SUPPRESS)
-    serve.add_argument("--port", default=argparse.SUPPRESS)
     serve.add_argument("--name", default=argparse.SUPPRESS, help="node name shown on the hive")
     serve.add_argument("--hive-url", default=argparse.SUPPRESS, help="hive URL (unset: standalone)")
     serve.add_argument(
@@ -77,12 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print JSON")
 
-    config = sub.add_parser("config", parents=[common], help="inspect settings")
-    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    show = config_sub.add_parser(
-        "show", parents=[common], help="print the effective settings and where each came from"
-    )
-    show.add_argument("--json", action="store_true", help="print JSON")
+    shared_cli.add_config_command(sub, common)
     return parser
 
 
@@ -99,29 +74,10 @@ _FLAG_SETTINGS = (
 
 
 def _load(args: argparse.Namespace) -> LoadedSettings:
-    overrides = {name: getattr(args, name, None) for name in _FLAG_SETTINGS}
-    return load_settings(config_file=getattr(args, "config", None), overrides=overrides)
-
-
-# --- config show ---------------------------------------------------------------------------------
-
-
-def _shown_settings(loaded: LoadedSettings) -> dict[str, Any]:
-    values: dict[str, Any] = msgspec.to_builtins(loaded.settings)
-    for name in SECRET_FIELDS:
-        values[name] = mask_secret(values[name])
-    return values
-
-
-def _config_show(loaded: LoadedSettings, as_json: bool) -> None:
-    values = _shown_settings(loaded)
-    if as_json:
-        print(json.dumps({"settings": values, "sources": loaded.sources}, indent=2))
-        return
-    width = max(len(name) for name in values)
-    for name, value in values.items():
-        shown = ",".join(value) if isinstance(value, list | tuple) else value
-        print(f"{name:<{width}} = {shown!s:<40} ({loaded.sources[name]})")
+    return load_settings(
+        config_file=getattr(args, "config", None),
+        overrides=shared_cli.flag_overrides(args, _FLAG_SETTINGS),
+    )
 
 
 # --- migrate / status ----------------------------------------------------------------------------
@@ -216,38 +172,32 @@ def _serve(loaded: LoadedSettings) -> None:
     log.info("node.exited")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    if args.command == "config" and args.config_command is None:
-        parser.parse_args(["config", "--help"])
-    try:
-        loaded = _load(args)
-        if args.command == "serve":
-            from vk_node.api.guard import require_token_when_exposed
+def _load_for(args: argparse.Namespace) -> LoadedSettings:
+    loaded = _load(args)
+    if args.command == "serve":
+        from vk_node.api.guard import require_token_when_exposed
 
-            require_token_when_exposed(loaded.settings)
-    except SettingsError as exc:
-        print(f"vk-node: invalid settings: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if args.command == "serve":
-            _serve(loaded)
-        elif args.command == "migrate":
-            _migrate(loaded)
-        elif args.command == "status":
-            _status(loaded, args.json)
-        elif args.command == "config":
-            _config_show(loaded, args.json)
-    except CliError as exc:
-        print(f"vk-node: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        require_token_when_exposed(loaded.settings)
+    return loaded
+
+
+def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
+    if args.command == "serve":
+        _serve(loaded)
+    elif args.command == "migrate":
+        _migrate(loaded)
+    else:
+        _status(loaded, args.json)
+
+
+def _failure(exc: Exception) -> str | None:
+    return str(exc) if isinstance(exc, CliError) else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return shared_cli.run_main(
+        "vk-node", build_parser(), argv, load=_load_for, run=_command, failure=_failure
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Protocol, get_args
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -26,11 +26,27 @@ from vk_node.store import outbox
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from vk_node.lifespan import NodeContext
+    from vk_node.executor.service import ExecutorService
+    from vk_node.link import HiveLink
+    from vk_node.store import Store
 
-__all__ = ["CONTENT_TYPE_LATEST", "LINK_STATES", "NodeMetrics", "Snapshot"]
+__all__ = ["CONTENT_TYPE_LATEST", "LINK_STATES", "NodeMetrics", "RunningNode", "Snapshot"]
 
 LINK_STATES: tuple[str, ...] = get_args(State)
+
+
+class RunningNode(Protocol):
+    """What a scrape reads (a :class:`vk_node.context.NodeContext` inside the app's lifespan);
+    named by its shape, so the context may hold the metrics without an import cycle."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def executor(self) -> ExecutorService: ...
+
+    @property
+    def link(self) -> HiveLink | None: ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,7 @@ class NodeMetrics:
         self._collector = _SnapshotCollector()
         self.registry.register(self._collector)
 
-    async def snapshot(self, ctx: NodeContext) -> Snapshot:
+    async def snapshot(self, ctx: RunningNode) -> Snapshot:
         async with ctx.store.read() as conn:
             backlog = await outbox.backlog_count(conn)
             oldest = await outbox.oldest_unacked_created_at(conn)
@@ -120,7 +136,7 @@ class NodeMetrics:
             held_leases=0 if link is None else len(link.assignments.leases),
         )
 
-    async def render(self, ctx: NodeContext) -> bytes:
+    async def render(self, ctx: RunningNode) -> bytes:
         """The exposition text of the node now."""
         snapshot = await self.snapshot(ctx)
         # No await between setting the snapshot and rendering it: concurrent scrapes cannot mix.

@@ -9,9 +9,7 @@ Every value remembers where it came from (:class:`LoadedSettings.sources`) for `
 
 from __future__ import annotations
 
-import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,10 +17,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from vk_shared.settings import Loaded, SettingsError, SettingsSpec
+
 __all__ = [
     "CONFIG_ENV",
     "ENV_NAMES",
-    "SECRET_FIELDS",
+    "SPEC",
     "LoadedSettings",
     "NodeSettings",
     "SettingsError",
@@ -39,10 +39,6 @@ Executor = Annotated[str, msgspec.Meta(pattern="^[A-Z][A-Z0-9_]{0,63}$")]
 ShortStr = Annotated[str, msgspec.Meta(max_length=255)]
 UrlStr = Annotated[str, msgspec.Meta(max_length=2048)]
 EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-class SettingsError(ValueError):
-    """Settings that cannot be used; the message is one line naming the setting."""
 
 
 class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -149,9 +145,12 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             if value:
                 parts = urlsplit(value)
                 if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
-                    raise SettingsError(f"{field}: not an http(s)/ws(s) URL: {value!r}")
+                    raise SettingsError(f"not an http(s)/ws(s) URL: {value!r}", setting=field)
         if self.link_backoff_max_s < self.link_backoff_initial_s:
-            raise SettingsError("link_backoff_max_s must not be below link_backoff_initial_s")
+            raise SettingsError(
+                "link_backoff_max_s must not be below link_backoff_initial_s",
+                setting="link_backoff_max_s",
+            )
 
     @property
     def data_path(self) -> Path:
@@ -174,73 +173,6 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         return not self.hive_url
 
 
-ENV_NAMES: Mapping[str, str] = {
-    "data_dir": "VK_NODE_DATA_DIR",
-    "host": "VK_NODE_HOST",
-    "port": "VK_NODE_PORT",
-    "hive_url": "VK_HIVE_URL",
-    "api_key": "VK_NODE_API_KEY",
-    "name": "VK_NODE_NAME",
-    "public_url": "VK_NODE_PUBLIC_URL",
-    "api_token": "VK_NODE_API_TOKEN",
-    "executors": "VK_NODE_EXECUTORS",
-    "max_concurrent": "VK_NODE_MAX_CONCURRENT",
-    "log_format": "VK_NODE_LOG_FORMAT",
-    "log_level": "VK_NODE_LOG_LEVEL",
-    "max_body_bytes": "VK_NODE_MAX_BODY_BYTES",
-    "shutdown_timeout_s": "VK_NODE_SHUTDOWN_TIMEOUT_S",
-    "worktree_dir": "VK_NODE_WORKTREE_DIR",
-    "branch_prefix": "VK_NODE_BRANCH_PREFIX",
-    "stop_grace_s": "VK_NODE_STOP_GRACE_S",
-    "exit_drain_s": "VK_NODE_EXIT_DRAIN_S",
-    "worktree_idle_expiry_h": "VK_NODE_WORKTREE_IDLE_EXPIRY_H",
-    "worktree_sweep_interval_s": "VK_NODE_WORKTREE_SWEEP_INTERVAL_S",
-    "worktree_orphan_cleanup": "VK_NODE_WORKTREE_ORPHAN_CLEANUP",
-    "log_batch_lines": "VK_NODE_LOG_BATCH_LINES",
-    "log_batch_interval_s": "VK_NODE_LOG_BATCH_INTERVAL_S",
-    "log_queue_lines": "VK_NODE_LOG_QUEUE_LINES",
-    "log_max_line_chars": "VK_NODE_LOG_MAX_LINE_CHARS",
-    "git_timeout_s": "VK_NODE_GIT_TIMEOUT_S",
-    "env_passthrough": "VK_NODE_ENV_PASSTHROUGH",
-    "machine_id": "VK_NODE_MACHINE_ID",
-    "link_backoff_initial_s": "VK_NODE_LINK_BACKOFF_INITIAL_S",
-    "link_backoff_max_s": "VK_NODE_LINK_BACKOFF_MAX_S",
-    "link_backoff_jitter": "VK_NODE_LINK_BACKOFF_JITTER",
-    "link_open_timeout_s": "VK_NODE_LINK_OPEN_TIMEOUT_S",
-    "link_auth_timeout_s": "VK_NODE_LINK_AUTH_TIMEOUT_S",
-    "link_ping_interval_s": "VK_NODE_LINK_PING_INTERVAL_S",
-    "outbox_batch_size": "VK_NODE_OUTBOX_BATCH_SIZE",
-    "outbox_linger_s": "VK_NODE_OUTBOX_LINGER_S",
-    "outbox_window": "VK_NODE_OUTBOX_WINDOW",
-    "outbox_park_retry_s": "VK_NODE_OUTBOX_PARK_RETRY_S",
-    "outbox_ack_timeout_s": "VK_NODE_OUTBOX_ACK_TIMEOUT_S",
-    "digest_interval_s": "VK_NODE_DIGEST_INTERVAL_S",
-    "lease_restore_grace_s": "VK_NODE_LEASE_RESTORE_GRACE_S",
-    "clock_skew_s": "VK_NODE_CLOCK_SKEW_S",
-}
-"""Setting name -> environment variable."""
-
-SECRET_FIELDS = frozenset({"api_key", "api_token"})
-"""Settings whose values are never printed or logged in full."""
-
-_SECRET_RULES = {
-    "api_key": "at most 2048 characters",
-    "api_token": "16 to 1024 visible ASCII characters (no spaces)",
-}
-
-_FIELDS = {f.name: f for f in msgspec.structs.fields(NodeSettings)}
-_CLEARABLE = frozenset({"hive_url", "api_key", "api_token", "public_url"})
-"""Settings an empty environment variable sets to empty (others ignore an empty variable)."""
-
-
-class LoadedSettings(msgspec.Struct, frozen=True):
-    """The settings and, per setting, where its value came from (``default``, ``file PATH``,
-    ``env VK_NODE_PORT``, ``flag --port``)."""
-
-    settings: NodeSettings
-    sources: dict[str, str]
-
-
 def default_data_dir(env: Mapping[str, str]) -> Path:
     """The per-user data directory: ``$XDG_DATA_HOME/vk-node`` or ``~/.local/share/vk-node``."""
     xdg = env.get("XDG_DATA_HOME")
@@ -250,38 +182,43 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(home) / ".local" / "share" / "vk-node"
 
 
-def _convert(name: str, value: Any, origin: str) -> Any:
-    """One value converted to the type of setting ``name``; errors name the setting."""
-    field = _FIELDS.get(name)
-    if field is None:
-        raise SettingsError(f"unknown setting {name!r} ({origin})")
-    if name in ("executors", "env_passthrough") and isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if name == "executors" and isinstance(value, list | tuple):
-        value = [v.upper() if isinstance(v, str) else v for v in value]
-    if isinstance(value, str) and "\x00" in value:
-        raise SettingsError(f"{origin}: NUL bytes are not allowed")
-    try:
-        return msgspec.convert(value, field.type, strict=False)
-    except msgspec.ValidationError as exc:
-        if name in SECRET_FIELDS:  # never echo a secret, not even a malformed one
-            raise SettingsError(f"{origin}: invalid value: {_SECRET_RULES[name]}") from None
-        raise SettingsError(f"{origin}: invalid value {value!r}: {exc}") from None
+def _finish(values: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]) -> None:
+    """Absolute directories (the per-user data dir by default) and the host name as the default
+    node name."""
+    if not values.get("data_dir"):
+        values["data_dir"] = str(default_data_dir(env))
+    else:
+        values["data_dir"] = str(Path(values["data_dir"]).expanduser().absolute())
+    if values.get("worktree_dir"):
+        values["worktree_dir"] = str(Path(values["worktree_dir"]).expanduser().absolute())
+    if not values.get("name"):
+        values["name"] = socket.gethostname()[:255] or "vk-node"
+        if sources["name"] == "default":
+            sources["name"] = "default (host name)"
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file {path}: not valid TOML: {exc}") from None
-    # Accept both a flat file and one with a [node] table.
-    node = data.pop("node", None)
-    if isinstance(node, dict):
-        data = {**data, **node}
-    return data
+def _upper_names(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [v.upper() if isinstance(v, str) else v for v in value]
+    return value
+
+
+SPEC = SettingsSpec(
+    model=NodeSettings,
+    prefix="VK_NODE_",
+    config_env=CONFIG_ENV,
+    section="node",
+    # DESIGN.md §9: the hive's URL is VK_HIVE_URL on the node too.
+    env_exceptions={"hive_url": "VK_HIVE_URL"},
+    normalize={"executors": _upper_names},
+    finish=_finish,
+)
+"""How the node's settings are named (``VK_NODE_<NAME>``) and loaded."""
+
+ENV_NAMES: Mapping[str, str] = SPEC.env_names()
+"""Setting name -> environment variable."""
+
+LoadedSettings = Loaded[NodeSettings]
 
 
 def load_settings(
@@ -293,42 +230,7 @@ def load_settings(
     """Build the settings.
 
     ``env`` defaults to ``os.environ`` (read now, never at import). ``config_file`` (else
-    ``VK_NODE_CONFIG``) is an optional TOML file with the setting names as keys. ``overrides`` are
-    CLI flags by setting name; ``None`` values are ignored.
+    ``VK_NODE_CONFIG``) is an optional TOML file with the setting names as keys (flat, or in a
+    ``[node]`` table). ``overrides`` are CLI flags by setting name; ``None`` values are ignored.
     """
-    environ = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {name: "default" for name in _FIELDS}
-
-    file = config_file if config_file is not None else environ.get(CONFIG_ENV) or None
-    if file is not None:
-        path = Path(file).expanduser()
-        for key, raw in _read_file(path).items():
-            values[key] = _convert(key, raw, f"setting {key!r} in {path}")
-            sources[key] = f"file {path}"
-    for name, var in ENV_NAMES.items():
-        raw = environ.get(var)
-        if raw is not None and (raw != "" or name in _CLEARABLE):
-            values[name] = _convert(name, raw, var)
-            sources[name] = f"env {var}"
-    for name, raw in (overrides or {}).items():
-        if raw is not None:
-            flag = "--" + name.replace("_", "-")
-            values[name] = _convert(name, raw, flag)
-            sources[name] = f"flag {flag}"
-
-    if not values.get("data_dir"):
-        values["data_dir"] = str(default_data_dir(environ))
-    else:
-        values["data_dir"] = str(Path(values["data_dir"]).expanduser().absolute())
-    if values.get("worktree_dir"):
-        values["worktree_dir"] = str(Path(values["worktree_dir"]).expanduser().absolute())
-    if not values.get("name"):
-        values["name"] = socket.gethostname()[:255] or "vk-node"
-        if sources["name"] == "default":
-            sources["name"] = "default (host name)"
-    try:
-        settings = NodeSettings(**values)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(str(exc)) from None
-    return LoadedSettings(settings=settings, sources=sources)
+    return SPEC.load(env=env, config_file=config_file, overrides=overrides)

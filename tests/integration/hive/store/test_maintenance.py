@@ -1,4 +1,5 @@
-"""Background-job bodies: partitions, retention lock, stale nodes, expiry sweeps."""
+"""What the maintenance job runs, at the repository level: partitions, the retention lock,
+stale nodes, expiry sweeps."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import asyncpg
 import pytest
 
 from integration.hive.store._world import World
-from vk_hive.store import maintenance
+from vk_hive.auth import repository as auth_repo
 from vk_hive.store.db import Database
-from vk_hive.store.repositories import activity, assignments, shared_tasks
+from vk_hive.store.repositories import activity, assignments, nodes, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NewTask
+from vk_hive.tenancy import repository as tenancy_repo
+
+RETENTION = dt.timedelta(days=2)
 
 
 @pytest.mark.asyncio
@@ -21,14 +25,13 @@ async def test_prune_drops_old_partitions_and_skips_when_locked(hive_db: Databas
     async with hive_db.acquire() as conn:
         old = await conn.fetchval("SELECT ensure_activity_partition(now() - interval '5 days')")
         async with hive_db.acquire() as other, other.transaction():
-            await other.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                maintenance.RETENTION_LOCK_NAME,
-            )
-            assert await maintenance.prune_activity_partitions(conn) is None
-        dropped = await maintenance.prune_activity_partitions(conn)
+            await other.execute("SELECT pg_advisory_xact_lock($1)", activity.RETENTION_LOCK_KEY)
+            async with conn.transaction():
+                assert await activity.drop_partitions_before(conn, RETENTION) is None
+        async with conn.transaction():
+            dropped = await activity.drop_partitions_before(conn, RETENTION)
         assert dropped == [old]
-        assert len(await maintenance.ensure_activity_partitions(conn)) == 3
+        assert len(await activity.ensure_partitions(conn)) == 3
         await activity.append(conn, uuid.uuid4(), "task.created", {})
 
 
@@ -45,9 +48,11 @@ async def test_stale_nodes_go_offline_and_fail_their_assignments(world: World) -
             "UPDATE nodes SET last_heartbeat_at = now() - interval '10 minutes' WHERE id = $1",
             world.node.id,
         )
-        result = await maintenance.mark_stale_nodes_offline(conn, dt.timedelta(seconds=90))
-    assert world.node.id in result.node_ids
-    assert task.task.id in result.failed_task_ids
+        async with conn.transaction():
+            stale = await nodes.mark_stale_offline(conn, dt.timedelta(seconds=90))
+            failed = await assignments.fail_node_assignments(conn, world.node.id)
+    assert world.node.id in stale
+    assert task.task.id in failed
 
 
 @pytest.mark.asyncio
@@ -62,8 +67,8 @@ async def test_expiry_sweeps_mark_invitations_and_handoffs(world: World) -> None
             "now() - interval '1 minute', 'secret')",
             uuid.uuid4().hex,
         )
-        assert await maintenance.expire_invitations(conn) >= 1
-        assert await maintenance.expire_oauth_handoffs(conn) >= 1
+        assert await tenancy_repo.expire_invitations(conn) >= 1
+        assert await auth_repo.expire_stale_handoffs(conn) >= 1
         status = await conn.fetchval(
             "SELECT status FROM organization_invitations WHERE id = $1", fresh
         )

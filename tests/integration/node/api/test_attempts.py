@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from vk_node.lifespan import NodeContext
+from vk_node.context import NodeContext
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import log_entries as logs_repo
 

@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from vk_node.app import create_app
-from vk_node.lifespan import NodeContext
+from vk_node.context import NodeContext
 from vk_node.settings import load_settings
 from vk_node.store.sql import fetch_all
 

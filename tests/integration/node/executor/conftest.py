@@ -23,8 +23,8 @@ import pytest_asyncio
 from litestar import Litestar
 
 from vk_node.app import create_app
+from vk_node.context import NodeContext
 from vk_node.executor.service import ExecutorService
-from vk_node.lifespan import NodeContext
 from vk_node.settings import NodeSettings, load_settings
 from vk_node.store import Store
 from vk_node.store.models import ExecutionProcess, LogEntry

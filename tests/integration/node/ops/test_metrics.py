@@ -14,7 +14,7 @@ from support.metrics import Samples
 from support.node_link import World, git_repo, wait_for
 from vk_node import __version__
 from vk_node.app import create_app
-from vk_node.lifespan import NodeContext
+from vk_node.context import NodeContext
 from vk_node.metrics import LINK_STATES
 from vk_node.settings import load_settings
 from vk_node.store import outbox

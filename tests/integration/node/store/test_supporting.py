@@ -156,10 +156,13 @@ async def test_drafts_versions_queue_and_send(store: Store) -> None:
 
 @pytest.mark.asyncio
 async def test_queued_messages_keep_dense_positions(store: Store) -> None:
-    """Messages append at the end, removal closes gaps, reorder and pop follow positions."""
+    """Messages append at the end, removal closes gaps, reorder and pop follow positions; the
+    attempts with messages are listed once each."""
     async with store.transaction() as conn:
         _, _, a, _ = await _seed.world(conn, linked=False)
+        assert await queued_messages.attempts_with_messages(conn) == []
         m = [await queued_messages.add(conn, a.id, f"m{i}") for i in range(4)]
+        assert await queued_messages.attempts_with_messages(conn) == [a.id]
         assert [x.position for x in m] == [0, 1, 2, 3]
         await queued_messages.remove(conn, m[1].id)
         listed = await queued_messages.list_messages(conn, a.id)

@@ -50,7 +50,8 @@ async def test_load_context_validates_the_chain(store: Store) -> None:
 
 @pytest.mark.asyncio
 async def test_worktree_queries(store: Store) -> None:
-    """Live worktrees, path in use, container-ref resolution and expiry follow the rules."""
+    """Live worktrees, path in use (by any or by another attempt), container-ref resolution and
+    expiry follow the rules."""
     async with store.transaction() as conn:
         p = await _seed.project(conn, linked=False)
         t = await _seed.task(conn, p)
@@ -60,6 +61,11 @@ async def test_worktree_queries(store: Store) -> None:
         await task_attempts.update_container_ref(conn, a2.id, "/wt/shared")
         await _seed.process(conn, a1)  # a1 has a running process
         assert await task_attempts.container_ref_exists(conn, "/wt/shared")
+        assert await task_attempts.container_ref_exists(conn, "/wt/shared", besides=a1.id)
+        await task_attempts.mark_worktree_deleted(conn, a2.id)
+        assert not await task_attempts.container_ref_exists(conn, "/wt/shared", besides=a1.id)
+        assert await task_attempts.container_ref_exists(conn, "/wt/shared")
+        await task_attempts.reset_worktree_deleted(conn, a2.id)
         resolved = await task_attempts.resolve_container_ref(conn, "/wt/shared")
         assert resolved is not None
         assert resolved.task_attempt.id == a1.id

@@ -140,7 +140,7 @@ async def start_url(
         "response_type": "code",
     }
     if conf.scope:
-        params["scope"] = conf.scope
+        params["scope"] = " ".join(conf.scope)
     return _with_query(conf.authorize_url, params)
 
 

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import structlog
 
 from vk_hive.auth import repository as auth_repo
 from vk_hive.jobs.runner import PeriodicJob
 from vk_hive.store.db import Database
+from vk_hive.store.repositories import activity
 from vk_hive.tenancy import repository as tenancy_repo
 
 __all__ = ["maintenance_jobs", "run_maintenance"]
 
 log = structlog.get_logger("vk_hive.jobs")
 
-# pg_try_advisory_xact_lock key for retention: one hive prunes at a time.
-RETENTION_LOCK_KEY = 0x766B72657465_6E74  # "vkretent"
-ACTIVITY_RETENTION_DAYS = 2
+ACTIVITY_RETENTION = dt.timedelta(days=2)
 HANDOFF_KEEP_S = 24 * 3600.0
 
 
 async def provision_partitions(db: Database) -> list[str]:
     async with db.transaction() as conn:
-        rows = await conn.fetch("SELECT ensure_activity_partitions(now()) AS name")
-    return [r["name"] for r in rows]
+        return await activity.ensure_partitions(conn)
 
 
 async def prune_activity(db: Database) -> list[str]:
     """Drop activity partitions past retention (skipped while another hive holds the lock)."""
     async with db.transaction() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RETENTION_LOCK_KEY):
-            return []
-        rows = await conn.fetch(
-            "SELECT drop_activity_partitions_before(now() - make_interval(days => $1)) AS name",
-            ACTIVITY_RETENTION_DAYS,
-        )
-    return [r["name"] for r in rows]
+        return await activity.drop_partitions_before(conn, ACTIVITY_RETENTION) or []
 
 
 async def expire_credentials(db: Database) -> tuple[int, int, int]:

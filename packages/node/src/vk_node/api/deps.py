@@ -8,8 +8,8 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from vk_node.context import NodeContext
 from vk_node.errors import BadRequest
-from vk_node.lifespan import NodeContext
 from vk_node.store import Store
 from vk_shared.jsoncheck import body_problem
 

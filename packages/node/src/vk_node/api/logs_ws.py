@@ -23,7 +23,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
-from vk_node.lifespan import NodeContext
+from vk_node.context import NodeContext
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import log_entries as logs_repo
 

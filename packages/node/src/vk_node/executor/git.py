@@ -1,27 +1,75 @@
-"""The git commands the executor runs, as ``git`` subprocesses with a timeout.
+"""The node's one runner of git (and of the GitHub CLI, which opens pull requests): every such
+command of the node — worktrees, commits, merges, pushes, checks of a project's path — goes
+through :class:`GitRunner`.
 
-Every command gets a neutral environment (no prompts, C locale) and a committer identity when the
-repository has none configured, so commits made for a run never fail on a bare machine.
+Invariants:
+
+- Every command has a timeout (``VK_NODE_GIT_TIMEOUT_S`` for git; longer for ``gh``, which talks
+  to GitHub); one that does not finish is killed with everything it started (its own process
+  group: hooks, credential helpers, ssh) and reported.
+- Every command runs in a clean environment: a few variables of the node's own (``PATH``,
+  ``HOME``, locale, ``SSH_AUTH_SOCK``, proxies) and nothing else — no ``GIT_DIR``,
+  ``GIT_WORK_TREE``, ``GIT_INDEX_FILE`` or other ``GIT_*`` override of the user's, and none of
+  the node's settings or secrets. git never prompts and speaks the C locale; ``gh`` gets its own
+  ``GH_*`` variables and ``GITHUB_TOKEN``.
+- Every failure is a :class:`GitError` (422) naming the command, with its exit status and its
+  stderr; :meth:`GitRunner.run` returns non-zero exits to callers that decide themselves.
+- Commits made for a run get a committer identity when the repository has none configured, so
+  they never fail on a bare machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Mapping
+import signal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
 
 from vk_node.errors import Conflict, Unprocessable
 
-__all__ = ["GitError", "GitResult", "GitRunner"]
+__all__ = ["GH_TIMEOUT_S", "GitError", "GitResult", "GitRunner", "command_env"]
 
 _IDENTITY = ("-c", "user.name=vk-node", "-c", "user.email=vk-node@localhost")
 
+GH_TIMEOUT_S = 60.0
+"""Timeout of one ``gh`` command (it talks to GitHub)."""
+
+_KEEP = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "SSH_AUTH_SOCK",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+_GH_KEEP = ("GITHUB_TOKEN", "XDG_CONFIG_HOME")
+_GH_ENV = {"GH_PROMPT_DISABLED": "1"}
+
 
 class GitError(Unprocessable):
-    """A git command failed (422); the message names the command and git's own words."""
+    """A git or ``gh`` command that failed, did not finish or could not start (422); the detail
+    names the command and carries its own words."""
+
+    def __init__(
+        self, detail: str, *, command: Sequence[str] = (), code: int | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(detail)
+        self.command = tuple(command)
+        self.code = code
+        """The exit status; ``None`` when the command did not run to its end."""
+        self.stderr = stderr
 
 
 class GitResult(msgspec.Struct, frozen=True):
@@ -34,15 +82,21 @@ class GitResult(msgspec.Struct, frozen=True):
         return self.code == 0
 
 
-def _base_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "LOGNAME", "SSH_AUTH_SOCK")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"})
+def command_env(program: str, source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment ``program`` (``git`` or ``gh``) runs with, from the node's own
+    (``source``, default ``os.environ``): see the module's invariants."""
+    environ = os.environ if source is None else source
+    env = {name: environ[name] for name in _KEEP if name in environ}
+    if program == "gh":
+        env.update((k, v) for k, v in environ.items() if k.startswith("GH_") or k in _GH_KEEP)
+        env.update(_GH_ENV)
+    else:
+        env.update(_GIT_ENV)
     return env
 
 
 class GitRunner:
-    """Runs git with one timeout (a setting)."""
+    """Runs git (and ``gh``) with one timeout (a setting) in a clean environment."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
@@ -55,41 +109,72 @@ class GitRunner:
         stdin: bytes | None = None,
     ) -> GitResult:
         """Run ``git ARGS`` in ``cwd``; never raises for a non-zero exit (see :meth:`check`)."""
+        return await self._exec(("git", *args), cwd, command_env("git"), env, stdin, self.timeout_s)
+
+    async def check(self, cwd: str | Path, *args: str, stdin: bytes | None = None) -> str:
+        """Run git and return its stdout; :class:`GitError` on a non-zero exit."""
+        return self._checked(("git", *args), await self.run(cwd, *args, stdin=stdin))
+
+    async def gh(self, cwd: str | Path, program: str, *args: str, check: bool = False) -> GitResult:
+        """Run the GitHub CLI (``program``, its path) in ``cwd``; with ``check`` a non-zero exit
+        is a :class:`GitError`."""
+        argv = (program, *args)
+        result = await self._exec(argv, cwd, command_env("gh"), None, None, GH_TIMEOUT_S)
+        if check:
+            self._checked(argv, result)
+        return result
+
+    @staticmethod
+    def _checked(argv: Sequence[str], result: GitResult) -> str:
+        if not result.ok:
+            detail = result.err or result.out or f"exit code {result.code}"
+            name = Path(argv[0]).name
+            raise GitError(
+                f"{name} {' '.join(argv[1:3])} failed: {detail}",
+                command=argv,
+                code=result.code,
+                stderr=result.err,
+            )
+        return result.out
+
+    @staticmethod
+    async def _exec(
+        argv: Sequence[str],
+        cwd: str | Path,
+        base_env: dict[str, str],
+        env: Mapping[str, str] | None,
+        stdin: bytes | None,
+        timeout_s: float,
+    ) -> GitResult:
+        name = Path(argv[0]).name
         try:
             proc = await asyncio.create_subprocess_exec(
-                "git",
-                *args,
+                *argv,
                 cwd=str(cwd),
-                env={**_base_env(), **(env or {})},
+                env={**base_env, **(env or {})},
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
             )
         except FileNotFoundError:
-            raise GitError("git is not installed on this node") from None
+            raise GitError(f"{name} is not installed on this node", command=argv) from None
         except NotADirectoryError:
-            raise GitError(f"not a directory: {cwd}") from None
+            raise GitError(f"not a directory: {cwd}", command=argv) from None
         try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), self.timeout_s)
+            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout_s)
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise GitError(
-                f"git {args[0]} did not finish within {self.timeout_s:g} s in {cwd}"
+                f"{name} {argv[1]} did not finish within {timeout_s:g} s in {cwd}", command=argv
             ) from None
         return GitResult(
             code=proc.returncode or 0,
             out=out.decode("utf-8", "replace").strip(),
             err=err.decode("utf-8", "replace").strip(),
         )
-
-    async def check(self, cwd: str | Path, *args: str, stdin: bytes | None = None) -> str:
-        """Run git and return its stdout; :class:`GitError` on a non-zero exit."""
-        result = await self.run(cwd, *args, stdin=stdin)
-        if not result.ok:
-            detail = result.err or result.out or f"exit code {result.code}"
-            raise GitError(f"git {' '.join(args[:2])} failed: {detail}")
-        return result.out
 
     async def identity(self, cwd: str | Path) -> tuple[str, ...]:
         """``-c user.name=… -c user.email=…`` when the repository has no identity configured."""
@@ -110,9 +195,10 @@ class GitRunner:
         return bool(await self.check(cwd, "status", "--porcelain", "--untracked-files=all"))
 
     async def is_ancestor(self, cwd: str | Path, ancestor: str, descendant: str) -> bool:
-        result = await self.run(cwd, "merge-base", "--is-ancestor", ancestor, descendant)
+        argv = ("git", "merge-base", "--is-ancestor", ancestor, descendant)
+        result = await self.run(cwd, *argv[1:])
         if result.code not in (0, 1):
-            raise GitError(f"git merge-base failed: {result.err}")
+            self._checked(argv, result)
         return result.code == 0
 
     # --- worktree changes ------------------------------------------------------------------

@@ -126,11 +126,12 @@ async def create_pr(
         task = await tasks_repo.get(conn, attempt.task_id)
         project = await projects_repo.get(conn, task.project_id)
     cwd = attempt.container_ref or project.git_repo_path
-    status = await _run(gh, "auth", "status", cwd=cwd)
-    if status[0] != 0:
+    git = service.git
+    if not (await git.gh(cwd, gh, "auth", "status")).ok:
         raise BadRequest("gh is not authenticated; run `gh auth login` on this node")
-    await service.git.check(cwd, "push", "--set-upstream", "origin", attempt.branch)
-    code, out, err = await _run(
+    await git.check(cwd, "push", "--set-upstream", "origin", attempt.branch)
+    created = await git.gh(
+        cwd,
         gh,
         "pr",
         "create",
@@ -142,31 +143,12 @@ async def create_pr(
         title or task.title,
         "--body",
         body if body is not None else (task.description or ""),
-        cwd=cwd,
+        check=True,
     )
-    if code != 0:
-        raise Unprocessable(f"gh pr create failed: {err or out}")
-    match = re.search(r"https://\S+/pull/(\d+)", out)
+    match = re.search(r"https://\S+/pull/(\d+)", created.out)
     if match is None:
-        raise Unprocessable(f"gh pr create printed no pull request URL: {out[:200]}")
+        raise Unprocessable(f"gh pr create printed no pull request URL: {created.out[:200]}")
     async with service.store.transaction() as conn:
         return await merges_repo.create_pr(
             conn, attempt_id, attempt.target_branch, int(match.group(1)), match.group(0)
         )
-
-
-async def _run(*argv: str, cwd: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise Unprocessable(f"{argv[0]} {argv[1]} timed out") from None
-    return proc.returncode or 0, out.decode(errors="replace").strip(), err.decode().strip()

@@ -11,7 +11,7 @@ import asyncio
 import enum
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -25,15 +25,34 @@ from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.status import NodeTaskStatus
 
 if TYPE_CHECKING:
-    from vk_node.executor.service import ExecutorService
+    from uuid import UUID
 
-__all__ = ["Fence", "fence", "recover"]
+    from vk_node.executor.actions import ExecutorProfileId
+    from vk_node.executor.git import GitRunner
+    from vk_node.settings import NodeSettings
+    from vk_node.store import Store
+
+__all__ = ["Fence", "Recoverable", "fence", "recover"]
 
 log = structlog.get_logger("vk_node.executor.recovery")
 
 _POLL_S = 0.05
 _KILL_WAIT_S = 2.0
 _WARN_FENCE_ATTEMPTS = 5
+
+
+class Recoverable(Protocol):
+    """What recovery needs of the executor (:class:`vk_node.executor.service.ExecutorService`),
+    named by its shape so the executor can import recovery without a cycle."""
+
+    store: Store
+    settings: NodeSettings
+    instance_id: str
+    git: GitRunner
+
+    async def resume(
+        self, attempt_id: UUID, session_id: str, profile: ExecutorProfileId
+    ) -> None: ...
 
 
 class Fence(enum.Enum):
@@ -81,7 +100,7 @@ async def fence(pid: int | None, start_ticks: int | None, grace_s: float) -> Fen
     return Fence.FENCED
 
 
-async def recover(service: ExecutorService) -> dict[str, int]:
+async def recover(service: Recoverable) -> dict[str, int]:
     """Handle every ``running`` row of other node instances; returns counts per outcome."""
     store = service.store
     counts: dict[str, int] = {}
@@ -103,7 +122,7 @@ async def recover(service: ExecutorService) -> dict[str, int]:
     return counts
 
 
-async def _recover_one(service: ExecutorService, row: ExecutionProcess) -> str:
+async def _recover_one(service: Recoverable, row: ExecutionProcess) -> str:
     result = await fence(row.pid, row.pid_start_ticks, service.settings.stop_grace_s)
     if result is Fence.COULD_NOT_KILL:
         async with service.store.transaction() as conn:
@@ -144,7 +163,7 @@ async def _recover_one(service: ExecutorService, row: ExecutionProcess) -> str:
 
 
 async def _mark_failed(
-    service: ExecutorService, row: ExecutionProcess, message: str, *, resumed: bool = False
+    service: Recoverable, row: ExecutionProcess, message: str, *, resumed: bool = False
 ) -> None:
     head: str | None = None
     async with service.store.read() as conn:
@@ -165,7 +184,7 @@ async def _mark_failed(
                 await tasks_repo.update_status(conn, task.id, NodeTaskStatus.INREVIEW)
 
 
-async def _finalize_task(service: ExecutorService, row: ExecutionProcess) -> None:
+async def _finalize_task(service: Recoverable, row: ExecutionProcess) -> None:
     async with service.store.transaction() as conn:
         attempt = await attempts_repo.get(conn, row.task_attempt_id)
         task = await tasks_repo.get(conn, attempt.task_id)

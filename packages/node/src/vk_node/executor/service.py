@@ -39,6 +39,7 @@ from vk_node.executor.process import ProcessRun, SpawnError
 from vk_node.executor.profiles import available_executors, get_profile
 from vk_node.executor.profiles.base import CommandSpec, OutputParser
 from vk_node.executor.profiles.script import ScriptParser
+from vk_node.executor.recovery import recover
 from vk_node.executor.worktree import WorktreeManager
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
@@ -125,8 +126,6 @@ class ExecutorService:
         self._sweeper_task = self._spawn(self._sweeper())
 
     async def _startup(self) -> None:
-        from vk_node.executor.recovery import recover
-
         try:
             if self.settings.worktree_orphan_cleanup:
                 await self.worktrees.sweep_orphans()
@@ -706,12 +705,9 @@ class ExecutorService:
 
     async def _boot_drain(self) -> None:
         """Attempts with queued messages whose latest process completed: start the next one."""
-        from vk_node.store.sql import fetch_all
-
         async with self.store.read() as conn:
-            rows = await fetch_all(conn, "SELECT DISTINCT task_attempt_id FROM queued_messages", ())
-        for row in rows:
-            attempt_id = UUID(bytes=row[0])
+            waiting = await queue_repo.attempts_with_messages(conn)
+        for attempt_id in waiting:
             async with self.store.read() as conn:
                 latest = await processes_repo.find_latest_for_attempt(conn, attempt_id)
                 running = await processes_repo.find_running_by_task_attempt(conn, attempt_id)

@@ -25,7 +25,6 @@ from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
-from vk_node.store.sql import fetch_all
 
 __all__ = ["WorktreeManager", "branch_name", "short_id", "slugify", "worktree_dir_name"]
 
@@ -143,13 +142,10 @@ class WorktreeManager:
         A worktree shared with another live attempt (``use_parent_worktree``) is only marked."""
         if attempt.container_ref is not None:
             async with self.store.read() as conn:
-                users = await fetch_all(
-                    conn,
-                    """SELECT 1 FROM task_attempts WHERE container_ref = ? AND id <> ?
-                       AND worktree_deleted = 0""",
-                    (attempt.container_ref, attempt.id.bytes),
+                shared = await attempts_repo.container_ref_exists(
+                    conn, attempt.container_ref, besides=attempt.id
                 )
-            if not users:
+            if not shared:
                 await self._remove_dir(Path(attempt.container_ref), repo)
         async with self.store.transaction() as conn:
             await attempts_repo.mark_worktree_deleted(conn, attempt.id)

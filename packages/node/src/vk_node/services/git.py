@@ -1,39 +1,18 @@
-"""Checks against real git repositories (the node never trusts a path it was given)."""
+"""Checks of a project's repository path against real git (the node never trusts a path it was
+given), through the node's one git runner (:mod:`vk_node.executor.git`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from vk_node.errors import Unprocessable
+from vk_node.executor.git import GitRunner
 
-__all__ = ["branch_exists", "validate_repo_path"]
+__all__ = ["validate_repo_path"]
 
-_GIT_TIMEOUT_S = 10.0
-
-
-async def _git(cwd: Path, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            *args,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise Unprocessable("git is not installed on this node") from None
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), _GIT_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise Unprocessable(f"git did not answer within {_GIT_TIMEOUT_S:.0f} s in {cwd}") from None
-    return proc.returncode or 0, out.decode("utf-8", "replace").strip()
+_PATH_CHECKS = GitRunner(timeout_s=10.0)
+"""A path check answers an API request: it gets a short, fixed timeout."""
 
 
 def _not_a_repository_root(raw: str) -> Unprocessable:
@@ -57,7 +36,7 @@ def _existing_dir(raw: str) -> Path:
     return path.resolve()
 
 
-async def validate_repo_path(raw: str) -> str:
+async def validate_repo_path(raw: str, git: GitRunner = _PATH_CHECKS) -> str:
     """The normalized absolute path of the root of an existing git work tree.
 
     Raises :class:`Unprocessable` (422) otherwise: "must not be empty", "must be absolute", or
@@ -65,22 +44,10 @@ async def validate_repo_path(raw: str) -> str:
     repository), so the answer does not reveal what exists on the machine.
     """
     path = await asyncio.to_thread(_existing_dir, raw)
-    code, top = await _git(path, "rev-parse", "--show-toplevel")
-    if code != 0 or not top:
+    found = await git.run(path, "rev-parse", "--show-toplevel")
+    if not found.ok or not found.out:
         raise _not_a_repository_root(raw)
-    root = await asyncio.to_thread(lambda: Path(top).resolve())
+    root = await asyncio.to_thread(lambda: Path(found.out).resolve())
     if root != path:
         raise _not_a_repository_root(raw)
     return str(root)
-
-
-async def branch_exists(repo: str, branch: str) -> bool:
-    """Whether ``branch`` names a local branch of ``repo`` (an unborn HEAD branch counts)."""
-    code, _ = await _git(Path(repo), "check-ref-format", "--branch", branch)
-    if code != 0:
-        return False
-    code, _ = await _git(Path(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
-    if code == 0:
-        return True
-    code, head = await _git(Path(repo), "symbolic-ref", "--short", "HEAD")
-    return code == 0 and head == branch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -195,4 +196,22 @@ async def min_retained_seq(conn: asyncpg.Connection, project_id: uuid.UUID) -> i
 async def ensure_partitions(conn: asyncpg.Connection) -> list[str]:
     """Ensure the partitions of today, tomorrow and the day after (UTC); returns their names."""
     rows = await conn.fetch("SELECT ensure_activity_partitions(now()) AS name")
+    return [r["name"] for r in rows]
+
+
+RETENTION_LOCK_KEY = 0x766B72657465_6E74  # "vkretent"
+"""``pg_try_advisory_xact_lock`` key of retention: one hive drops partitions at a time."""
+
+
+async def drop_partitions_before(
+    conn: asyncpg.Connection, retention: dt.timedelta
+) -> list[str] | None:
+    """Drop the daily partitions whose upper bound is older than ``retention``; returns their
+    names, or ``None`` when another hive holds the retention lock. Call it inside a transaction
+    (the lock lasts until it ends)."""
+    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RETENTION_LOCK_KEY):
+        return None
+    rows = await conn.fetch(
+        "SELECT drop_activity_partitions_before(now() - $1::interval) AS name", retention
+    )
     return [r["name"] for r in rows]

@@ -9,9 +9,19 @@ import aiosqlite
 from vk_node.store.codec import now_db, uuid_to_db
 from vk_node.store.errors import NotFound
 from vk_node.store.models import QueuedMessage
-from vk_node.store.sql import execute, fetch_model, fetch_models, fetch_value
+from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 
-__all__ = ["add", "clear", "list_messages", "peek_next", "pop_next", "remove", "reorder", "update"]
+__all__ = [
+    "add",
+    "attempts_with_messages",
+    "clear",
+    "list_messages",
+    "peek_next",
+    "pop_next",
+    "remove",
+    "reorder",
+    "update",
+]
 
 
 async def list_messages(conn: aiosqlite.Connection, attempt_id: UUID) -> list[QueuedMessage]:
@@ -21,6 +31,12 @@ async def list_messages(conn: aiosqlite.Connection, attempt_id: UUID) -> list[Qu
         "SELECT * FROM queued_messages WHERE task_attempt_id = ? ORDER BY position",
         (uuid_to_db(attempt_id),),
     )
+
+
+async def attempts_with_messages(conn: aiosqlite.Connection) -> list[UUID]:
+    """The attempts that have at least one queued message."""
+    rows = await fetch_all(conn, "SELECT DISTINCT task_attempt_id FROM queued_messages")
+    return [UUID(bytes=row[0]) for row in rows]
 
 
 async def add(

@@ -241,14 +241,17 @@ async def find_by_worktree_deleted(conn: aiosqlite.Connection) -> list[TaskAttem
     )
 
 
-async def container_ref_exists(conn: aiosqlite.Connection, container_ref: str) -> bool:
-    """Whether a live attempt uses this worktree path."""
+async def container_ref_exists(
+    conn: aiosqlite.Connection, container_ref: str, *, besides: UUID | None = None
+) -> bool:
+    """Whether a live attempt (other than ``besides``) uses this worktree path."""
+    other = b"" if besides is None else besides.bytes
     return bool(
         await fetch_value(
             conn,
             """SELECT EXISTS (SELECT 1 FROM task_attempts
-                              WHERE container_ref = ? AND worktree_deleted = 0)""",
-            (container_ref,),
+                              WHERE container_ref = ? AND worktree_deleted = 0 AND id <> ?)""",
+            (container_ref, other),
         )
     )
 
