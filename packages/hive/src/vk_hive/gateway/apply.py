@@ -22,11 +22,11 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import asyncpg
 import structlog
 
+from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.store.db import Database
 from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, StoreError
 from vk_hive.store.models import Assignment, NewOutputLog, ProjectNodeLink, SharedTask
@@ -55,17 +55,11 @@ from vk_shared.wire import (
     TaskUpsert,
 )
 
-__all__ = ["BatchResult", "NodeIdentity", "apply_batch"]
+__all__ = ["BatchResult", "apply_batch"]
 
 log = structlog.get_logger("vk_hive.gateway.apply")
 
 TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
-
-
-class NodeIdentity(Protocol):
-    node_id: uuid.UUID
-    organization_id: uuid.UUID
-    name: str
 
 
 @dataclass
