@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import structlog
@@ -171,8 +171,8 @@ class ActivityStreams:
             stream.catching_up = False
 
 
-def _setter(event: asyncio.Event) -> Any:
-    def on_terminate(_conn: Any) -> None:
+def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
+    def on_terminate(_conn: asyncpg.Connection) -> None:
         event.set()
 
     return on_terminate
@@ -207,7 +207,7 @@ class ActivityFanout:
                     await task
         self._listener = self._dispatcher = None
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
         try:
             data = json.loads(payload)
             self._notes.put_nowait((uuid.UUID(str(data["project_id"])), int(data["seq"])))

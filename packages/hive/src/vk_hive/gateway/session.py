@@ -72,7 +72,7 @@ class NodeSession:
         self.codec: Codec | None = None
         self._identity: NodeIdentity | None = None
         self._handlers: Handlers | None = None
-        self.activity = ActivityStreams(deps, self)
+        self._activity = ActivityStreams(deps, self)
         self._queue: asyncio.Queue[WireStruct | _Close | _Mark] = asyncio.Queue(
             maxsize=deps.settings.outgoing_queue_size
         )
@@ -107,13 +107,13 @@ class NodeSession:
     @property
     def subscribed_projects(self) -> frozenset[uuid.UUID]:
         """The projects whose activity this session streams."""
-        return self.activity.projects()
+        return self._activity.projects()
 
     def offer_activity(self, event: ActivityEvent) -> None:
-        self.activity.offer(event)
+        self._activity.offer(event)
 
     def catch_up_activity(self) -> None:
-        self.activity.catch_up_all()
+        self._activity.catch_up_all()
 
     # --- outgoing ------------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class NodeSession:
             return
         await self.socket.accept(subprotocols=chosen)
         self.codec = Codec.for_subprotocol(chosen)
-        tasks: list[asyncio.Task[Any]] = [
+        tasks: list[asyncio.Task[object]] = [
             asyncio.create_task(self._sender(), name="vk-hive-session-sender"),
             asyncio.create_task(self._closing.wait(), name="vk-hive-session-close"),
         ]
@@ -226,7 +226,7 @@ class NodeSession:
                 tasks += [
                     asyncio.create_task(self._reader(), name="vk-hive-session-reader"),
                     asyncio.create_task(self._watchdog(), name="vk-hive-session-watchdog"),
-                    asyncio.create_task(self.activity.pump(), name="vk-hive-session-activity"),
+                    asyncio.create_task(self._activity.pump(), name="vk-hive-session-activity"),
                 ]
                 await self._after_auth()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -289,7 +289,7 @@ class NodeSession:
             return False
         node = accepted.identity
         self._identity = node
-        self._handlers = Handlers(node, self._deps, self, self.activity)
+        self._handlers = Handlers(node, self._deps, self, self._activity)
         replaced = self._deps.directory.register(self)
         if replaced is not None:
             replaced.abort(CLOSE_NORMAL, "replaced by a newer connection of the same node")
