@@ -367,9 +367,9 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:
-    """Wrap the link's ack handler (private: its other arguments may change; the applied-through
-    seq is its last one)."""
-    original: Callable[..., Awaitable[None]] = link._on_ack
+    """Wrap the link's ack handler (``Acks.on_ack``; the applied-through seq is its last
+    argument)."""
+    original: Callable[..., Awaitable[None]] = link.acks.on_ack
 
     async def on_ack(*args: Any) -> None:
         through = int(args[-1])
@@ -381,7 +381,7 @@ def _hook_acks(node: _SimNode, link: Any) -> None:
                 node.latencies.append(now - written)
         await original(*args)
 
-    link._on_ack = on_ack
+    link.acks.on_ack = on_ack
 
 
 def _hook_assigns(node: _SimNode, link: Any) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from litestar import WebSocket
 
 from vk_hive.auth.tokens import TokenSigner
 from vk_hive.jobs.runner import JobRunner
@@ -13,7 +16,24 @@ from vk_hive.settings import HiveSettings
 from vk_hive.store.db import Database
 from vk_hive.store.models import Assignment, Label
 
-__all__ = ["HiveContext"]
+__all__ = ["HiveContext", "NodeGateway"]
+
+
+class NodeGateway(Protocol):
+    """What the app and its REST handlers may ask of the node gateway (``vk_hive.gateway``)."""
+
+    @property
+    def registry(self) -> Sized:
+        """The connected nodes (how many, for the metrics)."""
+        ...
+
+    def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
+        """Close the node's connection (its access was taken away)."""
+        ...
+
+    async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
+        """Serve one node's ``/v1/nodes/ws`` connection until it ends."""
+        ...
 
 
 @dataclass
@@ -24,9 +44,9 @@ class HiveContext:
     jobs: JobRunner = field(default_factory=JobRunner)
     metrics: HiveMetrics = field(default_factory=HiveMetrics)
     """This app's Prometheus series (its own registry); code increments counters on it."""
-    gateway: Any = None
+    gateway: NodeGateway | None = None
     """The node gateway (``vk_hive.gateway.Gateway``) when the app serves ``/v1/nodes/ws``."""
-    on_assignment: Callable[[Any], Awaitable[None]] | None = None
+    on_assignment: Callable[[Assignment], Awaitable[None]] | None = None
     """Installed by the node gateway: push ``task_assign`` for a committed assignment."""
     on_task_cancel: Callable[[Assignment, str | None], Awaitable[None]] | None = None
     """Installed by the node gateway: push ``task_cancel`` for an assignment an operator closed."""

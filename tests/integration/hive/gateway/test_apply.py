@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from vk_hive.store.repositories import assignments, executions, shared_tasks
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
 from vk_shared.wire import (
     AssignmentStatus,
     AttemptUpsert,
@@ -458,3 +459,40 @@ async def test_updates_of_own_tasks_take_the_bulk_path_with_per_op_effects(world
         node.id,
     )
     assert logged == 2 + len(applied)
+
+
+async def test_text_over_the_limit_and_nul_bytes_are_rejected_by_their_codes(world: World) -> None:
+    """A task whose title and description exceed MAX_TASK_TEXT_BYTES is refused with
+    ``text_too_long``, one with a NUL byte with ``invalid_payload``; neither is stored, and the
+    op after them in the batch applies."""
+    node = await world.node()
+    long = node.task_op(title="é" * (MAX_TASK_TEXT_BYTES // 2) + "x")
+    nul = node.task_op(title="a\x00b")
+    fine = node.task_op(title="fine")
+    ack = await node.batch(long, nul, fine)
+    assert ack.applied_through_seq == fine.seq
+    rejected = [m for m in await node.client.drain() if isinstance(m, OpRejected)]
+    assert [(r.seq, r.code) for r in rejected] == [
+        (long.seq, "text_too_long"),
+        (nul.seq, "invalid_payload"),
+    ]
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 1
+
+
+async def test_an_unrecorded_op_at_or_below_the_cursor_starts_a_new_epoch(world: World) -> None:
+    """A node whose outbox restarted below the hive's cursor (a store restored from an older
+    backup) sends seqs the cursor already counts, under keys the hive never recorded: the hive
+    starts a new epoch just before the first of them and applies them, so they are acked for
+    what they are, not taken for duplicates."""
+    node = await world.node()
+    await node.batch(*[node.task_op(title=f"old {i}") for i in range(3)])
+    async with world.db.acquire() as conn:
+        epoch = await conn.fetchval("SELECT epoch FROM node_op_cursors WHERE node_id = $1", node.id)
+    node.seq = 1  # the restored outbox's next op is seq 2
+    restored = [node.task_op(title=f"restored {i}") for i in range(2)]
+    ack = await node.batch(*restored)
+    assert ack.applied_through_seq == restored[-1].seq == 3
+    assert await _count(world, "SELECT count(*) FROM shared_tasks") == 5
+    async with world.db.acquire() as conn:
+        after = await conn.fetchval("SELECT epoch FROM node_op_cursors WHERE node_id = $1", node.id)
+    assert after == epoch + 1

@@ -295,13 +295,13 @@ async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_ac
     session: Any = SimpleNamespace(node_id=node_id, inbound=asyncio.Queue())
     event = _activity(world, 10_000, {"task": edited, "user": None})
     try:
-        await link._apply(session, event)
+        await link.inbound.apply(session, event)
         assert (await _local(node, hive["id"])).remote_version == 1  # type: ignore[union-attr]
         assert session.inbound.empty()
         _sent_in_session(link, seq)
-        await link._on_ack(session, seq)
+        await link.acks.on_ack(session, seq)
         pull = session.inbound.get_nowait()
-        await link._apply(session, pull)
+        await link.inbound.apply(session, pull)
     finally:
         await link.close()
     copy = await _local(node, hive["id"])
@@ -347,7 +347,7 @@ async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
         "task.created",
     )
     try:
-        await link._dispatch(
+        await link.sessions.dispatch(
             session,
             OpRejected(
                 seq=2,
@@ -360,7 +360,7 @@ async def test_a_refused_archive_is_taken_back_even_before_the_task_is_linked(
         async with node.store.read() as conn:
             refused = await tasks_repo.get(conn, local_id)
         assert (refused.archived_at, refused.remote_version) == (None, 0)
-        await link._apply(session, created)
+        await link.inbound.apply(session, created)
     finally:
         await link.close()
     async with node.store.read() as conn:
@@ -391,7 +391,7 @@ async def test_a_burst_of_events_and_statuses_is_applied_whole_and_in_order(worl
             session.inbound.put_nowait(
                 NodeStatusChanged(node_id=other, status=NodeStatus.ONLINE, name="peer")
             )
-    inbound = asyncio.create_task(link._inbound(session))
+    inbound = asyncio.create_task(link.inbound.run(session))
     try:
 
         async def drained() -> bool:

@@ -21,7 +21,7 @@ async def test_the_api_token_is_not_sent_to_the_hive_or_logged(world: World) -> 
     with stderr_logs(lambda: configure_logging("json", "debug"), loggers) as err:
         node = await world.node(api_token=TOKEN)
         await node.ready()
-        auth = await node.link._auth_message()
+        auth = await node.link.sessions.auth_message()
         await node.link.close()
     assert auth.api_key  # the hive credential is the API key, not the token
     assert TOKEN.encode() not in encode_json(auth)

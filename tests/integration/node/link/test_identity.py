@@ -113,21 +113,21 @@ async def test_acks_and_rejections_for_ops_not_sent_in_the_session_change_nothin
     link = HiveLink(node.store, node.settings, node.executor)  # not started
     session: Any = SimpleNamespace(node_id=uuid.uuid4(), inbound=asyncio.Queue())
     try:
-        await link._dispatch(session, OpAck(applied_through_seq=seqs[-1] + 20))
-        await link._dispatch(
+        await link.sessions.dispatch(session, OpAck(applied_through_seq=seqs[-1] + 20))
+        await link.sessions.dispatch(
             session, OpRejected(seq=seqs[1], idempotency_key="x", code="forbidden", reason="?")
         )
         assert await _state(node.store) == (before, 3, 0)
 
         window = _session_sent(link, seqs[0], seqs[0])
-        await link._dispatch(
+        await link.sessions.dispatch(
             session,
             OpRejected(seq=seqs[0], idempotency_key="not-mine", code="forbidden", reason="?"),
         )
-        await link._dispatch(session, OpAck(applied_through_seq=seqs[-1]))
+        await link.sessions.dispatch(session, OpAck(applied_through_seq=seqs[-1]))
         assert window.acked_through == seqs[0]
         assert await _state(node.store) == (seqs[0], 2, 0)
-        await link._dispatch(
+        await link.sessions.dispatch(
             session,
             OpRejected(
                 seq=seqs[0], idempotency_key=first.idempotency_key, code="forbidden", reason="!"

@@ -2,8 +2,13 @@
 
 :class:`Gateway` owns the registry of connected sessions, the activity fan-out (its LISTEN
 connection and tasks) and the lease sweeper job (its own :class:`JobRunner`);
-:meth:`Gateway.startup` is the lifespan hook that starts them and returns the shutdown that stops
-them.
+:meth:`Gateway.startup` is the lifespan hook that builds them on the open database and starts
+them, and returns the shutdown that stops them.
+
+Module dependencies point one way (no cycle, ``TYPE_CHECKING`` imports included):
+``__init__`` → ``session`` → ``handlers`` → ``apply`` → ``plan`` …; every module that needs the
+hive or another connected node gets :class:`~vk_hive.gateway.ports.GatewayDeps` and
+:class:`~vk_hive.gateway.ports.Peer`/:class:`~vk_hive.gateway.ports.Directory` passed in.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -23,69 +29,127 @@ from vk_hive.context import HiveContext
 from vk_hive.gateway.activity import ActivityFanout
 from vk_hive.gateway.admission import Admission, Refusal
 from vk_hive.gateway.dispatch import Dispatcher
+from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.gateway.registry import Registry
 from vk_hive.gateway.session import NodeSession
 from vk_hive.jobs.runner import JobRunner, PeriodicJob
 from vk_hive.lifespan import ShutdownHook
 from vk_hive.settings import HiveSettings
-from vk_hive.store.db import Database
 
 __all__ = ["Gateway", "node_socket"]
 
 log = structlog.get_logger("vk_hive.gateway")
 
 
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """What the gateway runs between :meth:`Gateway.startup` and its shutdown."""
+
+    deps: GatewayDeps
+    fanout: ActivityFanout
+    dispatcher: Dispatcher
+    jobs: JobRunner
+
+
 class Gateway:
+    """The node gateway of one hive process (a :class:`~vk_hive.context.NodeGateway`)."""
+
     def __init__(self, ctx: HiveContext) -> None:
-        self.ctx = ctx
+        self.settings: HiveSettings = ctx.settings
+        self.metrics = ctx.metrics
         self.registry = Registry()
         self.admission = Admission.from_settings(ctx.settings)
-        self.fanout = ActivityFanout(self)
-        self.dispatcher = Dispatcher(self)
-        self.sweeper = PeriodicJob(
-            "lease_sweeper",
-            ctx.settings.lease_sweep_interval_s,
-            self.dispatcher.sweep,
-            delay_first=True,
-        )
-        self.jobs = JobRunner()
-        self.jobs.add(self.sweeper)
+        self._running: _Running | None = None
+        self._sessions: set[NodeSession] = set()
+        """The sessions this process serves, authenticated or not (closed on shutdown)."""
+
+    def _require(self) -> _Running:
+        if self._running is None:
+            raise RuntimeError("the node gateway is not running")
+        return self._running
 
     @property
-    def settings(self) -> HiveSettings:
-        return self.ctx.settings
+    def fanout(self) -> ActivityFanout:
+        return self._require().fanout
 
     @property
-    def db(self) -> Database:
-        return self.ctx.database
+    def dispatcher(self) -> Dispatcher:
+        return self._require().dispatcher
 
     async def startup(self, ctx: HiveContext) -> ShutdownHook:
+        deps = GatewayDeps(
+            db=ctx.database, settings=ctx.settings, metrics=ctx.metrics, directory=self.registry
+        )
+        dispatcher = Dispatcher(deps)
+        jobs = JobRunner()
+        jobs.add(
+            PeriodicJob(
+                "lease_sweeper",
+                ctx.settings.lease_sweep_interval_s,
+                dispatcher.sweep,
+                delay_first=True,
+            )
+        )
+        running = _Running(deps, ActivityFanout(deps), dispatcher, jobs)
+        self._running = running
         ctx.gateway = self
-        ctx.on_assignment = self.dispatcher.push_assignment
-        ctx.on_task_cancel = self.dispatcher.push_cancel
-        ctx.on_label_change = self.dispatcher.push_label
-        await self.fanout.start()
-        self.jobs.start()
-        return self.shutdown
+        ctx.on_assignment = dispatcher.push_assignment
+        ctx.on_task_cancel = dispatcher.push_cancel
+        ctx.on_label_change = dispatcher.push_label
+        await running.fanout.start()
+        running.jobs.start()
+
+        async def shutdown() -> None:
+            await self._shutdown(ctx, running)
+
+        return shutdown
 
     def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
         """Close the node's session, if it has one, with 1008 and ``reason`` (its access was
         taken away: e.g. its API key was revoked)."""
-        session = self.registry.get(node_id)
-        if session is not None:
+        peer = self.registry.get(node_id)
+        if peer is not None:
             log.info("gateway.disconnect", node_id=str(node_id), reason=reason)
-            session.close(1008, reason)
+            peer.close(1008, reason)
 
-    async def shutdown(self) -> None:
-        await self.jobs.stop()
-        sessions = self.registry.sessions()
+    async def _shutdown(self, ctx: HiveContext, running: _Running) -> None:
+        await running.jobs.stop()
+        sessions = list(self._sessions)
         for session in sessions:
             session.abort(1001, "hive shutting down")
         for session in sessions:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.ended.wait(), 5)
-        await self.fanout.stop()
-        self.ctx.on_assignment = self.ctx.on_task_cancel = self.ctx.on_label_change = None
+        await running.fanout.stop()
+        ctx.on_assignment = ctx.on_task_cancel = ctx.on_label_change = None
+        self._running = None
+
+    async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
+        """Admit and serve one node connection (the ``/v1/nodes/ws`` route)."""
+        running = self._running
+        if running is None:
+            await socket.close(1011, "gateway not running")
+            return
+        client = socket.scope.get("client")
+        refusal = self.admission.check(client[0] if client else None)
+        if refusal is not None:
+            log.info(
+                "gateway.refused",
+                status=refusal.status_code,
+                reason=refusal.message,
+                retry_after_s=refusal.retry_after_s,
+            )
+            self.metrics.node_refused(refusal.status_code)
+            await _refuse(socket, refusal)
+            return
+        session = NodeSession(running.deps, socket)
+        self.admission.track(session)
+        self._sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self._sessions.discard(session)
+            self.admission.forget(session)
 
 
 _DENIAL = "websocket.http.response"
@@ -118,28 +182,10 @@ async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
 
 async def _serve(socket: WebSocket[Any, Any, Any]) -> None:
     ctx: HiveContext = socket.app.state.hive
-    gateway: Gateway | None = ctx.gateway
-    if gateway is None:
+    if ctx.gateway is None:
         await socket.close(1011, "gateway not running")
         return
-    client = socket.scope.get("client")
-    refusal = gateway.admission.check(client[0] if client else None)
-    if refusal is not None:
-        log.info(
-            "gateway.refused",
-            status=refusal.status_code,
-            reason=refusal.message,
-            retry_after_s=refusal.retry_after_s,
-        )
-        ctx.metrics.node_refused(refusal.status_code)
-        await _refuse(socket, refusal)
-        return
-    session = NodeSession(gateway, socket)
-    gateway.admission.track(session)
-    try:
-        await session.run()
-    finally:
-        gateway.admission.forget(session)
+    await ctx.gateway.serve(socket)
 
 
 node_socket: WebsocketRouteHandler = websocket("/nodes/ws", name="node_socket")(_serve)

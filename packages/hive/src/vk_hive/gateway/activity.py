@@ -2,7 +2,7 @@
 
 - :class:`ActivityFanout`: one dedicated asyncpg connection ``LISTEN activity`` (reconnected with
   backoff when it drops); each notification's row is read once by (project, seq) and offered to
-  the sessions subscribed to the project.
+  the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`).
 - :class:`ActivityStreams`: per session and project, the last seq sent. A live event is sent
   directly only when it is exactly the next seq and the outgoing queue has room; everything else
   (replay from the node's cursor, a gap, a full queue, a listener reconnect) is caught up from the
@@ -16,19 +16,16 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
 
+from vk_hive.gateway.ports import GatewayDeps, Outgoing
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity
 from vk_shared.wire import Activity, ResyncRequired
-
-if TYPE_CHECKING:
-    from vk_hive.gateway import Gateway
-    from vk_hive.gateway.session import NodeSession
 
 __all__ = ["CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
 
@@ -57,10 +54,13 @@ class _Stream:
 
 
 class ActivityStreams:
-    """One session's activity subscriptions; :meth:`pump` is a task owned by the session."""
+    """One session's activity subscriptions, sent through its outgoing port; :meth:`pump` is a
+    task owned by the session. Which projects the hive routes to the session is the
+    :class:`~vk_hive.gateway.ports.Directory`'s business (its handlers subscribe both)."""
 
-    def __init__(self, session: NodeSession) -> None:
-        self._session = session
+    def __init__(self, deps: GatewayDeps, out: Outgoing) -> None:
+        self._deps = deps
+        self._out = out
         self._streams: dict[uuid.UUID, _Stream] = {}
         self._dirty: dict[uuid.UUID, None] = {}
         self._wake = asyncio.Event()
@@ -69,18 +69,18 @@ class ActivityStreams:
         stream = self._streams.get(project_id)
         return None if stream is None else stream.last_sent
 
+    def projects(self) -> frozenset[uuid.UUID]:
+        """The projects streamed now."""
+        return frozenset(self._streams)
+
     def subscribe(self, project_id: uuid.UUID, cursor: int) -> None:
         """Stream the project from after ``cursor`` (replay, then live)."""
         self._streams[project_id] = _Stream(last_sent=cursor)
-        self._session.subscribed_projects.add(project_id)
-        self._session.gateway.registry.subscribe(self._session, project_id)
         self._mark(project_id)
 
     def unsubscribe(self, project_id: uuid.UUID) -> None:
         self._streams.pop(project_id, None)
         self._dirty.pop(project_id, None)
-        self._session.gateway.registry.unsubscribe(self._session, project_id)
-        self._session.subscribed_projects.discard(project_id)
 
     def close(self) -> None:
         self._streams.clear()
@@ -105,10 +105,10 @@ class ActivityStreams:
             and not stream.check_cursor
             and event.project_id not in self._dirty
             and event.seq == stream.last_sent + 1
-            and self._session.try_push(activity_message(event))
+            and self._out.try_push(activity_message(event))
         ):
             stream.last_sent = event.seq
-            self._session.gateway.ctx.metrics.activity_queued(event.created_at, "live")
+            self._deps.metrics.activity_queued(event.created_at, "live")
             return
         self._mark(event.project_id)
 
@@ -124,29 +124,29 @@ class ActivityStreams:
                     await self._catch_up(project_id, stream)
 
     async def _resync(self, project_id: uuid.UUID, stream: _Stream, reason: str) -> None:
-        async with self._session.gateway.db.acquire() as conn:
+        async with self._deps.db.acquire() as conn:
             latest = await activity.last_seq(conn, project_id)
-        await self._session.send(
+        await self._out.send(
             ResyncRequired(project_id=project_id, reason=reason, latest_seq=latest)
         )
         stream.last_sent = latest
         log.info("activity.resync_required", project_id=str(project_id), latest_seq=latest)
 
     async def _catch_up(self, project_id: uuid.UUID, stream: _Stream) -> None:
-        gateway = self._session.gateway
-        page = gateway.settings.activity_page_size
+        db = self._deps.db
+        page = self._deps.settings.activity_page_size
         stream.catching_up = True
         try:
             if stream.check_cursor:
                 stream.check_cursor = False
-                async with gateway.db.acquire() as conn:
+                async with db.acquire() as conn:
                     oldest = await activity.min_retained_seq(conn, project_id)
                     latest = await activity.last_seq(conn, project_id)
                 if stream.last_sent < oldest - 1:
                     await self._resync(project_id, stream, "events before the cursor were pruned")
                 elif stream.last_sent > latest:
                     stream.last_sent = latest
-                    await self._session.send(
+                    await self._out.send(
                         ResyncRequired(
                             project_id=project_id,
                             reason="the cursor is ahead of the hive's activity stream",
@@ -154,7 +154,7 @@ class ActivityStreams:
                         )
                     )
             while self._streams.get(project_id) is stream:
-                async with gateway.db.acquire() as conn:
+                async with db.acquire() as conn:
                     rows = await activity.fetch_since(conn, project_id, stream.last_sent, page)
                 if rows and rows[0].seq > stream.last_sent + 1:
                     await self._resync(project_id, stream, "events after the cursor were pruned")
@@ -162,27 +162,30 @@ class ActivityStreams:
                 for event in rows:
                     if self._streams.get(project_id) is not stream:
                         return
-                    await self._session.send(activity_message(event))
+                    await self._out.send(activity_message(event))
                     stream.last_sent = event.seq
-                    gateway.ctx.metrics.activity_queued(event.created_at, "catch_up")
+                    self._deps.metrics.activity_queued(event.created_at, "catch_up")
                 if len(rows) < page:
                     return
         finally:
             stream.catching_up = False
 
 
-def _setter(event: asyncio.Event) -> Any:
-    def on_terminate(_conn: Any) -> None:
+def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
+    def on_terminate(_conn: asyncpg.Connection) -> None:
         event.set()
 
     return on_terminate
 
 
 class ActivityFanout:
-    """Owns the LISTEN connection and the task that hands events to sessions."""
+    """Owns the LISTEN connection and the task that hands events to the peers of the
+    directory."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def __init__(self, deps: GatewayDeps) -> None:
+        self._settings = deps.settings
+        self._db = deps.db
+        self._directory = deps.directory
         self._listener: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._notes: asyncio.Queue[tuple[uuid.UUID, int]] = asyncio.Queue()
@@ -204,7 +207,7 @@ class ActivityFanout:
                     await task
         self._listener = self._dispatcher = None
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
         try:
             data = json.loads(payload)
             self._notes.put_nowait((uuid.UUID(str(data["project_id"])), int(data["seq"])))
@@ -212,7 +215,7 @@ class ActivityFanout:
             log.warning("activity.bad_notification")
 
     async def _listen(self) -> None:
-        settings = self._gateway.settings
+        settings = self._settings
         delay = settings.activity_reconnect_initial_s
         while True:
             lost = asyncio.Event()
@@ -231,8 +234,8 @@ class ActivityFanout:
                 self.connected.set()
                 log.info("activity.listening", reconnects=self.connections - 1)
                 # Whatever was committed while nobody listened is in the table: catch up.
-                for session in self._gateway.registry.sessions():
-                    session.activity.catch_up_all()
+                for peer in self._directory.peers():
+                    peer.catch_up_activity()
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), settings.activity_listen_check_s)
@@ -255,21 +258,20 @@ class ActivityFanout:
             delay = min(delay * 2, settings.activity_reconnect_max_s)
 
     async def _dispatch(self) -> None:
-        registry = self._gateway.registry
         while True:
             project_id, seq = await self._notes.get()
-            sessions = registry.for_project(project_id)
-            if not sessions:
+            peers = self._directory.for_project(project_id)
+            if not peers:
                 continue
             try:
-                async with self._gateway.db.acquire() as conn:
+                async with self._db.acquire() as conn:
                     event = await activity.fetch_by_seq(conn, project_id, seq)
             except Exception as exc:
                 log.warning("activity.read_failed", error=type(exc).__name__)
-                for session in sessions:
-                    session.activity.catch_up_all()
+                for peer in peers:
+                    peer.catch_up_activity()
                 continue
             if event is None:
                 continue
-            for session in sessions:
-                session.activity.offer(event)
+            for peer in peers:
+                peer.offer_activity(event)

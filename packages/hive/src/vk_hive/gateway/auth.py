@@ -1,9 +1,15 @@
 """Authentication of a node connection (spec/security.md §1): key check, binding on first use,
-takeover detection and blocking, then the ``auth_result`` snapshot."""
+takeover detection and blocking, then the ``auth_result`` snapshot.
+
+:func:`authenticate` returns who the connection is (:class:`~vk_hive.gateway.identity.NodeIdentity`)
+with the reply; it changes no session. The session adopts the identity and registers itself.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -11,6 +17,8 @@ import structlog
 
 from vk_hive.auth.api_keys import ApiKeyBlocked, verify_api_key
 from vk_hive.errors import Unauthorized
+from vk_hive.gateway.identity import NodeIdentity
+from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.store.models import LinkSyncInfo, Node, NodeApiKey, NodeRegistration
 from vk_hive.store.repositories import labels, node_api_keys, nodes, op_log, project_links
 from vk_shared.protocol import PROTOCOL_VERSION
@@ -19,9 +27,7 @@ from vk_shared.wire import Auth, AuthResult, ErrorCode, LinkedProjectInfo, Swarm
 if TYPE_CHECKING:
     import asyncpg
 
-    from vk_hive.gateway.session import NodeSession
-
-__all__ = ["AuthFailure", "authenticate", "link_info"]
+__all__ = ["AuthFailure", "Authenticated", "authenticate", "link_info"]
 
 log = structlog.get_logger("vk_hive.gateway")
 
@@ -40,6 +46,14 @@ class AuthFailure(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """An accepted ``auth``: who the node is, and the ``auth_result`` to send it."""
+
+    identity: NodeIdentity
+    result: AuthResult
+
+
 def link_info(link: LinkSyncInfo) -> LinkedProjectInfo:
     return LinkedProjectInfo(
         link_id=link.link_id,
@@ -55,7 +69,7 @@ def link_info(link: LinkSyncInfo) -> LinkedProjectInfo:
     )
 
 
-async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey, msg: Auth) -> Node:
+async def _bind(deps: GatewayDeps, conn: asyncpg.Connection, key: NodeApiKey, msg: Auth) -> Node:
     """The node this connection is (DESIGN.md §10: a key is its node).
 
     * An unbound key (or one whose node was deleted) creates a new node — never an existing one
@@ -67,7 +81,7 @@ async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey,
     * A new node and a move start a new op-sequence epoch at the instance's own last acked seq,
       so no op of a new outbox is taken for one of the old outbox.
     """
-    settings = session.gateway.settings
+    settings = deps.settings
     reg = NodeRegistration(
         name=msg.name,
         machine_id=msg.machine_id,
@@ -88,7 +102,7 @@ async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey,
         if locked.takeover_count:
             await node_api_keys.reset_takeover_count(conn, locked.id)
         return await nodes.connected(conn, bound.id, reg)
-    if session.gateway.registry.is_connected(bound.id):
+    if deps.directory.is_connected(bound.id):
         count = await node_api_keys.increment_takeover(
             conn, locked.id, dt.timedelta(seconds=settings.takeover_window_s)
         )
@@ -116,18 +130,17 @@ async def _bind(session: NodeSession, conn: asyncpg.Connection, key: NodeApiKey,
     return node
 
 
-async def authenticate(session: NodeSession, msg: Auth) -> AuthResult:
-    """Check ``auth`` and register the node; raises :class:`AuthFailure`. On success the
-    session's identity is set and it is the node's registered session."""
+async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
+    """Check ``auth`` and register the node in the database; raises :class:`AuthFailure`."""
     if msg.protocol_version != PROTOCOL_VERSION:
         raise AuthFailure(
             ErrorCode.PROTOCOL_VERSION,
             f"protocol version {msg.protocol_version} is not supported; "
             f"this hive speaks {PROTOCOL_VERSION}",
         )
-    gateway = session.gateway
+    settings = deps.settings
     failure: AuthFailure | None = None
-    async with gateway.db.transaction() as conn:
+    async with deps.db.transaction() as conn:
         try:
             key = await verify_api_key(conn, msg.api_key)
         except ApiKeyBlocked as exc:
@@ -135,7 +148,7 @@ async def authenticate(session: NodeSession, msg: Auth) -> AuthResult:
         except Unauthorized as exc:
             raise AuthFailure(ErrorCode.AUTH_FAILED, exc.detail) from None
         try:
-            node = await _bind(session, conn, key, msg)
+            node = await _bind(deps, conn, key, msg)
         except AuthFailure as exc:
             failure = exc  # commit the takeover count / block, then refuse
         else:
@@ -144,18 +157,16 @@ async def authenticate(session: NodeSession, msg: Auth) -> AuthResult:
             org_labels = await labels.find_swarm_labels(conn, node.organization_id)
     if failure is not None:
         raise failure
-    session.node_id = node.id
-    session.organization_id = node.organization_id
-    session.name = node.name
-    session.public_url = node.public_url
-    session.executors = frozenset(msg.capabilities.executors)
-    session.activity_cursors = {c.project_id: c.seq for c in msg.activity_cursors}
-    session.linked_at_auth = [link.project_id for link in links]
-    replaced = gateway.registry.register(session)
-    if replaced is not None:
-        replaced.abort(1000, "replaced by a newer connection of the same node")
-    log.info("session.authenticated", node_id=str(node.id), name=node.name)
-    return AuthResult(
+    identity = NodeIdentity(
+        node_id=node.id,
+        organization_id=node.organization_id,
+        name=node.name,
+        public_url=node.public_url,
+        executors=frozenset(msg.capabilities.executors),
+        activity_cursors=MappingProxyType({c.project_id: c.seq for c in msg.activity_cursors}),
+        linked_at_auth=tuple(link.project_id for link in links),
+    )
+    result = AuthResult(
         node_id=node.id,
         organization_id=node.organization_id,
         protocol_version=PROTOCOL_VERSION,
@@ -170,8 +181,9 @@ async def authenticate(session: NodeSession, msg: Auth) -> AuthResult:
             )
             for label in org_labels
         ],
-        lease_ttl_ms=max(1, int(gateway.settings.lease_ttl_s * 1000)),
-        heartbeat_interval_ms=max(1, int(gateway.settings.heartbeat_interval_s * 1000)),
+        lease_ttl_ms=max(1, int(settings.lease_ttl_s * 1000)),
+        heartbeat_interval_ms=max(1, int(settings.heartbeat_interval_s * 1000)),
         applied_through_seq=applied,
-        server_time=gateway.settings.wall_now(),
+        server_time=settings.wall_now(),
     )
+    return Authenticated(identity, result)

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING
 
 import structlog
 
 from vk_hive.api.dispatch import dispatch_task
 from vk_hive.errors import DomainError
+from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.store.errors import StoreError
 from vk_hive.store.models import Assignment, Label
 from vk_hive.store.repositories import assignments, project_links, shared_tasks
 from vk_shared.status import TaskStatus
 from vk_shared.wire import LabelSync, LeaseRevoked, TaskAssign, TaskCancel, TaskDetails
-
-if TYPE_CHECKING:
-    from vk_hive.gateway import Gateway
 
 __all__ = ["Dispatcher"]
 
@@ -26,21 +23,22 @@ log = structlog.get_logger("vk_hive.gateway.dispatch")
 
 
 class Dispatcher:
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def __init__(self, deps: GatewayDeps) -> None:
+        self._deps = deps
+        self._directory = deps.directory
 
     async def push_assignment(self, assignment: Assignment) -> None:
         """``task_assign`` to the node's live session; nothing if it is not connected (the lease
         then expires and the sweeper reclaims it)."""
-        session = self._gateway.registry.get(assignment.node_id)
-        if session is None:
+        peer = self._directory.get(assignment.node_id)
+        if peer is None:
             log.info("dispatch.node_not_connected", assignment_id=str(assignment.id))
             return
-        async with self._gateway.db.acquire() as conn:
+        async with self._deps.db.acquire() as conn:
             details = await assignments.find_dispatch_details(conn, assignment.id)
         if details is None:
             return
-        session.push_urgent(
+        peer.push_urgent(
             TaskAssign(
                 assignment_id=details.assignment_id,
                 task_id=details.task_id,
@@ -65,9 +63,9 @@ class Dispatcher:
         )
 
     async def push_cancel(self, assignment: Assignment, reason: str | None) -> None:
-        session = self._gateway.registry.get(assignment.node_id)
-        if session is not None:
-            session.push_urgent(TaskCancel(assignment_id=assignment.id, reason=reason))
+        peer = self._directory.get(assignment.node_id)
+        if peer is not None:
+            peer.push_urgent(TaskCancel(assignment_id=assignment.id, reason=reason))
 
     async def push_label(self, label: Label) -> None:
         msg = LabelSync(
@@ -79,28 +77,28 @@ class Dispatcher:
             version=label.version,
             is_deleted=label.deleted_at is not None,
         )
-        for session in self._gateway.registry.for_org(label.organization_id):
-            session.push(msg)
+        for peer in self._directory.for_org(label.organization_id):
+            peer.push(msg)
 
     async def sweep(self) -> int:
         """Reclaim leases expired longer than the grace (database clock), close those
         assignments, tell the old holders, re-dispatch the tasks. Returns how many."""
-        settings = self._gateway.settings
-        async with self._gateway.db.transaction() as conn:
+        settings = self._deps.settings
+        async with self._deps.db.transaction() as conn:
             reclaimed = await assignments.reclaim_expired_leases(
                 conn, grace=dt.timedelta(seconds=settings.lease_grace_s)
             )
             for lease in reclaimed:
                 await assignments.complete(conn, lease.assignment_id, "failed")
         if reclaimed:
-            self._gateway.ctx.metrics.leases_reclaimed.inc(len(reclaimed))
+            self._deps.metrics.leases_reclaimed.inc(len(reclaimed))
         for lease in reclaimed:
             log.info(
                 "lease.reclaimed",
                 assignment_id=str(lease.assignment_id),
                 node_id=str(lease.node_id),
             )
-            holder = self._gateway.registry.get(lease.node_id)
+            holder = self._directory.get(lease.node_id)
             if holder is not None:
                 holder.push_urgent(
                     LeaseRevoked(assignment_id=lease.assignment_id, reason="lease expired")
@@ -114,22 +112,21 @@ class Dispatcher:
     async def redispatch(self, task_id: uuid.UUID) -> Assignment | None:
         """Claim a new lease on a connected node that links the project and can run the task's
         executor (in link order); records the change as ``task.updated`` activity."""
-        registry = self._gateway.registry
         claimed: Assignment | None = None
-        async with self._gateway.db.transaction() as conn:
+        async with self._deps.db.transaction() as conn:
             task = await shared_tasks.find_by_id(conn, task_id)
             if task is None or task.swarm_project_id is None:
                 return None
             if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
                 return None
             for target in await project_links.find_nodes_for_dispatch(conn, task.swarm_project_id):
-                session = registry.get(target.node_id)
-                if session is None or task.executor not in session.executors:
+                peer = self._directory.get(target.node_id)
+                if peer is None or task.executor not in peer.node.executors:
                     continue
                 try:
                     async with conn.transaction():
                         claimed = await dispatch_task(
-                            conn, self._gateway.settings, task, target.node_id
+                            conn, self._deps.settings, task, target.node_id
                         )
                     break
                 except (DomainError, StoreError) as exc:

@@ -1,6 +1,11 @@
 """One node's control-channel connection: negotiation, authentication, the reader, the bounded
 outgoing queue and its sender, the heartbeat watchdog, and the cleanup on disconnect.
 
+A session is the :class:`~vk_hive.gateway.ports.Peer` of its node: the rest of the hive reaches
+the node only through that port. It adopts its node's identity in one place
+(:meth:`NodeSession._authenticate`, from :func:`~vk_hive.gateway.auth.authenticate`), then hands
+each message to its :class:`~vk_hive.gateway.handlers.Handlers`.
+
 Every task a session starts is owned by :meth:`NodeSession.run`, which cancels and awaits all of
 them before it returns. Nothing the peer sends escapes the reader: decode errors are answered with
 ``error``; handler exceptions are logged and answered with ``error{internal}``.
@@ -14,23 +19,22 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from litestar import WebSocket
 from litestar.types import WebSocketSendEvent
 
-from vk_hive.gateway import handlers
 from vk_hive.gateway.activity import ActivityStreams
 from vk_hive.gateway.auth import AuthFailure, authenticate
 from vk_hive.gateway.frames import error
+from vk_hive.gateway.handlers import Handlers
+from vk_hive.gateway.identity import NodeIdentity
+from vk_hive.gateway.ports import GatewayDeps
+from vk_hive.store.models import ActivityEvent
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.protocol import SUBPROTOCOLS
-from vk_shared.status import NodeStatus
-from vk_shared.wire import Auth, ErrorCode, NodeStatusChanged, WireStruct, tag_of
-
-if TYPE_CHECKING:
-    from vk_hive.gateway import Gateway
+from vk_shared.wire import Auth, ErrorCode, Heartbeat, NodeStatusChanged, WireStruct, tag_of
 
 __all__ = ["NodeSession"]
 
@@ -62,24 +66,15 @@ _MARK = _Mark()
 class NodeSession:
     """State and tasks of one WebSocket connection from a node."""
 
-    def __init__(self, gateway: Gateway, socket: WebSocket[Any, Any, Any]) -> None:
-        self.gateway = gateway
+    def __init__(self, deps: GatewayDeps, socket: WebSocket[Any, Any, Any]) -> None:
+        self._deps = deps
         self.socket = socket
         self.codec: Codec | None = None
-        self.node_id: uuid.UUID = uuid.UUID(int=0)
-        self.organization_id: uuid.UUID = uuid.UUID(int=0)
-        self.name = ""
-        self.public_url: str | None = None
-        self.executors: frozenset[str] = frozenset()
-        self.status = NodeStatus.ONLINE
-        self.authenticated = False
-        self.deregistered = False
-        self.activity_cursors: dict[uuid.UUID, int] = {}
-        self.linked_at_auth: list[uuid.UUID] = []
-        self.subscribed_projects: set[uuid.UUID] = set()
-        self.activity = ActivityStreams(self)
+        self._identity: NodeIdentity | None = None
+        self._handlers: Handlers | None = None
+        self._activity = ActivityStreams(deps, self)
         self._queue: asyncio.Queue[WireStruct | _Close | _Mark] = asyncio.Queue(
-            maxsize=gateway.settings.outgoing_queue_size
+            maxsize=deps.settings.outgoing_queue_size
         )
         self._urgent: collections.deque[WireStruct] = collections.deque()
         self._statuses: dict[uuid.UUID, NodeStatusChanged] = {}
@@ -92,7 +87,33 @@ class NodeSession:
         self.ended = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"NodeSession(node={self.node_id}, name={self.name!r})"
+        if self._identity is None:
+            return "NodeSession(unauthenticated)"
+        return f"NodeSession(node={self._identity.node_id}, name={self._identity.name!r})"
+
+    # --- who -----------------------------------------------------------------------------------
+
+    @property
+    def authenticated(self) -> bool:
+        return self._identity is not None
+
+    @property
+    def node(self) -> NodeIdentity:
+        """The node's identity (only an authenticated session has one)."""
+        if self._identity is None:
+            raise RuntimeError("the session has not authenticated")
+        return self._identity
+
+    @property
+    def subscribed_projects(self) -> frozenset[uuid.UUID]:
+        """The projects whose activity this session streams."""
+        return self._activity.projects()
+
+    def offer_activity(self, event: ActivityEvent) -> None:
+        self._activity.offer(event)
+
+    def catch_up_activity(self) -> None:
+        self._activity.catch_up_all()
 
     # --- outgoing ------------------------------------------------------------------------------
 
@@ -169,9 +190,6 @@ class NodeSession:
     def closing(self) -> bool:
         return self._closing.is_set()
 
-    def heard_heartbeat(self) -> None:
-        self._last_heartbeat = time.monotonic()
-
     # --- the connection ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -182,7 +200,7 @@ class NodeSession:
             try:
                 await self._run()
             except Exception:
-                log.exception("session.crashed", node_id=str(self.node_id))
+                log.exception("session.crashed")
             finally:
                 structlog.contextvars.unbind_contextvars("node_id")
                 self.ended.set()
@@ -199,7 +217,7 @@ class NodeSession:
             return
         await self.socket.accept(subprotocols=chosen)
         self.codec = Codec.for_subprotocol(chosen)
-        tasks: list[asyncio.Task[Any]] = [
+        tasks: list[asyncio.Task[object]] = [
             asyncio.create_task(self._sender(), name="vk-hive-session-sender"),
             asyncio.create_task(self._closing.wait(), name="vk-hive-session-close"),
         ]
@@ -208,7 +226,7 @@ class NodeSession:
                 tasks += [
                     asyncio.create_task(self._reader(), name="vk-hive-session-reader"),
                     asyncio.create_task(self._watchdog(), name="vk-hive-session-watchdog"),
-                    asyncio.create_task(self.activity.pump(), name="vk-hive-session-activity"),
+                    asyncio.create_task(self._activity.pump(), name="vk-hive-session-activity"),
                 ]
                 await self._after_auth()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -219,8 +237,8 @@ class NodeSession:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._close_socket()
-            if self.authenticated:
-                await self._disconnected()
+            if self._handlers is not None:
+                await self._disconnected(self._handlers)
 
     async def _close_socket(self) -> None:
         if self.socket.connection_state == "disconnect":
@@ -242,7 +260,7 @@ class NodeSession:
 
     async def _authenticate(self) -> bool:
         assert self.codec is not None
-        settings = self.gateway.settings
+        settings = self._deps.settings
         try:
             frame = await asyncio.wait_for(self._receive_frame(), settings.auth_timeout_s)
         except TimeoutError:
@@ -264,14 +282,20 @@ class NodeSession:
             )
             return False
         try:
-            result = await authenticate(self, msg)
+            accepted = await authenticate(self._deps, msg)
         except AuthFailure as exc:
             log.info("session.auth_failed", error_code=exc.code, reason=exc.message)
             await self._refuse(exc.code, exc.message, "auth")
             return False
-        self.authenticated = True
-        structlog.contextvars.bind_contextvars(node_id=str(self.node_id))
-        await self.send(result)
+        node = accepted.identity
+        self._identity = node
+        self._handlers = Handlers(node, self._deps, self, self._activity)
+        replaced = self._deps.directory.register(self)
+        if replaced is not None:
+            replaced.abort(CLOSE_NORMAL, "replaced by a newer connection of the same node")
+        structlog.contextvars.bind_contextvars(node_id=str(node.node_id))
+        log.info("session.authenticated", node_id=str(node.node_id), name=node.name)
+        await self.send(accepted.result)
         return True
 
     async def _refuse(self, code: str, message: str, ref: str | None) -> None:
@@ -280,7 +304,8 @@ class NodeSession:
 
     async def _after_auth(self) -> None:
         """Pushes and subscriptions that follow a successful ``auth_result``."""
-        await handlers.after_auth(self)
+        assert self._handlers is not None
+        await self._handlers.after_auth()
 
     async def _sender(self) -> None:
         assert self.codec is not None
@@ -313,7 +338,9 @@ class NodeSession:
 
     async def _reader(self) -> None:
         assert self.codec is not None
-        limit = self.gateway.settings.malformed_frame_limit
+        assert self._handlers is not None
+        handlers = self._handlers
+        limit = self._deps.settings.malformed_frame_limit
         while True:
             frame = await self._receive_frame()
             if frame is None:
@@ -328,14 +355,14 @@ class NodeSession:
                     return
                 continue
             self._malformed = 0
+            if isinstance(msg, Heartbeat):
+                self._last_heartbeat = time.monotonic()
             try:
-                await handlers.handle(self, msg)
+                await handlers.handle(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception(
-                    "session.handler_failed", node_id=str(self.node_id), message_type=tag_of(msg)
-                )
+                log.exception("session.handler_failed", message_type=tag_of(msg))
                 await self.send(
                     error(
                         ErrorCode.INTERNAL,
@@ -347,17 +374,17 @@ class NodeSession:
                 return
 
     async def _watchdog(self) -> None:
-        timeout = self.gateway.settings.heartbeat_timeout_s
+        timeout = self._deps.settings.heartbeat_timeout_s
         while True:
             remaining = self._last_heartbeat + timeout - time.monotonic()
             if remaining <= 0:
-                log.info("session.heartbeat_timeout", node_id=str(self.node_id))
+                log.info("session.heartbeat_timeout")
                 self.abort(CLOSE_POLICY, "heartbeat timeout")
                 return
             await asyncio.sleep(remaining)
 
-    async def _disconnected(self) -> None:
+    async def _disconnected(self, handlers: Handlers) -> None:
         try:
-            await handlers.on_disconnect(self)
+            await handlers.on_disconnect()
         except Exception:
-            log.exception("session.cleanup_failed", node_id=str(self.node_id))
+            log.exception("session.cleanup_failed")

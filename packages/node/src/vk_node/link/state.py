@@ -2,18 +2,21 @@
 
 :class:`LinkState` is plain state with named transitions (no I/O); the client persists a copy to
 the store after every transition so ``vk-node status`` (which only reads the store file) can show
-it.
+it. :class:`LinkStats` counts what the link did (metrics, tests).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
 import msgspec
 
-__all__ = ["LinkState", "LinkStatus", "State"]
+from vk_shared.wire import DigestResult
+
+__all__ = ["LinkState", "LinkStats", "LinkStatus", "State"]
 
 State = Literal["standalone", "disconnected", "connecting", "connected", "stopped"]
 
@@ -32,6 +35,23 @@ class LinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Sessions established since the daemon started."""
     outbox_backlog: int | None = None
     held_assignments: int = 0
+
+
+@dataclass
+class LinkStats:
+    """Counters for status and tests."""
+
+    sessions: int = 0
+    bad_frames: int = 0
+    activity_applied: int = 0
+    activity_seen: int = 0
+    digests_sent: int = 0
+    resyncs: int = 0
+    pulled: int = 0
+    rejections: int = 0
+    ops_acked: int = 0
+    """Outbox ops the hive acknowledged (op_ack, or the applied-through seq of auth_result)."""
+    last_digest_result: DigestResult | None = None
 
 
 class LinkState:

@@ -27,9 +27,8 @@ from vk_hive.store.models import (
     from_rows,
 )
 from vk_hive.store.repositories import activity
+from vk_shared.protocol import MAX_TASK_TEXT_BYTES
 from vk_shared.status import Author, TaskStatus, is_legal, may_transition
-
-MAX_TEXT_BYTES = 50 * 1024
 
 _COLUMNS = """id, organization_id, project_id, swarm_project_id, creator_user_id,
     assignee_user_id, deleted_by_user_id, title, description, status, executor, version,
@@ -83,8 +82,8 @@ def _origin(node_id: uuid.UUID, data: NodeTaskData) -> dict[str, Any] | None:
 
 def _check_text(title: str, description: str | None) -> None:
     size = len(title.encode()) + len((description or "").encode())
-    if size > MAX_TEXT_BYTES:
-        raise InvalidInput(f"title and description exceed {MAX_TEXT_BYTES} bytes")
+    if size > MAX_TASK_TEXT_BYTES:
+        raise InvalidInput(f"title and description exceed {MAX_TASK_TEXT_BYTES} bytes")
     if "\x00" in title or "\x00" in (description or ""):
         raise InvalidInput("title and description must not contain NUL bytes")
 

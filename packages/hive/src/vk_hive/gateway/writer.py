@@ -1,0 +1,73 @@
+"""The writes of planned node ops (:mod:`.plan`): one op at a time, or the batch's new and
+updated tasks of the node in one statement each.
+
+Every write runs inside the batch's transaction after the plan's reads; the store functions lock
+task rows after the project counters the batch holds (the hive's lock order) and append the
+activity events in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from vk_hive.gateway.plan import (
+    AppendLogs,
+    SetAssignmentStatus,
+    Write,
+    WriteAttempt,
+    WriteProcess,
+    WriteTask,
+)
+from vk_hive.store.repositories import assignments, executions, shared_tasks
+from vk_hive.store.repositories.shared_tasks import NodeTaskData
+from vk_shared.status import Author, TaskStatus
+
+__all__ = ["Writer"]
+
+
+class Writer:
+    def __init__(self, conn: asyncpg.Connection, node_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._node_id = node_id
+
+    async def write(self, decision: Write) -> None:
+        """Apply one op's write."""
+        conn, node_id = self._conn, self._node_id
+        match decision:
+            case WriteTask():
+                author = None if decision.owner else Author.NODE
+                await shared_tasks.upsert_from_node(
+                    conn, node_id, decision.data, status_author=author
+                )
+            case WriteAttempt():
+                await executions.upsert_attempt(conn, node_id, decision.data)
+            case WriteProcess():
+                await executions.upsert_process(conn, node_id, decision.data)
+            case AppendLogs():
+                await executions.insert_logs(
+                    conn, decision.clearance.assignment_id, decision.execution_id, decision.lines
+                )
+            case SetAssignmentStatus():
+                await assignments.update(
+                    conn,
+                    decision.assignment_id,
+                    local_task_id=decision.local_task_id,
+                    local_attempt_id=decision.local_attempt_id,
+                    execution_status=decision.status.value,
+                )
+                if decision.start_task is not None:
+                    await shared_tasks.set_status(
+                        conn, decision.start_task, TaskStatus.IN_PROGRESS, Author.HIVE
+                    )
+                if decision.complete:
+                    await assignments.complete(conn, decision.assignment_id, decision.status.value)
+
+    async def insert_tasks(self, items: list[NodeTaskData]) -> None:
+        """New tasks of the node, one statement (their ``task.created`` events in order)."""
+        await shared_tasks.insert_many_from_node(self._conn, self._node_id, items)
+
+    async def update_tasks(self, items: list[tuple[uuid.UUID, NodeTaskData]]) -> None:
+        """Updates of tasks the node owns, at most one per task, one statement."""
+        await shared_tasks.update_many_from_node(self._conn, self._node_id, items)

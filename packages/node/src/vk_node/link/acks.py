@@ -1,0 +1,94 @@
+"""The hive's answers to the outbox: ``op_ack`` (cumulative) and ``op_rejected`` (one op).
+
+Both are taken only for ops this session sent (the sender's window knows which): an ack beyond
+that is cut to what was sent, a rejection of an op not sent — or naming a sent seq with another
+op's idempotency key — changes nothing. A refused ``task.upsert`` marks its local task refused
+and, when the shared id is known, queues a pull of the hive's copy.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import aiosqlite
+import structlog
+
+from vk_node.link.assignments import AssignmentManager
+from vk_node.link.inbound import Inbound, Pull, SessionView
+from vk_node.link.sender import OutboxSender
+from vk_node.link.state import LinkStats
+from vk_node.store import Store, outbox
+from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.wire import OpRejected, TaskUpsert
+
+__all__ = ["Acks"]
+
+log = structlog.get_logger("vk_node.link")
+
+
+class Acks:
+    def __init__(
+        self,
+        store: Store,
+        sender: OutboxSender,
+        assignments: AssignmentManager,
+        inbound: Inbound,
+        stats: LinkStats,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._assignments = assignments
+        self._inbound = inbound
+        self._stats = stats
+
+    async def on_ack(self, session: SessionView, through: int) -> None:
+        """Take the hive's cumulative ack — only as far as this session sent: an ack beyond that
+        names ops this node never sent on this connection and changes nothing."""
+        sent = self._sender.sent_through()
+        if through > sent:
+            log.warning("link.ack_beyond_sent", applied_through_seq=through, sent_through=sent)
+            through = sent
+        async with self._store.transaction() as conn:
+            acked = await outbox.ack_through(conn, through)
+            retired = await self._assignments.retire(conn, through)
+        self._stats.ops_acked += acked
+        self._assignments.forget(retired)
+        self._sender.on_ack(through)
+        await self._inbound.release_held(session)
+
+    async def on_rejected(self, session: SessionView, msg: OpRejected) -> None:
+        """Record the hive's refusal of one op — only of an op this session sent, named by both
+        its seq and its idempotency key; anything else is ignored."""
+        if not self._sender.was_sent(msg.seq):
+            log.warning("link.rejection_not_sent", seq=msg.seq, code=msg.code)
+            return
+        async with self._store.transaction() as conn:
+            refused = await _refused_task(conn, msg.seq, msg.idempotency_key)
+            known = await outbox.record_rejection(
+                conn, msg.seq, msg.idempotency_key, msg.code, msg.reason
+            )
+        if not known:
+            log.warning("link.rejection_unknown_op", seq=msg.seq, code=msg.code)
+            return
+        self._stats.rejections += 1
+        log.warning("link.op_rejected", seq=msg.seq, code=msg.code, reason=msg.reason)
+        if refused is not None:
+            # The local task holds a change the hive refused: take the hive's copy back.
+            session.inbound.put_nowait(Pull([refused]))
+
+
+async def _refused_task(conn: aiosqlite.Connection, seq: int, idempotency_key: str) -> UUID | None:
+    """Mark the local task a refused ``task.upsert`` op (by seq and key) changed, so the next copy
+    from the hive replaces the refused change; returns its shared id when the node knows it (the
+    caller queues a pull). A task whose shared id has not arrived yet is marked all the same:
+    the hive's copy that names it (an activity event, or the digest's mismatch) then replaces it."""
+    ops = await outbox.peek_from_seq(conn, seq, 1)
+    if not ops or ops[0].seq != seq or ops[0].idempotency_key != idempotency_key:
+        return None
+    if not isinstance(ops[0].payload, TaskUpsert):
+        return None
+    task = await tasks_repo.find_by_id(conn, ops[0].payload.id)
+    if task is None:
+        return None
+    await tasks_repo.mark_refused_by_hive(conn, task.id)
+    return task.shared_task_id
