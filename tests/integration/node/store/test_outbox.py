@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
+from vk_node.services.tasks import TaskChanges, update_task
 from vk_node.store import Store, outbox
 from vk_node.store.errors import InvalidOp
 from vk_node.store.repositories import log_entries, tasks
@@ -271,3 +272,67 @@ async def test_large_log_batches_split_into_bounded_ops(store: Store) -> None:
     assert [len(o.entries) for o in logs_ops] == [MAX_LOG_ENTRIES_PER_OP] * 2 + [7]  # type: ignore[union-attr]
     ids = [x.id for o in logs_ops for x in o.entries]  # type: ignore[union-attr]
     assert ids == [x.id for x in entries]
+
+
+@pytest.mark.asyncio
+async def test_each_op_row_names_the_task_it_is_about(store: Store) -> None:
+    """Task, attempt, execution and logs ops keep their local task on the row (assignment.status
+    none), and peek_to_send hands it to the sender with each op."""
+    async with store.transaction() as conn:
+        _, t, _, e = await _seed.world(conn)
+        await log_entries.append_many(conn, e.id, [("stdout", "x")])
+        await outbox.enqueue_assignment_status(conn, uuid4(), ExecutionStatus.RUNNING)
+    async with store.read() as conn:
+        stored = [
+            (r[0], None if r[1] is None else UUID(bytes=r[1]))
+            for r in await fetch_all(conn, "SELECT op_type, task_id FROM node_outbox ORDER BY seq")
+        ]
+        queued = await outbox.peek_to_send(conn, 1, 100)
+    assert stored == [
+        ("task.upsert", t.id),
+        ("attempt.upsert", t.id),
+        ("execution.upsert", t.id),
+        ("logs.append", t.id),
+        ("assignment.status", None),
+    ]
+    assert [(q.op.op_type.value, q.task_id) for q in queued] == stored
+
+
+@pytest.mark.asyncio
+async def test_a_task_update_reads_the_task_and_its_project_once(store: Store) -> None:
+    """A task update through the service runs one read of the task and one of its project; the
+    op comes from the UPDATE's RETURNING row (nothing is read back) and equals the task returned."""
+    async with store.transaction() as conn:
+        p = await _seed.project(conn)
+        t = await _seed.task(conn, p, title="before")
+        statements: list[str] = []
+        await conn.set_trace_callback(statements.append)  # the writer connection
+    statements.clear()
+    try:
+        updated = await update_task(store, t.id, TaskChanges(title="after", description="d"))
+        seen = list(statements)
+    finally:
+        async with store.transaction() as conn:
+            await conn.set_trace_callback(None)
+    kinds = [" ".join(s.split()[:3]).upper() for s in seen]
+    assert kinds == [
+        "BEGIN IMMEDIATE",
+        "SELECT * FROM",  # the task
+        "SELECT * FROM",  # its project
+        "DELETE FROM ACTIVITY_DISMISSALS",  # only when the status changes
+        "UPDATE TASKS SET",  # … RETURNING the row
+        "INSERT INTO NODE_OUTBOX",
+        "COMMIT",
+    ], seen
+    (_, op) = await _ops(store)
+    assert op.payload == TaskUpsert(
+        id=t.id,
+        project_id=p.id,
+        title="after",
+        description="d",
+        status=NodeTaskStatus.TODO,
+        created_at=updated.created_at,
+        updated_at=updated.updated_at,
+    )
+    async with store.read() as conn:
+        assert await tasks.get(conn, t.id) == updated

@@ -63,7 +63,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
     "node_outbox": f"""
         id BLOB PK | seq INTEGER NN | op_type TEXT NN | entity_type TEXT NN | entity_id BLOB NN |
         payload TEXT NN | idempotency_key TEXT NN | fencing_token INTEGER | created_at {TS} |
-        acked_at TEXT | rejected_at TEXT | reject_code TEXT | reject_reason TEXT""",
+        acked_at TEXT | rejected_at TEXT | reject_code TEXT | reject_reason TEXT | task_id BLOB""",
     "shared_activity_cursors": f"""
         remote_project_id BLOB PK | last_seq INTEGER NN | updated_at {TS}""",
     "cached_nodes": f"""

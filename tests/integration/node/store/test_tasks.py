@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from vk_node.store import NotFound, Store, outbox
-from vk_node.store.repositories import execution_processes, tasks
+from vk_node.store.repositories import activity, execution_processes, tasks
 from vk_shared.status import NodeTaskStatus
 from vk_shared.wire.ops import OpType, TaskUpsert
 
@@ -54,6 +54,38 @@ async def test_activity_at_moves_on_status_change_and_execution_only(store: Stor
         await conn.execute("UPDATE tasks SET activity_at = NULL")
         await _seed.process(conn, a)
         assert (await tasks.get(conn, t.id)).activity_at is not None
+
+
+@pytest.mark.asyncio
+async def test_update_moves_activity_and_clears_a_dismissal_only_on_a_status_change(
+    store: Store,
+) -> None:
+    """update() with the same status keeps activity_at and an activity dismissal; with another
+    status it sets activity_at and clears the dismissal."""
+    async with store.transaction() as conn:
+        p = await _seed.project(conn)
+        t = await _seed.task(conn, p)
+        await activity.dismiss(conn, t.id)
+        edited = await tasks.update(
+            conn, t.id, title="x", description=None, status=t.status, parent_task_id=None
+        )
+        assert (edited.activity_at, edited.status) == (None, NodeTaskStatus.TODO)
+        assert await activity.is_dismissed(conn, t.id)
+        moved = await tasks.update(
+            conn,
+            t.id,
+            title="y",
+            description=None,
+            status=NodeTaskStatus.INPROGRESS,
+            parent_task_id=None,
+        )
+        assert moved.status == NodeTaskStatus.INPROGRESS
+        assert moved.activity_at is not None
+        assert not await activity.is_dismissed(conn, t.id)
+        with pytest.raises(NotFound):
+            await tasks.update(
+                conn, uuid4(), title="z", description=None, status=t.status, parent_task_id=None
+            )
 
 
 @pytest.mark.asyncio

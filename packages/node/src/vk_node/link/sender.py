@@ -3,7 +3,12 @@
 The store calls :meth:`OutboxSender.wake` after every commit that appended ops (no polling
 interval). One :meth:`run` per session streams ``op_batch`` frames within the send window
 (:mod:`vk_node.link.window`); fencing tokens are stamped at send time from the node's current
-assignments (:meth:`AssignmentManager.token_for_task`).
+assignments (:meth:`AssignmentManager.token_for_task`, by the task the outbox row names, or
+:meth:`AssignmentManager.token_for_assignment` for ``assignment.status``).
+
+A batch is encoded once, in the session's format; that frame is what the size check measures
+(at most ``MAX_FRAME_BYTES``, halving the batch until it fits; a lone op goes as it is) and what
+is sent.
 """
 
 from __future__ import annotations
@@ -11,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from uuid import UUID
 
-import aiosqlite
 import msgspec
 import structlog
 
@@ -22,24 +25,16 @@ from vk_node.link.clock import Clock
 from vk_node.link.window import SendWindow
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
-from vk_node.store.sql import fetch_value
+from vk_shared.codec import Codec, encode_json, encode_msgpack
 from vk_shared.protocol import MAX_FRAME_BYTES
-from vk_shared.wire import (
-    AssignmentStatus,
-    AttemptUpsert,
-    ExecutionUpsert,
-    LogsAppend,
-    OpBatch,
-    OutboxOp,
-    TaskUpsert,
-)
+from vk_shared.wire import AssignmentStatus, OpBatch, OutboxOp
 
-__all__ = ["OutboxSender"]
+__all__ = ["OutboxSender", "SendFrame"]
 
 log = structlog.get_logger("vk_node.link")
 
-SendFrame = Callable[[OpBatch], Awaitable[int]]
-"""Sends one batch; returns the encoded frame size in bytes."""
+SendFrame = Callable[[bytes], Awaitable[None]]
+"""Sends one encoded ``op_batch`` (a text frame when the session speaks JSON, else binary)."""
 
 
 class OutboxSender:
@@ -84,9 +79,10 @@ class OutboxSender:
 
     # --- the stream -----------------------------------------------------------------------
 
-    async def run(self, send: SendFrame, acked_through: int) -> None:
-        """Stream ops for one session (until cancelled)."""
+    async def run(self, codec: Codec, send: SendFrame, acked_through: int) -> None:
+        """Stream ops for one session (until cancelled), encoded in ``codec``'s format."""
         s = self.settings
+        encode = encode_msgpack if codec.binary else encode_json
         window = SendWindow(
             acked_through,
             window=s.outbox_window,
@@ -113,7 +109,7 @@ class OutboxSender:
                         await self.clock.sleep(s.outbox_linger_s)
                         ops = await self._peek(window.next_seq, s.outbox_batch_size)
                     if ops:
-                        await self._send(send, window, ops)
+                        await self._send(send, encode, window, ops)
                         continue
                 deadline = window.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - now)
@@ -122,56 +118,47 @@ class OutboxSender:
         finally:
             self.window = None
 
-    async def _send(self, send: SendFrame, window: SendWindow, ops: list[OutboxOp]) -> None:
-        batch = OpBatch(ops=ops)
-        size = len(msgspec.msgpack.encode(batch))
-        while size > MAX_FRAME_BYTES * 0.9 and len(ops) > 1:
+    async def _send(
+        self,
+        send: SendFrame,
+        encode: Callable[[OpBatch], bytes],
+        window: SendWindow,
+        ops: list[OutboxOp],
+    ) -> None:
+        frame = encode(OpBatch(ops=ops))
+        while len(frame) > MAX_FRAME_BYTES and len(ops) > 1:
             ops = ops[: len(ops) // 2]
-            batch = OpBatch(ops=ops)
-            size = len(msgspec.msgpack.encode(batch))
+            frame = encode(OpBatch(ops=ops))
         # Record first: the ack may arrive before send() returns to this task.
         window.sent(ops[0].seq, ops[-1].seq, self.clock.monotonic())
-        await send(batch)
+        await send(frame)
         self.sent_ops += len(ops)
-        log.debug("op_batch.sent", first_seq=ops[0].seq, last_seq=ops[-1].seq, ops=len(ops))
+        log.debug(
+            "op_batch.sent",
+            first_seq=ops[0].seq,
+            last_seq=ops[-1].seq,
+            ops=len(ops),
+            bytes=len(frame),
+        )
 
     async def _peek(self, seq: int, limit: int) -> list[OutboxOp]:
         async with self.store.read() as conn:
-            ops = await outbox.peek_from_seq(conn, seq, limit)
-            if ops and self.assignments.has_tokens():
-                ops = [await self._stamp(conn, op) for op in ops]
-        return ops
+            queued = await outbox.peek_to_send(conn, seq, limit)
+        if not self.assignments.has_tokens():
+            return [q.op for q in queued]
+        return [self._stamp(q) for q in queued]
 
-    async def _stamp(self, conn: aiosqlite.Connection, op: OutboxOp) -> OutboxOp:
-        payload = op.payload
+    def _stamp(self, queued: outbox.QueuedOp) -> OutboxOp:
+        """The op with the fencing token of the node's current assignment for its task (or, for
+        ``assignment.status``, of that assignment); as stored when there is none."""
+        op, task_id = queued
         token: int | None
-        if isinstance(payload, AssignmentStatus):
-            token = self.assignments.token_for_assignment(payload.assignment_id)
+        if isinstance(op.payload, AssignmentStatus):
+            token = self.assignments.token_for_assignment(op.payload.assignment_id)
+        elif task_id is not None:
+            token = self.assignments.token_for_task(task_id)
         else:
-            task_id = await _task_of(conn, payload)
-            token = None if task_id is None else self.assignments.token_for_task(task_id)
+            token = None
         if token is None or token == op.fencing_token:
             return op
         return msgspec.structs.replace(op, fencing_token=token)
-
-
-async def _task_of(
-    conn: aiosqlite.Connection, payload: TaskUpsert | AttemptUpsert | ExecutionUpsert | LogsAppend
-) -> UUID | None:
-    """The local task an op is about."""
-    if isinstance(payload, TaskUpsert):
-        return payload.id
-    if isinstance(payload, AttemptUpsert):
-        return payload.task_id
-    if isinstance(payload, ExecutionUpsert):
-        value = await fetch_value(
-            conn, "SELECT task_id FROM task_attempts WHERE id = ?", (payload.attempt_id.bytes,)
-        )
-    else:
-        value = await fetch_value(
-            conn,
-            """SELECT a.task_id FROM execution_processes e
-               JOIN task_attempts a ON a.id = e.task_attempt_id WHERE e.id = ?""",
-            (payload.execution_id.bytes,),
-        )
-    return None if value is None else UUID(bytes=bytes(value))

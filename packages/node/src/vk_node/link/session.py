@@ -55,7 +55,6 @@ from vk_shared.wire import (
     LocalProjectInfo,
     NodeMessage,
     OpAck,
-    OpBatch,
     OpRejected,
     ProjectsSync,
     TaskAssign,
@@ -96,10 +95,9 @@ class LinkSession:
     async def send(self, msg: NodeMessage) -> None:
         await self.ws.send(self.codec.encode(msg))
 
-    async def send_batch(self, batch: OpBatch) -> int:
-        data = self.codec.encode(batch)
-        await self.ws.send(data)
-        return len(data)
+    async def send_frame(self, data: bytes) -> None:
+        """Send an encoded frame: text when this session speaks JSON, binary for msgpack."""
+        await self.ws.send(data, text=not self.codec.binary)
 
 
 class SessionRunner:
@@ -190,7 +188,7 @@ class SessionRunner:
             acked = await outbox.last_acked_seq(conn)
         receive = asyncio.create_task(self._receive(session))
         helpers = [
-            asyncio.create_task(self._sender.run(session.send_batch, acked)),
+            asyncio.create_task(self._sender.run(session.codec, session.send_frame, acked)),
             asyncio.create_task(self._heartbeats(session)),
             asyncio.create_task(self._digests(session)),
             asyncio.create_task(self._inbound.run(session)),

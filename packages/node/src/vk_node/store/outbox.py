@@ -11,9 +11,15 @@ logs enqueue functions return ``None`` for everything else. ``assignment.status`
 (an assignment exists only for hive work).
 
 ``seq`` is assigned inside the INSERT (``COALESCE(MAX(seq), 0) + 1``) under SQLite's writer lock, so
-it is gap-free and monotonic across concurrent writers. ``logs.append`` rows store only the id
-range; :func:`peek_unacked` / :func:`peek_from_seq` read the entries from ``log_entries`` and return
-ops ready to send as :class:`vk_shared.wire.ops.OutboxOp`.
+it is gap-free and monotonic across concurrent writers.
+
+Each payload is built once, validated once (``msgspec.convert`` into its wire type; a value the
+hive would refuse raises :class:`InvalidOp`) and stored once as JSON. A row also keeps the local
+task its op is about (``task_id``; NULL for ``assignment.status``), so the sender stamps fencing
+tokens without looking anything up. ``logs.append`` rows store only the id range;
+:func:`peek_to_send` (and :func:`peek_unacked` / :func:`peek_from_seq`) decode each payload once,
+read the entries from ``log_entries`` and return ops ready to send as
+:class:`vk_shared.wire.ops.OutboxOp`.
 """
 
 from __future__ import annotations
@@ -21,16 +27,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import aiosqlite
 import msgspec
 
-from vk_node.store.codec import now_db, ts_from_db, uuid_from_db, uuid_to_db
+from vk_node.store.codec import decode_row, now_db, ts_from_db, uuid_from_db, uuid_to_db
 from vk_node.store.errors import InvalidOp
+from vk_node.store.models import Task
 from vk_node.store.signals import mark_enqueued
 from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value
-from vk_shared.status import ExecutionStatus, NodeTaskStatus
+from vk_shared.status import ExecutionStatus
 from vk_shared.wire.ops import (
     AssignmentStatus,
     AttemptUpsert,
@@ -46,12 +54,14 @@ from vk_shared.wire.ops import (
 
 __all__ = [
     "WIRE_LOG_TYPES",
+    "QueuedOp",
     "ack_through",
     "backlog_count",
     "enqueue_assignment_status",
     "enqueue_attempt_upsert",
     "enqueue_execution_upsert",
     "enqueue_logs_append",
+    "enqueue_task",
     "enqueue_task_upsert",
     "has_later_op_for_entity",
     "has_unacked_for_entity",
@@ -59,6 +69,7 @@ __all__ = [
     "last_seq",
     "oldest_unacked_created_at",
     "peek_from_seq",
+    "peek_to_send",
     "peek_unacked",
     "record_rejection",
 ]
@@ -71,11 +82,19 @@ _ENCODER = msgspec.json.Encoder()
 
 _INSERT = """
 INSERT INTO node_outbox
-    (id, seq, op_type, entity_type, entity_id, payload, idempotency_key, fencing_token,
+    (id, seq, op_type, entity_type, entity_id, task_id, payload, idempotency_key, fencing_token,
      created_at)
-VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM node_outbox), ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM node_outbox), ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING seq
 """
+
+
+class QueuedOp(NamedTuple):
+    """An op ready to send and the local task it is about (``None``: an ``assignment.status``,
+    or a task, attempt or execution that no longer exists)."""
+
+    op: OutboxOp
+    task_id: UUID | None
 
 
 def _require_transaction(conn: aiosqlite.Connection) -> None:
@@ -85,39 +104,40 @@ def _require_transaction(conn: aiosqlite.Connection) -> None:
 
 async def _enqueue(
     conn: aiosqlite.Connection,
-    payload: OpPayload,
+    payload_type: type[OpPayload],
+    data: dict[str, Any],
     *,
     entity_type: str,
     entity_id: UUID,
+    task_id: UUID | None,
     fencing_token: int | None = None,
 ) -> int:
+    """Validate ``data`` as ``payload_type`` and append it. ``data`` holds the payload's fields
+    (UUIDs, aware datetimes, enums as they are); it is stored as given, tag included."""
     _require_transaction(conn)
-    data = msgspec.to_builtins(payload)
-    if isinstance(payload, LogsAppend):
-        data.pop("entries", None)  # content is read from log_entries at send time
-    text = _ENCODER.encode(data)
+    op_type = str(payload_type.__struct_config__.tag)
+    data["op_type"] = op_type
     try:
-        _PAYLOAD_DECODER.decode(text)
+        msgspec.convert(data, payload_type)
     except msgspec.ValidationError as exc:
         raise InvalidOp(f"{entity_type} {entity_id}: invalid outbox payload: {exc}") from exc
-    op_type = str(type(payload).__struct_config__.tag)
-    async with conn.execute(
+    seq = await fetch_value(
+        conn,
         _INSERT,
         (
             uuid_to_db(uuid4()),
             op_type,
             entity_type,
             uuid_to_db(entity_id),
-            text.decode(),
+            None if task_id is None else uuid_to_db(task_id),
+            _ENCODER.encode(data).decode(),
             f"{entity_type}:{entity_id}:{uuid4()}",
             fencing_token,
             now_db(),
         ),
-    ) as cur:
-        row = await cur.fetchone()
-    assert row is not None
+    )
     mark_enqueued(conn)
-    return int(row[0])
+    return int(seq)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -131,33 +151,42 @@ def _uuid(value: bytes | str | None) -> UUID | None:
 # --- enqueue ----------------------------------------------------------------------------------
 
 
+async def enqueue_task(conn: aiosqlite.Connection, task: Task, *, linked: bool) -> int | None:
+    """Append ``task.upsert`` with the whole task as the write left it (``linked``: its project
+    is linked to a swarm project; ``None`` is returned otherwise)."""
+    if not linked:
+        return None
+    shared = task.shared_task_id
+    data = {
+        "id": task.id,
+        "project_id": task.project_id,
+        "shared_task_id": shared,
+        "title": task.title,
+        "description": task.description,
+        "status": task.status,
+        "parent_task_id": task.parent_task_id,
+        "archived_at": task.archived_at,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "remote_version": task.remote_version if shared is not None else 0,
+    }
+    return await _enqueue(
+        conn, TaskUpsert, data, entity_type="task", entity_id=task.id, task_id=task.id
+    )
+
+
 async def enqueue_task_upsert(conn: aiosqlite.Connection, task_id: UUID) -> int | None:
-    """Append ``task.upsert`` with the whole task; ``None`` when its project is not linked."""
+    """Read the task and :func:`enqueue_task` it (for callers that do not hold the row)."""
     row = await fetch_one(
         conn,
-        """SELECT t.*, p.remote_project_id FROM tasks t JOIN projects p ON p.id = t.project_id
-           WHERE t.id = ?""",
+        """SELECT t.*, p.remote_project_id AS linked_remote_project_id
+           FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ?""",
         (uuid_to_db(task_id),),
     )
     if row is None:
         raise InvalidOp(f"task {task_id} does not exist")
-    if row["remote_project_id"] is None:
-        return None
-    shared = _uuid(row["shared_task_id"])
-    payload = TaskUpsert(
-        id=task_id,
-        project_id=uuid_from_db(row["project_id"]),
-        shared_task_id=shared,
-        title=row["title"],
-        description=row["description"],
-        status=NodeTaskStatus(row["status"]),
-        parent_task_id=_uuid(row["parent_task_id"]),
-        archived_at=_ts(row["archived_at"]),
-        created_at=ts_from_db(row["created_at"]),
-        updated_at=ts_from_db(row["updated_at"]),
-        remote_version=int(row["remote_version"]) if shared is not None else 0,
-    )
-    return await _enqueue(conn, payload, entity_type="task", entity_id=task_id)
+    linked = row["linked_remote_project_id"] is not None
+    return await enqueue_task(conn, decode_row(Task, row), linked=linked)
 
 
 async def enqueue_attempt_upsert(
@@ -175,28 +204,36 @@ async def enqueue_attempt_upsert(
         raise InvalidOp(f"attempt {attempt_id} does not exist")
     if row["remote_project_id"] is None:
         return None
-    payload = AttemptUpsert(
-        id=attempt_id,
-        task_id=uuid_from_db(row["task_id"]),
-        shared_task_id=_uuid(row["shared_task_id"]),
-        assignment_id=_uuid(row["hive_assignment_id"]),
-        executor=row["executor"] or "",
-        branch=row["branch"],
-        target_branch=row["target_branch"],
-        worktree_deleted=bool(row["worktree_deleted"]),
-        setup_completed_at=_ts(row["setup_completed_at"]),
-        created_at=ts_from_db(row["created_at"]),
-        updated_at=ts_from_db(row["updated_at"]),
-    )
+    task_id = uuid_from_db(row["task_id"])
+    data = {
+        "id": attempt_id,
+        "task_id": task_id,
+        "shared_task_id": _uuid(row["shared_task_id"]),
+        "assignment_id": _uuid(row["hive_assignment_id"]),
+        "executor": row["executor"] or "",
+        "branch": row["branch"],
+        "target_branch": row["target_branch"],
+        "worktree_deleted": bool(row["worktree_deleted"]),
+        "setup_completed_at": _ts(row["setup_completed_at"]),
+        "created_at": ts_from_db(row["created_at"]),
+        "updated_at": ts_from_db(row["updated_at"]),
+    }
     return await _enqueue(
-        conn, payload, entity_type="attempt", entity_id=attempt_id, fencing_token=fencing_token
+        conn,
+        AttemptUpsert,
+        data,
+        entity_type="attempt",
+        entity_id=attempt_id,
+        task_id=task_id,
+        fencing_token=fencing_token,
     )
 
 
 async def _linked_execution(conn: aiosqlite.Connection, execution_id: UUID) -> sqlite3.Row:
     row = await fetch_one(
         conn,
-        """SELECT e.*, p.remote_project_id FROM execution_processes e
+        """SELECT e.*, a.task_id AS attempt_task_id, p.remote_project_id
+           FROM execution_processes e
            JOIN task_attempts a ON a.id = e.task_attempt_id JOIN tasks t ON t.id = a.task_id
            JOIN projects p ON p.id = t.project_id WHERE e.id = ?""",
         (uuid_to_db(execution_id),),
@@ -215,21 +252,28 @@ async def enqueue_execution_upsert(conn: aiosqlite.Connection, execution_id: UUI
         action = json.loads(row["executor_action"]) if row["executor_action"] else {}
     except ValueError:
         action = {}
-    payload = ExecutionUpsert(
-        id=execution_id,
-        attempt_id=uuid_from_db(row["task_attempt_id"]),
-        run_reason=row["run_reason"],
-        executor_action=action if isinstance(action, dict) else {},
-        before_head_commit=row["before_head_commit"],
-        after_head_commit=row["after_head_commit"],
-        status=ProcessStatus(row["status"]),
-        exit_code=row["exit_code"],
-        dropped=bool(row["dropped"]),
-        pid=row["pid"],
-        started_at=ts_from_db(row["started_at"]),
-        completed_at=_ts(row["completed_at"]),
+    data = {
+        "id": execution_id,
+        "attempt_id": uuid_from_db(row["task_attempt_id"]),
+        "run_reason": row["run_reason"],
+        "executor_action": action if isinstance(action, dict) else {},
+        "before_head_commit": row["before_head_commit"],
+        "after_head_commit": row["after_head_commit"],
+        "status": ProcessStatus(row["status"]),
+        "exit_code": row["exit_code"],
+        "dropped": bool(row["dropped"]),
+        "pid": row["pid"],
+        "started_at": ts_from_db(row["started_at"]),
+        "completed_at": _ts(row["completed_at"]),
+    }
+    return await _enqueue(
+        conn,
+        ExecutionUpsert,
+        data,
+        entity_type="execution",
+        entity_id=execution_id,
+        task_id=uuid_from_db(row["attempt_task_id"]),
     )
-    return await _enqueue(conn, payload, entity_type="execution", entity_id=execution_id)
 
 
 async def enqueue_logs_append(
@@ -239,10 +283,15 @@ async def enqueue_logs_append(
     row = await _linked_execution(conn, execution_id)
     if row["remote_project_id"] is None:
         return None
-    payload = LogsAppend(
-        execution_id=execution_id, first_log_id=first_log_id, last_log_id=last_log_id
+    data = {"execution_id": execution_id, "first_log_id": first_log_id, "last_log_id": last_log_id}
+    return await _enqueue(
+        conn,
+        LogsAppend,
+        data,
+        entity_type="execution",
+        entity_id=execution_id,
+        task_id=uuid_from_db(row["attempt_task_id"]),
     )
-    return await _enqueue(conn, payload, entity_type="execution", entity_id=execution_id)
 
 
 async def enqueue_assignment_status(
@@ -256,29 +305,32 @@ async def enqueue_assignment_status(
     fencing_token: int | None = None,
 ) -> int:
     """Append ``assignment.status`` (always: assignments exist only for hive work)."""
-    payload = AssignmentStatus(
-        assignment_id=assignment_id,
-        status=status,
-        local_task_id=local_task_id,
-        local_attempt_id=local_attempt_id,
-        message=message,
-    )
+    data = {
+        "assignment_id": assignment_id,
+        "status": status,
+        "local_task_id": local_task_id,
+        "local_attempt_id": local_attempt_id,
+        "message": message,
+    }
     return await _enqueue(
         conn,
-        payload,
+        AssignmentStatus,
+        data,
         entity_type="assignment",
         entity_id=assignment_id,
+        task_id=None,
         fencing_token=fencing_token,
     )
 
 
 # --- send side --------------------------------------------------------------------------------
 
-_SELECT = """SELECT seq, entity_id, payload, idempotency_key, fencing_token FROM node_outbox"""
+_SELECT = """SELECT seq, entity_id, task_id, payload, idempotency_key, fencing_token
+FROM node_outbox"""
 
 
-async def _to_ops(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[OutboxOp]:
-    ops: list[OutboxOp] = []
+async def _to_ops(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[QueuedOp]:
+    ops: list[QueuedOp] = []
     for row in rows:
         payload = _PAYLOAD_DECODER.decode(row["payload"])
         if isinstance(payload, LogsAppend):
@@ -290,7 +342,7 @@ async def _to_ops(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[O
             fencing_token=row["fencing_token"],
             payload=payload,
         )
-        ops.append(op)
+        ops.append(QueuedOp(op, _uuid(row["task_id"])))
     return ops
 
 
@@ -318,17 +370,23 @@ async def peek_unacked(conn: aiosqlite.Connection, limit: int) -> list[OutboxOp]
     rows = await fetch_all(
         conn, _SELECT + " WHERE acked_at IS NULL ORDER BY seq LIMIT ?", (int(limit),)
     )
-    return await _to_ops(conn, rows)
+    return [q.op for q in await _to_ops(conn, rows)]
 
 
-async def peek_from_seq(conn: aiosqlite.Connection, seq: int, limit: int) -> list[OutboxOp]:
-    """Up to ``limit`` ops with ``seq >= seq``, acked or not, excluding rejected ones (resend)."""
+async def peek_to_send(conn: aiosqlite.Connection, seq: int, limit: int) -> list[QueuedOp]:
+    """Up to ``limit`` ops with ``seq >= seq``, acked or not, excluding rejected ones (resend),
+    each with the local task it is about."""
     rows = await fetch_all(
         conn,
         _SELECT + " WHERE seq >= ? AND rejected_at IS NULL ORDER BY seq LIMIT ?",
         (int(seq), int(limit)),
     )
     return await _to_ops(conn, rows)
+
+
+async def peek_from_seq(conn: aiosqlite.Connection, seq: int, limit: int) -> list[OutboxOp]:
+    """The ops of :func:`peek_to_send` alone."""
+    return [q.op for q in await peek_to_send(conn, seq, limit)]
 
 
 async def ack_through(conn: aiosqlite.Connection, seq: int) -> int:

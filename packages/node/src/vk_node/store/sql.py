@@ -1,4 +1,9 @@
-"""Small helpers for running parameterized statements on an aiosqlite connection."""
+"""Small helpers for running parameterized statements on an aiosqlite connection.
+
+Every aiosqlite call is a round trip to the connection's thread and back, which costs more than
+most statements themselves; the helpers that return rows (and :func:`run`) take one round trip,
+:func:`execute` two (the statement, then closing its cursor after reading the row count).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,15 @@ import msgspec
 
 from vk_node.store.codec import decode_row, decode_rows
 
-__all__ = ["execute", "fetch_all", "fetch_model", "fetch_models", "fetch_one", "fetch_value"]
+__all__ = [
+    "execute",
+    "fetch_all",
+    "fetch_model",
+    "fetch_models",
+    "fetch_one",
+    "fetch_value",
+    "run",
+]
 
 Params = Sequence[Any]
 _S = TypeVar("_S", bound=msgspec.Struct)
@@ -20,14 +33,13 @@ _S = TypeVar("_S", bound=msgspec.Struct)
 async def fetch_one(
     conn: aiosqlite.Connection, sql: str, params: Params = ()
 ) -> sqlite3.Row | None:
-    async with conn.execute(sql, params) as cur:
-        row: sqlite3.Row | None = await cur.fetchone()
-    return row
+    """The first row (meant for statements that return at most one)."""
+    rows = await fetch_all(conn, sql, params)
+    return rows[0] if rows else None
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-    async with conn.execute(sql, params) as cur:
-        rows: Iterable[sqlite3.Row] = await cur.fetchall()
+    rows: Iterable[sqlite3.Row] = await conn.execute_fetchall(sql, params)
     return list(rows)
 
 
@@ -63,3 +75,8 @@ async def execute(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> 
     """Run one statement; return the number of rows it changed."""
     async with conn.execute(sql, params) as cur:
         return int(cur.rowcount)
+
+
+async def run(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> None:
+    """Run one statement whose row count is not needed."""
+    await conn.execute_fetchall(sql, params)

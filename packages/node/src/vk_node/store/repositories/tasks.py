@@ -3,10 +3,14 @@ the inbound hive upsert with its dirty guard, and the shared-id unlink helpers.
 
 ``activity_at`` (the list sort key) is set to now when the status changes and by
 :func:`touch_activity` (execution start); plain edits leave it alone.
+
+A local write is one ``INSERT``/``UPDATE … RETURNING`` of the whole row and whether its project is
+linked; the ``task.upsert`` op is built from that row (nothing is read back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,10 +18,17 @@ from uuid import UUID, uuid4
 import aiosqlite
 
 from vk_node.store import outbox
-from vk_node.store.codec import now_db, ts_to_db, uuid_from_db, uuid_or_none, uuid_to_db
+from vk_node.store.codec import (
+    decode_row,
+    now_db,
+    ts_to_db,
+    uuid_from_db,
+    uuid_or_none,
+    uuid_to_db,
+)
 from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import Task, TaskAttempt, TaskRelationships, TaskWithAttemptStatus
-from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
+from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value, run
 from vk_shared.status import NodeTaskStatus
 
 __all__ = [
@@ -150,7 +161,7 @@ async def create(
 ) -> Task:
     """Insert a task and append its ``task.upsert`` (linked projects only)."""
     now = now_db()
-    await execute(
+    (task,) = await _write_rows(
         conn,
         """INSERT INTO tasks (id, project_id, title, description, status, parent_task_id,
                shared_task_id, created_at, updated_at)
@@ -167,8 +178,7 @@ async def create(
             now,
         ),
     )
-    await outbox.enqueue_task_upsert(conn, task_id)
-    return await get(conn, task_id)
+    return task
 
 
 async def update(
@@ -182,21 +192,20 @@ async def update(
 ) -> Task:
     """Overwrite the editable fields and append ``task.upsert``; a status change also moves
     ``activity_at`` and clears an activity dismissal."""
-    current = await get(conn, task_id)
     status = NodeTaskStatus(status)
-    if status != current.status:
-        return await _write(
-            conn,
-            task_id,
-            "title = ?, description = ?, status = ?, parent_task_id = ?, activity_at = ?",
-            (title, description, status.value, uuid_or_none(parent_task_id), now_db()),
-            status_changed=True,
-        )
+    # Both statements compare with the stored status (an UPDATE's SET reads the old row).
+    await run(
+        conn,
+        """DELETE FROM activity_dismissals WHERE task_id = ?
+           AND EXISTS (SELECT 1 FROM tasks WHERE id = ? AND status <> ?)""",
+        (uuid_to_db(task_id), uuid_to_db(task_id), status.value),
+    )
     return await _write(
         conn,
         task_id,
-        "title = ?, description = ?, parent_task_id = ?",
-        (title, description, uuid_or_none(parent_task_id)),
+        """title = ?, description = ?, parent_task_id = ?,
+           activity_at = CASE WHEN status = ? THEN activity_at ELSE ? END, status = ?""",
+        (title, description, uuid_or_none(parent_task_id), status.value, now_db(), status.value),
     )
 
 
@@ -212,6 +221,23 @@ async def update_status(conn: aiosqlite.Connection, task_id: UUID, status: NodeT
     )
 
 
+_RETURNING_LINKED = """
+RETURNING *, (SELECT p.remote_project_id IS NOT NULL FROM projects p
+              WHERE p.id = tasks.project_id) AS project_linked"""
+
+
+async def _write_rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[Task]:
+    """Run an ``INSERT``/``UPDATE`` of tasks, take the written rows from its ``RETURNING`` and
+    append each one's ``task.upsert``. ``sql`` is always a constant of this module."""
+    rows = await fetch_all(conn, sql + _RETURNING_LINKED, params)
+    written = []
+    for row in rows:
+        task = decode_row(Task, row)
+        await outbox.enqueue_task(conn, task, linked=bool(row["project_linked"]))
+        written.append(task)
+    return written
+
+
 async def _write(
     conn: aiosqlite.Connection,
     task_id: UUID,
@@ -221,19 +247,16 @@ async def _write(
     status_changed: bool = False,
 ) -> Task:
     # `assignments` is always a constant of this module, never caller input.
-    changed = await execute(
+    written = await _write_rows(
         conn,
         f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608
         (*params, now_db(), uuid_to_db(task_id)),
     )
-    if not changed:
+    if not written:
         raise NotFound(f"task {task_id} not found")
     if status_changed:
-        await execute(
-            conn, "DELETE FROM activity_dismissals WHERE task_id = ?", (uuid_to_db(task_id),)
-        )
-    await outbox.enqueue_task_upsert(conn, task_id)
-    return await get(conn, task_id)
+        await run(conn, "DELETE FROM activity_dismissals WHERE task_id = ?", (uuid_to_db(task_id),))
+    return written[0]
 
 
 async def touch_activity(conn: aiosqlite.Connection, task_id: UUID) -> None:
@@ -301,15 +324,13 @@ async def archive_many(conn: aiosqlite.Connection, task_ids: list[UUID]) -> int:
     ids = [uuid_to_db(t) for t in task_ids]
     marks = ", ".join("?" for _ in ids)
     now = now_db()
-    rows = await fetch_all(
+    written = await _write_rows(
         conn,
         f"""UPDATE tasks SET archived_at = ?, updated_at = ?
-            WHERE archived_at IS NULL AND id IN ({marks}) RETURNING id""",  # noqa: S608
+            WHERE archived_at IS NULL AND id IN ({marks})""",  # noqa: S608
         (now, now, *ids),
     )
-    for row in rows:
-        await outbox.enqueue_task_upsert(conn, uuid_from_db(row[0]))
-    return len(rows)
+    return len(written)
 
 
 def to_prompt(task: Task) -> str:
