@@ -27,8 +27,8 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from vk_hive.errors import DomainError, InvalidInput, InvalidTransition, NotFound
 from vk_hive.store.db import Database
-from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, StoreError
 from vk_hive.store.models import Assignment, NewOutputLog, ProjectNodeLink, SharedTask
 from vk_hive.store.repositories import (
     activity,
@@ -96,8 +96,8 @@ class _Skip(Exception):
         self.revoke = revoke
 
 
-def _store_error_code(exc: StoreError) -> str:
-    if isinstance(exc, IllegalTransition):
+def _store_error_code(exc: DomainError) -> str:
+    if isinstance(exc, InvalidTransition):
         return RejectCode.ILLEGAL_TRANSITION
     if isinstance(exc, NotFound):
         return RejectCode.NOT_FOUND
@@ -618,7 +618,7 @@ class _Batch:
             self.result.applied += len(ops)
             for op in ops:
                 self.result.outcomes[op.op_type.value, "applied"] += 1
-        except (StoreError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+        except (DomainError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
             for op in ops:
                 self._forget(op)
                 await self._one(op, recorded=True)
@@ -641,7 +641,7 @@ class _Batch:
             _reject(self.result, op, skip.code, skip.reason)
             if skip.revoke is not None:
                 self.revoked.setdefault(skip.revoke.assignment_id, skip.revoke)
-        except StoreError as exc:
+        except DomainError as exc:
             _reject(self.result, op, _store_error_code(exc), exc.detail)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
             _reject(self.result, op, RejectCode.INVALID_PAYLOAD, f"rejected by the database: {exc}")

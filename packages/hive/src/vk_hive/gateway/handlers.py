@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from vk_hive.errors import LinkAlreadyExists
 from vk_hive.gateway.apply import apply_batch
 from vk_hive.gateway.auth import link_info
 from vk_hive.gateway.digest import digest_result
 from vk_hive.gateway.frames import error
-from vk_hive.store.errors import LinkAlreadyExists
 from vk_hive.store.models import LocalProjectInfo, Node
 from vk_hive.store.repositories import (
     assignments,

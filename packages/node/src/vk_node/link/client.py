@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidURI
 from websockets.typing import Subprotocol
 
 from vk_node import __version__
+from vk_node.errors import DomainError
 from vk_node.executor.service import ExecutorService
 from vk_node.link import activity
 from vk_node.link.assignments import AssignmentManager
@@ -41,7 +42,6 @@ from vk_node.link.tasks import TaskGroupOwner
 from vk_node.services.projects import link_project as link_local_project
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
-from vk_node.store.errors import StoreError
 from vk_node.store.models import Project
 from vk_node.store.repositories import cached_nodes as nodes_repo
 from vk_node.store.repositories import link_state as link_state_repo
@@ -431,7 +431,7 @@ class HiveLink:
             if project is not None and project.remote_project_id is None:
                 try:
                     await link_local_project(self.store, project.id, link.project_id)
-                except StoreError as exc:
+                except DomainError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
         async with self.store.transaction() as conn:
             for label in msg.swarm_labels:

@@ -13,9 +13,9 @@ from uuid import UUID, uuid4
 
 import aiosqlite
 
+from vk_node.errors import Conflict, NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_from_db, uuid_or_none, uuid_to_db
-from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import Task, TaskAttempt, TaskRelationships, TaskWithAttemptStatus
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 from vk_shared.status import NodeTaskStatus
