@@ -22,7 +22,7 @@ from vk_hive.api.health import health
 from vk_hive.api.identity import IdentityController
 from vk_hive.api.metrics import metrics
 from vk_hive.api.oauth import OAuthController
-from vk_hive.api.openapi import API_DESCRIPTION, ExactDocument
+from vk_hive.api.openapi import ExactDocument
 from vk_hive.api.organizations import InvitationController, OrganizationController
 from vk_hive.api.problems import plugin as problem_details
 from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit
@@ -31,6 +31,7 @@ from vk_hive.context import HiveContext
 from vk_hive.lifespan import StartupHook, hive_lifespan
 from vk_hive.settings import HiveSettings
 from vk_shared.allow import OptionsAllow
+from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app", "signer_for"]
 

@@ -11,11 +11,12 @@ from litestar.types import ControllerRouterHandler
 from vk_node import __version__
 from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
 from vk_node.api.guard import AccessPolicy, RequestGuard, require_token_when_exposed
-from vk_node.api.openapi import API_DESCRIPTION, ExactDocument
+from vk_node.api.openapi import ExactDocument
 from vk_node.api.problems import plugin as problem_details
 from vk_node.lifespan import NodeContext, node_lifespan
 from vk_node.settings import NodeSettings
 from vk_shared.allow import OptionsAllow
+from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app"]
 

@@ -23,7 +23,7 @@ Invariant: an operation documented here answers nothing but its success statuses
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -32,16 +32,25 @@ import msgspec
 from vk_shared.problems import MEDIA_TYPE, Problem, code_for_status, title_of
 
 __all__ = [
+    "API_DESCRIPTION",
     "ERRORS",
     "PARAMETERS",
     "SCHEME",
     "Operation",
     "Route",
     "answers",
+    "exact",
     "finish",
     "parameters",
     "routes_of",
 ]
+
+API_DESCRIPTION: Final = (
+    "Every error is RFC 9457 problem details (application/problem+json) with a stable "
+    "machine-readable `code`. A string holding a NUL character is refused (400 invalid_input), "
+    "whatever the field."
+)
+"""``info.description`` of both applications' documents."""
 
 SCHEME: Final = "bearer"
 """The name of the security scheme in ``components.securitySchemes``."""
@@ -86,6 +95,19 @@ class Route:
     """The handler's ``data`` when it is a msgspec Struct."""
     constraints: Mapping[str, Mapping[str, Any]]
     opt: Mapping[str, Any]
+
+    def documented(
+        self, errors: Iterable[int], auth: Literal["none", "required", "optional"]
+    ) -> Operation:
+        """This route's :class:`Operation`: ``errors`` and ``auth`` as its application decides,
+        its body, parameter constraints and :func:`parameters` as the route says."""
+        return Operation(
+            frozenset(errors),
+            auth,
+            body=self.body,
+            constraints=self.constraints,
+            parameters=self.opt.get(PARAMETERS, {}),
+        )
 
 
 _KEYWORDS: Final = (("ge", "minimum", int), ("le", "maximum", int), ("pattern", "pattern", str))
@@ -230,3 +252,23 @@ def finish(
     if bodies:
         _body_schemas(doc, bodies)
     return doc
+
+
+_STATE_KEY: Final = "vk_openapi_document"
+
+
+def exact(
+    app: Any,
+    generated: Mapping[str, Any],
+    rule: Callable[[Route], Operation],
+    *,
+    scheme_description: str,
+) -> dict[str, Any]:
+    """The document of ``app`` (a Litestar application) with ``rule``'s facts about each of its
+    routes written in by :func:`finish`; built once per application (kept in its state)."""
+    document: dict[str, Any] | None = app.state.get(_STATE_KEY)
+    if document is None:
+        facts = {(r.method.lower(), r.path): rule(r) for r in routes_of(app.routes)}
+        document = finish(generated, facts, scheme_description=scheme_description)
+        app.state[_STATE_KEY] = document
+    return document

@@ -34,6 +34,7 @@ __all__ = [
     "clip",
     "code_for_status",
     "encode",
+    "exception_arguments",
     "for_decoding_error",
     "for_status",
     "for_validation",
@@ -125,6 +126,18 @@ def problem(status: int, code: str, detail: str) -> Problem:
     return Problem(
         type=TYPE_PREFIX + code, title=title_of(code), status=status, detail=clip(detail), code=code
     )
+
+
+def exception_arguments(found: Problem) -> dict[str, Any]:
+    """Keyword arguments of Litestar's ``ProblemDetailsException`` (whose ``to_response`` writes
+    this module's body) for ``found``; kept here so neither application spells them out."""
+    return {
+        "status_code": found.status,
+        "detail": found.detail,
+        "type_": found.type,
+        "title": found.title,
+        "extra": {"code": found.code},
+    }
 
 
 def encode(status: int, code: str, detail: str) -> bytes:

@@ -9,7 +9,8 @@ Every operation can answer (besides the statuses its handler declares with ``opt
   ``NODE_KEY_AUTH``; the ``bearer`` scheme is required) called without a valid one;
 - 403 — such a route that names something of an organization (an id of an organization,
   project, task, node, label, template, key or member) called by someone who may not touch it;
-- 404 — a path id that names nothing (or nothing the caller may see);
+- 404 — a path id, or an organization-scoped id of an authenticated route, that names nothing
+  (or nothing the caller may see);
 - 429 — the auth endpoints beyond their rate limit (:mod:`vk_hive.api.ratelimit`).
 
 Request bodies and integer parameters are documented as strictly as they are validated.
@@ -19,22 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from vk_hive.api.ratelimit import is_rate_limited
-from vk_shared.openapi import PARAMETERS, Operation, Route, finish, routes_of
+from vk_shared.openapi import Operation, Route, exact
 
-__all__ = ["API_DESCRIPTION", "NODE_KEY_AUTH", "ExactDocument", "operation"]
+__all__ = ["NODE_KEY_AUTH", "ExactDocument", "operation"]
+
+_SCHEME = "a personal access token or session; a node API key on /v1/sync"
 
 NODE_KEY_AUTH: dict[str, Any] = {"vk_node_key_auth": True}
 """``opt`` of the routes a node calls with its API key as the bearer token (``/v1/sync``)."""
-
-API_DESCRIPTION = (
-    "Every error is RFC 9457 problem details (application/problem+json) with a stable "
-    "machine-readable `code`. A string holding a NUL character is refused (400 invalid_input), "
-    "whatever the field."
-)
 
 _SCOPED = frozenset(
     {
@@ -60,29 +57,14 @@ def operation(route: Route) -> Operation:
     errors = {400, 413, *route.declared}
     errors |= {401} if secured else set()
     errors |= {403} if secured and route.params & _SCOPED else set()
-    errors |= {404} if route.path_params else set()
+    errors |= {404} if route.path_params or (secured and route.params & _SCOPED) else set()
     errors |= {429} if is_rate_limited(route.opt) else set()
-    return Operation(
-        frozenset(errors),
-        "required" if secured else "none",
-        body=route.body,
-        constraints=route.constraints,
-        parameters=route.opt.get(PARAMETERS, {}),
-    )
+    return route.documented(errors, "required" if secured else "none")
 
 
 class ExactDocument(JsonRenderPlugin):
-    """Serves ``/schema/openapi.json`` with the hive's facts written in (built once)."""
-
-    _exact: dict[str, Any] | None = None
+    """Serves ``/schema/openapi.json`` with the hive's facts written in."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        if self._exact is None:
-            app: Litestar = request.app
-            routes = {(r.method.lower(), r.path): operation(r) for r in routes_of(app.routes)}
-            self._exact = finish(
-                openapi_schema,
-                routes,
-                scheme_description="a personal access token or session; a node API key on /v1/sync",
-            )
-        return self.render_json(request, self._exact)
+        document = exact(request.app, openapi_schema, operation, scheme_description=_SCHEME)
+        return self.render_json(request, document)

@@ -13,8 +13,8 @@ specific class wins):
 - database errors the controllers did not catch: a uniqueness or foreign-key violation is the
   caller's input (409), invalid data 400, an unreachable database 503.
 
-Bad input of any kind is a 4xx, never a 500. :func:`problem_responses` documents problems in
-the OpenAPI document (:mod:`vk_hive.api.openapi`).
+Bad input of any kind is a 4xx, never a 500. :mod:`vk_hive.api.openapi` documents the problems
+each route answers.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -52,7 +51,7 @@ from vk_hive.limits import retry_after_s
 from vk_shared import problems
 from vk_shared.problems import Problem
 
-__all__ = ["STATUS", "plugin", "problem_responses", "raised"]
+__all__ = ["STATUS", "plugin", "raised"]
 
 log = structlog.get_logger("vk_hive.api.problems")
 
@@ -71,15 +70,9 @@ STATUS: Mapping[type[DomainError], int] = {
 
 def raised(found: Problem, headers: Mapping[str, str] | None = None) -> ProblemDetailsException:
     """``found`` as the exception Litestar's plugin answers with."""
-    extra = {"WWW-Authenticate": "Bearer"} if found.status == 401 else {}
-    return ProblemDetailsException(
-        status_code=found.status,
-        detail=found.detail,
-        type_=found.type,
-        title=found.title,
-        headers={**extra, **(headers or {})} or None,
-        extra={"code": found.code},
-    )
+    scheme = {"WWW-Authenticate": "Bearer"} if found.status == 401 else {}
+    headers = {**scheme, **(headers or {})}
+    return ProblemDetailsException(**problems.exception_arguments(found), headers=headers or None)
 
 
 def _domain(exc: DomainError) -> ProblemDetailsException:
@@ -148,16 +141,3 @@ _MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] = {
 def plugin() -> ProblemDetailsPlugin:
     """Litestar's problem-details plugin with the hive's mapping."""
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=_MAP))
-
-
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI responses: a problem details body for each status."""
-    return {
-        status: ResponseSpec(
-            data_container=Problem,
-            description=problems.title_of(problems.code_for_status(status)),
-            media_type=problems.MEDIA_TYPE,
-            generate_examples=False,
-        )
-        for status in statuses
-    }

@@ -20,18 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from vk_shared.openapi import PARAMETERS, Operation, Route, finish, routes_of
+from vk_shared.openapi import Operation, Route, exact
 
-__all__ = ["API_DESCRIPTION", "ExactDocument", "operation"]
+__all__ = ["ExactDocument", "operation"]
 
-API_DESCRIPTION = (
-    "Every error is RFC 9457 problem details (application/problem+json) with a stable "
-    "machine-readable `code`. A string holding a NUL character is refused (400 invalid_input), "
-    "whatever the field."
-)
+_SCHEME = "VK_NODE_API_TOKEN (when it is set)"
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -46,25 +42,12 @@ def operation(route: Route) -> Operation:
     errors |= {404} if route.path_params else set()
     secured = (route.method, route.path) != _OPEN
     errors |= {401} if secured else set()
-    return Operation(
-        frozenset(errors),
-        "optional" if secured else "none",
-        body=route.body,
-        constraints=route.constraints,
-        parameters=route.opt.get(PARAMETERS, {}),
-    )
+    return route.documented(errors, "optional" if secured else "none")
 
 
 class ExactDocument(JsonRenderPlugin):
-    """Serves ``/schema/openapi.json`` with the node's facts written in (built once)."""
-
-    _exact: dict[str, Any] | None = None
+    """Serves ``/schema/openapi.json`` with the node's facts written in."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        if self._exact is None:
-            app: Litestar = request.app
-            facts = {(r.method.lower(), r.path): operation(r) for r in routes_of(app.routes)}
-            self._exact = finish(
-                openapi_schema, facts, scheme_description="VK_NODE_API_TOKEN (when it is set)"
-            )
-        return self.render_json(request, self._exact)
+        document = exact(request.app, openapi_schema, operation, scheme_description=_SCHEME)
+        return self.render_json(request, document)

@@ -23,7 +23,6 @@ from typing import Any
 
 import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -45,7 +44,7 @@ from vk_node.errors import (
 from vk_shared import problems
 from vk_shared.problems import Problem
 
-__all__ = ["STATUS", "plugin", "problem_responses"]
+__all__ = ["STATUS", "plugin"]
 
 log = structlog.get_logger("vk_node.api.problems")
 
@@ -65,14 +64,8 @@ unlisted kind, such as an invalid outbox op, is 400)."""
 
 
 def _answer(found: Problem, headers: Mapping[str, str] | None = None) -> ProblemDetailsException:
-    return ProblemDetailsException(
-        status_code=found.status,
-        detail=found.detail,
-        type_=found.type,
-        title=found.title,
-        headers=dict(headers) if headers else None,
-        extra={"code": found.code},
-    )
+    given = dict(headers) if headers else None
+    return ProblemDetailsException(**problems.exception_arguments(found), headers=given)
 
 
 def _status(exc: DomainError) -> int:
@@ -133,16 +126,3 @@ _MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] = {
 def plugin() -> ProblemDetailsPlugin:
     """Litestar's problem-details plugin with the node's mapping."""
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=_MAP))
-
-
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI responses, a problem details body for each of ``statuses``."""
-    return {
-        code: ResponseSpec(
-            Problem,
-            description=problems.title_of(problems.code_for_status(code)),
-            generate_examples=False,
-            media_type=problems.MEDIA_TYPE,
-        )
-        for code in statuses
-    }
