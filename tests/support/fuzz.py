@@ -27,9 +27,10 @@ service is served by the test's own event loop.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,8 @@ class FuzzReport:
     seconds: float = 0.0
     stop_reason: str = ""
     phases: dict[str, float] = field(default_factory=dict)
+    discarded: int = 0
+    """Failed checks of requests that were not what the check took them for (``_fed_a_null``)."""
 
     def by_check(self) -> Counter[str]:
         return Counter(f.check for f in self.findings)
@@ -98,7 +101,7 @@ class FuzzReport:
         lines = [
             f"{self.name}: {self.scenarios} scenarios, {self.requests} requests in "
             f"{self.seconds:.1f}s ({self.stop_reason}); findings {len(self.findings)} ({counts}); "
-            f"errors {len(self.errors)}; phases "
+            f"errors {len(self.errors)}; discarded {self.discarded}; phases "
             + ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         ]
         lines += [f"  {finding}" for finding in self.findings]
@@ -107,7 +110,13 @@ class FuzzReport:
 
 
 def _config(
-    base_url: str, headers: Mapping[str, str], *, seed: int, max_examples: int, max_steps: int
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    seed: int,
+    max_examples: int,
+    max_steps: int,
+    skip: Sequence[str],
 ) -> SchemathesisConfig:
     checks: dict[str, Any] = {"enabled": False}
     checks.update({name: {"enabled": True} for name in CHECKS})
@@ -134,7 +143,26 @@ def _config(
             },
             "phases": {"stateful": {"max-steps": max_steps}},
             "checks": checks,
+            "operations": [{"include-name": name, "enabled": False} for name in skip],
         }
+    )
+
+
+def _fed_a_null(check: str, phase: str, response: Any) -> bool:
+    """A chain of the stateful phase filled a required parameter from a field of an earlier
+    answer that was null (a global label's ``project_id``); the parameter is then left out of
+    the request, which the check still takes for schema-valid input. Such a request refused as
+    missing the parameter is no finding."""
+    if check != "positive_data_acceptance" or phase != "stateful" or response is None:
+        return False
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("code") == "validation_failed"
+        and str(body.get("detail", "")).startswith("Missing required")
     )
 
 
@@ -155,10 +183,20 @@ def fuzz(
     seed: int = 20_240_901,
     max_examples: int = 10,
     max_steps: int = 20,
+    skip: Sequence[str] = (),
 ) -> FuzzReport:
     """Fuzz the service at ``base_url`` (every request carries ``headers``); see the module
-    docstring for what is checked."""
-    config = _config(base_url, headers, seed=seed, max_examples=max_examples, max_steps=max_steps)
+    docstring for what is checked. Operations named in ``skip`` (``"DELETE /v1/x/{id}"``) are
+    not fuzzed: the fuzzer feeds ids from earlier answers to later requests, so one that revokes
+    credentials would end up revoking its own."""
+    config = _config(
+        base_url,
+        headers,
+        seed=seed,
+        max_examples=max_examples,
+        max_steps=max_steps,
+        skip=skip,
+    )
     schema = schemathesis.openapi.from_url(
         f"{base_url}/schema/openapi.json", config=config, headers=dict(headers)
     )
@@ -187,6 +225,9 @@ def fuzz(
                         continue
                     seen.add(key)
                     response = recorder.find_response(case_id=case_id)
+                    if _fed_a_null(node.name, str(event.phase), response):
+                        report.discarded += 1
+                        continue
                     answer = "" if response is None else _answer(response)
                     report.findings.append(
                         Finding(

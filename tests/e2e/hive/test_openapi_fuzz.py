@@ -54,7 +54,15 @@ def _serve_and_fuzz(env: dict[str, str], port: int, token: str, log_path: Path) 
                     pass
                 assert time.monotonic() < deadline, "vk-hive serve did not start"
                 time.sleep(0.05)
-            report = fuzz("hive", url, headers={"Authorization": f"Bearer {token}"})
+            report = fuzz(
+                "hive",
+                url,
+                headers={"Authorization": f"Bearer {token}"},
+                # The fuzzer reuses ids from earlier answers: it would revoke its own token
+                # (ids from GET /v1/tokens/personal), and every request after that is a 401.
+                # The route is covered by tests/integration/hive/api/test_identity.py.
+                skip=["DELETE /v1/tokens/personal/{pat_id}"],
+            )
             assert httpx.get(url + "/v1/health", timeout=5).status_code == 200
             return report
         finally:
