@@ -50,8 +50,10 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 def _bearer_given(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: a request without a bearer token is a 401 before its parameters are read."""
-    _bearer(connection)
+    """Guard: a request without a bearer token is a 401 before its parameters are read (an
+    ``OPTIONS`` request only asks which methods there are)."""
+    if connection.scope.get("method") != "OPTIONS":
+        _bearer(connection)
 
 
 async def _node_of(conn: asyncpg.Connection, request: Request[Any, Any, Any]) -> uuid.UUID:
