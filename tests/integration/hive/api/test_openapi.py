@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from support.documents import METHODS, checked_operations
+
 from .conftest import Hive
 
-_METHODS = ("get", "put", "post", "patch", "delete")
 _PUBLIC = {
     ("get", "/v1/health"),
     ("post", "/v1/tokens/refresh"),
@@ -38,30 +39,14 @@ async def test_every_operation_documents_its_problems_and_its_token(hive: Hive) 
     paths are UUIDs; request bodies forbid unknown fields."""
     doc = await _document(hive)
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    for path, item in doc["paths"].items():
-        for method in _METHODS:
-            op = item.get(method)
-            if op is None:
-                continue
-            where = f"{method.upper()} {path}"
-            errors = {code for code in op["responses"] if code[0] in "4"}
-            for code in errors:
-                content = op["responses"][code]["content"]
-                assert list(content) == ["application/problem+json"], where
-            assert {"400", "413"} <= errors, where
-            if (method, path) in _PUBLIC:
-                assert "security" not in op, where
-            else:
-                assert op["security"] == [{"bearer": []}], where
-                assert "401" in errors, where
-            assert ("429" in errors) == ((method, path) in _RATE_LIMITED), where
-            for parameter in op.get("parameters", []):
-                if parameter["in"] == "path" and parameter["name"].endswith("_id"):
-                    assert parameter["schema"]["format"] == "uuid", where
-            body = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is not None and "$ref" in body["schema"]:
-                name = body["schema"]["$ref"].rsplit("/", 1)[-1]
-                assert doc["components"]["schemas"][name]["additionalProperties"] is False, where
+    for method, path, op, errors in checked_operations(doc):
+        where = f"{method.upper()} {path}"
+        if (method, path) in _PUBLIC:
+            assert "security" not in op, where
+        else:
+            assert op["security"] == [{"bearer": []}], where
+            assert "401" in errors, where
+        assert ("429" in errors) == ((method, path) in _RATE_LIMITED), where
 
 
 @pytest.mark.asyncio
@@ -70,7 +55,7 @@ async def test_options_names_the_documented_methods(hive: Hive) -> None:
     OPTIONS)."""
     doc = await _document(hive)
     for path, item in doc["paths"].items():
-        documented = {m.upper() for m in item if m in _METHODS} | {"OPTIONS"}
+        documented = {m.upper() for m in item if m in METHODS} | {"OPTIONS"}
         url = re.sub(r"\{[^}]+\}", "7d1c0b6e-0c57-4c4e-9d8c-000000000000", path)
         r = await hive.client.options(url)
         assert r.status_code == 204, (path, r.text)
