@@ -19,10 +19,10 @@ caller knows them by name):
 
 Each request is written with h11 on a fresh connection, its target byte for byte (httpx would
 normalise ``..``), with ``Host: 127.0.0.1:<port>`` and ``Content-Type: application/json`` like a
-local client. An answer is a problem when there is none, when it is a 5xx, when a 4xx is not the
-JSON error body ``{"status_code", "detail"}``, or when its status is not the one a probe must get
-(400 for too deep a body or a lone surrogate, 413 over the size limit, a 4xx for a malformed UUID
-in the path).
+local client. An answer is a problem when there is none, when it is a 5xx, when a 4xx is not an
+RFC 9457 problem details body (``type``, ``title``, ``status``, ``detail``, ``code``), or when its
+status is not the one a probe must get (400 for too deep a body or a lone surrogate, 413 over the
+size limit, a 4xx for a malformed UUID in the path).
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ FIELD_VALUES: tuple[tuple[str, Any], ...] = (
     ("object", {"a": 1}),
 )
 
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code"})
+"""The members of every error body (RFC 9457 problem details with ``code``)."""
 CLIENT_ERROR = frozenset(range(400, 500))
 BAD_REQUEST = frozenset({400})
 TOO_LARGE = frozenset({413})
@@ -153,11 +155,13 @@ class Outcome:
                 return "4xx body is not JSON"
             if not (
                 isinstance(error, dict)
-                and set(error) == {"status_code", "detail"}
-                and error["status_code"] == self.status
+                and set(error) == PROBLEM_MEMBERS
+                and error["status"] == self.status
                 and isinstance(error["detail"], str)
+                and isinstance(error["code"], str)
+                and error["type"] == f"urn:vk-swarm:problem:{error['code']}"
             ):
-                return "4xx body is not {status_code, detail}"
+                return "4xx body is not problem details {type, title, status, detail, code}"
         return None
 
     def __str__(self) -> str:

@@ -54,10 +54,10 @@ def test_foreign_and_missing_hosts_are_misdirected(start_node: Any, tmp_path: Pa
     status, body = _raw_http(
         node.port, b"GET /api/health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
     )
-    assert (status, body["status_code"]) == (421, 421)
+    assert (status, body["status"], body["code"]) == (421, 421, "misdirected_request")
     assert "evil.example" in body["detail"]
     status, body = _raw_http(node.port, b"GET /api/health HTTP/1.0\r\n\r\n")
-    assert (status, body["status_code"]) == (421, 421)
+    assert (status, body["status"], body["code"]) == (421, 421, "misdirected_request")
     status, body = _raw_http(
         node.port, b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )

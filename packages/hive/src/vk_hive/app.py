@@ -13,9 +13,7 @@ import structlog
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import TooManyRequestsException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
 
 from vk_hive import __version__
@@ -24,13 +22,16 @@ from vk_hive.api.health import health
 from vk_hive.api.identity import IdentityController
 from vk_hive.api.metrics import metrics
 from vk_hive.api.oauth import OAuthController
+from vk_hive.api.openapi import ExactDocument
 from vk_hive.api.organizations import InvitationController, OrganizationController
-from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit, too_many_requests
+from vk_hive.api.problems import plugin as problem_details
+from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit
 from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
 from vk_hive.context import HiveContext
-from vk_hive.errors import exception_handlers
 from vk_hive.lifespan import StartupHook, hive_lifespan
 from vk_hive.settings import HiveSettings
+from vk_shared.allow import OptionsAllow
+from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app", "signer_for"]
 
@@ -148,7 +149,7 @@ def create_app(
         route_handlers=[*api_route_handlers(), SyncController, node_socket, *extra_route_handlers],
         before_request=reject_nul_bytes,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[v1, metrics],
         lifespan=[
             hive_lifespan(ctx, on_startup=[gateway.startup, rate_limit.startup, *on_startup])
@@ -160,18 +161,19 @@ def create_app(
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        exception_handlers={
-            **exception_handlers(),
-            TooManyRequestsException: too_many_requests,
-        },
+        plugins=[problem_details()],
         middleware=[_request_middleware(ctx), *rate_limit.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="vk-swarm hive",
             version=__version__,
+            description=API_DESCRIPTION,
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[ExactDocument()],
         ),
         logging_config=None,
         debug=False,
     )
+    # Litestar's OPTIONS answers may name only some methods of a path (vk_shared.allow).
+    app.asgi_handler = OptionsAllow.for_routes(app.asgi_handler, app.routes)
+    return app

@@ -6,16 +6,18 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from vk_node import __version__
 from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
 from vk_node.api.guard import AccessPolicy, RequestGuard, require_token_when_exposed
+from vk_node.api.openapi import ExactDocument
+from vk_node.api.problems import plugin as problem_details
 from vk_node.context import NodeContext
-from vk_node.errors import exception_handlers
 from vk_node.lifespan import node_lifespan
 from vk_node.settings import NodeSettings
+from vk_shared.allow import OptionsAllow
+from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app"]
 
@@ -69,17 +71,19 @@ def create_app(settings: NodeSettings) -> Litestar:
             "ctx": Provide(provide_ctx, sync_to_thread=False),
             "store": Provide(provide_store, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers(),
+        plugins=[problem_details()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="vk-swarm node",
             version=__version__,
+            description=API_DESCRIPTION,
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[ExactDocument()],
         ),
         logging_config=None,
         debug=False,
     )
     # Outside Litestar's routing, so unknown paths and WebSocket handshakes are guarded too.
-    app.asgi_handler = RequestGuard(app.asgi_handler, AccessPolicy.from_settings(settings))
+    routed = OptionsAllow.for_routes(app.asgi_handler, app.routes)
+    app.asgi_handler = RequestGuard(routed, AccessPolicy.from_settings(settings))
     return app

@@ -12,8 +12,8 @@
   UTF-8 is refused with one message whatever the msgspec release (before 0.23 msgspec raised a
   bare ``UnicodeDecodeError``).
 
-Nothing here recurses, so no input can exhaust the stack. A REST request body goes through
-:func:`body_problem` before any decoding.
+Nothing here recurses, so no input can exhaust the stack. A REST request goes through
+:func:`request_problem` (its URL, then its body with :func:`body_problem`) before any decoding.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ __all__ = [
     "decode_error_detail",
     "lone_surrogate",
     "nesting_exceeds",
+    "request_problem",
+    "too_deep",
 ]
 
 MAX_DEPTH: Final = 64
@@ -106,6 +108,11 @@ def decode_error_detail(message: str) -> str:
     return f"Invalid JSON body: {message}"
 
 
+def too_deep(max_depth: int = MAX_DEPTH) -> str:
+    """The detail for a body nested deeper than ``max_depth``."""
+    return f"JSON nested too deeply (limit {max_depth} levels)"
+
+
 def body_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
     """Why a JSON request body must be refused before the framework decodes it, or None: not
     UTF-8, nested deeper than ``max_depth``, a lone surrogate escape, or a NUL character in a
@@ -116,7 +123,7 @@ def body_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
         except UnicodeDecodeError:
             return INVALID_UTF8
     if nesting_exceeds(body, max_depth):
-        return f"JSON nested too deeply (limit {max_depth} levels)"
+        return too_deep(max_depth)
     escape = lone_surrogate(body)
     if escape is not None:
         return f"Invalid JSON body: lone UTF-16 surrogate {escape} in a string (not valid Unicode)"
@@ -128,3 +135,19 @@ def body_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
         if contains_nul(decoded):
             return "NUL bytes are not allowed in strings"
     return None
+
+
+def request_problem(path: str, query: bytes, body: bytes) -> tuple[str, str] | None:
+    """Why a REST request must be refused before anything decodes it, as ``(code, detail)``
+    (codes of :mod:`vk_shared.problems`), or None: a NUL byte in the URL, then
+    :func:`body_problem` for the body (of any method)."""
+    if "\x00" in path or b"%00" in query:
+        return "invalid_input", "NUL bytes are not allowed in the URL"
+    problem = body_problem(body)
+    if problem is None:
+        return None
+    if problem == too_deep():
+        return "json_too_deep", problem
+    if problem.startswith("NUL"):
+        return "invalid_input", problem
+    return "invalid_json", problem

@@ -11,11 +11,21 @@ from .conftest import Hive
 
 @pytest.mark.asyncio
 async def test_unknown_route_and_method_use_the_error_shape(hive: Hive) -> None:
-    """404 for an unknown path and 405 for a wrong method are JSON ``{status_code, detail}``."""
-    for method, path, status in (("GET", "/v1/nope", 404), ("DELETE", "/v1/health", 405)):
+    """404 for an unknown path and 405 for a wrong method are problem details with a code."""
+    for method, path, status, code, title in (
+        ("GET", "/v1/nope", 404, "not_found", "Not found"),
+        ("DELETE", "/v1/health", 405, "method_not_allowed", "Method not allowed"),
+    ):
         r = await hive.client.request(method, path)
         assert r.status_code == status
-        assert r.json() == {"status_code": status, "detail": r.json()["detail"]}
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json() == {
+            "type": f"urn:vk-swarm:problem:{code}",
+            "title": title,
+            "status": status,
+            "detail": r.json()["detail"],
+            "code": code,
+        }
 
 
 @pytest.mark.asyncio

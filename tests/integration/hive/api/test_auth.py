@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from vk_hive.auth.api_keys import ApiKeyBlocked, verify_api_key
-from vk_hive.errors import Unauthorized
+from vk_hive.errors import Forbidden, Unauthorized
 from vk_hive.store.repositories import node_api_keys
 
 from .conftest import Hive, HiveFactory
@@ -150,7 +150,7 @@ async def test_verify_api_key_refuses_wrong_revoked_and_blocked_keys(hive: Hive)
         await node_api_keys.block_key(conn, record.id, "Duplicate key use detected")
         with pytest.raises(ApiKeyBlocked) as blocked:
             await verify_api_key(conn, good["secret"])
-        assert blocked.value.status_code == 403
+        assert isinstance(blocked.value, Forbidden)
     r = await hive.client.post(f"/v1/nodes/api-keys/{good['id']}/unblock", headers=alice.headers)
     assert r.status_code == 200
     assert r.json()["status"] == "unbound"

@@ -48,8 +48,9 @@ async def _call(world: World, ep: Ep, headers: dict[str, str]) -> tuple[int, obj
 
 def _assert_error_shape(body: object, status: int) -> None:
     assert isinstance(body, dict)
-    assert set(body) == {"status_code", "detail"}
-    assert body["status_code"] == status
+    assert set(body) == {"type", "title", "status", "detail", "code"}
+    assert body["status"] == status
+    assert body["type"] == "urn:vk-swarm:problem:" + body["code"]
 
 
 PROTECTED = [ep for ep in ROUTES if ep.role != "public"]

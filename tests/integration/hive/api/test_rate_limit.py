@@ -62,9 +62,9 @@ async def test_a_burst_on_the_auth_endpoints_gets_429_with_retry_after_and_a_jso
         assert 1 <= int(r.headers["retry-after"]) <= 60
         assert r.headers["ratelimit-limit"] == "5"
         assert r.headers["ratelimit-remaining"] == "0"
-        assert r.headers["content-type"].startswith("application/json")
+        assert r.headers["content-type"] == "application/problem+json"
         body = r.json()
-        assert body["status_code"] == 429
+        assert (body["status"], body["code"]) == (429, "rate_limited")
         assert "retry after" in body["detail"]
 
 

@@ -43,18 +43,18 @@ async def test_last_admin_and_self_guards(hive: Hive) -> None:
 
 @pytest.mark.asyncio
 async def test_personal_org_is_protected(hive: Hive) -> None:
-    """A personal organization cannot be deleted, invite, or change members."""
+    """A personal organization cannot be deleted, invite, or change members: well-formed requests
+    that contradict what the organization is (409 conflict)."""
     alice = await hive.user()
     org = alice.personal_org_id
-    assert (
-        await hive.client.delete(f"/v1/organizations/{org}", headers=alice.headers)
-    ).status_code == 400
+    r = await hive.client.delete(f"/v1/organizations/{org}", headers=alice.headers)
+    assert (r.status_code, r.json()["code"]) == (409, "conflict")
     r = await hive.client.post(
         f"/v1/organizations/{org}/invitations",
         json={"email": "b@example.com"},
         headers=alice.headers,
     )
-    assert r.status_code == 400
+    assert (r.status_code, r.json()["code"]) == (409, "conflict")
 
 
 @pytest.mark.asyncio

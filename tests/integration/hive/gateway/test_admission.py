@@ -53,12 +53,13 @@ async def _auth_once(world: World, key: str, *, machine_id: str = "m-1") -> None
 
 
 def _check_refusal(refused: InvalidStatus, status: int) -> int:
-    """The refusal's status, JSON error body and Retry-After (returned)."""
+    """The refusal's status, problem details body and Retry-After (returned)."""
     response = refused.response
     assert response.status_code == status
-    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Content-Type"] == "application/problem+json"
     body = json.loads(response.body or b"")
-    assert body["status_code"] == status
+    assert body["status"] == status
+    assert body["code"] == {429: "rate_limited", 503: "unavailable"}[status]
     assert "retry after" in body["detail"]
     retry_after = int(response.headers["Retry-After"])
     assert retry_after >= 1

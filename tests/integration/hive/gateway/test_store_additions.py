@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from vk_hive.auth import repository as auth_repo
+from vk_hive.errors import InvalidTransition
 from vk_hive.store.db import Database
-from vk_hive.store.errors import IllegalTransition
 from vk_hive.store.models import LocalProjectInfo, NodeRegistration
 from vk_hive.store.repositories import (
     activity,
@@ -80,7 +80,7 @@ async def test_upsert_from_node_author_none_allows_any_legal_transition(hive_db:
     async with hive_db.transaction() as conn:
         await shared_tasks.upsert_from_node(conn, node, data)
         started = msgspec_replace(data, status=TaskStatus.IN_PROGRESS)
-        with pytest.raises(IllegalTransition):
+        with pytest.raises(InvalidTransition):
             await shared_tasks.upsert_from_node(conn, node, started)
         task, _ = await shared_tasks.upsert_from_node(conn, node, started, status_author=None)
     assert task.task.status == TaskStatus.IN_PROGRESS

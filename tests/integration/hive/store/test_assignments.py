@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from integration.hive.store._world import World
-from vk_hive.store.errors import AlreadyAssigned
+from vk_hive.errors import AlreadyAssigned
 from vk_hive.store.models import Assignment, SharedTask
 from vk_hive.store.repositories import assignments, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NewTask

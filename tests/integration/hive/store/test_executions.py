@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from integration.hive.store._world import World
-from vk_hive.store.errors import AttemptNotFound
+from vk_hive.errors import AttemptNotFound
 from vk_hive.store.models import NewOutputLog
 from vk_hive.store.repositories import assignments, executions, shared_tasks
 from vk_hive.store.repositories.executions import AttemptData, ProcessData

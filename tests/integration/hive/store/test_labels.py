@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from integration.hive.store._world import World
-from vk_hive.store.errors import Conflict, VersionConflict
+from vk_hive.errors import Conflict, VersionConflict
 from vk_hive.store.repositories import labels, shared_tasks, templates
 from vk_hive.store.repositories.shared_tasks import NewTask
 

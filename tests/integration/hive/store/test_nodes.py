@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from integration.hive.store._world import World, make_node, make_org
-from vk_hive.store.errors import InvalidInput, NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import LocalProjectInfo, NodeRegistration
 from vk_hive.store.repositories import (
     node_api_keys,

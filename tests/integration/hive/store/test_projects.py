@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from integration.hive.store._world import World, make_node, make_org
-from vk_hive.store.errors import Conflict, InvalidInput, LinkAlreadyExists
+from vk_hive.errors import Conflict, InvalidInput, LinkAlreadyExists
 from vk_hive.store.models import LocalProjectInfo
 from vk_hive.store.repositories import (
     activity,

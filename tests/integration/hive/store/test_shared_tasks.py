@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from integration.hive.store._world import World
-from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, VersionConflict
+from vk_hive.errors import InvalidInput, InvalidTransition, NotFound, VersionConflict
 from vk_hive.store.repositories import activity, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NewTask, NodeTaskData
 from vk_shared.status import Author, TaskStatus
@@ -63,9 +63,9 @@ async def test_update_checks_version_and_status_machine(world: World) -> None:
         assert updated.task.version == 2
         with pytest.raises(VersionConflict):
             await shared_tasks.update(conn, task.id, title="Stale", expected_version=1)
-        with pytest.raises(IllegalTransition):
+        with pytest.raises(InvalidTransition):
             await shared_tasks.update(conn, task.id, status=TaskStatus.DONE)
-        with pytest.raises(IllegalTransition):
+        with pytest.raises(InvalidTransition):
             await shared_tasks.update(
                 conn, task.id, status=TaskStatus.IN_PROGRESS, author=Author.NODE
             )
@@ -162,7 +162,7 @@ async def test_upsert_from_node_creates_then_updates_by_source(world: World) -> 
             _node_data(world, local, title="renamed", status=TaskStatus.IN_REVIEW),
         )
         assert not was_created
-        with pytest.raises(IllegalTransition):
+        with pytest.raises(InvalidTransition):
             await shared_tasks.upsert_from_node(
                 conn, world.node.id, _node_data(world, local, status=TaskStatus.DONE)
             )

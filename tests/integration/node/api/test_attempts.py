@@ -72,7 +72,7 @@ async def test_stop_answers_and_merge_without_changes_is_409(
     assert (await client.post(f"/api/task-attempts/{attempt['id']}/stop")).status_code == 200
     r = await client.post(f"/api/task-attempts/{attempt['id']}/merge")
     assert r.status_code == 409
-    assert r.json()["status_code"] == 409
+    assert r.json()["status"] == 409
     assert (await client.post(f"/api/task-attempts/{uuid4()}/merge")).status_code == 404
 
 

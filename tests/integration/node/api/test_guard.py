@@ -34,6 +34,12 @@ BROWSER_ATTACKS: dict[str, dict[str, str]] = {
     "foreign Host": {"host": "evil.example:3000"},
 }
 STATUS = {"foreign Host": 421, "text/plain body": 415, "missing token": 401, "wrong token": 401}
+CODE = {
+    401: "unauthorized",
+    403: "forbidden",
+    415: "unsupported_media_type",
+    421: "misdirected_request",
+}
 
 
 async def _snapshot(client: Client) -> dict[str, Any]:
@@ -93,7 +99,9 @@ async def _attack(
         r = await client.request(method, url, content=content, headers=headers)
         expected = STATUS.get(name, 403)
         assert r.status_code == expected, (name, method, url, r.status_code, r.text)
-        assert r.json()["status_code"] == expected
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == expected
+        assert r.json()["code"] == CODE[expected]
         assert r.json()["detail"]
 
 
@@ -127,7 +135,13 @@ async def test_rebinding_pages_cannot_read(client: Client) -> None:
     for url in ("/api/projects", "/api/health", "/api/no-such-route", "/schema"):
         r = await client.get(url, headers={"host": "evil.example:3000"})
         assert r.status_code == 421, (url, r.text)
-        assert r.json() == {"status_code": 421, "detail": r.json()["detail"]}
+        assert r.json() == {
+            "type": "urn:vk-swarm:problem:misdirected_request",
+            "title": "Misdirected request",
+            "status": 421,
+            "detail": r.json()["detail"],
+            "code": "misdirected_request",
+        }
         assert "evil.example:3000" in r.json()["detail"]
 
 

@@ -37,7 +37,7 @@ async def test_project_requires_a_git_root(client: Client, tmp_path: Path, git_r
     for path in (tmp_path / "missing", plain, git_repo / "sub", Path("relative")):
         r = await client.post("/api/projects", json={"name": "x", "git_repo_path": str(path)})
         assert r.status_code == 422, (path, r.text)
-        assert r.json()["status_code"] == 422
+        assert r.json()["status"] == 422
 
 
 @pytest.mark.asyncio

@@ -239,7 +239,7 @@ async def test_status_ops_for_a_linked_project_follow_the_run(hx: Any, git_repo:
 async def test_pull_request_without_gh_is_a_clear_error(
     hx: Any, git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Without the GitHub CLI on PATH, opening a PR answers 400 saying gh is not installed."""
+    """Without the GitHub CLI on PATH, opening a PR answers 422 saying gh is not installed."""
     _, attempt = await hx.run_script(git_repo, "true")
     await hx.wait_idle(attempt["id"])
     bin_dir = tmp_path / "bin"
@@ -247,7 +247,7 @@ async def test_pull_request_without_gh_is_a_clear_error(
     (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
     monkeypatch.setenv("PATH", str(bin_dir))
     r = await hx.client.post(f"/api/task-attempts/{attempt['id']}/pr", json={})
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert "gh is not installed" in r.json()["detail"]
 
 

@@ -56,7 +56,7 @@ async def test_a_command_past_its_timeout_is_killed_with_its_children(git_repo: 
     with pytest.raises(GitError, match=r"git -c did not finish within 0.2 s") as caught:
         await runner.run(git_repo, "-c", f"alias.hang=!sleep 1 && touch {marker}", "hang")
     assert time.monotonic() - started < 0.9
-    assert caught.value.code is None
+    assert caught.value.exit_code is None
     assert caught.value.status_code == 422
     await asyncio.sleep(1.2 - (time.monotonic() - started))
     assert not marker.exists()
@@ -73,7 +73,7 @@ async def test_failures_are_one_typed_error_with_stderr(
     error = caught.value
     assert isinstance(error, Unprocessable)
     assert error.command == ("git", "rev-parse", "--verify", "no-such-ref")
-    assert error.code == 128
+    assert error.exit_code == 128
     assert error.stderr
     assert error.stderr in error.detail
     assert error.detail.startswith("git rev-parse --verify failed:")

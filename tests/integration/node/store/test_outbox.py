@@ -8,9 +8,9 @@ from uuid import UUID, uuid4
 import msgspec
 import pytest
 
+from vk_node.errors import InvalidOp
 from vk_node.services.tasks import TaskChanges, update_task
 from vk_node.store import Store, outbox
-from vk_node.store.errors import InvalidOp
 from vk_node.store.repositories import log_entries, tasks
 from vk_node.store.sql import fetch_all, fetch_value
 from vk_shared.codec import encode_json

@@ -13,6 +13,7 @@ from vk_hive.api.access import member_of_entity
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity, swarm_projects
+from vk_shared.openapi import answers
 
 __all__ = ["activity_page"]
 
@@ -27,7 +28,12 @@ class ActivityPage(msgspec.Struct, frozen=True):
     resync_required: bool
 
 
-@get("/activity", summary="Activity of a swarm project after a seq", tags=["activity"])
+@get(
+    "/activity",
+    summary="Activity of a swarm project after a seq",
+    tags=["activity"],
+    opt=answers(404),
+)
 async def activity_page(
     ctx: Ctx,
     principal: Auth,

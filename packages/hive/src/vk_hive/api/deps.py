@@ -11,10 +11,10 @@ from litestar.di import NamedDependency
 
 from vk_hive.auth.principal import Principal, authenticate
 from vk_hive.context import HiveContext
-from vk_hive.errors import BadRequest, Forbidden
+from vk_hive.errors import Forbidden, InvalidInput
 from vk_hive.store.db import Database
 from vk_hive.tenancy import repository as tenancy_repo
-from vk_shared.jsoncheck import body_problem
+from vk_shared.jsoncheck import request_problem
 
 __all__ = [
     "Auth",
@@ -56,12 +56,13 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
 async def reject_nul_bytes(request: Request[Any, Any, Any]) -> None:
     """``before_request`` guard of every route: no NUL byte in the URL; the body (of any method),
     before anything decodes it, is JSON nested at most ``MAX_DEPTH`` levels deep, without lone
-    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.body_problem``)."""
-    if "\x00" in request.scope.get("path", "") or b"%00" in request.scope.get("query_string", b""):
-        raise BadRequest("NUL bytes are not allowed in the URL")
-    problem = body_problem(await request.body())
+    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.request_problem``)."""
+    problem = request_problem(
+        request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
+    )
     if problem is not None:
-        raise BadRequest(problem)
+        code, detail = problem
+        raise InvalidInput(detail, code=code)
 
 
 async def require_member(conn: Any, org_id: uuid.UUID, principal: Principal) -> str:

@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from vk_hive import __version__
 from vk_hive.api.deps import Ctx
@@ -21,7 +22,11 @@ class Health(msgspec.Struct, frozen=True):
     protocol_version: int
 
 
-@get("/health", summary="Liveness and database reachability")
+@get(
+    "/health",
+    summary="Liveness and database reachability",
+    responses={503: ResponseSpec(Health, description="Degraded: the store does not answer")},
+)
 async def health(ctx: Ctx) -> Response[Health]:
     try:
         async with asyncio.timeout(3.0), ctx.database.acquire() as conn:

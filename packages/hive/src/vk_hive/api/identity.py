@@ -19,6 +19,7 @@ from vk_hive.auth.pat import IssuedPat, issue_pat
 from vk_hive.auth.sessions import TokenPair, logout, refresh_tokens
 from vk_hive.errors import NotFound
 from vk_hive.tenancy import repository as tenancy_repo
+from vk_shared.openapi import answers
 
 __all__ = ["IdentityController"]
 
@@ -106,7 +107,7 @@ class IdentityController(Controller):
         "/tokens/refresh",
         summary="Rotate a refresh token",
         status_code=HTTP_200_OK,
-        opt=AUTH_LIMITED,
+        opt={**AUTH_LIMITED, **answers(401)},
     )
     async def refresh(self, ctx: Ctx, data: JSONBody[RefreshIn]) -> TokenPair:
         return await refresh_tokens(

@@ -13,9 +13,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.types import Name
-from vk_hive.errors import BadRequest, NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import Label
 from vk_hive.store.repositories import labels, swarm_projects
+from vk_shared.openapi import answers
 
 __all__ = ["LabelController"]
 
@@ -51,7 +52,11 @@ class LabelController(Controller):
     path = "/swarm/labels"
     tags = ["labels"]
 
-    @get("/", summary="Labels of an organization (or of one project: global + project)")
+    @get(
+        "/",
+        summary="Labels of an organization (or of one project: global + project)",
+        opt=answers(404),
+    )
     async def list_labels(
         self,
         ctx: Ctx,
@@ -65,14 +70,14 @@ class LabelController(Controller):
                 return await labels.find_by_organization(conn, organization_id)
             return await labels.find_for_project(conn, organization_id, project_id)
 
-    @post("/", summary="Create a label", status_code=HTTP_201_CREATED)
+    @post("/", summary="Create a label", status_code=HTTP_201_CREATED, opt=answers(403, 404, 409))
     async def create(self, ctx: Ctx, principal: Auth, data: JSONBody[LabelIn]) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_org(conn, data.organization_id, principal)
             if data.project_id is not None:
                 project_org = await swarm_projects.organization_id(conn, data.project_id)
                 if project_org != data.organization_id:
-                    raise BadRequest("project_id is not a swarm project of this organization")
+                    raise InvalidInput("project_id is not a swarm project of this organization")
             created = await labels.create(
                 conn,
                 data.organization_id,
@@ -93,7 +98,7 @@ class LabelController(Controller):
             raise NotFound("label not found")
         return found
 
-    @patch("/{label_id:uuid}", summary="Update (optimistic version)")
+    @patch("/{label_id:uuid}", summary="Update (optimistic version)", opt=answers(409))
     async def update(
         self, ctx: Ctx, principal: Auth, label_id: FromPath[uuid.UUID], data: JSONBody[LabelPatch]
     ) -> Label:
@@ -110,7 +115,12 @@ class LabelController(Controller):
         await ctx.notify_label(updated)
         return updated
 
-    @delete("/{label_id:uuid}", summary="Soft delete (optimistic version)", status_code=HTTP_200_OK)
+    @delete(
+        "/{label_id:uuid}",
+        summary="Soft delete (optimistic version)",
+        status_code=HTTP_200_OK,
+        opt=answers(409),
+    )
     async def delete_one(
         self,
         ctx: Ctx,
@@ -125,7 +135,10 @@ class LabelController(Controller):
         return deleted
 
     @post(
-        "/{label_id:uuid}/merge", summary="Merge this label into target_id", status_code=HTTP_200_OK
+        "/{label_id:uuid}/merge",
+        summary="Merge this label into target_id",
+        status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def merge(
         self,
@@ -142,7 +155,7 @@ class LabelController(Controller):
                 conn, labels.organization_id, data.target_id, principal, "target label"
             )
             if source.org_id != target.org_id:
-                raise BadRequest("labels belong to different organizations")
+                raise InvalidInput("labels belong to different organizations")
             before = await labels.find_by_id(conn, label_id)
             merged = await labels.merge_labels(conn, label_id, data.target_id)
         if before is not None:
@@ -152,7 +165,12 @@ class LabelController(Controller):
             await ctx.notify_label(gone, merged)
         return merged
 
-    @post("/promote", summary="Make a project label organization-global", status_code=HTTP_200_OK)
+    @post(
+        "/promote",
+        summary="Make a project label organization-global",
+        status_code=HTTP_200_OK,
+        opt=answers(403, 404, 409),
+    )
     async def promote(self, ctx: Ctx, principal: Auth, data: JSONBody[PromoteIn]) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_entity(conn, labels.organization_id, data.label_id, principal, "label")

@@ -15,9 +15,10 @@ from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.types import Name
 from vk_hive.auth.api_keys import CreatedApiKey, create_api_key, key_status
-from vk_hive.errors import BadRequest, Conflict
+from vk_hive.errors import Conflict, InvalidInput
 from vk_hive.store.models import Node, NodeApiKey, NodeLocalProject, ProjectNodeLink
 from vk_hive.store.repositories import node_api_keys, node_local_projects, nodes, project_links
+from vk_shared.openapi import answers
 
 __all__ = ["ApiKeyController", "NodeController"]
 
@@ -116,6 +117,7 @@ class NodeController(Controller):
         "/{source_id:uuid}/merge-to/{target_id:uuid}",
         summary="Merge a node into another (admin)",
         status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def merge(
         self,
@@ -129,7 +131,7 @@ class NodeController(Controller):
             target = await member_of_entity(conn, _node_org, target_id, principal, "target node")
             source.require_admin()
             if source.org_id != target.org_id:
-                raise BadRequest("nodes belong to different organizations")
+                raise InvalidInput("nodes belong to different organizations")
             return await nodes.merge_nodes(conn, source_id, target_id)
 
 
@@ -141,6 +143,7 @@ class ApiKeyController(Controller):
         "/",
         summary="Create a node API key; the secret is in this response only",
         status_code=HTTP_201_CREATED,
+        opt=answers(403, 404),
     )
     async def create(self, ctx: Ctx, principal: Auth, data: JSONBody[ApiKeyIn]) -> CreatedApiKey:
         async with ctx.database.transaction() as conn:
@@ -170,7 +173,10 @@ class ApiKeyController(Controller):
             ctx.gateway.disconnect(key.node_id, "API key revoked")
 
     @post(
-        "/{key_id:uuid}/unblock", summary="Unblock a blocked key (admin)", status_code=HTTP_200_OK
+        "/{key_id:uuid}/unblock",
+        summary="Unblock a blocked key (admin)",
+        status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def unblock(self, ctx: Ctx, principal: Auth, key_id: FromPath[uuid.UUID]) -> ApiKeyOut:
         async with ctx.database.transaction() as conn:

@@ -16,6 +16,7 @@ from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import TokenText
 from vk_hive.auth import oauth
 from vk_hive.auth.sessions import TokenPair
+from vk_shared.openapi import answers
 
 __all__ = ["OAuthController"]
 
@@ -40,7 +41,7 @@ class OAuthController(Controller):
     tags = ["oauth"]
     opt = AUTH_LIMITED
 
-    @post("/web/init", summary="Start an OAuth handoff", status_code=HTTP_200_OK)
+    @post("/web/init", summary="Start an OAuth handoff", status_code=HTTP_200_OK, opt=answers(404))
     async def init(self, ctx: Ctx, data: JSONBody[InitIn]) -> oauth.HandoffCreated:
         return await oauth.init_handoff(
             ctx.database,
@@ -50,7 +51,11 @@ class OAuthController(Controller):
             app_challenge=data.app_challenge,
         )
 
-    @get("/{provider:str}/start", summary="Redirect to the provider's authorize page")
+    @get(
+        "/{provider:str}/start",
+        summary="Redirect to the provider's authorize page",
+        opt=answers(409),
+    )
     async def start(
         self, ctx: Ctx, provider: FromPath[Provider], handoff_id: FromQuery[uuid.UUID]
     ) -> Redirect:
@@ -59,7 +64,11 @@ class OAuthController(Controller):
         )
         return Redirect(url, status_code=302)
 
-    @get("/{provider:str}/callback", summary="Provider callback; redirects to return_to")
+    @get(
+        "/{provider:str}/callback",
+        summary="Provider callback; redirects to return_to",
+        opt=answers(409),
+    )
     async def callback(
         self,
         ctx: Ctx,
@@ -73,7 +82,12 @@ class OAuthController(Controller):
         )
         return Redirect(url, status_code=302)
 
-    @post("/web/redeem", summary="Exchange app_code + verifier for tokens", status_code=HTTP_200_OK)
+    @post(
+        "/web/redeem",
+        summary="Exchange app_code + verifier for tokens",
+        status_code=HTTP_200_OK,
+        opt=answers(401, 404, 409),
+    )
     async def redeem(self, ctx: Ctx, data: JSONBody[RedeemIn]) -> TokenPair:
         return await oauth.redeem(
             ctx.database,

@@ -15,6 +15,7 @@ from vk_hive.api.ratelimit import AUTH_LIMITED
 from vk_hive.api.types import Email, Name, Role, Slug, TokenText
 from vk_hive.tenancy import repository as repo
 from vk_hive.tenancy import service
+from vk_shared.openapi import answers
 
 __all__ = ["InvitationController", "OrganizationController"]
 
@@ -66,6 +67,7 @@ class OrganizationController(Controller):
         "/",
         summary="Create an organization (the caller becomes admin)",
         status_code=HTTP_201_CREATED,
+        opt=answers(409),
     )
     async def create(
         self, ctx: Ctx, principal: Auth, data: JSONBody[OrganizationIn]
@@ -78,7 +80,7 @@ class OrganizationController(Controller):
     ) -> repo.OrganizationWithRole:
         return await service.get_organization(ctx.database, principal, org_id)
 
-    @patch("/{org_id:uuid}", summary="Rename (admin)")
+    @patch("/{org_id:uuid}", summary="Rename (admin)", opt=answers(409))
     async def rename(
         self,
         ctx: Ctx,
@@ -92,6 +94,7 @@ class OrganizationController(Controller):
         "/{org_id:uuid}",
         summary="Delete (admin; not a personal organization)",
         status_code=HTTP_204_NO_CONTENT,
+        opt=answers(409),
     )
     async def delete_one(self, ctx: Ctx, principal: Auth, org_id: FromPath[uuid.UUID]) -> None:
         await service.delete_organization(ctx.database, principal, org_id)
@@ -102,7 +105,11 @@ class OrganizationController(Controller):
     ) -> list[repo.Member]:
         return await service.list_members(ctx.database, principal, org_id)
 
-    @patch("/{org_id:uuid}/members/{user_id:uuid}/role", summary="Change a member's role (admin)")
+    @patch(
+        "/{org_id:uuid}/members/{user_id:uuid}/role",
+        summary="Change a member's role (admin)",
+        opt=answers(409),
+    )
     async def change_role(
         self,
         ctx: Ctx,
@@ -118,6 +125,7 @@ class OrganizationController(Controller):
         "/{org_id:uuid}/members/{user_id:uuid}",
         summary="Remove a member (admin)",
         status_code=HTTP_204_NO_CONTENT,
+        opt=answers(409),
     )
     async def remove_member(
         self, ctx: Ctx, principal: Auth, org_id: FromPath[uuid.UUID], user_id: FromPath[uuid.UUID]
@@ -128,6 +136,7 @@ class OrganizationController(Controller):
         "/{org_id:uuid}/invitations",
         summary="Invite by email (admin); the token is shown here only",
         status_code=HTTP_201_CREATED,
+        opt=answers(409),
     )
     async def invite(
         self, ctx: Ctx, principal: Auth, org_id: FromPath[uuid.UUID], data: JSONBody[InvitationIn]
@@ -179,6 +188,7 @@ class InvitationController(Controller):
         "/{token:str}/accept",
         summary="Accept an invitation (the caller's email must match)",
         status_code=HTTP_200_OK,
+        opt=answers(403, 409),
     )
     async def accept(
         self, ctx: Ctx, principal: Auth, token: FromPath[TokenText]

@@ -13,9 +13,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.types import Description, Name
-from vk_hive.errors import BadRequest, NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import ProjectNodeLink, SwarmProject, SwarmProjectWithCounts
 from vk_hive.store.repositories import project_links, swarm_projects
+from vk_shared.openapi import answers
 
 __all__ = ["ProjectController"]
 
@@ -39,14 +40,19 @@ class MergeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def _check_metadata(metadata: dict[str, Any] | None) -> None:
     if metadata is not None and len(msgspec.json.encode(metadata)) > 64 * 1024:
-        raise BadRequest("metadata is larger than 64 KiB")
+        raise InvalidInput("metadata is larger than 64 KiB")
 
 
 class ProjectController(Controller):
     path = "/swarm/projects"
     tags = ["swarm projects"]
 
-    @post("/", summary="Create a swarm project", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        summary="Create a swarm project",
+        status_code=HTTP_201_CREATED,
+        opt=answers(403, 404, 409),
+    )
     async def create(self, ctx: Ctx, principal: Auth, data: JSONBody[ProjectIn]) -> SwarmProject:
         _check_metadata(data.metadata)
         async with ctx.database.transaction() as conn:
@@ -73,7 +79,7 @@ class ProjectController(Controller):
             )
             return await swarm_projects.get(conn, project_id)
 
-    @patch("/{project_id:uuid}", summary="Update name, description or metadata")
+    @patch("/{project_id:uuid}", summary="Update name, description or metadata", opt=answers(409))
     async def update(
         self,
         ctx: Ctx,
@@ -98,6 +104,7 @@ class ProjectController(Controller):
         "/{project_id:uuid}",
         summary="Delete (tasks keep their rows)",
         status_code=HTTP_204_NO_CONTENT,
+        opt=answers(409),
     )
     async def delete_one(self, ctx: Ctx, principal: Auth, project_id: FromPath[uuid.UUID]) -> None:
         async with ctx.database.transaction() as conn:
@@ -110,6 +117,7 @@ class ProjectController(Controller):
         "/{project_id:uuid}/merge",
         summary="Merge this project into target_id",
         status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def merge(
         self,
@@ -126,7 +134,7 @@ class ProjectController(Controller):
                 conn, swarm_projects.organization_id, data.target_id, principal, "target project"
             )
             if source.org_id != target.org_id:
-                raise BadRequest("projects belong to different organizations")
+                raise InvalidInput("projects belong to different organizations")
             await swarm_projects.merge(conn, project_id, data.target_id)
             return await swarm_projects.get(conn, data.target_id)
 

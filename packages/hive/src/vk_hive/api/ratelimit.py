@@ -5,27 +5,27 @@ The endpoints that take credentials without a session — token refresh, the OAu
 ``opt=AUTH_LIMITED``; no other route is limited. They share one budget per client
 (:func:`vk_hive.limits.client_key`): ``auth_rate_limit`` requests per ``auth_rate_limit_unit``
 (a fixed window). Beyond it the answer is 429 with ``Retry-After`` (the seconds until the window
-resets), the ``RateLimit-*`` headers and the usual JSON error body. Counts live in this process's
+resets), the ``RateLimit-*`` headers and the problem details body of every error
+(``code: rate_limited``, answered by :mod:`vk_hive.api.problems`). Counts live in this process's
 memory: several hive processes each count on their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from litestar import Request, Response
-from litestar.exceptions import TooManyRequestsException
+from litestar import Request
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.stores.memory import MemoryStore
 
 from vk_hive.context import HiveContext
-from vk_hive.errors import error_response
 from vk_hive.jobs.runner import PeriodicJob
-from vk_hive.limits import client_key, retry_after_s
+from vk_hive.limits import client_key
 from vk_hive.settings import HiveSettings
 
-__all__ = ["AUTH_LIMITED", "STORE_NAME", "AuthRateLimit", "too_many_requests"]
+__all__ = ["AUTH_LIMITED", "STORE_NAME", "AuthRateLimit", "is_rate_limited"]
 
 _OPT_KEY = "vk_auth_rate_limited"
 AUTH_LIMITED: dict[str, Any] = {_OPT_KEY: True}
@@ -35,28 +35,17 @@ STORE_NAME = "vk_auth_rate_limit"
 _SWEEP_INTERVAL_S = 60.0
 
 
+def is_rate_limited(opt: Mapping[str, Any]) -> bool:
+    """Whether a route handler with this ``opt`` counts against the auth limit."""
+    return bool(opt.get(_OPT_KEY))
+
+
 def _limited(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.route_handler.opt.get(_OPT_KEY))
+    return is_rate_limited(request.route_handler.opt)
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
     return client_key(request.client.host if request.client else None)
-
-
-def too_many_requests(_: Request[Any, Any, Any], exc: TooManyRequestsException) -> Response[Any]:
-    """The 429 answer: the usual error body, the middleware's ``RateLimit-*`` headers and
-    ``Retry-After``."""
-    headers = dict(exc.headers or {})
-    try:
-        wait = retry_after_s(float(headers.get("RateLimit-Reset", "1")))
-    except ValueError:
-        wait = 1
-    response = error_response(
-        429, f"too many requests to the auth endpoints from this address; retry after {wait} s"
-    )
-    response.headers.update(headers)
-    response.headers["Retry-After"] = str(wait)
-    return response
 
 
 class AuthRateLimit:

@@ -12,13 +12,17 @@ from typing import Any
 import asyncpg
 import msgspec
 from litestar import Controller, Request, get
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from vk_hive.api.deps import Ctx
+from vk_hive.api.openapi import NODE_KEY_AUTH
 from vk_hive.auth.api_keys import verify_api_key
-from vk_hive.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from vk_hive.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from vk_hive.store.models import SharedTask
 from vk_hive.store.repositories import project_links, shared_tasks
+from vk_shared.openapi import answers, parameters
 
 __all__ = ["MAX_IDS", "SyncController"]
 
@@ -37,22 +41,52 @@ class TaskSet(msgspec.Struct, frozen=True):
     deleted_task_ids: list[uuid.UUID]
 
 
-async def _node_of(conn: asyncpg.Connection, request: Request[Any, Any, Any]) -> uuid.UUID:
-    header = request.headers.get("authorization") or ""
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization") or ""
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise Unauthorized("missing Bearer API key")
-    key = await verify_api_key(conn, raw.strip())
+    return raw.strip()
+
+
+def _bearer_given(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a request without a bearer token is a 401 before its parameters are read (an
+    ``OPTIONS`` request only asks which methods there are)."""
+    if connection.scope.get("method") != "OPTIONS":
+        _bearer(connection)
+
+
+async def _node_of(conn: asyncpg.Connection, request: Request[Any, Any, Any]) -> uuid.UUID:
+    key = await verify_api_key(conn, _bearer(request))
     if key.node_id is None:
         raise Forbidden("the API key is not bound to a node yet (connect the node first)")
     return key.node_id
 
 
+_TASK_IDS = {
+    "description": "Task ids, comma-separated (ids=a,b,c)",
+    "style": "form",
+    "explode": False,
+    "schema": {
+        "type": "array",
+        "items": {"type": "string", "format": "uuid"},
+        "maxItems": MAX_IDS,
+        "default": [],
+    },
+}
+
+
 class SyncController(Controller):
     path = "/sync"
     tags = ["sync"]
+    opt = NODE_KEY_AUTH
+    guards = [_bearer_given]
 
-    @get("/projects/{project_id:uuid}/snapshot", summary="All live tasks of a linked project")
+    @get(
+        "/projects/{project_id:uuid}/snapshot",
+        summary="All live tasks of a linked project",
+        opt=answers(401, 403),
+    )
     async def snapshot(
         self, ctx: Ctx, request: Request[Any, Any, Any], project_id: FromPath[uuid.UUID]
     ) -> ProjectSnapshot:
@@ -68,7 +102,11 @@ class SyncController(Controller):
             deleted_task_ids=snap.deleted_task_ids,
         )
 
-    @get("/tasks", summary="Named tasks of the projects this node links")
+    @get(
+        "/tasks",
+        summary="Named tasks of the projects this node links",
+        opt={**answers(401, 403), **parameters(ids=_TASK_IDS)},
+    )
     async def tasks(
         self, ctx: Ctx, request: Request[Any, Any, Any], ids: FromQuery[str] = ""
     ) -> TaskSet:
@@ -78,9 +116,9 @@ class SyncController(Controller):
                 try:
                     wanted.append(uuid.UUID(part.strip()))
                 except ValueError:
-                    raise BadRequest(f"not a task id: {part.strip()[:64]!r}") from None
+                    raise InvalidInput(f"not a task id: {part.strip()[:64]!r}") from None
         if len(wanted) > MAX_IDS:
-            raise BadRequest(f"at most {MAX_IDS} ids per request")
+            raise InvalidInput(f"at most {MAX_IDS} ids per request")
         async with ctx.database.acquire() as conn:
             node_id = await _node_of(conn, request)
             linked = [

@@ -17,7 +17,6 @@ from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.dispatch import dispatch_task, notify_assignment
 from vk_hive.auth.principal import Principal
 from vk_hive.errors import DomainError, Forbidden, NotFound
-from vk_hive.store.errors import StoreError
 from vk_hive.store.models import (
     Assignment,
     Label,
@@ -34,6 +33,7 @@ from vk_hive.store.repositories import (
     swarm_projects,
 )
 from vk_hive.store.repositories.shared_tasks import KEEP, Keep, NewTask
+from vk_shared.openapi import answers
 from vk_shared.status import TaskStatus
 from vk_shared.wire.common import Description, ExecutorName, Title
 
@@ -115,7 +115,10 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @post(
-        "/", summary="Create a task (optionally dispatch it at once)", status_code=HTTP_201_CREATED
+        "/",
+        summary="Create a task (optionally dispatch it at once)",
+        status_code=HTTP_201_CREATED,
+        opt=answers(403, 404, 409, 422),
     )
     async def create(self, ctx: Ctx, principal: Auth, data: JSONBody[TaskIn]) -> TaskCreated:
         assignment: Assignment | None = None
@@ -142,13 +145,13 @@ class TaskController(Controller):
                     assignment = await dispatch_task(conn, ctx.settings, created.task, data.node_id)
                     refreshed = await shared_tasks.get(conn, created.task.id)
                 created = SharedTaskWithUser(task=refreshed, user=created.user)
-            except (DomainError, StoreError) as exc:
+            except DomainError as exc:
                 error = exc.detail
         if assignment is not None:
             await notify_assignment(ctx, assignment)
         return _created(created, assignment, error)
 
-    @get("/", summary="Tasks of a swarm project, newest first")
+    @get("/", summary="Tasks of a swarm project, newest first", opt=answers(404))
     async def list_tasks(
         self, ctx: Ctx, principal: Auth, project_id: FromQuery[uuid.UUID]
     ) -> list[SharedTask]:
@@ -164,7 +167,11 @@ class TaskController(Controller):
             task, _ = await _task_access(conn, task_id, principal)
         return task
 
-    @patch("/{task_id:uuid}", summary="Update with optimistic version; status per the machine")
+    @patch(
+        "/{task_id:uuid}",
+        summary="Update with optimistic version; status per the machine",
+        opt=answers(409, 422),
+    )
     async def update(
         self, ctx: Ctx, principal: Auth, task_id: FromPath[uuid.UUID], data: JSONBody[TaskPatch]
     ) -> SharedTask:
@@ -194,7 +201,12 @@ class TaskController(Controller):
             await ctx.notify_cancel(closed, "cancelled by an operator")
         return result.task
 
-    @post("/{task_id:uuid}/archive", summary="Archive or unarchive", status_code=HTTP_200_OK)
+    @post(
+        "/{task_id:uuid}/archive",
+        summary="Archive or unarchive",
+        status_code=HTTP_200_OK,
+        opt=answers(409),
+    )
     async def archive(
         self, ctx: Ctx, principal: Auth, task_id: FromPath[uuid.UUID], data: JSONBody[ArchiveIn]
     ) -> SharedTask:
@@ -209,7 +221,9 @@ class TaskController(Controller):
             )
         return result.task
 
-    @delete("/{task_id:uuid}", summary="Soft delete", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{task_id:uuid}", summary="Soft delete", status_code=HTTP_204_NO_CONTENT, opt=answers(409)
+    )
     async def delete_one(
         self,
         ctx: Ctx,
@@ -230,6 +244,7 @@ class TaskController(Controller):
         "/{task_id:uuid}/assign",
         summary="Dispatch to a node (lease + fencing token)",
         status_code=HTTP_200_OK,
+        opt=answers(409, 422),
     )
     async def assign(
         self, ctx: Ctx, principal: Auth, task_id: FromPath[uuid.UUID], data: JSONBody[AssignIn]
@@ -288,6 +303,7 @@ class TaskController(Controller):
         "/{task_id:uuid}/labels/{label_id:uuid}",
         summary="Attach a label",
         status_code=HTTP_204_NO_CONTENT,
+        opt=answers(409, 422),
     )
     async def attach_label(
         self,

@@ -13,9 +13,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.types import Description, Name, Text
-from vk_hive.errors import BadRequest, NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import SwarmTemplate
 from vk_hive.store.repositories import templates
+from vk_shared.openapi import answers
 
 __all__ = ["TemplateController"]
 
@@ -44,7 +45,7 @@ class TemplateMergeIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def _check_metadata(metadata: dict[str, Any] | None) -> None:
     if metadata is not None and len(msgspec.json.encode(metadata)) > 64 * 1024:
-        raise BadRequest("metadata is larger than 64 KiB")
+        raise InvalidInput("metadata is larger than 64 KiB")
 
 
 class TemplateController(Controller):
@@ -59,7 +60,9 @@ class TemplateController(Controller):
             await member_of_org(conn, organization_id, principal)
             return await templates.list_by_organization(conn, organization_id)
 
-    @post("/", summary="Create a template", status_code=HTTP_201_CREATED)
+    @post(
+        "/", summary="Create a template", status_code=HTTP_201_CREATED, opt=answers(403, 404, 409)
+    )
     async def create(self, ctx: Ctx, principal: Auth, data: JSONBody[TemplateIn]) -> SwarmTemplate:
         _check_metadata(data.metadata)
         async with ctx.database.transaction() as conn:
@@ -86,7 +89,7 @@ class TemplateController(Controller):
             raise NotFound("template not found")
         return found
 
-    @patch("/{template_id:uuid}", summary="Update (optimistic version)")
+    @patch("/{template_id:uuid}", summary="Update (optimistic version)", opt=answers(409))
     async def update(
         self,
         ctx: Ctx,
@@ -110,7 +113,10 @@ class TemplateController(Controller):
             )
 
     @delete(
-        "/{template_id:uuid}", summary="Soft delete (optimistic version)", status_code=HTTP_200_OK
+        "/{template_id:uuid}",
+        summary="Soft delete (optimistic version)",
+        status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def delete_one(
         self,
@@ -129,6 +135,7 @@ class TemplateController(Controller):
         "/{template_id:uuid}/merge",
         summary="Merge this template into target_id",
         status_code=HTTP_200_OK,
+        opt=answers(409),
     )
     async def merge(
         self,
@@ -145,5 +152,5 @@ class TemplateController(Controller):
                 conn, templates.organization_id, data.target_id, principal, "target template"
             )
             if source.org_id != target.org_id:
-                raise BadRequest("templates belong to different organizations")
+                raise InvalidInput("templates belong to different organizations")
             return await templates.merge(conn, template_id, data.target_id)

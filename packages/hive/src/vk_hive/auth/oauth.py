@@ -23,7 +23,7 @@ from vk_hive.auth import repository as repo
 from vk_hive.auth.crypto import constant_time_equal, random_alnum, sha256_hex
 from vk_hive.auth.sessions import TokenPair, inactive, tokens_for_session
 from vk_hive.auth.tokens import TokenSigner
-from vk_hive.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
+from vk_hive.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
 from vk_hive.settings import HiveSettings, OAuthProviderSettings
 from vk_hive.store.db import Database
 from vk_hive.tenancy.repository import ensure_personal_organization
@@ -65,7 +65,7 @@ def _provider(settings: HiveSettings, name: str) -> OAuthProviderSettings:
         raise NotFound(f"unknown OAuth provider {name!r}")
     conf = settings.provider(name)
     if conf is None:
-        raise BadRequest(f"OAuth provider {name!r} is not configured")
+        raise NotFound(f"OAuth provider {name!r} is not configured")
     return conf
 
 
@@ -79,9 +79,9 @@ def _check_return_to(return_to: str, settings: HiveSettings) -> None:
     try:
         parts = urlsplit(return_to)
     except ValueError:
-        raise BadRequest("return_to is not a valid URL") from None
+        raise InvalidInput("return_to is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("return_to must be an absolute http(s) URL")
+        raise InvalidInput("return_to must be an absolute http(s) URL")
     own_host = urlsplit(settings.base_url).hostname
     local = parts.hostname in ("localhost", "127.0.0.1", "::1")
     if not local and parts.hostname != own_host:
@@ -99,7 +99,7 @@ async def init_handoff(
     _provider(settings, provider)
     _check_return_to(return_to, settings)
     if not _HEX64.match(app_challenge):
-        raise BadRequest(
+        raise InvalidInput(
             "app_challenge must be 64 lowercase hex characters (SHA-256 of a verifier)"
         )
     async with db.transaction() as conn:
@@ -130,7 +130,7 @@ async def start_url(
         else:
             expired = False
     if expired:
-        raise BadRequest("handoff expired")
+        raise InvalidInput("handoff expired")
     if handoff.status != "pending":
         raise Conflict(f"handoff is {handoff.status}, not pending")
     params = {
@@ -159,10 +159,10 @@ async def _exchange_code(
         headers={"Accept": "application/json"},
     )
     if response.status_code != 200:
-        raise BadRequest("token_exchange_failed")
+        raise InvalidInput("token_exchange_failed")
     body = response.json()
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise BadRequest("token_exchange_failed")
+        raise InvalidInput("token_exchange_failed")
     return body
 
 
@@ -184,7 +184,7 @@ async def _get_json(client: httpx.AsyncClient, url: str, access_token: str) -> A
             last = exc
         if attempt + 1 < _PROFILE_TRIES:
             await asyncio.sleep(_PROFILE_DELAY_S)
-    raise ServiceUnavailable(f"provider unreachable: {type(last).__name__}")
+    raise Unavailable(f"provider unreachable: {type(last).__name__}")
 
 
 def _text(value: Any) -> str | None:
@@ -196,10 +196,10 @@ async def _profile(
 ) -> ProviderProfile:
     data = await _get_json(client, conf.user_url, access_token)
     if not isinstance(data, dict):
-        raise BadRequest("profile_fetch_failed")
+        raise InvalidInput("profile_fetch_failed")
     if provider == "github":
         if data.get("id") is None:
-            raise BadRequest("profile_fetch_failed")
+            raise InvalidInput("profile_fetch_failed")
         email = _text(data.get("email"))
         if email is None and conf.emails_url:
             emails = await _get_json(client, conf.emails_url, access_token)
@@ -217,7 +217,7 @@ async def _profile(
             avatar_url=_text(data.get("avatar_url")),
         )
     if data.get("sub") is None:
-        raise BadRequest("profile_fetch_failed")
+        raise InvalidInput("profile_fetch_failed")
     return ProviderProfile(
         provider_user_id=str(data["sub"]),
         email=_text(data.get("email")),
@@ -254,7 +254,7 @@ async def callback(
     ``handoff_id`` and ``app_code``, or ``error``)."""
     conf = _provider(settings, provider)
     if not state:
-        raise BadRequest("missing state")
+        raise InvalidInput("missing state")
     async with db.transaction() as conn:
         handoff = await repo.get_handoff_by_state(conn, state)
         if handoff is None or handoff.provider != provider:
@@ -276,8 +276,8 @@ async def callback(
         async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as client:
             tokens = await _exchange_code(client, conf, code, _callback_url(settings, provider))
             profile = await _profile(client, provider, conf, tokens["access_token"])
-    except (BadRequest, ServiceUnavailable, httpx.HTTPError) as exc:
-        reason = exc.detail if isinstance(exc, BadRequest) else "provider_unavailable"
+    except (InvalidInput, Unavailable, httpx.HTTPError) as exc:
+        reason = exc.detail if isinstance(exc, InvalidInput) else "provider_unavailable"
         async with db.transaction() as conn:
             await repo.set_handoff_status(conn, handoff.id, "error", reason)
         log.warning("oauth.callback_failed", provider=provider, reason=reason)
@@ -333,12 +333,12 @@ async def redeem(
         if handoff is None:
             raise NotFound("handoff not found")
         if handoff.status == "pending":
-            raise BadRequest("handoff not authorized")
+            raise InvalidInput("handoff not authorized")
         if handoff.status != "authorized":
             raise Conflict("handoff already redeemed or closed")
         if await repo.handoff_expired(conn, handoff.id):
             await repo.set_handoff_status(conn, handoff.id, "expired")
-            failure = BadRequest("handoff expired")
+            failure = InvalidInput("handoff expired")
         elif not constant_time_equal(sha256_hex(app_code), handoff.app_code_hash or ""):
             raise Unauthorized("invalid app_code")
         elif not constant_time_equal(sha256_hex(app_verifier), handoff.app_challenge):

@@ -21,8 +21,7 @@ class TokenError(Unauthorized):
     """A token that cannot be used; ``code`` is the machine-readable reason."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
+        super().__init__(f"{code}: {detail}", code=code)
 
 
 class AccessClaims(msgspec.Struct, frozen=True):

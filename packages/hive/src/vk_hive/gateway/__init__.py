@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -35,6 +34,7 @@ from vk_hive.gateway.session import NodeSession
 from vk_hive.jobs.runner import JobRunner, PeriodicJob
 from vk_hive.lifespan import ShutdownHook
 from vk_hive.settings import HiveSettings
+from vk_shared import problems
 
 __all__ = ["Gateway", "node_socket"]
 
@@ -157,12 +157,12 @@ _DENIAL = "websocket.http.response"
 
 
 async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
-    """Answer the handshake with ``refusal`` (an HTTP error with ``Retry-After`` and the usual JSON
-    error body); a server without the denial extension rejects the handshake on close."""
+    """Answer the handshake with ``refusal`` (an HTTP error with ``Retry-After`` and a problem
+    details body); a server without the denial extension rejects the handshake on close."""
     if _DENIAL not in (socket.scope.get("extensions") or {}):
         await socket.close(1013, refusal.message[:120])
         return
-    body = msgspec.json.encode({"status_code": refusal.status_code, "detail": refusal.message})
+    body = problems.encode(refusal.status_code, refusal.code, refusal.message)
     with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer is gone: nothing to say
         await socket.receive()  # websocket.connect
         await socket.send(
@@ -170,7 +170,7 @@ async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
                 "type": "websocket.http.response.start",
                 "status": refusal.status_code,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", problems.MEDIA_TYPE.encode()),
                     (b"retry-after", str(refusal.retry_after_s).encode("ascii")),
                 ],
             }

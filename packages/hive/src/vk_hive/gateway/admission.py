@@ -37,12 +37,14 @@ class _Pending(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a socket is not admitted: the HTTP status and message of the handshake refusal and
-    its ``Retry-After`` in seconds."""
+    """Why a socket is not admitted: the HTTP status, problem code and message of the handshake
+    refusal and its ``Retry-After`` in seconds."""
 
     status_code: int
     message: str
     retry_after_s: int
+    code: str = "unavailable"
+    """``unavailable`` (too many pending sockets) or ``rate_limited``."""
 
 
 class Admission:
@@ -99,6 +101,7 @@ class Admission:
                     429,
                     f"too many auth attempts from this address; retry after {seconds} s",
                     seconds,
+                    "rate_limited",
                 )
         return None
 

@@ -31,6 +31,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from vk_hive.errors import DomainError
 from vk_hive.gateway.facts import FactReader
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.plan import (
@@ -48,7 +49,6 @@ from vk_hive.gateway.plan import (
 from vk_hive.gateway.refusals import DATABASE_ERRORS, OpRefused, refusal_for
 from vk_hive.gateway.writer import Writer
 from vk_hive.store.db import Database
-from vk_hive.store.errors import StoreError
 from vk_hive.store.models import ProjectNodeLink, SharedTask
 from vk_hive.store.repositories import activity, op_log, project_links, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
@@ -288,7 +288,7 @@ class _Batch:
             self.result.applied += len(ops)
             for op in ops:
                 self.result.outcomes[op.op_type.value, "applied"] += 1
-        except (StoreError, *DATABASE_ERRORS):
+        except (DomainError, *DATABASE_ERRORS):
             for op in ops:
                 self._forget(op)
                 await self._one(op, recorded=True)
@@ -331,7 +331,7 @@ class _Batch:
             return False
         except OpRefused as refused:
             rejection = self._reject(op, refused)
-        except (StoreError, *DATABASE_ERRORS) as exc:
+        except (DomainError, *DATABASE_ERRORS) as exc:
             rejection = self._reject(op, refusal_for(exc))
         if not recorded or rejection is not None:
             self._done(op, rejection)

@@ -11,7 +11,6 @@ import structlog
 from vk_hive.api.dispatch import dispatch_task
 from vk_hive.errors import DomainError
 from vk_hive.gateway.ports import GatewayDeps
-from vk_hive.store.errors import StoreError
 from vk_hive.store.models import Assignment, Label
 from vk_hive.store.repositories import assignments, project_links, shared_tasks
 from vk_shared.status import TaskStatus
@@ -129,7 +128,7 @@ class Dispatcher:
                             conn, self._deps.settings, task, target.node_id
                         )
                     break
-                except (DomainError, StoreError) as exc:
+                except DomainError as exc:
                     log.info(
                         "lease.redispatch_skipped", node_id=str(target.node_id), reason=str(exc)
                     )

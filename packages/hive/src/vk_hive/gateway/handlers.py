@@ -14,6 +14,7 @@ import uuid
 
 import structlog
 
+from vk_hive.errors import LinkAlreadyExists
 from vk_hive.gateway.activity import ActivityStreams
 from vk_hive.gateway.apply import apply_batch
 from vk_hive.gateway.auth import link_info
@@ -21,7 +22,6 @@ from vk_hive.gateway.digest import digest_result
 from vk_hive.gateway.frames import error
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.ports import GatewayDeps, Peer
-from vk_hive.store.errors import LinkAlreadyExists
 from vk_hive.store.models import LocalProjectInfo, Node
 from vk_hive.store.repositories import (
     assignments,

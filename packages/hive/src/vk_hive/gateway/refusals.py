@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import asyncpg
 
-from vk_hive.store.errors import IllegalTransition, NotFound, StoreError
+from vk_hive.errors import DomainError, InvalidTransition, NotFound
 from vk_shared.wire import LeaseRevoked, RejectCode
 
 __all__ = [
@@ -79,14 +79,14 @@ class NoActiveAssignment(OpRefused):
     code = RejectCode.NO_ACTIVE_ASSIGNMENT
 
 
-def refusal_for(exc: StoreError | asyncpg.PostgresError) -> OpRefused:
+def refusal_for(exc: DomainError | asyncpg.PostgresError) -> OpRefused:
     """The refusal a store or database error met while writing an op stands for, by its type:
     the store's guards (transition under the row lock, an entity gone) and anything the database
     will not store."""
-    if isinstance(exc, IllegalTransition):
+    if isinstance(exc, InvalidTransition):
         return IllegalStatusChange(exc.detail)
     if isinstance(exc, NotFound):
         return EntityNotFound(exc.detail)
-    if isinstance(exc, StoreError):
+    if isinstance(exc, DomainError):
         return InvalidPayload(exc.detail)
     return InvalidPayload(f"rejected by the database: {exc}")

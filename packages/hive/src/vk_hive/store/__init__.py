@@ -2,7 +2,7 @@
 
 Repository functions live in ``vk_hive.store.repositories.<model>``; each takes an asyncpg
 connection first so callers compose several of them in one transaction, and returns msgspec
-Structs from ``vk_hive.store.models``. Domain errors come from ``vk_hive.store.errors``.
+Structs from ``vk_hive.store.models``. Domain errors come from ``vk_hive.errors``.
 """
 
 from vk_hive.store.db import Database

@@ -11,7 +11,7 @@ import msgspec
 from vk_hive.auth import repository as auth_repo
 from vk_hive.auth.crypto import sha256_hex
 from vk_hive.auth.principal import Principal
-from vk_hive.errors import BadRequest, Conflict, Forbidden, NotFound
+from vk_hive.errors import Conflict, Forbidden, NotFound
 from vk_hive.store.db import Database
 from vk_hive.tenancy import repository as repo
 
@@ -98,7 +98,7 @@ async def delete_organization(db: Database, principal: Principal, org_id: uuid.U
     async with db.transaction() as conn:
         org = await _admin_org(conn, org_id, principal)
         if org.is_personal:
-            raise BadRequest("a personal organization cannot be deleted")
+            raise Conflict("a personal organization cannot be deleted")
         await repo.delete_organization(conn, org_id)
 
 
@@ -114,7 +114,7 @@ async def change_role(
     async with db.transaction() as conn:
         org = await _admin_org(conn, org_id, principal)
         if org.is_personal:
-            raise BadRequest("members of a personal organization cannot be changed")
+            raise Conflict("members of a personal organization cannot be changed")
         admins = await repo.lock_admins(conn, org_id)
         current = await repo.get_role(conn, org_id, user_id)
         if current is None:
@@ -134,7 +134,7 @@ async def remove_member(
     async with db.transaction() as conn:
         org = await _admin_org(conn, org_id, principal)
         if org.is_personal:
-            raise BadRequest("members of a personal organization cannot be changed")
+            raise Conflict("members of a personal organization cannot be changed")
         admins = await repo.lock_admins(conn, org_id)
         current = await repo.get_role(conn, org_id, user_id)
         if current is None:
@@ -166,7 +166,7 @@ async def create_invitation(
     async with db.transaction() as conn:
         org = await _admin_org(conn, org_id, principal)
         if org.is_personal:
-            raise BadRequest("a personal organization cannot invite members")
+            raise Conflict("a personal organization cannot invite members")
         invited = await auth_repo.find_user_by_email(conn, email)
         if invited is not None and await repo.get_role(conn, org_id, invited.id) is not None:
             raise Conflict("this user is already a member")

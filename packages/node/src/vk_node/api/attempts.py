@@ -19,6 +19,7 @@ from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import log_entries as logs_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.openapi import answers
 from vk_shared.wire.common import INT64_MAX
 
 __all__ = ["AttemptController", "ExecutionProcessController"]
@@ -64,7 +65,12 @@ class AttemptController(Controller):
     path = "/task-attempts"
     tags: list[str] | None = ["attempts"]
 
-    @post("/", status_code=HTTP_202_ACCEPTED, summary="Start a new attempt of a task")
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Start a new attempt of a task",
+        opt=answers(404, 409, 422),
+    )
     async def create(self, ctx: Ctx, data: JSONBody[AttemptCreate]) -> TaskAttempt:
         """Records the attempt (branch, worktree) and starts its run (setup → agent → cleanup) in
         the background: 202 with the attempt. 422 for an unknown executor, one this node cannot
@@ -79,7 +85,7 @@ class AttemptController(Controller):
             use_parent_worktree=data.use_parent_worktree,
         )
 
-    @get("/", summary="Attempts of a task, newest first")
+    @get("/", summary="Attempts of a task, newest first", opt=answers(404))
     async def list_attempts(self, store: Db, task_id: FromQuery[UUID]) -> list[TaskAttempt]:
         async with store.read() as conn:
             await tasks_repo.get(conn, task_id)
@@ -100,19 +106,34 @@ class AttemptController(Controller):
                 conn, attempt_id, include_dropped=include_dropped
             )
 
-    @post("/{attempt_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop a running attempt")
+    @post(
+        "/{attempt_id:uuid}/stop",
+        status_code=HTTP_200_OK,
+        summary="Stop a running attempt",
+        opt=answers(409),
+    )
     async def stop(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> TaskAttempt:
         """Kills the attempt's running processes (SIGTERM to each process group, SIGKILL after
         the grace period); the task goes to review. A no-op when nothing runs."""
         return await service.stop_attempt(ctx.executor, attempt_id)
 
-    @post("/{attempt_id:uuid}/merge", status_code=HTTP_200_OK, summary="Merge an attempt")
+    @post(
+        "/{attempt_id:uuid}/merge",
+        status_code=HTTP_200_OK,
+        summary="Merge an attempt",
+        opt=answers(409, 422),
+    )
     async def merge(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> Merge:
         """Squash-merges the attempt branch into its target branch; the task becomes done.
         409 while it runs, on a conflict or when the target has commits the branch lacks."""
         return await service.merge(ctx.executor, attempt_id)
 
-    @post("/{attempt_id:uuid}/pr", status_code=HTTP_200_OK, summary="Open a pull request")
+    @post(
+        "/{attempt_id:uuid}/pr",
+        status_code=HTTP_200_OK,
+        summary="Open a pull request",
+        opt=answers(409, 422),
+    )
     async def pull_request(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[PullRequest]
     ) -> Merge:
@@ -120,7 +141,12 @@ class AttemptController(Controller):
         not authenticated."""
         return await service.open_pr(ctx.executor, attempt_id, data.title, data.body)
 
-    @post("/{attempt_id:uuid}/follow-up", status_code=HTTP_202_ACCEPTED, summary="Follow up")
+    @post(
+        "/{attempt_id:uuid}/follow-up",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Follow up",
+        opt=answers(409, 422),
+    )
     async def follow_up(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[FollowUp]
     ) -> FollowUpResult:
@@ -128,7 +154,12 @@ class AttemptController(Controller):
         the attempt runs, the message is queued (``queued: true``) and runs afterwards."""
         return await service.follow_up(ctx.executor, attempt_id, data.prompt, data.variant)
 
-    @post("/{attempt_id:uuid}/retry", status_code=HTTP_202_ACCEPTED, summary="Retry from a run")
+    @post(
+        "/{attempt_id:uuid}/retry",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Retry from a run",
+        opt=answers(409, 422),
+    )
     async def retry(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[Retry]
     ) -> TaskAttempt:
@@ -143,7 +174,12 @@ class AttemptController(Controller):
             perform_git_reset=data.perform_git_reset,
         )
 
-    @post("/{attempt_id:uuid}/dev-server", status_code=HTTP_202_ACCEPTED, summary="Dev server")
+    @post(
+        "/{attempt_id:uuid}/dev-server",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Dev server",
+        opt=answers(409, 422),
+    )
     async def dev_server(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[DevServer]
     ) -> TaskAttempt:

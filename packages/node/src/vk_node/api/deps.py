@@ -9,9 +9,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from vk_node.context import NodeContext
-from vk_node.errors import BadRequest
+from vk_node.errors import InvalidInput
 from vk_node.store import Store
-from vk_shared.jsoncheck import body_problem
+from vk_shared.jsoncheck import request_problem
 
 __all__ = ["Ctx", "Db", "provide_ctx", "provide_store", "reject_nul_bytes"]
 
@@ -34,9 +34,10 @@ def provide_store(state: State) -> Store:
 async def reject_nul_bytes(request: Request[Any, Any, Any]) -> None:
     """``before_request`` guard of every route: no NUL byte in the URL; the body (of any method),
     before anything decodes it, is JSON nested at most ``MAX_DEPTH`` levels deep, without lone
-    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.body_problem``)."""
-    if "\x00" in request.scope.get("path", "") or b"%00" in request.scope.get("query_string", b""):
-        raise BadRequest("NUL bytes are not allowed in the URL")
-    problem = body_problem(await request.body())
+    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.request_problem``)."""
+    problem = request_problem(
+        request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
+    )
     if problem is not None:
-        raise BadRequest(problem)
+        code, detail = problem
+        raise InvalidInput(detail, code=code)

@@ -18,6 +18,7 @@ from vk_node.store.models import Draft
 from vk_node.store.repositories import drafts as drafts_repo
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
+from vk_shared.openapi import answers
 
 __all__ = ["DraftController"]
 
@@ -53,7 +54,11 @@ class DraftController(Controller):
             raise NotFound(f"no {draft_type} draft for attempt {attempt_id}")
         return draft
 
-    @put("/", summary="Save (create or overwrite) the draft; bumps its version")
+    @put(
+        "/",
+        summary="Save (create or overwrite) the draft; bumps its version",
+        opt=answers(409, 422),
+    )
     async def save(
         self,
         store: Db,
@@ -79,7 +84,7 @@ class DraftController(Controller):
                 image_ids=data.image_ids,
             )
 
-    @post("/queue", status_code=HTTP_200_OK, summary="Queue or unqueue the draft")
+    @post("/queue", status_code=HTTP_200_OK, summary="Queue or unqueue the draft", opt=answers(409))
     async def queue(
         self,
         store: Db,

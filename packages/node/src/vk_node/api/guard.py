@@ -20,7 +20,9 @@ request and WebSocket handshake passes these checks, in this order, before routi
    "simple" cross-site form or ``text/plain`` request that skips the browser's preflight.
 
 A refused request reaches no handler: nothing is read from its body, nothing is created or changed.
-Refusals are JSON ``{"status_code", "detail"}`` like every other error of the node.
+Refusals are RFC 9457 problem details (:mod:`vk_shared.problems`) like every other error of the
+node, with the codes ``misdirected_request``, ``forbidden``, ``unauthorized`` and
+``unsupported_media_type``.
 
 :class:`AccessPolicy` decides without I/O (unit-tested on its own); :class:`RequestGuard` is the
 ASGI layer that applies it to the whole application.
@@ -36,13 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from vk_node.errors import error_body
 from vk_node.settings import ENV_NAMES, NodeSettings, SettingsError
+from vk_shared import problems
 
 __all__ = [
     "AccessPolicy",
@@ -72,6 +73,12 @@ class Refusal:
     reason: str
     """A short machine-readable word for the log line (``host``, ``origin``, ``token``, ...)."""
     headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def code(self) -> str:
+        """The problem's code: ``misdirected_request``, ``forbidden``, ``unauthorized``,
+        ``unsupported_media_type``."""
+        return problems.code_for_status(self.status)
 
 
 def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -305,9 +312,9 @@ class RequestGuard:
 
 
 async def _refuse(scope: Scope, send: Any, refusal: Refusal) -> None:
-    body = msgspec.json.encode(error_body(refusal.status, refusal.detail))
+    body = problems.encode(refusal.status, refusal.code, refusal.detail)
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", problems.MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         *((name.encode(), value.encode()) for name, value in refusal.headers),
     ]

@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from vk_node import __version__
 from vk_node.api.deps import Ctx
@@ -32,7 +33,11 @@ class Health(msgspec.Struct, frozen=True):
     """Ops not yet acknowledged by the hive (``None`` when the store did not answer)."""
 
 
-@get("/health", summary="Liveness of the node")
+@get(
+    "/health",
+    summary="Liveness of the node",
+    responses={503: ResponseSpec(Health, description="Degraded: the store does not answer")},
+)
 async def health(ctx: Ctx) -> Response[Health]:
     settings = ctx.settings
     backlog: int | None

@@ -17,6 +17,7 @@ from vk_node.store.models import Label
 from vk_node.store.repositories import labels as labels_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.openapi import answers
 
 __all__ = ["LabelController", "TaskLabelController"]
 
@@ -43,7 +44,11 @@ class LabelController(Controller):
     path = "/labels"
     tags: list[str] | None = ["labels"]
 
-    @get("/", summary="Global labels, plus a project's own when project_id is given")
+    @get(
+        "/",
+        summary="Global labels, plus a project's own when project_id is given",
+        opt=answers(404),
+    )
     async def list_labels(
         self, store: Db, project_id: FromQuery[UUID | None] = None
     ) -> list[Label]:
@@ -53,7 +58,7 @@ class LabelController(Controller):
             await projects_repo.get(conn, project_id)
             return await labels_repo.find_for_project(conn, project_id)
 
-    @post("/", summary="Create a label")
+    @post("/", summary="Create a label", opt=answers(404, 409))
     async def create(self, store: Db, data: JSONBody[LabelCreate]) -> Label:
         async with store.transaction() as conn:
             if data.project_id is not None:
@@ -71,7 +76,7 @@ class LabelController(Controller):
     async def get_label(self, store: Db, label_id: FromPath[UUID]) -> Label:
         return await service.get_label(store, label_id)
 
-    @patch("/{label_id:uuid}", summary="Rename or restyle a label")
+    @patch("/{label_id:uuid}", summary="Rename or restyle a label", opt=answers(409))
     async def update(
         self, store: Db, label_id: FromPath[UUID], data: JSONBody[LabelUpdate]
     ) -> Label:
@@ -104,7 +109,7 @@ class TaskLabelController(Controller):
             await tasks_repo.get(conn, task_id)
             return await labels_repo.find_by_task_id(conn, task_id)
 
-    @put("/", summary="Replace the labels of a task")
+    @put("/", summary="Replace the labels of a task", opt=answers(422))
     async def set_labels(
         self, store: Db, task_id: FromPath[UUID], data: JSONBody[TaskLabels]
     ) -> list[Label]:

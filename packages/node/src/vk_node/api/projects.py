@@ -14,6 +14,7 @@ from vk_node.api.types import Name, Path, Script, ShortText, given_fields
 from vk_node.services import projects as service
 from vk_node.store.models import Project, ProjectWithStats
 from vk_node.store.repositories import projects as projects_repo
+from vk_shared.openapi import answers
 
 __all__ = ["ProjectController"]
 
@@ -51,7 +52,9 @@ class ProjectController(Controller):
     path = "/projects"
     tags: list[str] | None = ["projects"]
 
-    @post("/", summary="Create a project for an existing local git repository")
+    @post(
+        "/", summary="Create a project for an existing local git repository", opt=answers(409, 422)
+    )
     async def create(self, store: Db, data: JSONBody[ProjectCreate]) -> Project:
         """422 when ``git_repo_path`` is not the root of a git repository; 409 when another
         project already uses it."""
@@ -70,7 +73,11 @@ class ProjectController(Controller):
         async with store.read() as conn:
             return await projects_repo.get(conn, project_id)
 
-    @patch("/{project_id:uuid}", summary="Change a project's name, path or scripts")
+    @patch(
+        "/{project_id:uuid}",
+        summary="Change a project's name, path or scripts",
+        opt=answers(409, 422),
+    )
     async def update(
         self, store: Db, project_id: FromPath[UUID], data: JSONBody[ProjectUpdate]
     ) -> Project:
@@ -82,7 +89,12 @@ class ProjectController(Controller):
             await projects_repo.get(conn, project_id)
             await projects_repo.delete(conn, project_id)
 
-    @post("/{project_id:uuid}/link", status_code=HTTP_200_OK, summary="Link to a swarm project")
+    @post(
+        "/{project_id:uuid}/link",
+        status_code=HTTP_200_OK,
+        summary="Link to a swarm project",
+        opt=answers(409),
+    )
     async def link(
         self, ctx: Ctx, store: Db, project_id: FromPath[UUID], data: JSONBody[ProjectLink]
     ) -> Project:

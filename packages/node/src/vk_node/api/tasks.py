@@ -15,6 +15,7 @@ from vk_node.services import tasks as service
 from vk_node.store.models import Task, TaskWithAttemptStatus
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.openapi import answers
 from vk_shared.status import NodeTaskStatus
 
 __all__ = ["TaskController"]
@@ -39,7 +40,7 @@ class TaskController(Controller):
     path = "/tasks"
     tags: list[str] | None = ["tasks"]
 
-    @post("/", summary="Create a task (optionally a subtask)")
+    @post("/", summary="Create a task (optionally a subtask)", opt=answers(404, 422))
     async def create(self, store: Db, data: JSONBody[TaskCreate]) -> Task:
         """404 when the project does not exist; 422 when the parent is unknown or in another
         project. For a linked project the write and its outbox op commit together."""
@@ -51,7 +52,7 @@ class TaskController(Controller):
             parent_task_id=data.parent_task_id,
         )
 
-    @get("/", summary="Tasks of a project, most recent activity first")
+    @get("/", summary="Tasks of a project, most recent activity first", opt=answers(404))
     async def list_tasks(
         self, store: Db, project_id: FromQuery[UUID], include_archived: FromQuery[bool] = False
     ) -> list[TaskWithAttemptStatus]:
@@ -66,20 +67,27 @@ class TaskController(Controller):
         async with store.read() as conn:
             return await tasks_repo.get(conn, task_id)
 
-    @patch("/{task_id:uuid}", summary="Edit a task or change its status")
+    @patch("/{task_id:uuid}", summary="Edit a task or change its status", opt=answers(409, 422))
     async def update(self, store: Db, task_id: FromPath[UUID], data: JSONBody[TaskUpdate]) -> Task:
         """409 for a status change the local user may not make (see DESIGN.md §5)."""
         changes = service.TaskChanges(**given_fields(data))
         return await service.update_task(store, task_id, changes)
 
-    @delete("/{task_id:uuid}", summary="Delete a task; its subtasks become top-level")
+    @delete(
+        "/{task_id:uuid}", summary="Delete a task; its subtasks become top-level", opt=answers(409)
+    )
     async def remove(self, ctx: Ctx, task_id: FromPath[UUID]) -> None:
         """409 while the task has a running attempt; its worktrees are removed first."""
         await service.check_not_running(ctx.store, task_id, "deleting")
         await ctx.executor.remove_task_worktrees(task_id)
         await service.delete_task(ctx.store, task_id)
 
-    @post("/{task_id:uuid}/archive", status_code=HTTP_200_OK, summary="Archive with subtasks")
+    @post(
+        "/{task_id:uuid}/archive",
+        status_code=HTTP_200_OK,
+        summary="Archive with subtasks",
+        opt=answers(409),
+    )
     async def archive(self, ctx: Ctx, task_id: FromPath[UUID]) -> Task:
         """409 while a task of the subtree runs; the archived tasks' worktrees are removed."""
         task, archived = await service.archive_task(ctx.store, task_id)
@@ -87,7 +95,12 @@ class TaskController(Controller):
             await ctx.executor.remove_task_worktrees(archived_id)
         return task
 
-    @post("/{task_id:uuid}/unarchive", status_code=HTTP_200_OK, summary="Unarchive a task")
+    @post(
+        "/{task_id:uuid}/unarchive",
+        status_code=HTTP_200_OK,
+        summary="Unarchive a task",
+        opt=answers(409),
+    )
     async def unarchive(self, store: Db, task_id: FromPath[UUID]) -> Task:
         return await service.unarchive_task(store, task_id)
 

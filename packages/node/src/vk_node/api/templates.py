@@ -14,10 +14,13 @@ from vk_node.api.types import Description
 from vk_node.errors import NotFound
 from vk_node.store.models import Template
 from vk_node.store.repositories import templates as templates_repo
+from vk_shared.openapi import answers
 
 __all__ = ["TemplateController"]
 
-TemplateName = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^\S+$")]
+TemplateName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x20\x7f]+$")
+]
 Content = Annotated[Description, msgspec.Meta(min_length=1)]
 
 
@@ -41,7 +44,7 @@ class TemplateController(Controller):
         async with store.read() as conn:
             return await templates_repo.find_all(conn)
 
-    @post("/", summary="Create a template")
+    @post("/", summary="Create a template", opt=answers(409))
     async def create(self, store: Db, data: JSONBody[TemplateCreate]) -> Template:
         async with store.transaction() as conn:
             return await templates_repo.create(
@@ -56,7 +59,7 @@ class TemplateController(Controller):
             raise NotFound(f"template {template_id} not found")
         return found
 
-    @patch("/{template_id:uuid}", summary="Rename or rewrite a template")
+    @patch("/{template_id:uuid}", summary="Rename or rewrite a template", opt=answers(409))
     async def update(
         self, store: Db, template_id: FromPath[UUID], data: JSONBody[TemplateUpdate]
     ) -> Template:

@@ -33,7 +33,11 @@ Script = Annotated[str, msgspec.Meta(max_length=MAX_TASK_TEXT_BYTES)]
 BranchName = Annotated[
     str,
     msgspec.Meta(
-        min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]*$"
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        # Explicit character classes: ``\s`` means other characters in Python than in the
+        # ECMA-262 regular expressions of JSON Schema (the OpenAPI document).
+        pattern=r"^[^\x00-\x20\x7f~^:?*\[\\-][^\x00-\x20\x7f~^:?*\[\\]*$",
     ),
 ]
 ExecutorName = Annotated[str, msgspec.Meta(pattern="^[A-Z][A-Z0-9_]{0,63}$")]

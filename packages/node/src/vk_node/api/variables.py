@@ -16,6 +16,7 @@ from vk_node.errors import NotFound
 from vk_node.store.models import TaskVariable
 from vk_node.store.repositories import task_variables as variables_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.openapi import answers
 
 __all__ = ["TaskVariableController"]
 
@@ -64,7 +65,7 @@ class TaskVariableController(Controller):
             for name, value in sorted(merged.items())
         ]
 
-    @post("/", summary="Define a variable on the task")
+    @post("/", summary="Define a variable on the task", opt=answers(409))
     async def create(
         self, store: Db, task_id: FromPath[UUID], data: JSONBody[VariableCreate]
     ) -> TaskVariable:
@@ -73,7 +74,7 @@ class TaskVariableController(Controller):
             await tasks_repo.get(conn, task_id)
             return await variables_repo.create(conn, task_id, data.name, data.value)
 
-    @patch("/{variable_id:uuid}", summary="Rename or change a variable")
+    @patch("/{variable_id:uuid}", summary="Rename or change a variable", opt=answers(409))
     async def update(
         self,
         store: Db,

@@ -63,11 +63,16 @@ class GitError(Unprocessable):
     names the command and carries its own words."""
 
     def __init__(
-        self, detail: str, *, command: Sequence[str] = (), code: int | None = None, stderr: str = ""
+        self,
+        detail: str,
+        *,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr: str = "",
     ) -> None:
         super().__init__(detail)
         self.command = tuple(command)
-        self.code = code
+        self.exit_code = exit_code
         """The exit status; ``None`` when the command did not run to its end."""
         self.stderr = stderr
 
@@ -132,7 +137,7 @@ class GitRunner:
             raise GitError(
                 f"{name} {' '.join(argv[1:3])} failed: {detail}",
                 command=argv,
-                code=result.code,
+                exit_code=result.code,
                 stderr=result.err,
             )
         return result.out

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 
-from vk_node.errors import BadRequest, Conflict, Unprocessable
+from vk_node.errors import Conflict, Unprocessable
 from vk_node.store.models import Merge
 from vk_node.store.repositories import merges as merges_repo
 from vk_node.store.repositories import projects as projects_repo
@@ -120,7 +120,7 @@ async def create_pr(
     """Push the attempt branch and open a pull request with the GitHub CLI (``gh``)."""
     gh = await asyncio.to_thread(shutil.which, "gh")
     if gh is None:
-        raise BadRequest("gh is not installed on this node; install the GitHub CLI to open PRs")
+        raise Unprocessable("gh is not installed on this node; install the GitHub CLI to open PRs")
     async with service.store.read() as conn:
         attempt = await attempts_repo.get(conn, attempt_id)
         task = await tasks_repo.get(conn, attempt.task_id)
@@ -128,7 +128,7 @@ async def create_pr(
     cwd = attempt.container_ref or project.git_repo_path
     git = service.git
     if not (await git.gh(cwd, gh, "auth", "status")).ok:
-        raise BadRequest("gh is not authenticated; run `gh auth login` on this node")
+        raise Unprocessable("gh is not authenticated; run `gh auth login` on this node")
     await git.check(cwd, "push", "--set-upstream", "origin", attempt.branch)
     created = await git.gh(
         cwd,

@@ -25,8 +25,8 @@ import aiosqlite
 import msgspec
 import structlog
 
+from vk_node.errors import Conflict
 from vk_node.store import outbox
-from vk_node.store.errors import Conflict
 from vk_node.store.repositories import labels as labels_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo

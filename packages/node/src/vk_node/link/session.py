@@ -20,6 +20,7 @@ import structlog
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from vk_node.errors import DomainError
 from vk_node.link import activity
 from vk_node.link.acks import Acks
 from vk_node.link.assignments import AssignmentManager
@@ -31,7 +32,6 @@ from vk_node.link.state import LinkState, LinkStats
 from vk_node.services.projects import link_project as link_local_project
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
-from vk_node.store.errors import StoreError
 from vk_node.store.models import Project
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
@@ -258,7 +258,7 @@ class SessionRunner:
             if project is not None and project.remote_project_id is None:
                 try:
                     await link_local_project(self._store, project.id, link.project_id)
-                except StoreError as exc:
+                except DomainError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
         async with self._store.transaction() as conn:
             for label in msg.swarm_labels:

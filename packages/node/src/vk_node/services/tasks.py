@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 import aiosqlite
 import msgspec
 
-from vk_node.errors import BadRequest, Conflict, Unprocessable
+from vk_node.errors import Conflict, InvalidInput, Unprocessable
 from vk_node.store import Store, outbox
 from vk_node.store.models import Project, Task
 from vk_node.store.repositories import projects as projects_repo
@@ -66,12 +66,12 @@ def check_transition(project: Project, frm: NodeTaskStatus, to: NodeTaskStatus) 
 
 
 def check_text_size(title: str, description: str | None) -> None:
-    """Raise :class:`BadRequest` (400) when title plus description exceed the hive's byte limit."""
+    """Raise :class:`InvalidInput` when title plus description exceed the hive's byte limit."""
     size = len(title.encode("utf-8", "surrogatepass")) + len(
         (description or "").encode("utf-8", "surrogatepass")
     )
     if size > MAX_TASK_TEXT_BYTES:
-        raise BadRequest(
+        raise InvalidInput(
             f"title and description hold {size} bytes of UTF-8; at most {MAX_TASK_TEXT_BYTES} "
             "are allowed together"
         )

@@ -33,8 +33,8 @@ from uuid import UUID, uuid4
 import aiosqlite
 import msgspec
 
+from vk_node.errors import InvalidOp
 from vk_node.store.codec import decode_row, now_db, ts_from_db, uuid_from_db, uuid_to_db
-from vk_node.store.errors import InvalidOp
 from vk_node.store.models import Task
 from vk_node.store.signals import mark_enqueued
 from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value

@@ -12,7 +12,7 @@ import uuid
 
 import asyncpg
 
-from vk_hive.store.errors import AlreadyAssigned, NotFound
+from vk_hive.errors import AlreadyAssigned, NotFound
 from vk_hive.store.models import (
     Assignment,
     DispatchDetails,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from vk_hive.store.errors import AttemptNotFound, NotFound
+from vk_hive.errors import AttemptNotFound, NotFound
 from vk_hive.store.models import (
     ExecutionProcess,
     NewOutputLog,

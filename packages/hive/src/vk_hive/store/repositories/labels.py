@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from vk_hive.store.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from vk_hive.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from vk_hive.store.models import Label, from_row, from_rows
 
 _COLUMNS = """id, organization_id, project_id, origin_node_id, name, icon, color, version,

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from vk_hive.store.errors import NotFound
+from vk_hive.errors import NotFound
 from vk_hive.store.models import NodeApiKey, from_row, from_rows
 
 _COLUMNS = """id, organization_id, name, key_hash, key_prefix, created_by, last_used_at,

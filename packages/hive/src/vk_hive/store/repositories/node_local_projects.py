@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from vk_hive.store.errors import NotFound
+from vk_hive.errors import NotFound
 from vk_hive.store.models import LocalProjectInfo, NodeLocalProject, from_row, from_rows
 
 _SELECT = """

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from vk_hive.store.errors import InvalidInput, NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import Node, NodeRegistration, NodeStatusEntry, from_row, from_rows
 from vk_shared.status import NodeStatus
 

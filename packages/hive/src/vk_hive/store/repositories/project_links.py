@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from vk_hive.store.errors import InvalidInput, LinkAlreadyExists, NotFound
+from vk_hive.errors import InvalidInput, LinkAlreadyExists, NotFound
 from vk_hive.store.models import (
     DispatchTarget,
     LinkSyncInfo,

@@ -2,7 +2,7 @@
 
 Every mutation bumps ``version`` and appends its activity event (``task.created``,
 ``task.updated``, ``task.reassigned``, ``task.deleted``) in the same transaction. Status changes
-follow ``vk_shared.status``: an illegal transition raises IllegalTransition, never coerced.
+follow ``vk_shared.status``: an illegal transition raises InvalidTransition, never coerced.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from vk_hive.store.errors import IllegalTransition, InvalidInput, NotFound, VersionConflict
+from vk_hive.errors import InvalidInput, InvalidTransition, NotFound, VersionConflict
 from vk_hive.store.models import (
     BulkSnapshot,
     SharedTask,
@@ -95,7 +95,7 @@ def _check_transition(frm: TaskStatus, to: TaskStatus, author: Author | None) ->
     ok = is_legal(frm, to) if author is None else may_transition(author, frm, to)
     if not ok:
         by = "" if author is None else f" by {author.value}"
-        raise IllegalTransition(f"illegal status transition {frm.value} -> {to.value}{by}")
+        raise InvalidTransition(f"illegal status transition {frm.value} -> {to.value}{by}")
 
 
 async def _user_data(conn: asyncpg.Connection, user_id: uuid.UUID | None) -> UserData | None:

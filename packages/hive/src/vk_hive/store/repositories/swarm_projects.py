@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from vk_hive.store.errors import Conflict, InvalidInput, NotFound
+from vk_hive.errors import Conflict, InvalidInput, NotFound
 from vk_hive.store.models import SwarmProject, SwarmProjectWithCounts, from_row, from_rows
 from vk_hive.store.repositories import shared_tasks
 

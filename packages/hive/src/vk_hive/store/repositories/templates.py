@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from vk_hive.store.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from vk_hive.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from vk_hive.store.models import SwarmTemplate, from_row, from_rows
 
 _COLUMNS = """id, organization_id, name, content, description, metadata, version, created_at,

@@ -10,9 +10,9 @@ from uuid import UUID
 
 import aiosqlite
 
+from vk_node.errors import InvalidTransition, NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
-from vk_node.store.errors import InvalidTransition, NotFound
 from vk_node.store.models import (
     ExecutionContext,
     ExecutionProcess,

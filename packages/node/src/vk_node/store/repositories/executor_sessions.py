@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 import aiosqlite
 
+from vk_node.errors import NotFound
 from vk_node.store.codec import now_db, uuid_to_db
-from vk_node.store.errors import NotFound
 from vk_node.store.models import ExecutorSession
 from vk_node.store.sql import execute, fetch_model, fetch_models, fetch_value
 

@@ -14,9 +14,9 @@ from uuid import UUID
 
 import aiosqlite
 
+from vk_node.errors import NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
-from vk_node.store.errors import NotFound
 from vk_node.store.models import LogEntry, LogPage, RawLogChunk
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 from vk_shared.protocol import MAX_LOG_CONTENT_BYTES, MAX_LOG_ENTRIES_PER_OP

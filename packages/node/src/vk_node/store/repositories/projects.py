@@ -6,8 +6,8 @@ from uuid import UUID
 
 import aiosqlite
 
+from vk_node.errors import Conflict, NotFound
 from vk_node.store.codec import now_db, uuid_from_db, uuid_or_none, uuid_to_db
-from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import Project, ProjectWithStats
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 

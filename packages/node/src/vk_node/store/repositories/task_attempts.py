@@ -9,9 +9,9 @@ from uuid import UUID
 import aiosqlite
 import msgspec
 
+from vk_node.errors import NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import now_db, uuid_to_db
-from vk_node.store.errors import NotFound
 from vk_node.store.models import Project, Task, TaskAttempt
 from vk_node.store.repositories import projects, tasks
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value

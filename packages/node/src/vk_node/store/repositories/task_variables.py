@@ -15,8 +15,8 @@ from uuid import UUID, uuid4
 
 import aiosqlite
 
+from vk_node.errors import Conflict, NotFound
 from vk_node.store.codec import now_db, uuid_to_db
-from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import TaskVariable
 from vk_node.store.repositories import projects, tasks
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 import aiosqlite
 
+from vk_node.errors import Conflict, NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import (
     decode_row,
@@ -26,7 +27,6 @@ from vk_node.store.codec import (
     uuid_or_none,
     uuid_to_db,
 )
-from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import Task, TaskAttempt, TaskRelationships, TaskWithAttemptStatus
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value, run
 from vk_shared.status import NodeTaskStatus

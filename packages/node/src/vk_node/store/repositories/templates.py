@@ -7,8 +7,8 @@ from uuid import UUID
 
 import aiosqlite
 
+from vk_node.errors import Conflict, NotFound
 from vk_node.store.codec import now_db
-from vk_node.store.errors import Conflict, NotFound
 from vk_node.store.models import Template
 from vk_node.store.sql import execute, fetch_model, fetch_models
 

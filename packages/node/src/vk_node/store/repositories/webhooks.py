@@ -7,8 +7,8 @@ from uuid import UUID
 
 import aiosqlite
 
+from vk_node.errors import NotFound
 from vk_node.store.codec import now_db, uuid_or_none, uuid_to_db
-from vk_node.store.errors import NotFound
 from vk_node.store.models import Webhook
 from vk_node.store.sql import execute, fetch_model, fetch_models
 
