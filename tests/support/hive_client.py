@@ -138,6 +138,7 @@ class HiveClient:
         cursors: dict[uuid.UUID, int] | None = None,
         last_acked_seq: int = 0,
         protocol_version: int = PROTOCOL_VERSION,
+        features: Sequence[str] = (),
     ) -> AuthResult | ErrorMessage:
         """Send ``auth``; the ``auth_result`` or the ``error`` the hive answered with."""
         await self.send(
@@ -151,6 +152,7 @@ class HiveClient:
                     ActivityCursor(project_id=p, seq=s) for p, s in (cursors or {}).items()
                 ],
                 last_acked_seq=last_acked_seq,
+                features=list(features),
             )
         )
         while True:

@@ -6,9 +6,11 @@ Strategies are derived from the Structs themselves via ``msgspec.inspect``, hono
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC
 from functools import cache
+from pathlib import Path
 from typing import Any, get_args
 
 import msgspec
@@ -29,15 +31,18 @@ from vk_shared.wire import (
     HIVE_MESSAGE_TYPES,
     NODE_MESSAGE_TYPES,
     OP_PAYLOAD_TYPES,
+    Auth,
     Digest,
     HiveMessage,
     LogsAppend,
     NodeMessage,
+    OpAck,
     OpBatch,
     OutboxOp,
     tag_of,
 )
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wire"
 INT64 = (-(2**63), 2**63 - 1)
 MAX_LIST = 3
 MAX_TEXT = 40
@@ -155,7 +160,8 @@ def test_the_unions_list_every_message_of_the_design() -> None:
     ]  # fmt: skip
     assert [tag_of(c) for c in HIVE_MESSAGE_TYPES] == [
         "auth_result", "heartbeat_ack", "task_assign", "lease_grant", "lease_revoked",
-        "task_cancel", "op_ack", "op_rejected", "digest_result", "activity", "resync_required",
+        "task_cancel", "op_ack", "op_rejected", "digest_result", "activity", "activity_skipped",
+        "resync_required",
         "project_sync", "node_status", "node_removed", "label_sync", "error",
     ]  # fmt: skip
     assert [tag_of(c) for c in OP_PAYLOAD_TYPES] == [
@@ -203,3 +209,16 @@ def test_codec_frame_kinds_follow_the_subprotocol() -> None:
     msg = msgspec.json.decode(b'{"type":"op_ack","applied_through_seq":3}', type=HiveMessage)
     assert isinstance(Codec.for_subprotocol(SUBPROTOCOL_JSON).encode(msg), str)
     assert isinstance(Codec.for_subprotocol(SUBPROTOCOL_MSGPACK).encode(msg), bytes)
+
+
+def test_frames_of_the_previous_release_decode_with_the_new_fields_defaults() -> None:
+    """``op_ack.tasks`` and ``auth.features`` are append-only: a frame without them (what a
+    release before them sends) decodes to "no tasks" and "no features"."""
+    ack = decode_hive_message(b'{"type":"op_ack","applied_through_seq":7}', binary=False)
+    assert isinstance(ack, OpAck)
+    assert ack.tasks == []
+    raw = json.loads((FIXTURES / "node" / "auth.json").read_text("utf-8"))
+    del raw["features"]
+    auth = decode_node_message(json.dumps(raw).encode(), binary=False)
+    assert isinstance(auth, Auth)
+    assert auth.features == []

@@ -10,6 +10,8 @@ from typing import Final
 
 __all__ = [
     "DIGEST_BUCKETS",
+    "FEATURES",
+    "FEATURE_ACK_TASKS",
     "MAX_ASSIGNMENT_IDS",
     "MAX_DIGEST_BUCKETS",
     "MAX_DIGEST_PULL_ENTITIES",
@@ -32,6 +34,16 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 """Sent in ``auth``/``auth_result``; a mismatch is an authentication failure."""
+
+# --- features (``auth.features``): additive behaviour a node opts into -------------------------
+
+FEATURE_ACK_TASKS: Final = "ack_tasks"
+"""The node takes the shared ids and versions of its task ops from ``op_ack.tasks`` and cursor
+advances from ``activity_skipped``: the hive does not echo the activity events of the node's own
+ops back to it."""
+
+FEATURES: Final[tuple[str, ...]] = (FEATURE_ACK_TASKS,)
+"""Every feature this release of the protocol knows (what a current node announces)."""
 
 SUBPROTOCOL_JSON: Final = "vk.v1"
 """WebSocket subprotocol for JSON text frames."""

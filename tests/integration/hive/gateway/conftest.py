@@ -170,8 +170,10 @@ class World:
         link: bool = True,
         api_key: str | None = None,
         cursors: dict[uuid.UUID, int] | None = None,
+        features: tuple[str, ...] = (),
     ) -> Node:
-        """Connect and authenticate a node; link one local project to ``project_id``."""
+        """Connect and authenticate a node; link one local project to ``project_id``.
+        ``features``: what its ``auth`` announces (none: a node of the first protocol release)."""
         key = api_key or await self.api_key()
         client = await self.client()
         result = await client.auth(
@@ -180,6 +182,7 @@ class World:
             name=f"node-{uuid.uuid4().hex[:4]}",
             executors=executors,
             cursors=cursors,
+            features=features,
         )
         assert isinstance(result, AuthResult), result
         local = uuid.uuid4()

@@ -21,7 +21,14 @@ from vk_node.store.repositories import cached_nodes as nodes_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.status import NodeStatus, NodeTaskStatus
-from vk_shared.wire import Activity, NodeStatusChanged, OpRejected
+from vk_shared.wire import (
+    AckedTask,
+    Activity,
+    ActivitySkipped,
+    NodeStatusChanged,
+    OpAck,
+    OpRejected,
+)
 
 
 async def _hive_task(world: World, title: str, **extra: Any) -> dict[str, Any]:
@@ -208,16 +215,18 @@ async def test_resync_required_pulls_and_applies_a_snapshot(world: World) -> Non
 
 
 @pytest.mark.asyncio
-async def test_an_echo_of_an_older_own_write_does_not_roll_the_task_back(world: World) -> None:
-    """With the node's create and edit both acked, the hive's echo of the create (origin = the
-    create's seq) only records the shared id, the echo of the edit is applied, and a hive edit
-    (no origin) is applied too."""
+async def test_an_ack_gives_own_tasks_their_shared_id_and_version_and_nothing_else(
+    world: World,
+) -> None:
+    """The node's create and edit of a task, both sent: the ``op_ack`` naming them records the
+    task's shared id and the version of the last op — the local content stays as it is; an
+    acked task entry for an op this session did not send changes nothing; ``activity_skipped``
+    only moves the project's cursor."""
     node = await world.node()
     await node.link.close()  # nothing gets sent or acked while we look
-    node_id, shared, local_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    shared, local_id, other_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with node.store.transaction() as conn:
         await tasks_repo.create(conn, local_id, project_id=node.project_id, title="first")
-    async with node.store.transaction() as conn:
         await tasks_repo.update(
             conn,
             local_id,
@@ -226,40 +235,37 @@ async def test_an_echo_of_an_older_own_write_does_not_roll_the_task_back(world: 
             status=NodeTaskStatus.TODO,
             parent_task_id=None,
         )
-        await outbox.ack_through(conn, 2)
+        await tasks_repo.create(conn, other_id, project_id=node.project_id, title="not sent")
 
-    def event(seq: int, title: str, origin_seq: int | None) -> Activity:
-        task = {
-            "id": str(shared),
-            "title": title,
-            "status": "todo",
-            "version": seq,
-            "source_node_id": str(node_id),
-            "source_task_id": str(local_id),
-        }
-        payload: dict[str, Any] = {"task": task, "user": None}
-        if origin_seq is not None:
-            payload["origin"] = {"node_id": str(node_id), "seq": origin_seq}
-        return Activity(
-            project_id=world.swarm_project_id,
-            seq=seq,
-            event_id=uuid.uuid4(),
-            event_type="task.created" if seq == 1 else "task.updated",
-            created_at=datetime.now(UTC),
-            payload=payload,
-        )
-
-    async with node.store.transaction() as conn:
-        assert await activity.apply_activity(conn, event(1, "first", 1), node_id) == "adopted"
-        adopted = await tasks_repo.get(conn, local_id)
-        assert (adopted.title, adopted.shared_task_id) == ("second", shared)
-        assert await activity.apply_activity(conn, event(2, "second", 2), node_id) == "applied"
-        assert (await tasks_repo.get(conn, local_id)).remote_version == 2
-        assert await activity.apply_activity(conn, event(3, "hive edit", None), node_id) == (
-            "applied"
-        )
-        edited = await tasks_repo.get(conn, local_id)
-    assert (edited.title, edited.remote_version) == ("hive edit", 3)
+    link = HiveLink(node.store, node.settings, node.executor)  # not started: driven by hand
+    session: Any = SimpleNamespace(node_id=uuid.uuid4(), inbound=asyncio.Queue())
+    window = SendWindow(0, window=4, park_retry_s=1.0, ack_timeout_s=60.0)
+    window.sent(1, 2, 0.0)
+    link.sender.window = window
+    ack = OpAck(
+        applied_through_seq=3,  # beyond what was sent: cut to 2
+        tasks=[
+            AckedTask(seq=1, id=shared, version=1),
+            AckedTask(seq=2, id=shared, version=2),
+            AckedTask(seq=3, id=uuid.uuid4(), version=1),
+        ],
+    )
+    skip = ActivitySkipped(project_id=world.swarm_project_id, seq=2)
+    try:
+        await link.acks.on_ack(session, ack)
+        await link.inbound.apply(session, skip)
+    finally:
+        await link.close()
+    async with node.store.read() as conn:
+        mine = await tasks_repo.get(conn, local_id)
+        other = await tasks_repo.get(conn, other_id)
+        cursor = await cursors_repo.get(conn, world.swarm_project_id)
+        unacked = await outbox.backlog_count(conn)
+    assert (mine.title, mine.shared_task_id, mine.remote_version) == ("second", shared, 2)
+    assert other.shared_task_id is None
+    assert unacked == 1
+    assert cursor is not None
+    assert cursor.last_seq == 2
 
 
 def _sent_in_session(link: HiveLink, seq: int) -> None:
@@ -299,7 +305,7 @@ async def test_a_copy_held_back_by_the_dirty_guard_is_pulled_once_the_ops_are_ac
         assert (await _local(node, hive["id"])).remote_version == 1  # type: ignore[union-attr]
         assert session.inbound.empty()
         _sent_in_session(link, seq)
-        await link.acks.on_ack(session, seq)
+        await link.acks.on_ack(session, OpAck(applied_through_seq=seq))
         pull = session.inbound.get_nowait()
         await link.inbound.apply(session, pull)
     finally:

@@ -7,7 +7,9 @@
   directly only when it is exactly the next seq and the outgoing queue has room; everything else
   (replay from the node's cursor, a gap, a full queue, a listener reconnect) is caught up from the
   ``activity`` table in seq order by the session's pump. So a project's events reach the node in
-  seq order, without duplicates and without gaps.
+  seq order, without duplicates and without gaps. For a node that takes its tasks' ids from
+  ``op_ack`` (the ``ack_tasks`` feature), the events its own ops caused (``payload.origin``) are
+  not sent: an ``activity_skipped`` moves its cursor over them instead (one for a run of them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import structlog
 from vk_hive.gateway.ports import GatewayDeps, Outgoing
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity
-from vk_shared.wire import Activity, ResyncRequired
+from vk_shared.wire import Activity, ActivitySkipped, ResyncRequired
 
 __all__ = ["CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
 
@@ -64,6 +66,23 @@ class ActivityStreams:
         self._streams: dict[uuid.UUID, _Stream] = {}
         self._dirty: dict[uuid.UUID, None] = {}
         self._wake = asyncio.Event()
+        self._own: str | None = None
+
+    def skip_echoes_of(self, node_id: uuid.UUID) -> None:
+        """Do not send the events of ``node_id``'s own ops (it learns their effect from
+        ``op_ack``); send ``activity_skipped`` in their place."""
+        self._own = str(node_id)
+
+    def _echo(self, event: ActivityEvent) -> bool:
+        if self._own is None:
+            return False
+        origin = event.payload.get("origin")
+        return isinstance(origin, dict) and origin.get("node_id") == self._own
+
+    def _message(self, event: ActivityEvent) -> Activity | ActivitySkipped:
+        if self._echo(event):
+            return ActivitySkipped(project_id=event.project_id, seq=event.seq)
+        return activity_message(event)
 
     def last_sent(self, project_id: uuid.UUID) -> int | None:
         stream = self._streams.get(project_id)
@@ -105,7 +124,7 @@ class ActivityStreams:
             and not stream.check_cursor
             and event.project_id not in self._dirty
             and event.seq == stream.last_sent + 1
-            and self._out.try_push(activity_message(event))
+            and self._out.try_push(self._message(event))
         ):
             stream.last_sent = event.seq
             self._deps.metrics.activity_queued(event.created_at, "live")
@@ -159,12 +178,23 @@ class ActivityStreams:
                 if rows and rows[0].seq > stream.last_sent + 1:
                     await self._resync(project_id, stream, "events after the cursor were pruned")
                     continue
+                skipped: ActivitySkipped | None = None
                 for event in rows:
                     if self._streams.get(project_id) is not stream:
                         return
-                    await self._out.send(activity_message(event))
+                    message = self._message(event)
+                    if isinstance(message, ActivitySkipped):
+                        skipped = message  # a run of echoes is one skip, sent before the next
+                        continue
+                    if skipped is not None:
+                        await self._out.send(skipped)
+                        stream.last_sent, skipped = skipped.seq, None
+                    await self._out.send(message)
                     stream.last_sent = event.seq
                     self._deps.metrics.activity_queued(event.created_at, "catch_up")
+                if skipped is not None and self._streams.get(project_id) is stream:
+                    await self._out.send(skipped)
+                    stream.last_sent = skipped.seq
                 if len(rows) < page:
                     return
         finally:

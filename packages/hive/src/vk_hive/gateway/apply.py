@@ -10,12 +10,14 @@ key was never recorded means the node's outbox is not the one the cursor counts 
 from an older backup): every seq up to the cursor had its key recorded. The node then gets a new
 op-sequence epoch from that op on, so its new ops are acked for what they are, not by the old
 cursor. A permanently invalid op is recorded and skipped (SKIP+ADVANCE) with an ``op_rejected``
-whose code comes from the refusal's type (:mod:`.refusals`). Each op applied on its own runs in
-a savepoint, so a failing op leaves nothing half-applied. Lock order: the node's cursor row, then
-the counters of every project the node links, then (in the plan's reads and the writes) task and
-assignment rows. The node's cursor is advanced and the op log written before the commit; the
-caller sends the rejections, revocations and ``op_ack`` only after the commit. Any other database
-error propagates: nothing is acked and the node resends.
+whose code comes from the refusal's type (:mod:`.refusals`). Each ``task.upsert`` that wrote a
+task — or that was applied by an earlier batch (a resend) — is reported in the result's ``tasks``
+(the shared id and the version it produced), which ``op_ack`` carries to the node. Each op
+applied on its own runs in a savepoint, so a failing op leaves nothing half-applied. Lock order:
+the node's cursor row, then the counters of every project the node links, then (in the plan's
+reads and the writes) task and assignment rows. The node's cursor is advanced and the op log
+written before the commit; the caller sends the rejections, revocations and ``op_ack`` only after
+the commit. Any other database error propagates: nothing is acked and the node resends.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from vk_hive.store.models import ProjectNodeLink, SharedTask
 from vk_hive.store.repositories import activity, op_log, project_links, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
 from vk_shared.wire import (
+    AckedTask,
     AssignmentStatus,
     LeaseRevoked,
     LogsAppend,
@@ -80,6 +83,8 @@ class BatchResult:
     """(op type, applied|skipped|parked|duplicate) → ops, for the metrics."""
     elapsed_s: float = 0.0
     """How long the apply transaction took."""
+    tasks: list[AckedTask] = field(default_factory=list)
+    """What the batch's ``task.upsert`` ops did to the hive's tasks, in seq order."""
 
 
 async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> BatchResult:
@@ -99,6 +104,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         result = batch.result
         result.applied_through = through
         result.revoked = list(batch.revoked.values())
+        result.tasks = sorted(batch.acked.values(), key=lambda t: t.seq)
     result.elapsed_s = time.perf_counter() - started
     log.info(
         "op_batch.applied",
@@ -156,6 +162,8 @@ class _Batch:
         self.creates: list[tuple[OutboxOp, NodeTaskData]] = []
         self.updates: list[tuple[OutboxOp, tuple[uuid.UUID, NodeTaskData]]] = []
         self.updating: set[uuid.UUID] = set()
+        self.acked: dict[int, AckedTask] = {}
+        """By seq: the task each ``task.upsert`` of the batch wrote (or had written before)."""
 
     def _prefetched(self) -> Facts:
         """Facts for the first plan of an op: what the batch knows without a read."""
@@ -206,6 +214,8 @@ class _Batch:
                             seq=seq, idempotency_key=op.idempotency_key, code=code, reason=reason
                         )
                     )
+                else:
+                    self._ack_duplicate(op)
                 self.result.duplicates += 1
                 self.result.outcomes[op.op_type.value, "duplicate"] += 1
                 self.through = max(self.through, op.seq)
@@ -237,6 +247,19 @@ class _Batch:
         self.updates.append((op, (decision.task.id, decision.data)))
         self.updating.add(decision.task.id)
         self.own[local_id] = msgspec.structs.replace(decision.task, status=decision.data.status)
+
+    def _ack_duplicate(self, op: OutboxOp) -> None:
+        """A ``task.upsert`` applied by an earlier batch: its task's id (the version it produced
+        is not known any more)."""
+        p = op.payload
+        if isinstance(p, TaskUpsert):
+            task = self.own.get(p.id)
+            shared = task.id if task is not None else p.shared_task_id
+            if shared is not None:
+                self.acked[op.seq] = AckedTask(seq=op.seq, id=shared)
+
+    def _ack(self, op: OutboxOp, task: SharedTask) -> None:
+        self.acked[op.seq] = AckedTask(seq=op.seq, id=task.id, version=task.version)
 
     def _forget(self, op: OutboxOp) -> None:
         """An op applied on its own may change what the batch knows: a ``task.upsert`` its
@@ -279,14 +302,18 @@ class _Batch:
                 lambda: self.writer.update_tasks([update for _, update in updates]),
             )
 
-    async def _bulk(self, ops: list[OutboxOp], write: Callable[[], Awaitable[None]]) -> None:
-        """Run one bulk ``write`` for ``ops`` (already recorded as applied) in a savepoint; if
-        it fails on something the plan did not foresee, apply the ops one by one instead."""
+    async def _bulk(
+        self, ops: list[OutboxOp], write: Callable[[], Awaitable[list[SharedTask]]]
+    ) -> None:
+        """Run one bulk ``write`` for ``ops`` (already recorded as applied; it returns their
+        tasks in order) in a savepoint; if it fails on something the plan did not foresee, apply
+        the ops one by one instead."""
         try:
             async with self.conn.transaction():
-                await write()
+                written = await write()
             self.result.applied += len(ops)
-            for op in ops:
+            for op, task in zip(ops, written, strict=True):
+                self._ack(op, task)
                 self.result.outcomes[op.op_type.value, "applied"] += 1
         except (DomainError, *DATABASE_ERRORS):
             for op in ops:
@@ -318,7 +345,9 @@ class _Batch:
                     raise _Parked()
                 if isinstance(decision, Reject):
                     raise decision.error
-                await self.writer.write(decision)
+                written = await self.writer.write(decision)
+            if written is not None:
+                self._ack(op, written)
             if isinstance(decision, AppendLogs):
                 # The fence's row lock is held until this batch commits, so a token that was
                 # current for this op stays current for the next log ops of the run.

@@ -165,6 +165,7 @@ async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
         executors=frozenset(msg.capabilities.executors),
         activity_cursors=MappingProxyType({c.project_id: c.seq for c in msg.activity_cursors}),
         linked_at_auth=tuple(link.project_id for link in links),
+        features=frozenset(msg.features),
     )
     result = AuthResult(
         node_id=node.id,

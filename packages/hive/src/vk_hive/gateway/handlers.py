@@ -189,7 +189,7 @@ class Handlers:
             await self.peer.send(rejected)
         for revoked in result.revoked:
             await self.peer.send(revoked)
-        await self.peer.send(OpAck(applied_through_seq=result.applied_through))
+        await self.peer.send(OpAck(applied_through_seq=result.applied_through, tasks=result.tasks))
 
     async def _lease_renew(self, msg: LeaseRenew) -> None:
         ttl_s = self.deps.settings.lease_ttl_s

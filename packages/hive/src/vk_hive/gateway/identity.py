@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from vk_shared.protocol import FEATURE_ACK_TASKS
+
 __all__ = ["NodeIdentity"]
 
 
@@ -27,6 +29,13 @@ class NodeIdentity:
     """Per swarm project, the last activity seq the node had applied when it connected."""
     linked_at_auth: tuple[uuid.UUID, ...] = ()
     """The swarm projects the node linked when it authenticated (their streams start at once)."""
+    features: frozenset[str] = frozenset()
+    """The optional protocol behaviours the node announced in ``auth`` (``vk_shared.protocol``)."""
+
+    @property
+    def takes_ack_tasks(self) -> bool:
+        """The node learns its tasks' ids from ``op_ack``: do not echo its own ops to it."""
+        return FEATURE_ACK_TASKS in self.features
 
     def cursor(self, project_id: uuid.UUID) -> int:
         """Where the project's activity stream starts: the node's cursor, else 0."""

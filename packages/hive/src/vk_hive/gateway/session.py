@@ -289,6 +289,8 @@ class NodeSession:
             return False
         node = accepted.identity
         self._identity = node
+        if node.takes_ack_tasks:
+            self._activity.skip_echoes_of(node.node_id)
         self._handlers = Handlers(node, self._deps, self, self._activity)
         replaced = self._deps.directory.register(self)
         if replaced is not None:

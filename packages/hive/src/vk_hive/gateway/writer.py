@@ -20,6 +20,7 @@ from vk_hive.gateway.plan import (
     WriteProcess,
     WriteTask,
 )
+from vk_hive.store.models import SharedTask
 from vk_hive.store.repositories import assignments, executions, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
 from vk_shared.status import Author, TaskStatus
@@ -32,15 +33,16 @@ class Writer:
         self._conn = conn
         self._node_id = node_id
 
-    async def write(self, decision: Write) -> None:
-        """Apply one op's write."""
+    async def write(self, decision: Write) -> SharedTask | None:
+        """Apply one op's write; the task a task write left behind."""
         conn, node_id = self._conn, self._node_id
         match decision:
             case WriteTask():
                 author = None if decision.owner else Author.NODE
-                await shared_tasks.upsert_from_node(
+                written, _ = await shared_tasks.upsert_from_node(
                     conn, node_id, decision.data, status_author=author
                 )
+                return written.task
             case WriteAttempt():
                 await executions.upsert_attempt(conn, node_id, decision.data)
             case WriteProcess():
@@ -63,11 +65,14 @@ class Writer:
                     )
                 if decision.complete:
                     await assignments.complete(conn, decision.assignment_id, decision.status.value)
+        return None
 
-    async def insert_tasks(self, items: list[NodeTaskData]) -> None:
-        """New tasks of the node, one statement (their ``task.created`` events in order)."""
-        await shared_tasks.insert_many_from_node(self._conn, self._node_id, items)
+    async def insert_tasks(self, items: list[NodeTaskData]) -> list[SharedTask]:
+        """New tasks of the node, one statement (their ``task.created`` events in order); the
+        tasks in the order of ``items``."""
+        return await shared_tasks.insert_many_from_node(self._conn, self._node_id, items)
 
-    async def update_tasks(self, items: list[tuple[uuid.UUID, NodeTaskData]]) -> None:
-        """Updates of tasks the node owns, at most one per task, one statement."""
-        await shared_tasks.update_many_from_node(self._conn, self._node_id, items)
+    async def update_tasks(self, items: list[tuple[uuid.UUID, NodeTaskData]]) -> list[SharedTask]:
+        """Updates of tasks the node owns, at most one per task, one statement; the tasks in
+        the order of ``items``."""
+        return await shared_tasks.update_many_from_node(self._conn, self._node_id, items)

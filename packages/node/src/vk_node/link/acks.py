@@ -2,8 +2,12 @@
 
 Both are taken only for ops this session sent (the sender's window knows which): an ack beyond
 that is cut to what was sent, a rejection of an op not sent — or naming a sent seq with another
-op's idempotency key — changes nothing. A refused ``task.upsert`` marks its local task refused
-and, when the shared id is known, queues a pull of the hive's copy.
+op's idempotency key — changes nothing. An ack's ``tasks`` (what the batch's ``task.upsert`` ops
+did on the hive: the shared id of each task and the version the op produced) are recorded on the
+local tasks in the ack's transaction — that is how the node learns the hive id of a task it
+created, since the hive does not echo a node's own ops back to it; a task named without a version
+(its op was a resend the hive had applied before) is pulled. A refused ``task.upsert``
+marks its local task refused and, when the shared id is known, queues a pull of the hive's copy.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from vk_node.link.sender import OutboxSender
 from vk_node.link.state import LinkStats
 from vk_node.store import Store, outbox
 from vk_node.store.repositories import tasks as tasks_repo
-from vk_shared.wire import OpRejected, TaskUpsert
+from vk_shared.wire import AckedTask, OpAck, OpRejected, TaskUpsert
 
 __all__ = ["Acks"]
 
@@ -41,19 +45,27 @@ class Acks:
         self._inbound = inbound
         self._stats = stats
 
-    async def on_ack(self, session: SessionView, through: int) -> None:
+    async def on_ack(self, session: SessionView, msg: OpAck) -> None:
         """Take the hive's cumulative ack — only as far as this session sent: an ack beyond that
         names ops this node never sent on this connection and changes nothing."""
+        through = msg.applied_through_seq
         sent = self._sender.sent_through()
         if through > sent:
             log.warning("link.ack_beyond_sent", applied_through_seq=through, sent_through=sent)
             through = sent
+        tasks = [t for t in msg.tasks if t.seq <= through and self._sender.was_sent(t.seq)]
         async with self._store.transaction() as conn:
+            await _record_acked_tasks(conn, tasks)
             acked = await outbox.ack_through(conn, through)
             retired = await self._assignments.retire(conn, through)
         self._stats.ops_acked += acked
         self._assignments.forget(retired)
         self._sender.on_ack(through)
+        # An op applied by an earlier batch (its ack was lost) comes back without the version it
+        # produced, and the hive does not echo it: the hive's copy is pulled instead.
+        unknown = list(dict.fromkeys(t.id for t in tasks if t.version is None))
+        if unknown:
+            session.inbound.put_nowait(Pull(unknown))
         await self._inbound.release_held(session)
 
     async def on_rejected(self, session: SessionView, msg: OpRejected) -> None:
@@ -75,6 +87,23 @@ class Acks:
         if refused is not None:
             # The local task holds a change the hive refused: take the hive's copy back.
             session.inbound.put_nowait(Pull([refused]))
+
+
+async def _record_acked_tasks(conn: aiosqlite.Connection, tasks: list[AckedTask]) -> None:
+    """Record the shared id and version of each acked ``task.upsert`` on its local task."""
+    local = await outbox.task_ids_of_upserts(conn, [t.seq for t in tasks])
+    for acked in tasks:
+        task_id = local.get(acked.seq)
+        if task_id is None:
+            log.warning("link.ack_task_not_an_upsert", seq=acked.seq)
+        elif not await tasks_repo.record_ack(conn, task_id, acked.id, acked.version):
+            # Deleted locally since, or its shared id is already another local task's.
+            log.info(
+                "link.ack_task_not_recorded",
+                seq=acked.seq,
+                task_id=str(task_id),
+                shared_task_id=str(acked.id),
+            )
 
 
 async def _refused_task(conn: aiosqlite.Connection, seq: int, idempotency_key: str) -> UUID | None:

@@ -9,9 +9,10 @@ Rules: a task is upserted only when its version is newer and the local task has 
 outbox op (dirty guard, :func:`vk_node.store.repositories.tasks.upsert_remote_task`); the node
 that created a task matches it by ``source_task_id`` and records the shared id (even while its own
 ops are still unacked — only the id is recorded then); a deleted task only loses its shared id.
-An event that echoes one of this node's own ops (``payload.origin``) while a later, unrejected op
-of the same task exists is superseded: only the shared id is recorded, the newer local content
-stays (the later op's own echo follows).
+A hive that knows the ``ack_tasks`` feature does not echo this node's own ops back (the node
+learns the shared id and version from ``op_ack``); it sends ``activity_skipped`` instead, which
+only moves the project's cursor. An older hive still echoes them: they are applied as any other
+event, behind the same dirty guard and version check.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.status import InvalidStatus, canonicalize, to_node
-from vk_shared.wire import Activity, LabelSync, SwarmLabelInfo
+from vk_shared.wire import Activity, ActivitySkipped, LabelSync, SwarmLabelInfo
 
 __all__ = [
     "Outcome",
@@ -41,6 +42,7 @@ __all__ = [
     "apply_activity",
     "apply_label",
     "apply_remote_task",
+    "apply_skipped",
     "apply_snapshot",
     "parse_label",
     "parse_task",
@@ -122,33 +124,13 @@ def _display_name(user: RemoteUser | None) -> str | None:
     return name or user.username
 
 
-async def _superseded(conn: aiosqlite.Connection, task_id: UUID, origin_seq: int | None) -> bool:
-    return origin_seq is not None and await outbox.has_later_op_for_entity(
-        conn, task_id, origin_seq
-    )
-
-
-def own_origin_seq(payload: Any, node_id: UUID | None) -> int | None:
-    """The outbox seq of this node's op an activity payload echoes (``None``: not an echo of
-    ours)."""
-    origin = payload.get("origin") if isinstance(payload, dict) else None
-    if node_id is None or not isinstance(origin, dict):
-        return None
-    seq = origin.get("seq")
-    if origin.get("node_id") != str(node_id) or not isinstance(seq, int):
-        return None
-    return seq
-
-
 async def apply_remote_task(
     conn: aiosqlite.Connection,
     local_project_id: UUID,
     task: RemoteTask,
     node_id: UUID | None,
-    origin_seq: int | None = None,
 ) -> Outcome:
-    """Upsert one hive task into ``local_project_id`` (see module docstring); ``origin_seq``:
-    the seq of this node's op the event echoes."""
+    """Upsert one hive task into ``local_project_id`` (see module docstring)."""
     if task.deleted_at is not None:
         return "unlinked" if await tasks_repo.unlink_by_shared_task_id(conn, task.id) else "seen"
     try:
@@ -163,9 +145,7 @@ async def apply_remote_task(
     if existing is None and local_id is not None:
         own = await tasks_repo.find_by_id(conn, local_id)
         if own is not None and own.shared_task_id is None:
-            if await outbox.has_unacked_for_entity(conn, own.id) or await _superseded(
-                conn, own.id, origin_seq
-            ):
+            if await outbox.has_unacked_for_entity(conn, own.id):
                 await tasks_repo.set_shared_task_id(conn, own.id, task.id)
                 return "adopted"
         elif own is not None and own.shared_task_id != task.id:
@@ -173,9 +153,7 @@ async def apply_remote_task(
     if existing is not None:
         if await outbox.has_unacked_for_entity(conn, existing.id):
             return "dirty"
-        if task.version <= existing.remote_version or await _superseded(
-            conn, existing.id, origin_seq
-        ):
+        if task.version <= existing.remote_version:
             return "stale"
     try:
         await tasks_repo.upsert_remote_task(
@@ -245,8 +223,7 @@ async def apply_activity(
             deleted = await tasks_repo.unlink_by_shared_task_id(conn, task.id)
             outcome = "unlinked" if deleted else "seen"
         elif task is not None and project is not None:
-            origin_seq = own_origin_seq(event.payload, node_id)
-            outcome = await apply_remote_task(conn, project.id, task, node_id, origin_seq)
+            outcome = await apply_remote_task(conn, project.id, task, node_id)
     elif kind.startswith("label."):
         label = parse_label(event.payload)
         if label is not None:
@@ -256,6 +233,15 @@ async def apply_activity(
             outcome = "applied"
     await cursors_repo.upsert(conn, event.project_id, event.seq)
     return outcome
+
+
+async def apply_skipped(conn: aiosqlite.Connection, msg: ActivitySkipped) -> Outcome:
+    """Move a project's cursor over events the hive did not send (echoes of this node's ops)."""
+    cursor = await cursors_repo.get(conn, msg.project_id)
+    if cursor is not None and msg.seq <= cursor.last_seq:
+        return "seen"
+    await cursors_repo.upsert(conn, msg.project_id, msg.seq)
+    return "skipped"
 
 
 async def apply_snapshot(

@@ -3,7 +3,8 @@ session (:meth:`Inbound.run`): activity events, node statuses, snapshots after
 ``resync_required``, digest results and the pulls they (and refused ops) ask for, label and
 project pushes.
 
-A burst of activity events or node statuses is applied in one SQLite transaction (the node's
+A burst of activity events (and cursor advances over skipped ones) or of node statuses is
+applied in one SQLite transaction (the node's
 single writer stays free for local writes and acks); if that fails, message by message, so one
 bad message costs only itself. A failing message is logged and skipped. Hive tasks whose copy the
 dirty guard held back (a local op of theirs is still unacked) are pulled once those ops are acked
@@ -31,6 +32,7 @@ from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.wire import (
     Activity,
+    ActivitySkipped,
     DigestResult,
     HiveMessage,
     LabelSync,
@@ -58,6 +60,9 @@ class Pull:
 
 InboundItem = HiveMessage | Pull
 
+_Batchable = Activity | ActivitySkipped | NodeStatusChanged
+"""Messages applied in runs of one kind (:func:`_take_run`)."""
+
 
 class SessionView(Protocol):
     """What inbound apply needs of the session it runs for."""
@@ -82,7 +87,7 @@ class Inbound:
         self._stats = stats
         self._held_back: set[UUID] = set()
         """Hive tasks whose copy the dirty guard skipped; pulled once their local ops are acked
-        (an echo that came before the ack would otherwise leave the local version behind)."""
+        (a hive edit that came before the ack would otherwise leave the local version behind)."""
 
     async def run(self, session: SessionView) -> None:
         """The session's inbound worker: apply its queue in order until cancelled."""
@@ -90,7 +95,7 @@ class Inbound:
         while True:
             msg = carry if carry is not None else await session.inbound.get()
             carry = None
-            if isinstance(msg, Activity | NodeStatusChanged):
+            if isinstance(msg, _Batchable):
                 # A burst of events or statuses (a replay, a connect storm) is applied in one
                 # SQLite transaction, not one each: the node's single writer stays free for
                 # local writes and acks.
@@ -126,9 +131,7 @@ class Inbound:
             kind = "pull" if isinstance(msg, Pull) else tag_of(msg)
             log.exception("link.apply_failed", type=kind)
 
-    async def _apply_run(
-        self, session: SessionView, run: list[Activity] | list[NodeStatusChanged]
-    ) -> None:
+    async def _apply_run(self, session: SessionView, run: list[_Batchable]) -> None:
         """Apply messages of one kind in one transaction; if that fails, one by one (so one bad
         message costs only itself)."""
         if len(run) == 1:
@@ -149,10 +152,13 @@ class Inbound:
                 self._activity_applied(applied, outcome)
 
     async def _apply_one(
-        self, conn: aiosqlite.Connection, session: SessionView, msg: Activity | NodeStatusChanged
+        self, conn: aiosqlite.Connection, session: SessionView, msg: _Batchable
     ) -> activity.Outcome | None:
         if isinstance(msg, Activity):
             return await activity.apply_activity(conn, msg, session.node_id)
+        if isinstance(msg, ActivitySkipped):
+            await activity.apply_skipped(conn, msg)
+            return None
         await nodes_repo.upsert_status(
             conn,
             node_id=msg.node_id,
@@ -180,7 +186,7 @@ class Inbound:
         node_id = session.node_id
         if isinstance(msg, Pull):
             await self._pull(msg.task_ids, node_id)
-        elif isinstance(msg, Activity | NodeStatusChanged):
+        elif isinstance(msg, _Batchable):
             async with self._store.transaction() as conn:
                 outcome = await self._apply_one(conn, session, msg)
             if isinstance(msg, Activity) and outcome is not None:
@@ -250,15 +256,22 @@ class Inbound:
         self._stats.pulled += len(tasks)
 
 
+def _kind(msg: _Batchable) -> str:
+    """Messages of one kind may share a transaction: activity (events and skips, kept in their
+    order) or node statuses."""
+    return "status" if isinstance(msg, NodeStatusChanged) else "activity"
+
+
 def _take_run(
-    queue: asyncio.Queue[InboundItem], first: Activity | NodeStatusChanged
-) -> tuple[Any, InboundItem | None]:
+    queue: asyncio.Queue[InboundItem], first: _Batchable
+) -> tuple[list[_Batchable], InboundItem | None]:
     """``first`` and the messages of its kind queued right behind it (up to :data:`RUN_LIMIT`),
     plus the first message of another kind taken off the queue (to be applied next)."""
-    run: list[Any] = [first]
+    run: list[_Batchable] = [first]
+    kind = _kind(first)
     while len(run) < RUN_LIMIT and not queue.empty():
         nxt = queue.get_nowait()
-        if type(nxt) is not type(first):
+        if not isinstance(nxt, _Batchable) or _kind(nxt) != kind:
             return run, nxt
         run.append(nxt)
     return run, None

@@ -38,7 +38,7 @@ from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.digest import compute_buckets
-from vk_shared.protocol import PROTOCOL_VERSION
+from vk_shared.protocol import FEATURES, PROTOCOL_VERSION
 from vk_shared.status import NodeStatus
 from vk_shared.wire import (
     ActivityCursor,
@@ -236,6 +236,7 @@ class SessionRunner:
                 if c.remote_project_id in linked
             ],
             last_acked_seq=acked,
+            features=list(FEATURES),
         )
 
     async def _first_reply(self, ws: ClientConnection, codec: Codec) -> AuthResult | ErrorMessage:
@@ -347,7 +348,7 @@ class SessionRunner:
         """Handle one hive message: acks and lease messages at once, everything that changes
         the store queued for the inbound worker (in arrival order)."""
         if isinstance(msg, OpAck):
-            await self._acks.on_ack(session, msg.applied_through_seq)
+            await self._acks.on_ack(session, msg)
         elif isinstance(msg, OpRejected):
             await self._acks.on_rejected(session, msg)
         elif isinstance(msg, TaskAssign):

@@ -46,6 +46,7 @@ from vk_shared.wire.ops import (
     LogEntry,
     LogsAppend,
     OpPayload,
+    OpType,
     OutboxOp,
     OutputType,
     ProcessStatus,
@@ -63,7 +64,6 @@ __all__ = [
     "enqueue_logs_append",
     "enqueue_task",
     "enqueue_task_upsert",
-    "has_later_op_for_entity",
     "has_unacked_for_entity",
     "last_acked_seq",
     "last_seq",
@@ -72,6 +72,7 @@ __all__ = [
     "peek_to_send",
     "peek_unacked",
     "record_rejection",
+    "task_ids_of_upserts",
 ]
 
 WIRE_LOG_TYPES: tuple[str, ...] = tuple(t.value for t in OutputType)
@@ -425,16 +426,18 @@ async def has_unacked_for_entity(conn: aiosqlite.Connection, entity_id: UUID) ->
     return bool(value)
 
 
-async def has_later_op_for_entity(conn: aiosqlite.Connection, entity_id: UUID, seq: int) -> bool:
-    """Whether an op about ``entity_id`` after ``seq`` exists that the hive did not reject (so
-    the hive's echo of op ``seq`` is older than what this node holds)."""
-    value = await fetch_value(
+async def task_ids_of_upserts(conn: aiosqlite.Connection, seqs: list[int]) -> dict[int, UUID]:
+    """The local task of each ``task.upsert`` op among ``seqs`` (other ops are left out)."""
+    if not seqs:
+        return {}
+    marks = ",".join("?" * len(seqs))
+    rows = await fetch_all(
         conn,
-        """SELECT EXISTS (SELECT 1 FROM node_outbox
-                          WHERE entity_id = ? AND seq > ? AND rejected_at IS NULL)""",
-        (uuid_to_db(entity_id), int(seq)),
+        f"""SELECT seq, task_id FROM node_outbox
+            WHERE seq IN ({marks}) AND op_type = ? AND task_id IS NOT NULL""",  # noqa: S608
+        (*(int(seq) for seq in seqs), OpType.TASK_UPSERT.value),
     )
-    return bool(value)
+    return {int(row["seq"]): uuid_from_db(row["task_id"]) for row in rows}
 
 
 async def backlog_count(conn: aiosqlite.Connection) -> int:

@@ -21,8 +21,10 @@ from vk_shared.wire.common import (
     WireStruct,
 )
 from vk_shared.wire.hive import (
+    AckedTask,
     Activity,
     ActivityEventType,
+    ActivitySkipped,
     AuthResult,
     DigestResult,
     ErrorCode,
@@ -73,9 +75,11 @@ __all__ = [
     "HIVE_MESSAGE_TYPES",
     "NODE_MESSAGE_TYPES",
     "OP_PAYLOAD_TYPES",
+    "AckedTask",
     "Activity",
     "ActivityCursor",
     "ActivityEventType",
+    "ActivitySkipped",
     "AssignmentStatus",
     "AttemptUpsert",
     "Auth",

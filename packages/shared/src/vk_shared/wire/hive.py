@@ -13,7 +13,7 @@ from uuid import UUID
 
 from msgspec import Meta
 
-from vk_shared.protocol import MAX_DIGEST_BUCKETS, MAX_DIGEST_PULL_ENTITIES
+from vk_shared.protocol import MAX_DIGEST_BUCKETS, MAX_DIGEST_PULL_ENTITIES, MAX_OPS_PER_BATCH
 from vk_shared.status import NodeStatus
 from vk_shared.wire.common import (
     AwareDatetime,
@@ -33,8 +33,10 @@ from vk_shared.wire.common import (
 )
 
 __all__ = [
+    "AckedTask",
     "Activity",
     "ActivityEventType",
+    "ActivitySkipped",
     "AuthResult",
     "DigestResult",
     "ErrorCode",
@@ -175,10 +177,33 @@ class TaskCancel(_HiveMessage, tag="task_cancel", frozen=True, kw_only=True):
     reason: Annotated[Text | None, Meta(description="Why it was cancelled.")] = None
 
 
+class AckedTask(WireStruct, frozen=True, kw_only=True):
+    """What a ``task.upsert`` op of the acked batch did to the hive's copy of its task."""
+
+    seq: Annotated[Seq, Meta(description="Seq of the node's op.")]
+    id: Annotated[UUID, Meta(description="The hive (shared) task id the op wrote.")]
+    version: Annotated[
+        Count | None,
+        Meta(
+            description="The task version the op produced; null when the op was a duplicate "
+            "(applied by an earlier batch): only the id is known then."
+        ),
+    ] = None
+
+
 class OpAck(_HiveMessage, tag="op_ack", frozen=True, kw_only=True):
     """Every op with ``seq <= applied_through_seq`` is durably applied (or skipped)."""
 
     applied_through_seq: Annotated[Seq, Meta(description="Highest applied seq.")]
+    tasks: Annotated[
+        list[AckedTask],
+        Meta(
+            max_length=MAX_OPS_PER_BATCH,
+            description="The tasks the batch's `task.upsert` ops created or changed, in seq "
+            "order (a node that announced the `ack_tasks` feature learns its new tasks' shared "
+            "ids from here, not from an activity echo).",
+        ),
+    ] = []
 
 
 class OpRejected(_HiveMessage, tag="op_rejected", frozen=True, kw_only=True):
@@ -215,6 +240,14 @@ class Activity(_HiveMessage, tag="activity", frozen=True, kw_only=True):
     event_type: Annotated[Identifier, Meta(description="E.g. `task.updated`.")]
     created_at: Annotated[AwareDatetime, Meta(description="When the event was written.")]
     payload: Annotated[JsonObject, Meta(description="Event body (the task as JSON).")] = {}
+
+
+class ActivitySkipped(_HiveMessage, tag="activity_skipped", frozen=True, kw_only=True):
+    """Events of a project's stream up to ``seq`` were not sent because they echo the node's own
+    ops (sent only to nodes with the `ack_tasks` feature): advance the cursor."""
+
+    project_id: Annotated[UUID, Meta(description="Swarm project id.")]
+    seq: Annotated[Seq, Meta(description="The project's cursor moves to this seq.")]
 
 
 class ResyncRequired(_HiveMessage, tag="resync_required", frozen=True, kw_only=True):
@@ -290,6 +323,7 @@ HiveMessage: TypeAlias = (
     | OpRejected
     | DigestResult
     | Activity
+    | ActivitySkipped
     | ResyncRequired
     | ProjectSync
     | NodeStatusChanged

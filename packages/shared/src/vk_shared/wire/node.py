@@ -81,6 +81,15 @@ class Auth(_NodeMessage, tag="auth", frozen=True, kw_only=True):
             "hive starts the op sequence of a new node instance."
         ),
     ] = 0
+    features: Annotated[
+        list[Identifier],
+        Meta(
+            max_length=64,
+            description="Optional behaviours the node supports (`ack_tasks`: take task ids and "
+            "versions from `op_ack.tasks`, no echo of its own ops' events). Unknown names are "
+            "ignored.",
+        ),
+    ] = []
 
     def __repr__(self) -> str:
         # The API key is a secret: keep it out of logs and tracebacks.

@@ -52,6 +52,7 @@ __all__ = [
     "get",
     "mark_refused_by_hive",
     "nullify_children_by_parent_id",
+    "record_ack",
     "set_shared_task_id",
     "to_prompt",
     "touch_activity",
@@ -446,6 +447,26 @@ async def set_shared_task_id(
            WHERE id = ? AND (shared_task_id IS NULL OR shared_task_id = ?)
              AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.shared_task_id = ? AND o.id <> ?)""",
         (shared, uuid_to_db(task_id), shared, shared, uuid_to_db(task_id)),
+    )
+    return changed > 0
+
+
+async def record_ack(
+    conn: aiosqlite.Connection, task_id: UUID, shared_task_id: UUID, version: int | None
+) -> bool:
+    """Record what the hive's ``op_ack`` says one of this node's ops did to the hive's copy of the
+    task: its shared id (as :func:`set_shared_task_id` does) and the version the op produced
+    (the remote version never goes down; ``None`` keeps it). Returns whether the task carries
+    ``shared_task_id`` now."""
+    shared = uuid_to_db(shared_task_id)
+    local = uuid_to_db(task_id)
+    changed = await execute(
+        conn,
+        """UPDATE tasks SET shared_task_id = ?,
+               remote_version = MAX(remote_version, COALESCE(?, remote_version))
+           WHERE id = ? AND (shared_task_id IS NULL OR shared_task_id = ?)
+             AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.shared_task_id = ? AND o.id <> ?)""",
+        (shared, version, local, shared, shared, local),
     )
     return changed > 0
 
