@@ -208,21 +208,14 @@ async def test_create_complete_and_update_lifecycle(world: World) -> None:
 
 
 @pytest.mark.asyncio
-async def test_fail_node_assignments_and_synthetic(world: World) -> None:
-    """Failing a node closes its active rows; a synthetic assignment is found or created running."""
+async def test_fail_node_assignments(world: World) -> None:
+    """Failing a node closes its active rows as failed."""
     task = await _task(world)
     async with world.db.acquire() as conn:
-        synthetic = await assignments.create_or_find_synthetic(
-            conn, task.id, world.node.id, world.link.id
-        )
-        assert synthetic.execution_status == "running"
-        same = await assignments.create_or_find_synthetic(
-            conn, task.id, world.other_node.id, world.other_link.id
-        )
-        assert same.id == synthetic.id
+        active = await assignments.create(conn, task.id, world.node.id, world.link.id)
         assert await assignments.fail_node_assignments(conn, world.node.id) == [task.id]
         assert await assignments.list_active_by_node(conn, world.node.id) == []
-        closed = await assignments.find_by_id(conn, synthetic.id)
+        closed = await assignments.find_by_id(conn, active.id)
         assert closed is not None
         assert closed.execution_status == "failed"
 

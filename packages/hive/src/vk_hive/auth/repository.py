@@ -140,14 +140,6 @@ async def upsert_user(
     return user
 
 
-async def get_users(conn: Conn, ids: list[uuid.UUID]) -> list[User]:
-    rows = await conn.fetch(
-        f"SELECT {_USER_COLS} FROM users WHERE id = ANY($1::uuid[])",  # noqa: S608
-        ids,
-    )
-    return [User(**dict(r)) for r in rows]
-
-
 # --- sessions -------------------------------------------------------------------------------------
 
 _SESSION_COLS = (

@@ -26,7 +26,6 @@ __all__ = [
     "LogEntry",
     "LogPage",
     "Merge",
-    "MissingBeforeContext",
     "Project",
     "ProjectWithStats",
     "QueuedMessage",
@@ -160,14 +159,6 @@ class ExecutionContext(_Row, frozen=True, kw_only=True):
     execution_process: ExecutionProcess
     task_attempt: TaskAttempt
     task: Task
-
-
-class MissingBeforeContext(_Row, frozen=True, kw_only=True):
-    id: UUID
-    task_attempt_id: UUID
-    prev_after_head_commit: str | None
-    target_branch: str
-    git_repo_path: str
 
 
 class LogEntry(_Row, frozen=True, kw_only=True):

@@ -278,18 +278,6 @@ async def list_by_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> list[Ass
     return from_rows(Assignment, rows)
 
 
-async def find_by_local_attempt_id(
-    conn: asyncpg.Connection, local_attempt_id: uuid.UUID
-) -> Assignment | None:
-    return _one(
-        await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM node_task_assignments WHERE local_attempt_id = $1 "
-            "ORDER BY assigned_at DESC LIMIT 1",
-            local_attempt_id,
-        )
-    )
-
-
 async def list_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[Assignment]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM node_task_assignments WHERE node_id = $1 "
@@ -365,29 +353,3 @@ async def fail_node_assignments(conn: asyncpg.Connection, node_id: uuid.UUID) ->
         node_id,
     )
     return [r["task_id"] for r in rows]
-
-
-async def create_or_find_synthetic(
-    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID, link_id: uuid.UUID
-) -> Assignment:
-    """The task's active assignment, or a new running one (a task the node started locally)."""
-    for _ in range(2):
-        active = await find_active_for_task(conn, task_id)
-        if active is not None:
-            return active
-        try:
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    f"""
-                    INSERT INTO node_task_assignments
-                        (task_id, node_id, node_project_id, execution_status, started_at)
-                    VALUES ($1, $2, $3, 'running', now()) RETURNING {_COLUMNS}
-                    """,
-                    task_id,
-                    node_id,
-                    link_id,
-                )
-            return from_row(Assignment, row)
-        except asyncpg.UniqueViolationError:
-            continue
-    raise AlreadyAssigned(f"task {task_id} already has an active assignment")

@@ -310,10 +310,6 @@ async def find_running_by_node_id(
     return from_rows(ExecutionProcess, rows)
 
 
-async def delete_process(conn: asyncpg.Connection, process_id: uuid.UUID) -> None:
-    await conn.execute("DELETE FROM node_execution_processes WHERE id = $1", process_id)
-
-
 # --- output logs ---------------------------------------------------------------------------------
 
 
@@ -382,13 +378,6 @@ async def count_logs(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> int:
         "SELECT count(*) FROM node_task_output_logs WHERE assignment_id = $1", assignment_id
     )
     return int(value)
-
-
-async def delete_logs(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> int:
-    result = await conn.execute(
-        "DELETE FROM node_task_output_logs WHERE assignment_id = $1", assignment_id
-    )
-    return int(result.split()[-1])
 
 
 # --- progress events -----------------------------------------------------------------------------

@@ -63,15 +63,6 @@ async def delete_unlinked_except(
     return int(result.split()[-1])
 
 
-async def upsert(
-    conn: asyncpg.Connection, node_id: uuid.UUID, project: LocalProjectInfo
-) -> NodeLocalProject:
-    await bulk_upsert(conn, node_id, [project])
-    found = await find_by_node_and_project(conn, node_id, project.local_project_id)
-    assert found is not None
-    return found
-
-
 async def list_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> list[NodeLocalProject]:
     rows = await conn.fetch(_SELECT + " WHERE lp.node_id = $1 ORDER BY lp.name, lp.id", node_id)
     return from_rows(NodeLocalProject, rows)
@@ -127,12 +118,6 @@ async def unlink_from_swarm(
     )
 
 
-async def touch_all_for_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> None:
-    await conn.execute(
-        "UPDATE node_local_projects SET last_seen_at = now() WHERE node_id = $1", node_id
-    )
-
-
 async def delete_stale(conn: asyncpg.Connection, threshold: dt.timedelta) -> int:
     """Delete rows of currently online nodes not seen for ``threshold``; returns how many."""
     result = await conn.execute(
@@ -144,7 +129,3 @@ async def delete_stale(conn: asyncpg.Connection, threshold: dt.timedelta) -> int
         threshold,
     )
     return int(result.split()[-1])
-
-
-async def delete_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> None:
-    await conn.execute("DELETE FROM node_local_projects WHERE node_id = $1", node_id)

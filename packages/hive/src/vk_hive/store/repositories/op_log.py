@@ -11,16 +11,6 @@ import asyncpg
 from vk_hive.store.models import OpLogEntry, from_row
 
 
-async def is_recorded(conn: asyncpg.Connection, node_id: uuid.UUID, idempotency_key: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM node_op_log WHERE node_id = $1 AND idempotency_key = $2",
-            node_id,
-            idempotency_key,
-        )
-    )
-
-
 async def recorded_keys(
     conn: asyncpg.Connection, node_id: uuid.UUID, keys: Sequence[str]
 ) -> set[str]:

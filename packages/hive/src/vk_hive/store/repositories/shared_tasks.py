@@ -263,19 +263,6 @@ async def list_source_task_versions_for_node(
     return from_rows(SourceTaskVersion, rows)
 
 
-async def list_soft_deleted_source_task_ids_for_node(
-    conn: asyncpg.Connection, node_id: uuid.UUID
-) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        """
-        SELECT DISTINCT source_task_id FROM shared_tasks
-        WHERE source_node_id = $1 AND source_task_id IS NOT NULL AND deleted_at IS NOT NULL
-        """,
-        node_id,
-    )
-    return [r["source_task_id"] for r in rows]
-
-
 async def bulk_fetch(conn: asyncpg.Connection, project_id: uuid.UUID) -> BulkSnapshot:
     """One consistent snapshot: live tasks with assignees, deleted ids, the latest activity seq."""
     if conn.is_in_transaction():
@@ -453,18 +440,6 @@ async def set_executing_node(
 ) -> None:
     await conn.execute(
         "UPDATE shared_tasks SET executing_node_id = $2 WHERE id = $1", task_id, node_id
-    )
-
-
-async def set_source_task_id(
-    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID, source_task_id: uuid.UUID
-) -> None:
-    """Record which local task of which node mirrors this shared task (the id bridge)."""
-    await conn.execute(
-        "UPDATE shared_tasks SET source_node_id = $2, source_task_id = $3 WHERE id = $1",
-        task_id,
-        node_id,
-        source_task_id,
     )
 
 

@@ -21,4 +21,9 @@ Catalogue functions deliberately NOT built:
 * Legacy hard deletes ``delete_by_shared_task_id`` / ``delete_stale_shared_tasks``: a hive delete
   only unlinks the local task (DESIGN.md §4) — see ``tasks.unlink_by_shared_task_id``.
 * ``find_by_rowid`` variants: rowids are an SQLite detail the API never exposes.
+* Label sync bookkeeping (``mark_synced``, ``find_unsynced``, ``find_modified_since_sync``,
+  ``increment_version``, ``find_global_by_name``): hive labels arrive by
+  ``labels.upsert_from_hive`` and a local edit bumps the version in ``labels.update``.
+* The ``before_head_commit`` startup backfill (``update_before_head_commit``,
+  ``list_missing_before_context``): a known gap of the executor (docs/roadmap.md).
 """

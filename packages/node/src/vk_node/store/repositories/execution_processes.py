@@ -13,18 +13,13 @@ import aiosqlite
 from vk_node.errors import InvalidTransition, NotFound
 from vk_node.store import outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
-from vk_node.store.models import (
-    ExecutionContext,
-    ExecutionProcess,
-    MissingBeforeContext,
-)
+from vk_node.store.models import ExecutionContext, ExecutionProcess
 from vk_node.store.repositories import task_attempts, tasks
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 
 __all__ = [
     "count_later_than",
     "create",
-    "delete_by_task_attempt_id",
     "drop_at_and_after",
     "find_by_id",
     "find_by_task_attempt_id",
@@ -42,16 +37,13 @@ __all__ = [
     "find_session_id_before_process",
     "get",
     "get_fence_attempt_count",
-    "get_resume_state",
     "increment_fence_attempt_count",
     "latest_executor_profile_for_attempt",
-    "list_missing_before_context",
     "load_context",
     "mark_orphaned_as_failed",
     "set_restore_boundary",
     "set_resume_state",
     "update_after_head_commit",
-    "update_before_head_commit",
     "update_completion",
     "update_pid",
     "update_pid_and_start",
@@ -372,12 +364,6 @@ async def update_pid_and_start(
     await _set(conn, process_id, "pid = ?, pid_start_ticks = ?", (pid, start_ticks), publish=True)
 
 
-async def update_before_head_commit(
-    conn: aiosqlite.Connection, process_id: UUID, commit: str
-) -> None:
-    await _set(conn, process_id, "before_head_commit = ?", (commit,), publish=True)
-
-
 async def update_after_head_commit(
     conn: aiosqlite.Connection, process_id: UUID, commit: str
 ) -> None:
@@ -476,23 +462,6 @@ async def count_later_than(
     )
 
 
-async def list_missing_before_context(conn: aiosqlite.Connection) -> list[MissingBeforeContext]:
-    """Processes lacking ``before_head_commit``, with what a startup backfill needs."""
-    return await fetch_models(
-        conn,
-        MissingBeforeContext,
-        """SELECT e.id, e.task_attempt_id,
-               (SELECT p.after_head_commit FROM execution_processes p
-                 WHERE p.task_attempt_id = e.task_attempt_id AND p.created_at < e.created_at
-                   AND p.after_head_commit IS NOT NULL
-                 ORDER BY p.created_at DESC LIMIT 1) AS prev_after_head_commit,
-               a.target_branch, pr.git_repo_path
-           FROM execution_processes e JOIN task_attempts a ON a.id = e.task_attempt_id
-           JOIN tasks t ON t.id = a.task_id JOIN projects pr ON pr.id = t.project_id
-           WHERE e.before_head_commit IS NULL ORDER BY e.created_at""",
-    )
-
-
 async def mark_orphaned_as_failed(conn: aiosqlite.Connection, server_instance_id: str) -> int:
     """Fail running processes of other (or unknown) instances that are not being resumed;
     appends ``execution.upsert`` for each."""
@@ -518,10 +487,6 @@ async def set_resume_state(conn: aiosqlite.Connection, process_id: UUID, state: 
     await _set(conn, process_id, "resume_state = ?", (state,), publish=False)
 
 
-async def get_resume_state(conn: aiosqlite.Connection, process_id: UUID) -> str | None:
-    return (await get(conn, process_id)).resume_state
-
-
 async def increment_fence_attempt_count(conn: aiosqlite.Connection, process_id: UUID) -> int:
     await _set(conn, process_id, "fence_attempt_count = fence_attempt_count + 1", (), publish=False)
     return await get_fence_attempt_count(conn, process_id)
@@ -529,11 +494,3 @@ async def increment_fence_attempt_count(conn: aiosqlite.Connection, process_id: 
 
 async def get_fence_attempt_count(conn: aiosqlite.Connection, process_id: UUID) -> int:
     return (await get(conn, process_id)).fence_attempt_count
-
-
-async def delete_by_task_attempt_id(conn: aiosqlite.Connection, attempt_id: UUID) -> int:
-    return await execute(
-        conn,
-        "DELETE FROM execution_processes WHERE task_attempt_id = ?",
-        (uuid_to_db(attempt_id),),
-    )

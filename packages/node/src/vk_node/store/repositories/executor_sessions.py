@@ -14,14 +14,10 @@ from vk_node.store.sql import execute, fetch_model, fetch_models, fetch_value
 __all__ = [
     "count_fixable_sessions",
     "create",
-    "delete_by_task_attempt_id",
-    "find_by_execution_process_id",
     "find_by_id",
-    "find_by_session_id",
     "find_by_task_attempt_id",
     "invalidate_failed_sessions",
     "mark_session_invalid",
-    "update_prompt",
     "update_session_id",
     "update_summary",
 ]
@@ -49,17 +45,6 @@ async def find_by_id(conn: aiosqlite.Connection, session_id: UUID) -> ExecutorSe
     )
 
 
-async def find_by_execution_process_id(
-    conn: aiosqlite.Connection, process_id: UUID
-) -> ExecutorSession | None:
-    return await fetch_model(
-        conn,
-        ExecutorSession,
-        "SELECT * FROM executor_sessions WHERE execution_process_id = ? LIMIT 1",
-        (uuid_to_db(process_id),),
-    )
-
-
 async def find_by_task_attempt_id(
     conn: aiosqlite.Connection, attempt_id: UUID
 ) -> list[ExecutorSession]:
@@ -68,18 +53,6 @@ async def find_by_task_attempt_id(
         ExecutorSession,
         "SELECT * FROM executor_sessions WHERE task_attempt_id = ? ORDER BY created_at, rowid",
         (uuid_to_db(attempt_id),),
-    )
-
-
-async def find_by_session_id(
-    conn: aiosqlite.Connection, agent_session_id: str
-) -> ExecutorSession | None:
-    return await fetch_model(
-        conn,
-        ExecutorSession,
-        """SELECT * FROM executor_sessions WHERE session_id = ?
-           ORDER BY updated_at DESC LIMIT 1""",
-        (agent_session_id,),
     )
 
 
@@ -105,14 +78,6 @@ async def update_summary(conn: aiosqlite.Connection, process_id: UUID, summary: 
         """UPDATE executor_sessions SET summary = ?, updated_at = ?
            WHERE execution_process_id = ?""",
         (summary, now_db(), uuid_to_db(process_id)),
-    )
-
-
-async def update_prompt(conn: aiosqlite.Connection, session_id: UUID, prompt: str) -> None:
-    await _update(
-        conn,
-        "UPDATE executor_sessions SET prompt = ?, updated_at = ? WHERE id = ?",
-        (prompt, now_db(), session_id.bytes),
     )
 
 
@@ -148,12 +113,4 @@ async def invalidate_failed_sessions(conn: aiosqlite.Connection, attempt_id: UUI
              AND execution_process_id IN
                  (SELECT id FROM execution_processes WHERE status IN ('failed', 'killed'))""",
         (now_db(), uuid_to_db(attempt_id)),
-    )
-
-
-async def delete_by_task_attempt_id(conn: aiosqlite.Connection, attempt_id: UUID) -> int:
-    return await execute(
-        conn,
-        "DELETE FROM executor_sessions WHERE task_attempt_id = ?",
-        (uuid_to_db(attempt_id),),
     )

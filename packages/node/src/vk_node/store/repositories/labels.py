@@ -17,17 +17,11 @@ __all__ = [
     "clear_shared_label_id",
     "create",
     "delete",
-    "detach",
     "find_by_id",
     "find_by_shared_label_id",
     "find_by_task_id",
     "find_for_project",
     "find_global",
-    "find_global_by_name",
-    "find_modified_since_sync",
-    "find_unsynced",
-    "increment_version",
-    "mark_synced",
     "set_shared_label_id",
     "set_task_labels",
     "update",
@@ -59,17 +53,6 @@ async def find_for_project(conn: aiosqlite.Connection, project_id: UUID) -> list
 async def find_global(conn: aiosqlite.Connection) -> list[Label]:
     return await fetch_models(
         conn, Label, "SELECT * FROM labels WHERE project_id IS NULL ORDER BY name"
-    )
-
-
-async def find_global_by_name(conn: aiosqlite.Connection, name: str) -> Label | None:
-    """An unlinked global label with this name."""
-    return await fetch_model(
-        conn,
-        Label,
-        """SELECT * FROM labels WHERE project_id IS NULL AND shared_label_id IS NULL
-           AND name = ? LIMIT 1""",
-        (name,),
     )
 
 
@@ -131,16 +114,6 @@ async def attach(conn: aiosqlite.Connection, task_id: UUID, label_id: UUID) -> N
     )
 
 
-async def detach(conn: aiosqlite.Connection, task_id: UUID, label_id: UUID) -> bool:
-    return bool(
-        await execute(
-            conn,
-            "DELETE FROM task_labels WHERE task_id = ? AND label_id = ?",
-            (uuid_to_db(task_id), label_id.bytes),
-        )
-    )
-
-
 async def set_task_labels(
     conn: aiosqlite.Connection, task_id: UUID, label_ids: list[UUID]
 ) -> list[Label]:
@@ -172,34 +145,6 @@ async def clear_shared_label_id(conn: aiosqlite.Connection, label_id: UUID) -> N
         "UPDATE labels SET shared_label_id = NULL, synced_at = NULL WHERE id = ?",
         (label_id.bytes,),
     )
-
-
-async def mark_synced(conn: aiosqlite.Connection, label_id: UUID) -> None:
-    await execute(conn, "UPDATE labels SET synced_at = ? WHERE id = ?", (now_db(), label_id.bytes))
-
-
-async def find_unsynced(conn: aiosqlite.Connection) -> list[Label]:
-    return await fetch_models(
-        conn, Label, "SELECT * FROM labels WHERE synced_at IS NULL ORDER BY created_at"
-    )
-
-
-async def find_modified_since_sync(conn: aiosqlite.Connection) -> list[Label]:
-    return await fetch_models(
-        conn,
-        Label,
-        """SELECT * FROM labels WHERE synced_at IS NOT NULL AND updated_at > synced_at
-           ORDER BY updated_at""",
-    )
-
-
-async def increment_version(conn: aiosqlite.Connection, label_id: UUID) -> int:
-    await execute(
-        conn,
-        "UPDATE labels SET version = version + 1, updated_at = ? WHERE id = ?",
-        (now_db(), label_id.bytes),
-    )
-    return (await _get(conn, label_id)).version
 
 
 async def upsert_from_hive(

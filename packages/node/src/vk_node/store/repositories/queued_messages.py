@@ -9,12 +9,11 @@ import aiosqlite
 from vk_node.errors import NotFound
 from vk_node.store.codec import now_db, uuid_to_db
 from vk_node.store.models import QueuedMessage
-from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
+from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models
 
 __all__ = [
     "add",
     "attempts_with_messages",
-    "clear",
     "list_messages",
     "peek_next",
     "pop_next",
@@ -124,19 +123,3 @@ async def pop_next(conn: aiosqlite.Connection, attempt_id: UUID) -> QueuedMessag
     if message is not None:
         await remove(conn, message.id)
     return message
-
-
-async def clear(conn: aiosqlite.Connection, attempt_id: UUID) -> int:
-    return await execute(
-        conn, "DELETE FROM queued_messages WHERE task_attempt_id = ?", (uuid_to_db(attempt_id),)
-    )
-
-
-async def count(conn: aiosqlite.Connection, attempt_id: UUID) -> int:
-    return int(
-        await fetch_value(
-            conn,
-            "SELECT COUNT(*) FROM queued_messages WHERE task_attempt_id = ?",
-            (uuid_to_db(attempt_id),),
-        )
-    )

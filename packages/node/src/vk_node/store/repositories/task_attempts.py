@@ -35,7 +35,6 @@ __all__ = [
     "reset_worktree_deleted",
     "resolve_container_ref",
     "set_hive_assignment_id",
-    "task_uses_shared_worktree",
     "update_branch_name",
     "update_container_ref",
     "update_target_branch",
@@ -294,22 +293,6 @@ async def resolve_container_ref(
     task = await tasks.get(conn, attempt.task_id)
     return AttemptContext(
         task_attempt=attempt, task=task, project=await projects.get(conn, task.project_id)
-    )
-
-
-async def task_uses_shared_worktree(
-    conn: aiosqlite.Connection, child_task_id: UUID, parent_task_id: UUID
-) -> bool:
-    """Whether an attempt of the child shares a worktree path with an attempt of the parent."""
-    return bool(
-        await fetch_value(
-            conn,
-            """SELECT EXISTS (SELECT 1 FROM task_attempts c JOIN task_attempts p
-                              ON p.container_ref = c.container_ref
-                              WHERE c.task_id = ? AND p.task_id = ?
-                                AND c.container_ref IS NOT NULL)""",
-            (uuid_to_db(child_task_id), uuid_to_db(parent_task_id)),
-        )
     )
 
 

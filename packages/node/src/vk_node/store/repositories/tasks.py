@@ -35,8 +35,6 @@ __all__ = [
     "archive",
     "archive_many",
     "clear_all_shared_task_ids_for_project",
-    "clear_orphaned_shared_task_ids",
-    "clear_shared_task_id",
     "count_archived_terminal_older_than",
     "create",
     "delete",
@@ -471,17 +469,6 @@ async def record_ack(
     return changed > 0
 
 
-async def clear_shared_task_id(conn: aiosqlite.Connection, task_id: UUID) -> bool:
-    """Forget the hive id (and its version) of one task."""
-    return bool(
-        await execute(
-            conn,
-            "UPDATE tasks SET shared_task_id = NULL, remote_version = 0 WHERE id = ?",
-            (uuid_to_db(task_id),),
-        )
-    )
-
-
 async def clear_all_shared_task_ids_for_project(
     conn: aiosqlite.Connection, project_id: UUID
 ) -> int:
@@ -492,16 +479,6 @@ async def clear_all_shared_task_ids_for_project(
                remote_last_synced_at = NULL
            WHERE project_id = ? AND shared_task_id IS NOT NULL""",
         (uuid_to_db(project_id),),
-    )
-
-
-async def clear_orphaned_shared_task_ids(conn: aiosqlite.Connection) -> int:
-    """Clear hive ids of tasks whose local project is not linked (any more)."""
-    return await execute(
-        conn,
-        """UPDATE tasks SET shared_task_id = NULL, remote_version = 0
-           WHERE shared_task_id IS NOT NULL AND project_id IN
-                 (SELECT id FROM projects WHERE remote_project_id IS NULL)""",
     )
 
 
