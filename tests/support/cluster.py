@@ -726,10 +726,12 @@ class Cluster:
         env: Mapping[str, str] | None = None,
         machine_id: str | None = None,
         wait: bool = True,
+        bin_dir: Path | None = None,
     ) -> ClusterNode:
         """Start a node with a new API key (or ``api_key``), create its demo repository and local
         project and (``link``) link it to the swarm project; ``wait`` until the hive lists it
-        online (and linked)."""
+        online (and linked). ``bin_dir``: where this node's ``vk-node`` is (default: the
+        cluster's ``node_bin``), for a cluster of nodes of different releases."""
         key = api_key or self.hive.create_api_key(self.admin.organization_id, name)
         process = NodeProcess(
             self.workdir,
@@ -739,7 +741,7 @@ class Cluster:
             machine_id=machine_id,
             env={**self.node_env, **(env or {})},
             cluster_id=self.cluster_id,
-            bin_dir=self.node_bin,
+            bin_dir=bin_dir or self.node_bin,
             test_env=self.test_env,
         )
         node = ClusterNode(process=process, key=key, repo=self.workdir / f"{name}-repo")
@@ -799,6 +801,24 @@ class Cluster:
             "/tasks", params={"project_id": self.swarm_project_id}
         )
         return tasks
+
+    def dispatch(self, node: ClusterNode, title: str, script: str) -> dict[str, Any]:
+        """Create a hive task with ``start_attempt`` that runs ``script`` (SCRIPT executor) on
+        ``node``; check the hive assigned it there; the answer (``task`` and ``assignment``)."""
+        created: dict[str, Any] = self.api.post(
+            "/tasks",
+            json={
+                "project_id": self.swarm_project_id,
+                "title": title,
+                "description": script,
+                "executor": "SCRIPT",
+                "start_attempt": True,
+                "node_id": node.node_id,
+            },
+        )
+        assert created["assignment"] is not None, created
+        assert created["assignment"]["node_id"] == node.node_id, created
+        return created
 
     def activity(self, after: int = 0) -> list[dict[str, Any]]:
         """Every activity event of the swarm project after ``after`` (all pages)."""

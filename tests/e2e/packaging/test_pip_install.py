@@ -12,9 +12,6 @@ packages).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tomllib
 import uuid
 from pathlib import Path
@@ -22,54 +19,13 @@ from pathlib import Path
 import pytest
 
 from support.cluster import Cluster
-
-ROOT = Path(__file__).resolve().parents[3]
-INSTALL_TIMEOUT_S = 420
-
-
-def _clean_env() -> dict[str, str]:
-    """The caller's environment minus whatever would let the dev install leak into the venv."""
-    env = dict(os.environ)
-    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"):
-        env.pop(name, None)
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PIP_NO_INPUT"] = "1"
-    return env
-
-
-def _run(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        args, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(args)} exited {result.returncode}\n"
-        f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-    )
-    return result
-
-
-def _fresh_venv_with(where: Path, package: str) -> Path:
-    """Create a venv in ``where`` and ``pip install ./packages/<package>`` into it (no lock: the
-    newest versions the registry serves); return its ``bin`` directory."""
-    venv = where / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", str(venv)], cwd=where)
-    bin_dir = venv / "bin"
-    _run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "--no-compile", f"./packages/{package}"],
-        cwd=ROOT,
-        timeout=INSTALL_TIMEOUT_S,
-    )
-    return bin_dir
+from support.venvs import INSTALL_TIMEOUT_S, ROOT, fresh_venvs, run
 
 
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"hive": bin dir, "node": bin dir}`` of two fresh venvs, one package each."""
-    return {
-        package: _fresh_venv_with(tmp_path_factory.mktemp(f"{package}-alone"), package)
-        for package in ("hive", "node")
-    }
+    return fresh_venvs(tmp_path_factory.mktemp("alone"))
 
 
 def _version_of(package: str) -> str:
@@ -91,12 +47,12 @@ def test_pip_install_into_fresh_venv_gives_working_cli(
     work = tmp_path / "elsewhere"
     work.mkdir()
 
-    help_out = _run([str(bin_dir / script), "--help"], cwd=work).stdout
+    help_out = run([str(bin_dir / script), "--help"], cwd=work).stdout
     assert help_out.startswith(f"usage: {script}")
     assert "serve" in help_out
     assert "migrate" in help_out
 
-    version_out = _run([str(bin_dir / script), "--version"], cwd=work).stdout.strip()
+    version_out = run([str(bin_dir / script), "--version"], cwd=work).stdout.strip()
     assert version_out == f"{script} {_version_of(package)}"
 
     probe = (
@@ -104,14 +60,14 @@ def test_pip_install_into_fresh_venv_gives_working_cli(
         f"print(json.dumps({{'shared': vk_shared.__file__, 'pkg': {module}.__file__, "
         f"'absent': importlib.util.find_spec('{absent}') is not None}}))"
     )
-    found = _run([str(bin_dir / "python"), "-I", "-c", probe], cwd=work).stdout
+    found = run([str(bin_dir / "python"), "-I", "-c", probe], cwd=work).stdout
     paths = json.loads(found)
     site = bin_dir.parent.resolve()
     assert Path(paths["shared"]).resolve().is_relative_to(site), paths
     assert Path(paths["pkg"]).resolve().is_relative_to(site), paths
     assert paths["absent"] is False, f"{absent} must not be installed by {package}"
 
-    _run([str(bin_dir / "python"), "-m", "pip", "check"], cwd=work)
+    run([str(bin_dir / "python"), "-m", "pip", "check"], cwd=work)
 
 
 @pytest.mark.timeout(2 * INSTALL_TIMEOUT_S + 180)

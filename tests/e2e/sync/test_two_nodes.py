@@ -42,20 +42,7 @@ def test_dispatched_script_runs_on_the_target_node_and_everyone_sees_it(
     node B's copy ends equal to the hive's task."""
     cluster = shared_cluster
     a, b = cluster.nodes
-    created = cluster.api.post(
-        "/tasks",
-        json={
-            "project_id": cluster.swarm_project_id,
-            "title": "edit the notes",
-            "description": SCRIPT,
-            "executor": "SCRIPT",
-            "start_attempt": True,
-            "node_id": a.node_id,
-        },
-    )
-    task_id = created["task"]["id"]
-    assert created["assignment"] is not None, created
-    assert created["assignment"]["node_id"] == a.node_id
+    task_id = cluster.dispatch(a, "edit the notes", SCRIPT)["task"]["id"]
 
     def in_review() -> list[dict[str, Any]]:
         events = cluster.activity()
