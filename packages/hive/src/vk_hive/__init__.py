@@ -1,3 +1,3 @@
 """vk-swarm hive."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
