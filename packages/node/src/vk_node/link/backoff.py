@@ -54,8 +54,3 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.initial_s
-
-    @property
-    def next_base_s(self) -> float:
-        """The base of the next delay (before jitter)."""
-        return self._next
