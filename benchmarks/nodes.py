@@ -367,12 +367,12 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:
-    """Wrap the link's ack handler (``Acks.on_ack``; the applied-through seq is its last
+    """Wrap the link's ack handler (``Acks.on_ack``; the ``op_ack`` message is its last
     argument)."""
     original: Callable[..., Awaitable[None]] = link.acks.on_ack
 
     async def on_ack(*args: Any) -> None:
-        through = int(args[-1])
+        through = int(args[-1].applied_through_seq)
         now = time.monotonic()
         pending = node.pending
         while pending and pending[0][0] <= through:

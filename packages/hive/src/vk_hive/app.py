@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
 
 from vk_hive import __version__
-from vk_hive.api.deps import provide_ctx, provide_db, provide_principal, reject_nul_bytes
+from vk_hive.api.deps import provide_ctx, provide_db, provide_principal
 from vk_hive.api.health import health
 from vk_hive.api.identity import IdentityController
 from vk_hive.api.metrics import metrics
@@ -31,6 +31,7 @@ from vk_hive.context import HiveContext
 from vk_hive.lifespan import StartupHook, hive_lifespan
 from vk_hive.settings import HiveSettings
 from vk_shared.allow import OptionsAllow
+from vk_shared.jsoncheck import refuse_bad_request
 from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app", "signer_for"]
@@ -147,7 +148,7 @@ def create_app(
     v1 = Router(
         path="/v1",
         route_handlers=[*api_route_handlers(), SyncController, node_socket, *extra_route_handlers],
-        before_request=reject_nul_bytes,
+        before_request=refuse_bad_request,
     )
     app = Litestar(
         route_handlers=[v1, metrics],

@@ -9,7 +9,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from vk_node import __version__
-from vk_node.api.deps import provide_ctx, provide_store, reject_nul_bytes
+from vk_node.api.deps import provide_ctx, provide_store
 from vk_node.api.guard import AccessPolicy, RequestGuard, require_token_when_exposed
 from vk_node.api.openapi import ExactDocument
 from vk_node.api.problems import plugin as problem_details
@@ -17,6 +17,7 @@ from vk_node.context import NodeContext
 from vk_node.lifespan import node_lifespan
 from vk_node.settings import NodeSettings
 from vk_shared.allow import OptionsAllow
+from vk_shared.jsoncheck import refuse_bad_request
 from vk_shared.openapi import API_DESCRIPTION
 
 __all__ = ["api_route_handlers", "create_app"]
@@ -62,7 +63,9 @@ def create_app(settings: NodeSettings) -> Litestar:
     token. Every request and WebSocket handshake passes :mod:`vk_node.api.guard` first."""
     require_token_when_exposed(settings)
     ctx = NodeContext(settings=settings)
-    api = Router(path="/api", route_handlers=api_route_handlers(), before_request=reject_nul_bytes)
+    api = Router(
+        path="/api", route_handlers=api_route_handlers(), before_request=refuse_bad_request
+    )
     app = Litestar(
         route_handlers=[api],
         lifespan=[node_lifespan(ctx)],

@@ -13,17 +13,21 @@
   bare ``UnicodeDecodeError``).
 
 Nothing here recurses, so no input can exhaust the stack. A REST request goes through
-:func:`request_problem` (its URL, then its body with :func:`body_problem`) before any decoding.
+:func:`request_problem` (its URL, then its body with :func:`body_problem`) before any decoding:
+both services install :func:`refuse_bad_request` as the ``before_request`` hook of their routes.
 """
 
 from __future__ import annotations
 
 import re
 from array import array
+from collections.abc import Awaitable, Mapping
 from itertools import accumulate
-from typing import Final
+from typing import Any, Final, Protocol
 
 import msgspec
+
+from vk_shared.errors import InvalidInput
 
 __all__ = [
     "INVALID_UTF8",
@@ -33,6 +37,7 @@ __all__ = [
     "decode_error_detail",
     "lone_surrogate",
     "nesting_exceeds",
+    "refuse_bad_request",
     "request_problem",
     "too_deep",
 ]
@@ -151,3 +156,23 @@ def request_problem(path: str, query: bytes, body: bytes) -> tuple[str, str] | N
     if problem.startswith("NUL"):
         return "invalid_input", problem
     return "invalid_json", problem
+
+
+class _Request(Protocol):
+    """What :func:`refuse_bad_request` reads of a web framework's request (Litestar's)."""
+
+    @property
+    def scope(self) -> Mapping[str, Any]: ...
+
+    def body(self) -> Awaitable[bytes]: ...
+
+
+async def refuse_bad_request(request: _Request) -> None:
+    """``before_request`` hook: raise :class:`~vk_shared.errors.InvalidInput` (with the code of
+    :func:`request_problem`) for a request that must be refused before anything decodes it."""
+    problem = request_problem(
+        request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
+    )
+    if problem is not None:
+        code, detail = problem
+        raise InvalidInput(detail, code=code)

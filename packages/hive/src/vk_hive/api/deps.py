@@ -11,10 +11,9 @@ from litestar.di import NamedDependency
 
 from vk_hive.auth.principal import Principal, authenticate
 from vk_hive.context import HiveContext
-from vk_hive.errors import Forbidden, InvalidInput
+from vk_hive.errors import Forbidden
 from vk_hive.store.db import Database
 from vk_hive.tenancy import repository as tenancy_repo
-from vk_shared.jsoncheck import request_problem
 
 __all__ = [
     "Auth",
@@ -22,7 +21,6 @@ __all__ = [
     "provide_ctx",
     "provide_db",
     "provide_principal",
-    "reject_nul_bytes",
     "require_admin",
     "require_member",
 ]
@@ -51,18 +49,6 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
         request.headers.get("authorization"),
         inactivity_s=ctx.settings.session_inactivity_s,
     )
-
-
-async def reject_nul_bytes(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` guard of every route: no NUL byte in the URL; the body (of any method),
-    before anything decodes it, is JSON nested at most ``MAX_DEPTH`` levels deep, without lone
-    surrogate escapes or NUL characters in its strings (``vk_shared.jsoncheck.request_problem``)."""
-    problem = request_problem(
-        request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
-    )
-    if problem is not None:
-        code, detail = problem
-        raise InvalidInput(detail, code=code)
 
 
 async def require_member(conn: Any, org_id: uuid.UUID, principal: Principal) -> str:
