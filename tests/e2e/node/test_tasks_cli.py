@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,44 @@ def _ok(result: Any) -> str:
     return str(result.stdout)
 
 
-def _project(node: Any, repo: Path, name: str = "demo") -> dict[str, Any]:
+def _project(node: Any, repo: Path, name: str = "demo", **fields: str) -> dict[str, Any]:
+    body = {"name": name, "git_repo_path": str(repo), **fields}
     with httpx.Client(base_url=node.url + "/api", timeout=10) as http:
-        response = http.post("/projects", json={"name": name, "git_repo_path": str(repo)})
+        response = http.post("/projects", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+
+def _started_task(node: Any, project_id: str, title: str, script: str) -> str:
+    """A task created and started (SCRIPT) by the CLI; its id."""
+    create = ["tasks", "create", "--project", project_id, "--title", title]
+    task_id = _ok(_cli(node, *create, "--description", script)).strip()
+    _ok(_cli(node, "tasks", "start", task_id, "--executor", "SCRIPT"))
+    return task_id
+
+
+def _follow_after(
+    node: Any, task_id: str, first_line: str, act: Callable[[subprocess.Popen[str]], None]
+) -> tuple[int, str, str]:
+    """Run ``tasks logs --follow``, wait for ``first_line``, ``act`` on the process, then its
+    exit status, the rest of its stdout and its stderr."""
+    follow = subprocess.Popen(
+        _argv(["tasks", "logs", task_id, "--follow"]),
+        env=_env(node.data_dir, node.port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == first_line
+        act(follow)
+        out, err = follow.communicate(timeout=20)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    return follow.returncode, out, err
 
 
 def test_create_list_show_start_and_follow_the_logs(
@@ -119,6 +152,21 @@ def test_create_list_show_start_and_follow_the_logs(
     assert history == ["first-line", "second-line", "third-line"]
 
 
+def test_follow_goes_on_from_the_setup_script_to_the_agent(
+    start_node: Any, git_repo: Path, tmp_path: Path
+) -> None:
+    """Following while the project's setup script runs prints its lines, then the lines of the
+    SCRIPT run that comes after it, and exits 0 when that one ends."""
+    node = start_node(tmp_path / "node", _SCRIPT)
+    gate = tmp_path / "gate"
+    setup = f"echo setup-line\nwhile [ ! -e {gate} ]; do sleep 0.02; done"
+    project = _project(node, git_repo, "with-setup", setup_script=setup)
+    task_id = _started_task(node, project["id"], "after setup", "echo agent-line")
+    code, out, err = _follow_after(node, task_id, "setup-line\n", lambda _: gate.touch())
+    assert code == 0, err
+    assert out == "agent-line\n"
+
+
 def test_unknown_task_id_answers_the_apis_404_detail(
     start_node: Any, git_repo: Path, tmp_path: Path
 ) -> None:
@@ -159,25 +207,11 @@ def test_follow_stops_on_ctrl_c_with_130(start_node: Any, git_repo: Path, tmp_pa
     """Ctrl-C while following a run that goes on: exit 130, the lines so far, no traceback."""
     node = start_node(tmp_path / "node", _SCRIPT)
     project = _project(node, git_repo)
-    create = ["tasks", "create", "--project", project["id"], "--title", "slow"]
-    task_id = _ok(_cli(node, *create, "--description", "echo started\nsleep 30")).strip()
-    _ok(_cli(node, "tasks", "start", task_id, "--executor", "SCRIPT"))
-    follow = subprocess.Popen(
-        _argv(["tasks", "logs", task_id, "--follow"]),
-        env=_env(node.data_dir, node.port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    task_id = _started_task(node, project["id"], "slow", "echo started\nsleep 30")
+    code, out, err = _follow_after(
+        node, task_id, "started\n", lambda follow: follow.send_signal(signal.SIGINT)
     )
-    try:
-        assert follow.stdout is not None
-        assert follow.stdout.readline() == "started\n"
-        follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=10)
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-    assert follow.returncode == 130
+    assert code == 130
     assert out == ""
     assert "Traceback" not in err
     with httpx.Client(base_url=node.url + "/api", timeout=10) as http:  # stop the run

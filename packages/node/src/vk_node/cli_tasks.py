@@ -15,8 +15,8 @@ request carries ``Authorization: Bearer <token>``. The CLI sends neither ``Origi
 - ``tasks logs ID [--follow]`` — the log lines of the latest execution process of the task's
   latest attempt: ``GET /api/execution-processes/{id}/logs`` page by page; with ``--follow`` the
   log WebSocket ``/api/execution-processes/{id}/logs/ws`` instead, which sends the history, then
-  the live lines, then a ``finished`` frame when the process has ended. When a later process of
-  the attempt has started by then (setup → agent → cleanup), it is followed too.
+  the live lines, then a ``finished`` frame when the process has ended. When the attempt goes on
+  with a later process (setup → agent → cleanup), that one is followed too.
 - ``open`` — prints the node's board URL and opens it in a browser when there is a display.
 
 A task or project is named by its id, a unique prefix of it (as ``tasks list`` shows), and a
@@ -56,6 +56,9 @@ __all__ = [
 _TIMEOUT_S = 15.0
 _PROCESS_WAIT_S = 30.0
 """How long ``logs --follow`` waits for a just-started attempt's first execution process."""
+_NEXT_PROCESS_WAIT_S = 5.0
+"""How long ``logs --follow`` waits, after a process ends while its task is still ``inprogress``,
+for the attempt's next process."""
 _LOG_PAGE = 1000
 _LOG_STREAMS = ("stdout", "stderr")
 _TITLE_WIDTH = 48
@@ -301,6 +304,26 @@ def _latest_process(client: NodeClient, attempt_id: str, wait_s: float) -> dict[
         time.sleep(0.1)
 
 
+def _next_process(
+    client: NodeClient, task_id: str, attempt_id: str, after_id: str
+) -> dict[str, Any] | None:
+    """The attempt's process that started after ``after_id`` (setup → agent → cleanup). While
+    the task is still ``inprogress`` its run goes on (the node moves it to ``inreview`` when the
+    chain ends), so wait for the next process a little."""
+    deadline = time.monotonic() + _NEXT_PROCESS_WAIT_S
+    while True:
+        processes = client.get(f"/task-attempts/{attempt_id}/processes")  # oldest first
+        ids = [p["id"] for p in processes]
+        if after_id in ids and ids[-1] != after_id:
+            return dict(processes[ids.index(after_id) + 1])
+        if (
+            time.monotonic() >= deadline
+            or client.get(f"/tasks/{task_id}")["status"] != "inprogress"
+        ):
+            return None
+        time.sleep(0.1)
+
+
 def _print_history(client: NodeClient, process_id: str, as_json: bool) -> None:
     after = 0
     while True:
@@ -353,16 +376,12 @@ def _logs(client: NodeClient, args: argparse.Namespace) -> None:
     if not args.follow:
         _print_history(client, process["id"], args.json)
         return
-    seen = {process["id"]}
     while True:
         finished = _follow(client, process["id"], args.json)
-        later = [
-            p for p in client.get(f"/task-attempts/{attempt_id}/processes") if p["id"] not in seen
-        ]
-        if not later:
+        following = _next_process(client, task_id, attempt_id, process["id"])
+        if following is None:
             break
-        process = later[0]
-        seen.add(process["id"])
+        process = following
     code = finished.get("exit_code")
     print(
         f"vk-node: process {finished.get('status')}"
