@@ -1,7 +1,8 @@
 """Command line of the node daemon: ``vk-node``.
 
-Exit codes: 0 success, 1 a runtime failure (store unreadable, port in use), 2 bad usage or
-invalid settings (one line on stderr naming the setting).
+Exit codes: 0 success, 1 a runtime failure (store unreadable, port in use, the node not reachable
+by ``tasks``, an API error), 2 bad usage or invalid settings (one line on stderr naming the
+setting), 130 interrupted. ``tasks`` and ``open`` live in :mod:`vk_node.cli_tasks`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from vk_node import __version__
+from vk_node import __version__, cli_tasks
 from vk_node.settings import LoadedSettings, NodeSettings, load_settings
 from vk_shared.settings import cli as shared_cli
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
 
     shared_cli.add_config_command(sub, common)
+    cli_tasks.add_commands(sub, common)
     return parser
 
 
@@ -186,12 +188,16 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
         _serve(loaded)
     elif args.command == "migrate":
         _migrate(loaded)
+    elif args.command == "tasks":
+        cli_tasks.run_tasks(args, loaded.settings)
+    elif args.command == "open":
+        cli_tasks.run_open(loaded.settings)
     else:
         _status(loaded, args.json)
 
 
 def _failure(exc: Exception) -> str | None:
-    return str(exc) if isinstance(exc, CliError) else None
+    return str(exc) if isinstance(exc, CliError | cli_tasks.ClientError) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
