@@ -26,6 +26,7 @@ __all__ = [
     "BrowserSession",
     "IssuedLoginLink",
     "csrf_matches",
+    "delete_old_login_links",
     "end_browser_session",
     "find_browser_session",
     "issue_login_link",
@@ -77,6 +78,15 @@ async def redeem_login_link(conn: repo.Conn, token: str) -> uuid.UUID | None:
         sha256_hex(token),
     )
     return user_id
+
+
+async def delete_old_login_links(conn: repo.Conn, older_than_s: float) -> int:
+    """Drop links that expired more than ``older_than_s`` ago (used or not)."""
+    status = await conn.execute(
+        "DELETE FROM login_links WHERE expires_at < now() - make_interval(secs => $1)",
+        older_than_s,
+    )
+    return int(status.split()[-1])
 
 
 async def start_browser_session(conn: repo.Conn, user_id: uuid.UUID) -> str:
