@@ -198,12 +198,22 @@ class OrganizationInvitation(Table, tablename="organization_invitations", db=PLA
 class AuthSession(Table, tablename="auth_sessions", db=PLACEHOLDER_ENGINE):
     id = _uuid_pk()
     user_id = _fk(User, null=False, on_delete=_CASCADE)
-    session_secret_hash = _text()
+    session_secret_hash = Text(unique=True, null=True, default=None)
     refresh_token_id = _uuid()
     refresh_token_issued_at = _ts()
     created_at = _now()
     last_used_at = _ts()
     revoked_at = _ts()
+    csrf_token = _text()
+
+
+class LoginLink(Table, tablename="login_links", db=PLACEHOLDER_ENGINE):
+    id = _uuid_pk()
+    user_id = _fk(User, null=False, on_delete=_CASCADE)
+    token_hash = Text(unique=True, default=None)
+    expires_at = Timestamptz(default=None)
+    used_at = _ts()
+    created_at = _now()
 
 
 class RevokedRefreshToken(Table, tablename="revoked_refresh_tokens", db=PLACEHOLDER_ENGINE):
@@ -556,6 +566,7 @@ TABLES: tuple[type[Table], ...] = (
     OAuthAccount,
     OAuthHandoff,
     PersonalAccessToken,
+    LoginLink,
     Node,
     NodeApiKey,
     SwarmProject,

@@ -26,6 +26,7 @@ from vk_hive.api.openapi import ExactDocument
 from vk_hive.api.organizations import InvitationController, OrganizationController
 from vk_hive.api.problems import plugin as problem_details
 from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit
+from vk_hive.api.web import web_router
 from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
 from vk_hive.context import HiveContext
 from vk_hive.lifespan import StartupHook, hive_lifespan
@@ -75,10 +76,15 @@ _QUIET_ROUTES = frozenset({"/metrics", "/v1/health"})
 """Scraped and probed every few seconds: their request lines are logged at debug level."""
 
 
+_SECRET_IN_PATH = "{token"  # noqa: S105 - a route template fragment
+"""A route whose template has a ``{token…}`` parameter (a login link, an invitation) carries a
+secret in its path: its request line logs the template instead of the path."""
+
+
 def _request_middleware(ctx: HiveContext) -> Callable[[ASGIApp], ASGIApp]:
     """Per HTTP request: bind a request id (the client's ``x-request-id`` or a new one) to every
     log line of the request and echo it in the response; count and time the request by route
-    template and status; log one ``http.request`` line."""
+    template and status; log one ``http.request`` line (without a token of the path)."""
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +120,7 @@ def _request_middleware(ctx: HiveContext) -> Callable[[ASGIApp], ASGIApp]:
                         "http.request",
                         method=method,
                         route=route,
-                        path=scope["path"][:256],
+                        path=route if _SECRET_IN_PATH in route else scope["path"][:256],
                         status=status,
                         duration_ms=round(elapsed * 1000, 2),
                     )
@@ -134,7 +140,8 @@ def create_app(
 
     The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the node snapshot routes
     (``/v1/sync``) and ``GET /metrics`` (:mod:`vk_hive.metrics`, on this app's own registry) are
-    always mounted; the gateway's startup hook runs first. The auth endpoints are rate limited
+    always mounted, and so are the browser pages outside ``/v1`` (:mod:`vk_hive.api.web`); the
+    gateway's startup hook runs first. The auth endpoints are rate limited
     per client address (:mod:`vk_hive.api.ratelimit`). More handlers (mounted under ``/v1``) and
     startup hooks can be passed in.
     """
@@ -151,7 +158,7 @@ def create_app(
         before_request=refuse_bad_request,
     )
     app = Litestar(
-        route_handlers=[v1, metrics],
+        route_handlers=[v1, metrics, web_router()],
         lifespan=[
             hive_lifespan(ctx, on_startup=[gateway.startup, rate_limit.startup, *on_startup])
         ],

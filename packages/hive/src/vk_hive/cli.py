@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--organization-id", required=True)
     key.add_argument("--name", required=True)
     key.add_argument("--json", action="store_true", help="print JSON")
+    link = admin_sub.add_parser(
+        "login-link",
+        parents=[common],
+        help="print a single-use browser sign-in link for an existing user (valid 15 minutes)",
+    )
+    link.add_argument("--email", required=True)
+    link.add_argument("--json", action="store_true", help="print JSON")
 
     shared_cli.add_config_command(sub, common)
     return parser
@@ -148,6 +155,26 @@ async def _create_api_key(settings: HiveSettings, org: str, name: str, as_json: 
     )
 
 
+async def _login_link(settings: HiveSettings, email: str, as_json: bool) -> None:
+    from vk_hive.auth import repository as auth_repo
+    from vk_hive.auth.browser import issue_login_link
+
+    conn = await _connect(settings)
+    try:
+        async with conn.transaction():
+            user = await auth_repo.find_user_by_email(conn, email)
+            if user is None:
+                raise CliError(f"no user with the email {email!r} (see `vk-hive admin bootstrap`)")
+            link = await issue_login_link(conn, user.id)
+    finally:
+        await conn.close()
+    url = f"{settings.base_url}/login/{link.token}"
+    if as_json:
+        print(json.dumps({"url": url, "expires_at": link.expires_at.isoformat()}))
+    else:
+        print(url)
+
+
 def _serve(settings: HiveSettings) -> None:
     import uvicorn
 
@@ -182,6 +209,8 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
         print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     elif args.admin_command == "bootstrap":
         _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
+    elif args.admin_command == "login-link":
+        _run(lambda: _login_link(settings, args.email, args.json))
     else:
         _run(lambda: _create_api_key(settings, args.organization_id, args.name, args.json))
 

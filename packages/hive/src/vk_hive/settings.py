@@ -123,7 +123,7 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     db_pool_max: Count = 10
     maintenance_interval_s: Seconds = 3600.0
     # Abuse limits, per client address (vk_hive.limits); a limit of 0 disables it.
-    # Requests to the auth endpoints (token refresh, OAuth, invitations) per unit:
+    # Requests to the auth endpoints (token refresh, OAuth, invitations, login links) per unit:
     auth_rate_limit: Limit = 60
     auth_rate_limit_unit: RateUnit = "minute"
     # Node WebSocket connections (each one ``auth`` attempt) per window, and how many may wait

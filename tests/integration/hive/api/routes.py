@@ -49,6 +49,11 @@ ORG = "{org_id}"
 ROUTES: list[Ep] = [
     Ep("GET", "/v1/health", "public"),
     Ep("GET", "/metrics", "public"),  # Prometheus text, not JSON
+    # Browser pages (HTML; a session cookie, not a Bearer token: test_browser_login.py).
+    Ep("GET", "/", "public"),
+    Ep("GET", "/login", "public"),
+    Ep("GET", "/login/{token}", "public"),
+    Ep("POST", "/logout", "public"),
     # Node snapshots: Bearer = the node's API key, so every user token is refused (401).
     Ep("GET", "/v1/sync/projects/{project_id}/snapshot", "self"),
     Ep("GET", "/v1/sync/tasks", "self", query={"ids": "{task_id}"}),

@@ -42,6 +42,7 @@ def _auth_requests() -> list[tuple[str, str, dict[str, str] | None]]:
         ),
         ("GET", f"/v1/invitations/{token}", None),
         ("POST", f"/v1/invitations/{token}/accept", None),
+        ("GET", f"/login/{token}", None),
     ]
 
 
@@ -71,11 +72,11 @@ async def test_a_burst_on_the_auth_endpoints_gets_429_with_retry_after_and_a_jso
 async def test_every_auth_endpoint_counts_against_one_budget_per_address(
     hive_factory: HiveFactory,
 ) -> None:
-    """Refresh, the OAuth handoff (init, start, callback, redeem) and invitations (look-up,
-    accept) share the budget: once it is spent, each of them answers 429."""
-    hive = await hive_factory(auth_rate_limit=7, auth_rate_limit_unit="hour")
+    """Refresh, the OAuth handoff (init, start, callback, redeem), invitations (look-up, accept)
+    and browser login links share the budget: once it is spent, each of them answers 429."""
+    hive = await hive_factory(auth_rate_limit=8, auth_rate_limit_unit="hour")
     requests = _auth_requests()
-    assert len(requests) == 7
+    assert len(requests) == 8
     for method, path, body in requests:
         r = await hive.client.request(method, path, json=body)
         assert r.status_code != 429, (method, path)

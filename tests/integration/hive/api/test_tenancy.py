@@ -137,3 +137,18 @@ async def test_create_rename_delete_organization(hive: Hive) -> None:
     assert (
         await hive.client.get(f"/v1/organizations/{org['id']}", headers=alice.headers)
     ).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_an_invitation_email_with_a_control_character_is_refused(hive: Hive) -> None:
+    """The email pattern means the same to the server as to the OpenAPI document: a control
+    character (U+001F, U+0085: whitespace only to Python) is refused with 400, a non-ASCII
+    address is accepted."""
+    alice = await hive.user()
+    org = await hive.org_with(alice)
+    url = f"/v1/organizations/{org}/invitations"
+    for email in ("a\x1fb@example.com", "a@exa\x85mple.com", "a b@example.com"):
+        r = await hive.client.post(url, json={"email": email}, headers=alice.headers)
+        assert (r.status_code, r.json()["code"]) == (400, "validation_failed"), email
+    r = await hive.client.post(url, json={"email": "jürgen@bücher.example"}, headers=alice.headers)
+    assert r.status_code == 201, r.text

@@ -85,13 +85,31 @@ async def _session(world: GatewayWorld, token: str, org_id: str) -> tuple[str, s
     return secret, str(result.node_id)
 
 
+async def _invitation_looked_up(world: GatewayWorld, token: str) -> str:
+    """Invite someone to a new organization and look the invitation up by its token (a secret in
+    the path: the request line logs the route template). Returns the invitation token."""
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await world.http.post("/v1/organizations", json={"name": "team"}, headers=auth)
+    assert r.status_code == 201, r.text
+    r = await world.http.post(
+        f"/v1/organizations/{r.json()['id']}/invitations",
+        json={"email": "guest@example.com"},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    invitation = str(r.json()["token"])
+    assert (await world.http.get(f"/v1/invitations/{invitation}")).status_code == 200
+    return invitation
+
+
 async def test_json_logs_carry_ids_and_never_a_secret(
     hive_dsn: str, json_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full session — `vk-hive admin bootstrap`, its token used over REST, an API key created
     and used (and a wrong one refused) on the node socket, an op batch — logs only JSON lines
     (uvicorn's included): request lines carry a request id, session lines a connection id (and
-    the node id once authenticated); neither the token, the API key nor the JWT secret appear."""
+    the node id once authenticated); neither the token, the API key, an invitation token (in the
+    path of its look-up) nor the JWT secret appear."""
     argv = ["--database-url", hive_dsn, "admin", "bootstrap", "--email", "ops@example.com"]
     stdout = io.StringIO()
     monkeypatch.setattr(sys, "stdout", stdout)
@@ -99,11 +117,15 @@ async def test_json_logs_carry_ids_and_never_a_secret(
     boot = json.loads(stdout.getvalue())
     async with running_world(hive_dsn) as world:
         secret, node_id = await _session(world, boot["token"], boot["organization_id"])
+        invitation = await _invitation_looked_up(world, boot["token"])
         jwt_secret = world.settings.jwt_secret
     err = json_logs.getvalue()
     lines = _lines(err)
     for needle in (boot["token"], secret, jwt_secret, secret[:-4] + "0000"):
         assert needle not in err
+    # The test's own HTTP client logs its URLs in this process: only the hive's lines count.
+    hive_lines = [line for line in lines if not line.get("logger", "").startswith("http")]
+    assert invitation not in json.dumps(hive_lines)
 
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
     # uvicorn's line per WebSocket accept/open/close is dropped (the session lines say more).
@@ -111,6 +133,8 @@ async def test_json_logs_carry_ids_and_never_a_secret(
     assert not [line for line in lines if line["event"] in ("connection open", "connection closed")]
     requests = [line for line in lines if line["event"] == "http.request"]
     assert {line["route"] for line in requests} >= {"/v1/me", "/v1/nodes/api-keys"}
+    looked_up = [line for line in requests if line["route"].startswith("/v1/invitations/")]
+    assert [line["path"] for line in looked_up] == [line["route"] for line in looked_up] != []
     assert all(line["request_id"] for line in requests)
     assert all(line["level"] and line["timestamp"] for line in lines)
     sessions = [line for line in lines if line["event"].startswith(("session.", "op_batch."))]

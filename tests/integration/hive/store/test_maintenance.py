@@ -11,6 +11,9 @@ import pytest
 
 from integration.hive.store._world import World
 from vk_hive.auth import repository as auth_repo
+from vk_hive.auth.browser import issue_login_link, redeem_login_link
+from vk_hive.auth.crypto import sha256_hex
+from vk_hive.jobs.maintenance import expire_credentials
 from vk_hive.store.db import Database
 from vk_hive.store.repositories import activity, assignments, nodes, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NewTask
@@ -78,6 +81,29 @@ async def test_expiry_sweeps_mark_invitations_and_handoffs(world: World) -> None
         )
     assert status == "pending"
     assert wiped == 0
+
+
+@pytest.mark.asyncio
+async def test_login_links_are_deleted_a_day_after_they_expired(world: World) -> None:
+    """Maintenance deletes login links (used or not) that expired more than a day ago and keeps
+    live ones and recently expired ones."""
+    async with world.db.acquire() as conn:
+        user = await auth_repo.upsert_user(conn, email=f"{uuid.uuid4().hex[:8]}@example.com")
+        live = await issue_login_link(conn, user.id)
+        for hours in (2, 30):
+            old = await issue_login_link(conn, user.id)
+            await conn.execute(
+                "UPDATE login_links SET expires_at = now() - make_interval(hours => $2) "
+                "WHERE token_hash = $1",
+                sha256_hex(old.token),
+                hours,
+            )
+    _, _, _, deleted = await expire_credentials(world.db)
+    assert deleted == 1
+    async with world.db.acquire() as conn:
+        left = await conn.fetchval("SELECT count(*) FROM login_links WHERE user_id = $1", user.id)
+        assert left == 2
+        assert await redeem_login_link(conn, live.token) == user.id
 
 
 async def _invite(

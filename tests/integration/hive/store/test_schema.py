@@ -39,7 +39,11 @@ EXPECTED_COLUMNS: dict[str, str] = {
         updated_at ts NN | token_hash text NN""",
     "auth_sessions": """
         id uuid NN | user_id uuid NN | session_secret_hash text | refresh_token_id uuid
-        refresh_token_issued_at ts | created_at ts NN | last_used_at ts | revoked_at ts""",
+        refresh_token_issued_at ts | created_at ts NN | last_used_at ts | revoked_at ts
+        csrf_token text""",
+    "login_links": """
+        id uuid NN | user_id uuid NN | token_hash text NN | expires_at ts NN | used_at ts
+        created_at ts NN""",
     "revoked_refresh_tokens": """
         token_id uuid NN | user_id uuid NN | revoked_at ts NN | revoked_reason text NN""",
     "oauth_accounts": """
@@ -154,7 +158,8 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         "(organization_id)",
         "(status, expires_at)",
     ],
-    "auth_sessions": ["U (id)", "(user_id)", "(refresh_token_id)"],
+    "auth_sessions": ["U (id)", "(user_id)", "(refresh_token_id)", "U (session_secret_hash)"],
+    "login_links": ["U (id)", "U (token_hash)", "(user_id)"],
     "revoked_refresh_tokens": ["U (token_id)", "(user_id)"],
     "oauth_accounts": ["U (id)", "U (provider, provider_user_id)", "(user_id)"],
     "oauth_handoffs": ["U (id)", "U (state)", "(status)", "(user_id)"],
@@ -272,6 +277,7 @@ EXPECTED_FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("organization_invitations", "organization_id"): ("organizations", "CASCADE"),
     ("organization_invitations", "invited_by_user_id"): ("users", "SET NULL"),
     ("auth_sessions", "user_id"): ("users", "CASCADE"),
+    ("login_links", "user_id"): ("users", "CASCADE"),
     ("revoked_refresh_tokens", "user_id"): ("users", "CASCADE"),
     ("oauth_accounts", "user_id"): ("users", "CASCADE"),
     ("oauth_handoffs", "user_id"): ("users", "NO ACTION"),

@@ -9,7 +9,8 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from vk_hive.auth.principal import Principal, authenticate
+from vk_hive.auth.browser import COOKIE_NAME, CSRF_HEADER
+from vk_hive.auth.principal import Principal, authenticate, authenticate_cookie
 from vk_hive.context import HiveContext
 from vk_hive.errors import Forbidden
 from vk_hive.store.db import Database
@@ -18,6 +19,7 @@ from vk_hive.tenancy import repository as tenancy_repo
 __all__ = [
     "Auth",
     "Ctx",
+    "own_origins",
     "provide_ctx",
     "provide_db",
     "provide_principal",
@@ -41,8 +43,33 @@ def provide_db(state: State) -> Database:
     return ctx.database
 
 
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+
+
+def own_origins(request: Request[Any, Any, Any], ctx: HiveContext) -> frozenset[str]:
+    """The hive's own origins: of its public URL, and the one the request itself reached (its
+    scheme as uvicorn saw it behind a trusted proxy, and its ``Host``)."""
+    return frozenset({_origin(ctx.settings.base_url), _origin(str(request.url))})
+
+
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    """The caller: a Bearer token when an ``Authorization`` header is sent, else the browser
+    session cookie (CSRF-checked for state-changing methods), else 401."""
     ctx: HiveContext = state.hive
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(COOKIE_NAME)
+    if header is None and cookie:
+        return await authenticate_cookie(
+            ctx.database,
+            cookie,
+            method=request.method,
+            origin=request.headers.get("origin"),
+            own_origins=own_origins(request, ctx),
+            csrf_token=request.headers.get(CSRF_HEADER),
+            inactivity_s=ctx.settings.session_inactivity_s,
+        )
     return await authenticate(
         ctx.database,
         ctx.signer,

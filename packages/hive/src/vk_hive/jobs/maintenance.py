@@ -1,4 +1,5 @@
-"""Maintenance jobs: activity partitions and retention, expiry of invitations and handoffs."""
+"""Maintenance jobs: activity partitions and retention, expiry of invitations and handoffs,
+deletion of old login links."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 import structlog
 
 from vk_hive.auth import repository as auth_repo
+from vk_hive.auth.browser import delete_old_login_links
 from vk_hive.jobs.runner import PeriodicJob
 from vk_hive.store.db import Database
 from vk_hive.store.repositories import activity
@@ -31,18 +33,19 @@ async def prune_activity(db: Database) -> list[str]:
         return await activity.drop_partitions_before(conn, ACTIVITY_RETENTION) or []
 
 
-async def expire_credentials(db: Database) -> tuple[int, int, int]:
+async def expire_credentials(db: Database) -> tuple[int, int, int, int]:
     async with db.transaction() as conn:
         invitations = await tenancy_repo.expire_invitations(conn)
         handoffs = await auth_repo.expire_stale_handoffs(conn)
         deleted = await auth_repo.delete_old_handoffs(conn, HANDOFF_KEEP_S)
-    return invitations, handoffs, deleted
+        links = await delete_old_login_links(conn, HANDOFF_KEEP_S)
+    return invitations, handoffs, deleted, links
 
 
 async def run_maintenance(db: Database) -> None:
     created = await provision_partitions(db)
     dropped = await prune_activity(db)
-    invitations, handoffs, deleted = await expire_credentials(db)
+    invitations, handoffs, deleted, links = await expire_credentials(db)
     log.info(
         "maintenance.done",
         partitions=len(created),
@@ -50,6 +53,7 @@ async def run_maintenance(db: Database) -> None:
         expired_invitations=invitations,
         expired_handoffs=handoffs,
         deleted_handoffs=deleted,
+        deleted_login_links=links,
     )
 
 
