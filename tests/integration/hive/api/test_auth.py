@@ -76,12 +76,13 @@ async def test_logout_revokes_the_session(hive: Hive) -> None:
 
 @pytest.mark.asyncio
 async def test_access_tokens_expire_with_short_ttl(hive_factory: HiveFactory) -> None:
-    """With a 1 s access TTL and no leeway, a token stops working within about a second and the
-    refresh token still mints a new one."""
-    hive = await hive_factory(access_token_ttl_s=1, token_leeway_s=0)
+    """With a 2 s access TTL and no leeway, a token stops working within about two seconds and the
+    refresh token still mints a new one. (JWT times are whole seconds: a 1 s token minted late
+    in a second may already be expired at its first use.)"""
+    hive = await hive_factory(access_token_ttl_s=2, token_leeway_s=0)
     alice = await hive.user(jwt=True)
     assert (await hive.client.get("/v1/me", headers=alice.headers)).status_code == 200
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
         r = await hive.client.get("/v1/me", headers=alice.headers)
         if r.status_code == 401:
