@@ -259,7 +259,15 @@ class _Batch:
                 self.acked[op.seq] = AckedTask(seq=op.seq, id=shared)
 
     def _ack(self, op: OutboxOp, task: SharedTask) -> None:
-        self.acked[op.seq] = AckedTask(seq=op.seq, id=task.id, version=task.version)
+        """The task an op wrote. The version goes with it only when the hive's copy is what the
+        op said: a write keeps an archive the op did not name (``archived_at`` is never cleared
+        by a node), and then the node must take the hive's copy (no version: it pulls)."""
+        p = op.payload
+        same = not isinstance(p, TaskUpsert) or (p.archived_at is None) == (
+            task.archived_at is None
+        )
+        version = task.version if same else None
+        self.acked[op.seq] = AckedTask(seq=op.seq, id=task.id, version=version)
 
     def _forget(self, op: OutboxOp) -> None:
         """An op applied on its own may change what the batch knows: a ``task.upsert`` its
