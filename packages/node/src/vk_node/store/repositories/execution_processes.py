@@ -437,9 +437,10 @@ async def find_prev_after_head_commit(
     value = await fetch_value(
         conn,
         """SELECT after_head_commit FROM execution_processes
-           WHERE task_attempt_id = ? AND created_at < ? AND after_head_commit IS NOT NULL
+           WHERE task_attempt_id = ? AND after_head_commit IS NOT NULL
+             AND (created_at, rowid) < (?, (SELECT rowid FROM execution_processes WHERE id = ?))
            ORDER BY created_at DESC, rowid DESC LIMIT 1""",
-        (uuid_to_db(attempt_id), _ts(boundary)),
+        (uuid_to_db(attempt_id), _ts(boundary), uuid_to_db(boundary_process_id)),
     )
     return None if value is None else str(value)
 
