@@ -70,6 +70,16 @@ def _check(batches: list[list[dict[str, Any]]]) -> None:
     assert ticks == [f"tick {i}" for i in range(1, TICKS + 1)]
 
 
+async def _settled(node: Node) -> None:
+    """The run is over and the hive has acked everything the node wrote about it (the node is
+    closed only then, as the link tests do)."""
+
+    async def drained() -> bool:
+        return await node.backlog() == 0 and not node.link.assignments.has_tokens()
+
+    await wait_for(drained, what="the run's ops to be acked and the assignment retired")
+
+
 async def _stream(world: World) -> ClientConnection:
     url = world.hive.url.replace("http://", "ws://") + "/v1/ws"
     auth = world.http.headers["Authorization"]
@@ -106,6 +116,7 @@ async def test_a_dispatched_script_run_streams_its_backlog_then_live_lines(world
         _check(await _follow_to_the_end(ws, process["id"]))
     finally:
         await ws.close()
+    await _settled(node)
 
 
 async def test_a_run_the_node_started_itself_streams_too(world: World) -> None:
@@ -136,3 +147,4 @@ async def test_a_run_the_node_started_itself_streams_too(world: World) -> None:
         _check(await _follow_to_the_end(ws, process["id"]))
     finally:
         await ws.close()
+    await _settled(node)
