@@ -90,6 +90,9 @@ organization.
   `organization_id`, or none while the user belongs to several organizations:
   `organization_required`). A server without the ASGI denial extension accepts and closes at once
   with code 1008 and the reason instead.
+- Access is checked again while the stream is open (every `VK_HIVE_USER_WS_RECHECK_S`): a user
+  removed from the organization, a revoked personal access token or a signed-out or revoked
+  session ends it with code 1008 (`access revoked`). An access JWT expiring does not.
 
 ### The stream
 

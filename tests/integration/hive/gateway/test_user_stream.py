@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from support.node_link import wait_for
 from vk_hive.auth.browser import COOKIE_NAME, start_browser_session
+from vk_hive.auth.crypto import sha256_hex
 from vk_hive.store.models import NewOutputLog
 from vk_hive.store.repositories import executions
 from vk_shared.wire import LogEntry, LogsAppend
@@ -349,3 +350,35 @@ async def test_a_client_that_does_not_read_is_dropped_and_holds_up_no_one(hive_d
             assert world.gateway.watchers.following(exec_id) == []
         finally:
             slow.close()
+
+
+async def test_a_stream_ends_when_its_access_is_taken_away(hive_dsn: str) -> None:
+    """With access checked every 0.2 s: signing the browser session out ends its stream, and
+    so does removing the user from the organization (a token stream), each with 1008."""
+    async with running_world(hive_dsn, user_ws_recheck_s=0.2) as world:
+        cookie = await _cookie(world)
+        headers = {"Cookie": f"{COOKIE_NAME}={cookie}", "Origin": world.url}
+        async with _stream(world, headers=headers) as browser, _stream(world) as token:
+            await _expect(browser, "hello")
+            await _expect(token, "hello")
+            async with world.db.transaction() as conn:
+                await conn.execute(
+                    "DELETE FROM auth_sessions WHERE session_secret_hash = $1", sha256_hex(cookie)
+                )
+            with pytest.raises(ConnectionClosed) as closed:
+                await _next(browser, 5.0)
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "access revoked")
+            await token.send(json.dumps({"type": "ping"}))
+            assert await _next(token) == {"type": "pong"}
+            async with world.db.transaction() as conn:
+                await conn.execute(
+                    "DELETE FROM organization_member_metadata "
+                    "WHERE organization_id = $1 AND user_id = $2",
+                    world.org_id,
+                    world.user_id,
+                )
+            with pytest.raises(ConnectionClosed) as closed:
+                await _next(token, 5.0)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008

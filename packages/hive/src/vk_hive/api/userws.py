@@ -11,11 +11,16 @@ details body (:func:`~vk_hive.gateway.denial.deny_handshake`), like a REST call:
   foreign one is 403 (``cross_origin``). No credentials, or invalid ones: 401.
 - organization: ``?organization_id=`` (400 when malformed, 404 when unknown, 403 when the user is
   not a member); it may be left out when the user belongs to exactly one organization (else 400).
+
+Access is checked again every ``user_ws_recheck_s`` while the stream is open: a member removed
+from the organization, a revoked personal access token or a signed-out session ends the stream
+(1008).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -25,8 +30,10 @@ from litestar.handlers import WebsocketRouteHandler
 from vk_hive.api.access import member_of_org
 from vk_hive.api.deps import own_origins
 from vk_hive.api.problems import STATUS
+from vk_hive.auth import repository as auth_repo
 from vk_hive.auth.browser import COOKIE_NAME
-from vk_hive.auth.principal import Principal, authenticate, authenticate_cookie
+from vk_hive.auth.pat import verify_pat
+from vk_hive.auth.principal import Principal, authenticate, authenticate_cookie, bearer_token
 from vk_hive.context import HiveContext
 from vk_hive.errors import DomainError, Forbidden, InvalidInput, Unauthorized, Unavailable
 from vk_hive.gateway import Gateway
@@ -89,6 +96,30 @@ async def _organization(
     return membership.org_id
 
 
+def _access_check(
+    ctx: HiveContext, socket: WebSocket[Any, Any, Any], principal: Principal, org_id: uuid.UUID
+) -> Callable[[], Awaitable[bool]]:
+    """Whether the session may go on: the user is still a member of the organization, and the
+    credential still holds (a browser or token session not revoked or signed out; a personal
+    access token not revoked). An access JWT's expiry does not end a stream it opened."""
+    header = socket.headers.get("authorization")
+
+    async def still_allowed() -> bool:
+        async with ctx.database.acquire() as conn:
+            if await tenancy_repo.get_role(conn, org_id, principal.user_id) is None:
+                return False
+            if principal.session_id is not None:
+                session = await auth_repo.get_session(conn, principal.session_id)
+                return session is not None and session.revoked_at is None
+            try:
+                await verify_pat(conn, bearer_token(header))
+            except DomainError:
+                return False
+        return True
+
+    return still_allowed
+
+
 async def _serve(socket: WebSocket[Any, Any, Any]) -> None:
     ctx: HiveContext = socket.app.state.hive
     gateway = ctx.gateway
@@ -108,6 +139,7 @@ async def _serve(socket: WebSocket[Any, Any, Any]) -> None:
         socket,
         organization_id=org_id,
         user_id=principal.user_id,
+        still_allowed=_access_check(ctx, socket, principal, org_id),
     )
     await session.run()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -78,12 +79,14 @@ class UserSession(SendsThroughOutbound):
         *,
         organization_id: uuid.UUID,
         user_id: uuid.UUID,
+        still_allowed: Callable[[], Awaitable[bool]],
     ) -> None:
         self._deps = deps
         self._registry = registry
         self.socket = socket
         self._organization_id = organization_id
         self.user_id = user_id
+        self._still_allowed = still_allowed
         self._out = Outbound(
             deps.settings.user_ws_queue_size,
             full_reason="outgoing queue full: the client reads too slowly",
@@ -149,6 +152,7 @@ class UserSession(SendsThroughOutbound):
             asyncio.create_task(self._reader(), name="vk-hive-user-ws-reader"),
             asyncio.create_task(self._activity.pump(), name="vk-hive-user-ws-activity"),
             asyncio.create_task(self._follows.pump(), name="vk-hive-user-ws-logs"),
+            asyncio.create_task(self._recheck(), name="vk-hive-user-ws-recheck"),
             asyncio.create_task(self._out.closed.wait(), name="vk-hive-user-ws-close"),
         ]
         try:
@@ -165,6 +169,21 @@ class UserSession(SendsThroughOutbound):
             log.info(
                 "user_ws.disconnected", code=self._out.close_code, reason=self._out.close_reason
             )
+
+    async def _recheck(self) -> None:
+        """End the session when its access was taken away (checked every
+        ``user_ws_recheck_s``; a failed check, e.g. the database down, is retried)."""
+        while True:
+            await asyncio.sleep(self._deps.settings.user_ws_recheck_s)
+            try:
+                allowed = await self._still_allowed()
+            except Exception as exc:
+                log.warning("user_ws.recheck_failed", error=type(exc).__name__)
+                continue
+            if not allowed:
+                log.info("user_ws.access_revoked")
+                self.close(CLOSE_POLICY, "access revoked")
+                return
 
     def _subscribe(self, project_id: uuid.UUID, after: int) -> None:
         self._activity.subscribe(project_id, after)
