@@ -61,6 +61,8 @@ class Outbound:
         """Set once the connection is to close (:meth:`close` reached, or :meth:`abort`)."""
         self.close_code = CLOSE_NORMAL
         self.close_reason = ""
+        self.close_requested = False
+        """:meth:`close` was called (the connection closes once what is queued was sent)."""
 
     @property
     def closing(self) -> bool:
@@ -100,7 +102,10 @@ class Outbound:
 
     def close(self, code: int, reason: str) -> None:
         """Close after the queued messages were sent."""
-        if not self.closed.is_set() and not self._put(_Close(code, reason)):
+        if self.closed.is_set():
+            return
+        self.close_requested = True
+        if not self._put(_Close(code, reason)):
             self.abort(code, reason)
 
     def abort(self, code: int, reason: str) -> None:

@@ -182,7 +182,7 @@ class UserSession(SendsThroughOutbound):
                 continue
             if not allowed:
                 log.info("user_ws.access_revoked")
-                self.close(CLOSE_POLICY, "access revoked")
+                self.abort(CLOSE_POLICY, "access revoked")
                 return
 
     def _subscribe(self, project_id: uuid.UUID, after: int) -> None:
@@ -228,6 +228,10 @@ class UserSession(SendsThroughOutbound):
             except Exception as exc:
                 log.exception("user_ws.handler_failed", message_type=tag_of(msg))
                 await self.send(handler_failed(msg, exc))
+        if self._out.close_requested:
+            # Too many malformed frames: the session ends once the errors before the close
+            # were sent (or the client stalled), with the close's code.
+            await self._out.closed.wait()
 
     async def _handle(self, msg: UserClientMessage) -> None:
         match msg:
