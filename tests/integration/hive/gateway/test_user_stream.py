@@ -231,6 +231,8 @@ async def test_follow_logs_of_a_run_without_assignment_backlog_then_live(world: 
     node = await world.node()
     exec_id = await _run_of_own_task(world, node)
     await _ship(node, exec_id, 1, 4)
+    fanout = world.gateway.fanout
+    assert not fanout.listening_logs  # nobody follows: log inserts notify no listener
     async with _stream(world) as ws:
         await _expect(ws, "hello")
         await ws.send(json.dumps({"type": "follow_logs", "execution_process_id": str(exec_id)}))
@@ -252,10 +254,16 @@ async def test_follow_logs_of_a_run_without_assignment_backlog_then_live(world: 
         )
         again = await _expect(ws, "log_lines")
         assert [line["content"] for line in again["lines"]] == [f"line {i}\n" for i in range(4, 7)]
+        assert fanout.listening_logs
         await ws.send(json.dumps({"type": "unfollow_logs", "execution_process_id": str(exec_id)}))
         await _ship(node, exec_id, 7, 7)
         await ws.send(json.dumps({"type": "ping"}))
         assert await _next(ws, 2.0) == {"type": "pong"}
+
+        async def stopped_listening() -> bool:
+            return not fanout.listening_logs
+
+        await wait_for(stopped_listening, within=5, what="the log channel to be unlistened")
         for unknown in (uuid.uuid4(),):
             await ws.send(json.dumps({"type": "follow_logs", "execution_process_id": str(unknown)}))
             refused = await _next(ws)

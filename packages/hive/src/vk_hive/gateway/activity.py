@@ -4,8 +4,9 @@
   backoff when it drops); each notification's row is read once by (project, seq) and offered to
   the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`) and to the user
   stream sessions streaming it (:class:`~vk_hive.gateway.ports.Watchers`; a project they do not
-  know yet is adopted by its organization's sessions first). The same connection
-  ``LISTEN logs``: a transaction that stores log lines of an execution process notifies its id
+  know yet is adopted by its organization's sessions first). While a session of this process
+  follows an execution process's logs, the same connection also ``LISTEN logs``: a transaction
+  that stores log lines of a process notifies its id
   (:func:`vk_hive.store.repositories.executions.insert_logs`), and the sessions following that
   process are told to read their new lines.
 - :class:`ActivityStreams`: per session and project, the last seq sent. A live event is sent
@@ -214,6 +215,18 @@ def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
     return on_terminate
 
 
+async def _first_set(a: asyncio.Event, b: asyncio.Event, within_s: float) -> bool:
+    """Wait until ``a`` or ``b`` is set (True) or ``within_s`` passed (False)."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    return bool(done)
+
+
 class ActivityFanout:
     """Owns the LISTEN connection and the task that hands events to the peers of the
     directory."""
@@ -229,6 +242,8 @@ class ActivityFanout:
         self.connected = asyncio.Event()
         self.connections = 0
         self.backend_pid: int | None = None
+        self.listening_logs = False
+        """Whether the connection LISTENs on the log channel now (only while followed)."""
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="vk-hive-activity-listen")
@@ -274,7 +289,6 @@ class ActivityFanout:
                 )
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(CHANNEL, self._on_notify)
-                await conn.add_listener(LOGS_CHANNEL, self._on_logs)
                 self.backend_pid = conn.get_server_pid()
                 self.connections += 1
                 delay = settings.activity_reconnect_initial_s
@@ -285,10 +299,12 @@ class ActivityFanout:
                     peer.catch_up_activity()
                 for watcher in self._watchers.watchers():
                     watcher.catch_up_activity()
+                self.listening_logs = False
+                changed = self._watchers.follows_changed
                 while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), settings.activity_listen_check_s)
-                    if not lost.is_set():
+                    changed.clear()
+                    self.listening_logs = await self._listen_logs(conn, self.listening_logs)
+                    if not await _first_set(lost, changed, settings.activity_listen_check_s):
                         await asyncio.wait_for(
                             conn.fetchval("SELECT 1"), settings.activity_listen_check_s
                         )
@@ -298,6 +314,7 @@ class ActivityFanout:
                 log.warning("activity.listener_lost", error=type(exc).__name__, retry_in=delay)
             finally:
                 self.connected.clear()
+                self.listening_logs = False
                 if conn is not None and not conn.is_closed():
                     try:
                         await asyncio.wait_for(conn.close(), 2)
@@ -305,6 +322,23 @@ class ActivityFanout:
                         conn.terminate()
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.activity_reconnect_max_s)
+
+    async def _listen_logs(self, conn: asyncpg.Connection, listening: bool) -> bool:
+        """LISTEN on the log channel while a session of this process follows a process, and
+        only then: a log insert's NOTIFY costs the applying transaction next to nothing when no
+        backend listens. Once listening, the followers re-read (lines may have been committed
+        before). Whether it listens now."""
+        followed = self._watchers.followed()
+        if bool(followed) == listening:
+            return listening
+        if not followed:
+            await conn.remove_listener(LOGS_CHANNEL, self._on_logs)
+            return False
+        await conn.add_listener(LOGS_CHANNEL, self._on_logs)
+        for process_id in followed:
+            for watcher in self._watchers.following(process_id):
+                watcher.logs_appended(process_id)
+        return True
 
     async def _dispatch(self) -> None:
         while True:

@@ -20,6 +20,7 @@ depend on these without a cycle; a later router between hive processes implement
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -172,9 +173,21 @@ class Watchers(Protocol):
 
     def following(self, execution_process_id: uuid.UUID) -> list[Watcher]: ...
 
+    def followed(self) -> list[uuid.UUID]:
+        """The execution processes some watcher follows."""
+        ...
+
+    @property
+    def follows_changed(self) -> asyncio.Event:
+        """Set when the first process is followed or the last one unfollowed."""
+        ...
+
 
 class _NoWatchers:
     """No user stream sessions (a gateway built without them)."""
+
+    def __init__(self) -> None:
+        self._never = asyncio.Event()
 
     def __len__(self) -> int:
         return 0
@@ -193,6 +206,13 @@ class _NoWatchers:
 
     def following(self, execution_process_id: uuid.UUID) -> list[Watcher]:
         return []
+
+    def followed(self) -> list[uuid.UUID]:
+        return []
+
+    @property
+    def follows_changed(self) -> asyncio.Event:
+        return self._never
 
 
 @dataclass(frozen=True, slots=True)

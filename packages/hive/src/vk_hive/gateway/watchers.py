@@ -12,6 +12,7 @@ keeps its own indexes, so dropping a session never asks the session what it watc
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 
@@ -30,6 +31,7 @@ class WatcherRegistry:
         self._following: dict[uuid.UUID, dict[Watcher, None]] = {}
         self._projects_of: dict[Watcher, set[uuid.UUID]] = {}
         self._processes_of: dict[Watcher, set[uuid.UUID]] = {}
+        self._follows_changed = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._projects_of)
@@ -51,7 +53,7 @@ class WatcherRegistry:
         for project_id in self._projects_of.pop(watcher, set()):
             _discard(self._streaming, project_id, watcher)
         for process_id in self._processes_of.pop(watcher, set()):
-            _discard(self._following, process_id, watcher)
+            self._unfollow(watcher, process_id)
 
     def subscribe(self, watcher: Watcher, project_id: uuid.UUID) -> None:
         """``watcher`` streams the project (which belongs to its organization)."""
@@ -65,6 +67,8 @@ class WatcherRegistry:
     def follow(self, watcher: Watcher, execution_process_id: uuid.UUID) -> None:
         processes = self._processes_of.get(watcher)
         if processes is not None:
+            if not self._following:
+                self._follows_changed.set()
             self._following.setdefault(execution_process_id, {})[watcher] = None
             processes.add(execution_process_id)
 
@@ -72,7 +76,13 @@ class WatcherRegistry:
         processes = self._processes_of.get(watcher)
         if processes is not None:
             processes.discard(execution_process_id)
-            _discard(self._following, execution_process_id, watcher)
+            self._unfollow(watcher, execution_process_id)
+
+    def _unfollow(self, watcher: Watcher, execution_process_id: uuid.UUID) -> None:
+        had = bool(self._following)
+        _discard(self._following, execution_process_id, watcher)
+        if had and not self._following:
+            self._follows_changed.set()
 
     def watchers(self) -> list[Watcher]:
         return list(self._projects_of)
@@ -100,6 +110,15 @@ class WatcherRegistry:
 
     def following(self, execution_process_id: uuid.UUID) -> list[Watcher]:
         return list(self._following.get(execution_process_id, ()))
+
+    def followed(self) -> list[uuid.UUID]:
+        return list(self._following)
+
+    @property
+    def follows_changed(self) -> asyncio.Event:
+        """Set when the first process is followed or the last one unfollowed (the fan-out
+        LISTENs on the log channel only in between)."""
+        return self._follows_changed
 
 
 def _discard(index: dict[uuid.UUID, dict[Watcher, None]], key: uuid.UUID, watcher: Watcher) -> None:
