@@ -1,8 +1,14 @@
-"""Activity fan-out to connected nodes (DESIGN.md §4).
+"""Activity fan-out to connected nodes (DESIGN.md §4) and user stream sessions.
 
 - :class:`ActivityFanout`: one dedicated asyncpg connection ``LISTEN activity`` (reconnected with
   backoff when it drops); each notification's row is read once by (project, seq) and offered to
-  the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`).
+  the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`) and to the user
+  stream sessions streaming it (:class:`~vk_hive.gateway.ports.Watchers`; a project they do not
+  know yet is adopted by its organization's sessions first). While a session of this process
+  follows an execution process's logs, the same connection also ``LISTEN logs``: a transaction
+  that stores log lines of a process notifies its id
+  (:func:`vk_hive.store.repositories.executions.insert_logs`), and the sessions following that
+  process are told to read their new lines.
 - :class:`ActivityStreams`: per session and project, the last seq sent. A live event is sent
   directly only when it is exactly the next seq and the outgoing queue has room; everything else
   (replay from the node's cursor, a gap, a full queue, a listener reconnect) is caught up from the
@@ -24,16 +30,17 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from vk_hive.gateway.ports import GatewayDeps, Outgoing
+from vk_hive.gateway.ports import GatewayDeps, Outgoing, Peer, Watcher
 from vk_hive.store.models import ActivityEvent
-from vk_hive.store.repositories import activity
+from vk_hive.store.repositories import activity, executions, swarm_projects
 from vk_shared.wire import Activity, ActivitySkipped, ResyncRequired
 
-__all__ = ["CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
+__all__ = ["CHANNEL", "LOGS_CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
 
 log = structlog.get_logger("vk_hive.gateway.activity")
 
 CHANNEL = "activity"
+LOGS_CHANNEL = executions.LOGS_CHANNEL
 APPLICATION_NAME = "vk-hive-activity-listener"
 
 
@@ -208,6 +215,18 @@ def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
     return on_terminate
 
 
+async def _first_set(a: asyncio.Event, b: asyncio.Event, within_s: float) -> bool:
+    """Wait until ``a`` or ``b`` is set (True) or ``within_s`` passed (False)."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    return bool(done)
+
+
 class ActivityFanout:
     """Owns the LISTEN connection and the task that hands events to the peers of the
     directory."""
@@ -216,12 +235,15 @@ class ActivityFanout:
         self._settings = deps.settings
         self._db = deps.db
         self._directory = deps.directory
+        self._watchers = deps.watchers
         self._listener: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._notes: asyncio.Queue[tuple[uuid.UUID, int]] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.connections = 0
         self.backend_pid: int | None = None
+        self.listening_logs = False
+        """Whether the connection LISTENs on the log channel now (only while followed)."""
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="vk-hive-activity-listen")
@@ -243,6 +265,15 @@ class ActivityFanout:
             self._notes.put_nowait((uuid.UUID(str(data["project_id"])), int(data["seq"])))
         except (ValueError, KeyError, TypeError):
             log.warning("activity.bad_notification")
+
+    def _on_logs(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            process_id = uuid.UUID(payload)
+        except ValueError:
+            log.warning("activity.bad_logs_notification")
+            return
+        for watcher in self._watchers.following(process_id):
+            watcher.logs_appended(process_id)
 
     async def _listen(self) -> None:
         settings = self._settings
@@ -266,10 +297,14 @@ class ActivityFanout:
                 # Whatever was committed while nobody listened is in the table: catch up.
                 for peer in self._directory.peers():
                     peer.catch_up_activity()
+                for watcher in self._watchers.watchers():
+                    watcher.catch_up_activity()
+                self.listening_logs = False
+                changed = self._watchers.follows_changed
                 while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), settings.activity_listen_check_s)
-                    if not lost.is_set():
+                    changed.clear()
+                    self.listening_logs = await self._listen_logs(conn, self.listening_logs)
+                    if not await _first_set(lost, changed, settings.activity_listen_check_s):
                         await asyncio.wait_for(
                             conn.fetchval("SELECT 1"), settings.activity_listen_check_s
                         )
@@ -279,6 +314,7 @@ class ActivityFanout:
                 log.warning("activity.listener_lost", error=type(exc).__name__, retry_in=delay)
             finally:
                 self.connected.clear()
+                self.listening_logs = False
                 if conn is not None and not conn.is_closed():
                     try:
                         await asyncio.wait_for(conn.close(), 2)
@@ -287,21 +323,43 @@ class ActivityFanout:
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.activity_reconnect_max_s)
 
+    async def _listen_logs(self, conn: asyncpg.Connection, listening: bool) -> bool:
+        """LISTEN on the log channel while a session of this process follows a process, and
+        only then: a log insert's NOTIFY costs the applying transaction next to nothing when no
+        backend listens. Once listening, the followers re-read (lines may have been committed
+        before). Whether it listens now."""
+        followed = self._watchers.followed()
+        if bool(followed) == listening:
+            return listening
+        if not followed:
+            await conn.remove_listener(LOGS_CHANNEL, self._on_logs)
+            return False
+        await conn.add_listener(LOGS_CHANNEL, self._on_logs)
+        for process_id in followed:
+            for watcher in self._watchers.following(process_id):
+                watcher.logs_appended(process_id)
+        return True
+
     async def _dispatch(self) -> None:
         while True:
             project_id, seq = await self._notes.get()
             peers = self._directory.for_project(project_id)
-            if not peers:
+            watchers = self._watchers.for_project(project_id)
+            if not peers and not watchers and watchers is not None:
                 continue
+            receivers: list[Peer | Watcher] = [*peers, *(watchers or ())]
             try:
                 async with self._db.acquire() as conn:
+                    if watchers is None:
+                        org = await swarm_projects.organization_id(conn, project_id)
+                        receivers += self._watchers.adopt(project_id, org)
                     event = await activity.fetch_by_seq(conn, project_id, seq)
             except Exception as exc:
                 log.warning("activity.read_failed", error=type(exc).__name__)
-                for peer in peers:
-                    peer.catch_up_activity()
+                for receiver in receivers:
+                    receiver.catch_up_activity()
                 continue
             if event is None:
                 continue
-            for peer in peers:
-                peer.offer_activity(event)
+            for receiver in receivers:
+                receiver.offer_activity(event)
