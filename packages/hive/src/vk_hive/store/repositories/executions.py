@@ -299,6 +299,18 @@ async def find_processes_by_attempt_id(
     return from_rows(ExecutionProcess, rows)
 
 
+async def find_processes_by_attempt_ids(
+    conn: asyncpg.Connection, attempt_ids: Sequence[uuid.UUID]
+) -> list[ExecutionProcess]:
+    """The processes of several attempts in one query, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_PROCESS_COLUMNS} FROM node_execution_processes "
+        "WHERE attempt_id = ANY($1::uuid[]) ORDER BY started_at, id",
+        list(attempt_ids),
+    )
+    return from_rows(ExecutionProcess, rows)
+
+
 async def find_running_by_node_id(
     conn: asyncpg.Connection, node_id: uuid.UUID
 ) -> list[ExecutionProcess]:
