@@ -1,9 +1,14 @@
 // The live stream of one organization: GET /v1/ws (the session cookie authenticates; same
 // origin). Reconnects with backoff; after a reconnect it resumes every tracked project from the
 // last seq it applied (subscribe) and every followed execution after the last line it showed.
+// While the socket is down (a proxy without WebSocket support, a restarting hive), the tracked
+// projects are read from GET /v1/activity instead, so the page stays current.
+
+import { api } from "./common.js";
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
+const POLL_MS = 1000;
 
 export class Live {
   /**
@@ -19,6 +24,7 @@ export class Live {
     this.socket = null;
     this.failures = 0;
     this.timer = null;
+    this.poller = null;
   }
 
   /** Apply this project's events after `after` (the seq the page was rendered at). */
@@ -55,6 +61,7 @@ export class Live {
       if (this.socket !== socket) return;
       this.socket = null;
       this.state("offline");
+      if (this.failures >= 1) this.startPolling();
       this.retry();
     });
   }
@@ -64,6 +71,32 @@ export class Live {
     this.failures += 1;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
+  }
+
+  startPolling() {
+    if (this.poller || !this.cursors.size) return;
+    this.poller = setInterval(() => this.poll(), POLL_MS);
+  }
+
+  stopPolling() {
+    clearInterval(this.poller);
+    this.poller = null;
+  }
+
+  async poll() {
+    for (const [projectId, after] of this.cursors) {
+      let page;
+      try {
+        page = await api("GET", `/activity?project_id=${projectId}&after=${after}&limit=500`);
+      } catch {
+        return;
+      }
+      if (page.resync_required) {
+        this.handlers.resync?.({ project_id: projectId, latest_seq: page.latest_seq });
+        return;
+      }
+      for (const event of page.events) this.receive(JSON.stringify({ ...event, type: "activity" }));
+    }
   }
 
   state(name) {
@@ -80,6 +113,7 @@ export class Live {
     switch (message.type) {
       case "hello":
         this.failures = 0;
+        this.stopPolling();
         this.state("live");
         for (const [projectId, after] of this.cursors) {
           this.send({ type: "subscribe", project_id: projectId, after });

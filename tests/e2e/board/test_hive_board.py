@@ -1,0 +1,202 @@
+"""The hive's swarm board in a real browser against a real ``vk-hive serve`` and a real node
+running SCRIPT tasks: sign-in, live updates over ``/v1/ws``, actions through the REST API, a
+run's log followed live, a node going offline, and what a signed-out or foreign page gets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from support.cluster import Cluster, free_port
+
+PROJECT = "Moonshot"
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(cluster: Cluster, page: Page) -> Iterator[None]:
+    """Every test fails when a page's own script threw an uncaught exception."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with Cluster(tmp_path_factory.mktemp("hive-board"), nodes_count=1, project_name=PROJECT) as c:
+        yield c
+
+
+def _sign_in(cluster: Cluster, page: Page) -> None:
+    page.goto(cluster.hive.login_link(cluster.email))
+    expect(page).to_have_url(cluster.hive.url + "/")
+
+
+def _board(cluster: Cluster, page: Page, *, live: bool = True) -> None:
+    _sign_in(cluster, page)
+    page.goto(f"{cluster.hive.url}/projects/{cluster.swarm_project_id}")
+    if live:
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+
+
+def _create(cluster: Cluster, title: str, **extra: Any) -> dict[str, Any]:
+    body = {"project_id": cluster.swarm_project_id, "title": title, "executor": "SCRIPT", **extra}
+    created: dict[str, Any] = cluster.api.post("/tasks", json=body)
+    return created
+
+
+def test_a_login_link_lands_on_the_organizations_projects_and_nodes(
+    cluster: Cluster, page: Page
+) -> None:
+    _sign_in(cluster, page)
+    expect(page.get_by_role("link", name=PROJECT)).to_be_visible()
+    node = page.locator(f'tr[data-node-id="{cluster.nodes[0].node_id}"]')
+    expect(node.locator(".node-name")).to_have_text("node-a")
+    expect(node.locator("[data-node-status]")).to_have_text("online")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_the_board_shows_a_task_created_over_rest_within_a_second(
+    cluster: Cluster, page: Page
+) -> None:
+    """No reload: the ``task.created`` activity puts the card in To do; a status change over
+    REST moves it to Cancelled."""
+    _board(cluster, page)
+    created = _create(cluster, "made over REST")
+    card = page.locator(f'.card[data-task-id="{created["task"]["id"]}"]')
+    expect(card).to_be_visible(timeout=1000)
+    expect(
+        page.locator('.column[data-status="todo"] .card', has_text="made over REST")
+    ).to_be_visible()
+    cluster.api.patch(f"/tasks/{created['task']['id']}", json={"status": "cancelled"})
+    expect(
+        page.locator('.column[data-status="cancelled"] .card', has_text="made over REST")
+    ).to_be_visible(timeout=1000)
+
+
+def test_a_task_created_in_the_board_is_visible_over_rest(cluster: Cluster, page: Page) -> None:
+    _board(cluster, page, live=False)
+    page.get_by_text("New task").click()
+    form = page.locator("#create-task")
+    form.get_by_label("Title").fill("made in the board")
+    form.get_by_label("Description").fill("echo from the board")
+    form.get_by_label("Executor").fill("SCRIPT")
+    form.get_by_role("button", name="Create task").click()
+    expect(page.locator(".card", has_text="made in the board")).to_be_visible()
+    titles = [t["title"] for t in cluster.hive_tasks()]
+    assert "made in the board" in titles
+
+
+def test_a_refused_action_shows_the_servers_reason(cluster: Cluster, page: Page) -> None:
+    """Dispatching a task no node can run is refused by the API (409); the page says why."""
+    created = _create(cluster, "needs another executor", executor="CLAUDE_CODE")
+    _sign_in(cluster, page)
+    page.goto(f"{cluster.hive.url}/tasks/{created['task']['id']}")
+    page.locator("#dispatch").get_by_role("button", name="Dispatch").click()
+    expect(page.locator("#action-error")).to_contain_text("cannot run CLAUDE_CODE")
+    # A legal move goes through and the page follows it.
+    page.get_by_role("button", name="Move to Cancelled").click()
+    expect(page.locator("#task-status")).to_have_text("Cancelled")
+    assert cluster.api.get(f"/tasks/{created['task']['id']}")["status"] == "cancelled"
+
+
+def test_a_script_runs_lines_appear_live_on_the_task_page(cluster: Cluster, page: Page) -> None:
+    """The page, opened before the run prints, shows each line while the script still runs."""
+    script = "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.4; done"
+    _sign_in(cluster, page)
+    created = cluster.dispatch(cluster.nodes[0], "ticking script", script)
+    page.goto(f"{cluster.hive.url}/tasks/{created['task']['id']}")
+    log = page.locator("#log")
+    expect(log).to_contain_text("tick-1")
+    assert "tick-6" not in log.inner_text()  # still running: the rest comes live
+    expect(log).to_contain_text("tick-6")
+    expect(page.locator("#assignments")).to_contain_text(
+        str(created["assignment"]["fencing_token"])
+    )
+
+
+def test_a_node_going_offline_shows_on_the_nodes_page(cluster: Cluster, page: Page) -> None:
+    extra = cluster.add_node("node-z", link=False)
+    _sign_in(cluster, page)
+    page.goto(cluster.hive.url + "/nodes")
+    badge = page.locator(f'tr[data-node-id="{extra.node_id}"] [data-node-status]')
+    expect(badge).to_have_text("online")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+    extra.process.stop()
+    expect(badge).to_have_text("offline")
+
+
+def test_a_signed_out_browser_sees_no_data_on_any_page(cluster: Cluster, page: Page) -> None:
+    task = _create(cluster, "secret task title")["task"]
+    for path in ("/", "/nodes", f"/projects/{cluster.swarm_project_id}", f"/tasks/{task['id']}"):
+        page.goto(cluster.hive.url + path)
+        expect(page).to_have_url(cluster.hive.url + "/login")
+        html = page.content()
+        assert PROJECT not in html
+        assert "secret task title" not in html
+        assert "node-a" not in html
+
+
+class _EvilPage(BaseHTTPRequestHandler):
+    """Another origin (same host, another port: same site, so the Lax cookie is sent) whose
+    script posts to the hive's REST API with the visitor's cookie."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        script = (
+            f"fetch({json.dumps(self.target)}, {{method: 'POST', mode: 'no-cors', "
+            "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
+            f"body: {json.dumps(self.server.body)}}})"  # type: ignore[attr-defined]
+            ".finally(() => { document.title = 'sent'; });"
+        )
+        html = f"<!doctype html><title>evil</title><script>{script}</script>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(html)))
+        self.end_headers()
+        self.wfile.write(html)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_a_forged_cross_site_post_from_another_origin_is_refused(
+    cluster: Cluster, page: Page
+) -> None:
+    """The browser sends the session cookie with the forged POST (the hive logs a 403, not a
+    401) and the hive refuses it for its foreign Origin: nothing is created."""
+    _sign_in(cluster, page)
+    handler = type("Evil", (_EvilPage,), {"target": cluster.hive.url + "/v1/tasks"})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server.body = json.dumps(  # type: ignore[attr-defined]
+        {"project_id": cluster.swarm_project_id, "title": "forged task", "executor": "SCRIPT"}
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    log = cluster.hive.log_path
+    seen = len(log.read_text().splitlines())
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        expect(page).to_have_title("sent")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    def refused() -> list[int]:
+        statuses = []
+        for line in log.read_text().splitlines()[seen:]:
+            entry = json.loads(line) if line.startswith("{") else {}
+            post = entry.get("event") == "http.request" and entry.get("method") == "POST"
+            if post and str(entry.get("route", "")).startswith("/v1/tasks"):
+                statuses.append(int(entry["status"]))
+        return statuses
+
+    assert cluster.wait(refused, what="the hive to log the forged POST", timeout=5) == [403]
+    assert "forged task" not in [t["title"] for t in cluster.hive_tasks()]
