@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.browser import launch_chromium  # noqa: E402
 from support.cluster import Cluster  # noqa: E402
 
-SCRIPT = "for i in $(seq 1 40); do echo \"step $i: checking the build\"; sleep 0.05; done"
-LONG_SCRIPT = "for i in $(seq 1 600); do echo \"working on item $i\"; sleep 1; done"
+SCRIPT = 'for i in $(seq 1 40); do echo "step $i: checking the build"; sleep 0.05; done'
+LONG_SCRIPT = 'for i in $(seq 1 600); do echo "working on item $i"; sleep 1; done'
 
 
 def _populate(cluster: Cluster) -> str:
