@@ -106,6 +106,22 @@ def test_a_refused_action_shows_the_servers_reason(cluster: Cluster, page: Page)
     assert cluster.api.get(f"/tasks/{created['task']['id']}")["status"] == "cancelled"
 
 
+def test_editing_a_task_in_the_page_changes_it_over_rest(cluster: Cluster, page: Page) -> None:
+    created = _create(cluster, "first title")
+    task_id = created["task"]["id"]
+    _sign_in(cluster, page)
+    page.goto(f"{cluster.hive.url}/tasks/{task_id}")
+    page.get_by_text("Edit title and description").click()
+    form = page.locator("#edit-task")
+    form.get_by_label("Title").fill("second title")
+    form.get_by_label("Description").fill("new words")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#task-title")).to_have_text("second title")
+    expect(page.locator("#task-description")).to_have_text("new words")
+    task = cluster.api.get(f"/tasks/{task_id}")
+    assert (task["title"], task["description"]) == ("second title", "new words")
+
+
 def test_a_script_runs_lines_appear_live_on_the_task_page(cluster: Cluster, page: Page) -> None:
     """The page, opened before the run prints, shows each line while the script still runs."""
     script = "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.4; done"

@@ -79,11 +79,14 @@ export class TaskPage {
     document.getElementById("edit-task").addEventListener("submit", (event) => {
       event.preventDefault();
       const fields = new FormData(event.target);
+      const details = event.target.closest("details");
       this.act(() => api("PATCH", `/tasks/${this.task.id}`, {
         title: String(fields.get("title") || "").trim(),
         description: String(fields.get("description") || ""),
         version: this.task.version,
-      }));
+      })).then((done) => {
+        if (done) details.open = false;
+      });
     });
     document.getElementById("dispatch").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -101,8 +104,10 @@ export class TaskPage {
       const result = await call();
       if (result && result.version !== undefined && result.id === this.task.id) this.show(result);
       this.refresh();
+      return true;
     } catch (failure) {
       showError(this.error, failure);
+      return false;
     }
   }
 
@@ -133,6 +138,11 @@ export class TaskPage {
     document.getElementById("task-title").textContent = task.title;
     document.getElementById("task-description").textContent = task.description || "";
     document.getElementById("task-version").textContent = String(task.version);
+    const edit = document.getElementById("edit-task");
+    if (!edit.closest("details").open) {
+      edit.elements.title.value = task.title;
+      edit.elements.description.value = task.description || "";
+    }
     const badge = document.getElementById("task-status");
     badge.textContent = TITLES[task.status] || task.status;
     badge.className = `badge status-${task.status}`;
