@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from vk_shared.codec import decode_hive_message, decode_node_message, encode_json, encode_msgpack
+from vk_shared.codec import (
+    Frame,
+    decode_hive_message,
+    decode_node_message,
+    decode_user_client_message,
+    decode_user_server_message,
+    encode_json,
+    encode_msgpack,
+)
 from vk_shared.docgen import render
 from vk_shared.schema import SNAPSHOT_PATH, build_schema, normalize, render_schema
-from vk_shared.wire import HIVE_MESSAGE_TYPES, NODE_MESSAGE_TYPES, tag_of
+from vk_shared.wire import (
+    HIVE_MESSAGE_TYPES,
+    NODE_MESSAGE_TYPES,
+    USER_CLIENT_MESSAGE_TYPES,
+    USER_SERVER_MESSAGE_TYPES,
+    tag_of,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "wire"
@@ -19,12 +34,20 @@ CASES = [
     *(("node", tag_of(cls), cls) for cls in NODE_MESSAGE_TYPES),
     *(("hive", tag_of(cls), cls) for cls in HIVE_MESSAGE_TYPES),
 ]
+USER_CASES = [
+    *(("user-server", tag_of(cls), cls) for cls in USER_SERVER_MESSAGE_TYPES),
+    *(("user-client", tag_of(cls), cls) for cls in USER_CLIENT_MESSAGE_TYPES),
+]
 DECODERS = {"node": decode_node_message, "hive": decode_hive_message}
+USER_DECODERS: dict[str, Callable[[Frame], object]] = {
+    "user-server": decode_user_server_message,
+    "user-client": decode_user_client_message,
+}
 
 
 def test_there_is_one_fixture_per_message_type_and_no_other() -> None:
     """Adding a message type without a golden fixture (or leaving a stale one) fails."""
-    expected = {f"{direction}/{tag}.json" for direction, tag, _ in CASES}
+    expected = {f"{direction}/{tag}.json" for direction, tag, _ in (*CASES, *USER_CASES)}
     present = {str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json")}
     assert present == expected
 
@@ -40,6 +63,20 @@ def test_golden_fixture_decodes_and_re_encodes_identically(
     assert type(msg) is cls
     assert json.loads(encode_json(msg)) == json.loads(raw)
     assert decode(encode_msgpack(msg), binary=True) == msg
+
+
+@pytest.mark.parametrize(("direction", "tag", "cls"), USER_CASES, ids=lambda v: str(v))
+def test_user_stream_fixture_decodes_and_re_encodes_identically(
+    direction: str, tag: str, cls: type[msgspec.Struct]
+) -> None:
+    """Each committed frame of the user stream (/v1/ws) decodes to its Struct, from text and
+    from bytes, and re-encodes to the same JSON."""
+    raw = (FIXTURES / direction / f"{tag}.json").read_bytes()
+    msg = USER_DECODERS[direction](raw)
+    assert type(msg) is cls
+    assert isinstance(msg, msgspec.Struct)
+    assert json.loads(encode_json(msg)) == json.loads(raw)
+    assert USER_DECODERS[direction](raw.decode()) == msg
 
 
 def test_schema_snapshot_is_current() -> None:
@@ -78,7 +115,12 @@ def test_the_snapshot_file_is_the_rendered_schema() -> None:
 def test_schema_covers_both_unions_with_discriminators() -> None:
     """The schema has a discriminated entry per union whose mapping names every tag."""
     defs = build_schema()["$defs"]
-    for name, types in (("NodeMessage", NODE_MESSAGE_TYPES), ("HiveMessage", HIVE_MESSAGE_TYPES)):
+    for name, types in (
+        ("NodeMessage", NODE_MESSAGE_TYPES),
+        ("HiveMessage", HIVE_MESSAGE_TYPES),
+        ("UserServerMessage", USER_SERVER_MESSAGE_TYPES),
+        ("UserClientMessage", USER_CLIENT_MESSAGE_TYPES),
+    ):
         mapping = defs[name]["discriminator"]["mapping"]
         assert defs[name]["discriminator"]["propertyName"] == "type"
         assert set(mapping) == {tag_of(cls) for cls in types}
@@ -94,6 +136,6 @@ def test_protocol_doc_is_current() -> None:
 def test_protocol_doc_documents_every_field() -> None:
     """Every message has a section and every field a description in the generated document."""
     doc = render()
-    for _, tag, cls in CASES:
+    for _, tag, cls in (*CASES, *USER_CASES):
         assert f"### `{tag}` — {cls.__name__}" in doc
     assert "|  |" not in doc.replace("| `type` |", ""), "a field lacks a Meta(description=...)"

@@ -138,7 +138,8 @@ def create_app(
 ) -> Litestar:
     """Build the hive application.
 
-    The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the node snapshot routes
+    The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the user activity stream
+    (``/v1/ws``, :mod:`vk_hive.api.userws`), the node snapshot routes
     (``/v1/sync``) and ``GET /metrics`` (:mod:`vk_hive.metrics`, on this app's own registry) are
     always mounted, and so are the browser pages outside ``/v1`` and their static files
     (:mod:`vk_hive.web`); the gateway's startup hook runs first. The auth endpoints are rate
@@ -146,6 +147,7 @@ def create_app(
     ``/v1``) and startup hooks can be passed in.
     """
     from vk_hive.api.sync import SyncController
+    from vk_hive.api.userws import user_socket
     from vk_hive.gateway import Gateway, node_socket
 
     ctx = HiveContext(settings=settings, signer=signer_for(settings))
@@ -154,7 +156,13 @@ def create_app(
     rate_limit = AuthRateLimit(settings)
     v1 = Router(
         path="/v1",
-        route_handlers=[*api_route_handlers(), SyncController, node_socket, *extra_route_handlers],
+        route_handlers=[
+            *api_route_handlers(),
+            SyncController,
+            node_socket,
+            user_socket,
+            *extra_route_handlers,
+        ],
         before_request=refuse_bad_request,
     )
     static_prefix = f"/static/{static_digest()}"

@@ -115,6 +115,13 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     activity_reconnect_initial_s: Seconds = 1.0
     activity_reconnect_max_s: Seconds = 30.0
     activity_listen_check_s: Seconds = 5.0
+    # User activity stream (``/v1/ws``): frames queued per session (activity and log lines that
+    # do not fit are re-read from the database at the client's pace), how long one frame may
+    # wait for a client that does not read before the session is closed (1013), and how many
+    # execution processes one session may follow.
+    user_ws_queue_size: Count = 256
+    user_ws_send_timeout_s: Seconds = 30.0
+    user_ws_max_follows: Count = 64
     clock_skew_s: float = 0.0
     log_format: LogFormat = "json"
     log_level: LogLevel = "info"

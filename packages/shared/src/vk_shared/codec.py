@@ -15,8 +15,19 @@ from typing import Final, TypeAlias, TypeVar
 import msgspec
 
 from vk_shared.jsoncheck import lone_surrogate
-from vk_shared.protocol import MAX_FRAME_BYTES, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
-from vk_shared.wire import HiveMessage, NodeMessage, WireStruct
+from vk_shared.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_USER_FRAME_BYTES,
+    SUBPROTOCOL_JSON,
+    SUBPROTOCOL_MSGPACK,
+)
+from vk_shared.wire import (
+    HiveMessage,
+    NodeMessage,
+    UserClientMessage,
+    UserServerMessage,
+    WireStruct,
+)
 
 __all__ = [
     "Codec",
@@ -24,6 +35,8 @@ __all__ = [
     "ProtocolError",
     "decode_hive_message",
     "decode_node_message",
+    "decode_user_client_message",
+    "decode_user_server_message",
     "encode_json",
     "encode_msgpack",
 ]
@@ -51,6 +64,12 @@ _JSON_NODE: Final[msgspec.json.Decoder[NodeMessage]] = msgspec.json.Decoder(Node
 _JSON_HIVE: Final[msgspec.json.Decoder[HiveMessage]] = msgspec.json.Decoder(HiveMessage)
 _MSGPACK_NODE: Final[msgspec.msgpack.Decoder[NodeMessage]] = msgspec.msgpack.Decoder(NodeMessage)
 _MSGPACK_HIVE: Final[msgspec.msgpack.Decoder[HiveMessage]] = msgspec.msgpack.Decoder(HiveMessage)
+_JSON_USER_CLIENT: Final[msgspec.json.Decoder[UserClientMessage]] = msgspec.json.Decoder(
+    UserClientMessage
+)
+_JSON_USER_SERVER: Final[msgspec.json.Decoder[UserServerMessage]] = msgspec.json.Decoder(
+    UserServerMessage
+)
 
 
 def encode_json(msg: WireStruct) -> bytes:
@@ -63,25 +82,24 @@ def encode_msgpack(msg: WireStruct) -> bytes:
     return _MSGPACK_ENCODER.encode(msg)
 
 
-def _as_bytes(data: Frame, *, binary: bool) -> bytes | str:
+def _as_bytes(data: Frame, *, binary: bool, limit: int) -> bytes | str:
     if isinstance(data, str):
         if binary:
             raise ProtocolError("expected a binary frame, got text", code="malformed_frame")
-        if len(data) > MAX_FRAME_BYTES:
-            raise _too_large(len(data))
+        if len(data) > limit:
+            raise _too_large(len(data), limit)
         return data
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"unsupported frame type {type(data).__name__}")
     size = data.nbytes if isinstance(data, memoryview) else len(data)
-    if size > MAX_FRAME_BYTES:
-        raise _too_large(size)
+    if size > limit:
+        raise _too_large(size, limit)
     return bytes(data)
 
 
-def _too_large(size: int) -> ProtocolError:
+def _too_large(size: int, limit: int) -> ProtocolError:
     return ProtocolError(
-        f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES} bytes",
-        code="frame_too_large",
+        f"frame of {size} bytes exceeds the limit of {limit} bytes", code="frame_too_large"
     )
 
 
@@ -91,15 +109,16 @@ def _decode(
     *,
     binary: bool,
     what: str,
+    limit: int = MAX_FRAME_BYTES,
 ) -> _T:
-    raw = _as_bytes(data, binary=binary)
+    raw = _as_bytes(data, binary=binary, limit=limit)
     if isinstance(raw, str):
         try:
             raw = raw.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ProtocolError(f"invalid {what}: text is not valid UTF-8") from exc
-        if len(raw) > MAX_FRAME_BYTES:
-            raise _too_large(len(raw))
+        if len(raw) > limit:
+            raise _too_large(len(raw), limit)
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -135,6 +154,18 @@ def decode_hive_message(data: Frame, *, binary: bool) -> HiveMessage:
     """Decode a hive → node frame (msgpack when ``binary``, else JSON)."""
     decoder = _MSGPACK_HIVE if binary else _JSON_HIVE
     return _decode(decoder, data, binary=binary, what="hive message")
+
+
+def decode_user_client_message(data: Frame) -> UserClientMessage:
+    """Decode a frame a user stream client sent (JSON; at most ``MAX_USER_FRAME_BYTES``)."""
+    return _decode(
+        _JSON_USER_CLIENT, data, binary=False, what="client message", limit=MAX_USER_FRAME_BYTES
+    )
+
+
+def decode_user_server_message(data: Frame) -> UserServerMessage:
+    """Decode a frame the hive sent on the user stream (JSON)."""
+    return _decode(_JSON_USER_SERVER, data, binary=False, what="hive message")
 
 
 class Codec:

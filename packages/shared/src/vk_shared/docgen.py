@@ -22,6 +22,8 @@ from vk_shared.wire import (
     HIVE_MESSAGE_TYPES,
     NODE_MESSAGE_TYPES,
     OP_PAYLOAD_TYPES,
+    USER_CLIENT_MESSAGE_TYPES,
+    USER_SERVER_MESSAGE_TYPES,
     ActivityEventType,
     ErrorCode,
     OutboxOp,
@@ -59,6 +61,56 @@ message is committed as `packages/shared/src/vk_shared/schema/wire.schema.json`.
 - UUIDs are hyphenated strings. Timestamps are RFC 3339 with a timezone (naive ones are rejected);
   senders use UTC. Leases carry **relative** durations in milliseconds, never absolute expiries.
 - Optional fields may be omitted; receivers use the default shown below.
+"""
+
+
+_USER_STREAM = """\
+## User activity stream (`{path}`)
+
+A WebSocket for browsers and API clients on the hive, separate from the node channel: JSON text
+frames, each one message of a tagged union (tag field `type`): the hive sends `UserServerMessage`,
+the client `UserClientMessage` (`vk_shared.codec.decode_user_server_message` /
+`decode_user_client_message`). No subprotocol is negotiated. A session is bound to one
+organization.
+
+### Handshake and authentication
+
+- `GET {path}?organization_id=<uuid>`; `organization_id` may be omitted when the user belongs to
+  exactly one organization.
+- Credentials, either:
+  - `Authorization: Bearer <access JWT or personal access token>` (as for REST), or
+  - the browser session cookie `vk_hive_session`. Browsers send cookies on cross-site WebSocket
+    handshakes, so a cookie-authenticated handshake must carry an `Origin` that is one of the
+    hive's own origins (its public URL's, or the one the request reached); a missing or foreign
+    `Origin` is refused (cross-site WebSocket hijacking). A Bearer header wins over a cookie.
+- A refused handshake is answered with an HTTP error and a problem details body
+  (`application/problem+json`, as REST errors) instead of the upgrade: 401 (no or invalid
+  credentials), 403 (foreign or missing `Origin` with a cookie; not a member of the organization;
+  several organizations and none named), 404 (no such organization), 422 (a malformed
+  `organization_id`). A server without the ASGI denial extension closes at once with code 1008
+  and the reason instead.
+
+### The stream
+
+- The first frame is `hello`: the organization, the user and every swarm project with its
+  `latest_seq`. From there the activity of every project of the organization (those created
+  later too, from their first event) streams live: per project in `seq` order, without gaps and
+  without duplicates. `subscribe` replays a project from after a seq, then streams it live; a
+  cursor older than retention (or ahead of the stream) gets `resync_required`, and the client
+  re-reads the REST snapshot and continues after `latest_seq`.
+- `node_status` whenever a node of the organization connects, disconnects or changes status
+  (coalesced per node: only a node's latest status waits to be sent).
+- `follow_logs` streams an execution process of the organization (a run mirrored from a node,
+  with or without a hive assignment): first the lines after `after_id`, then new lines within a
+  second of the hive storing them, in id order, never twice; `unfollow_logs` stops it.
+- `ping` is answered with `pong`; the hive may send `ping`, which clients may ignore.
+- A bad client frame (malformed JSON, unknown `type`, bad field, a project or process that is not
+  the organization's, more than {max_frame} bytes) gets `error` and the session stays open;
+  {limit} malformed frames in a row close it with code 1008.
+- A slow client never holds up the hive: what the hive pushes goes through a bounded queue, and
+  activity and log lines a full queue cannot take are re-read from the database at the client's
+  pace (a client that falls behind retention gets `resync_required`). A client that does not
+  read a frame for a while is closed with code 1013 (`user_ws_send_timeout_s`).
 """
 
 
@@ -174,6 +226,24 @@ def _messages(types: Iterable[type[msgspec.Struct]]) -> Iterator[str]:
         yield from _struct_table(cls, f"`{tag_of(cls)}` — {cls.__name__}")
 
 
+_MALFORMED_LIMIT = 3
+"""Malformed frames in a row that close a session (the hive's ``malformed_frame_limit``)."""
+
+
+def _user_messages(types: Iterable[type[msgspec.Struct]]) -> Iterator[str]:
+    """Sections for the user stream's messages; those shared with the node channel are listed
+    with a link, not repeated."""
+    shared = [cls for cls in types if cls in HIVE_MESSAGE_TYPES]
+    for cls in shared:
+        name = cls.__name__
+        yield f"- `{tag_of(cls)}`: as on the node channel, [{name}](#{name.lower()})."
+    if shared:
+        yield ""
+    for own in types:
+        if own not in shared:
+            yield from _struct_table(own, f"`{tag_of(own)}` — {own.__name__}")
+
+
 def render() -> str:
     """The full Markdown document."""
     lines = [
@@ -217,11 +287,24 @@ def render() -> str:
     lines += _struct_table(OutboxOp, "OutboxOp")
     lines += _messages(OP_PAYLOAD_TYPES)
 
+    lines.append(
+        _USER_STREAM.format(
+            path=protocol.USER_WS_PATH,
+            max_frame=protocol.MAX_USER_FRAME_BYTES,
+            limit=_MALFORMED_LIMIT,
+        )
+    )
+    lines += ["### Hive → client messages (`UserServerMessage`)", ""]
+    lines += _user_messages(USER_SERVER_MESSAGE_TYPES)
+    lines += ["### Client → hive messages (`UserClientMessage`)", ""]
+    lines += _user_messages(USER_CLIENT_MESSAGE_TYPES)
+
     structs: dict[str, type] = {}
     enums: dict[str, type[Enum]] = {}
-    for cls in (*NODE_MESSAGE_TYPES, *HIVE_MESSAGE_TYPES):
+    unions = (*NODE_MESSAGE_TYPES, *HIVE_MESSAGE_TYPES, *USER_SERVER_MESSAGE_TYPES)
+    for cls in (*unions, *USER_CLIENT_MESSAGE_TYPES):
         _walk(mi.type_info(cls), structs, enums)
-    documented = {c.__name__ for c in (*NODE_MESSAGE_TYPES, *HIVE_MESSAGE_TYPES, *OP_PAYLOAD_TYPES)}
+    documented = {c.__name__ for c in (*unions, *USER_CLIENT_MESSAGE_TYPES, *OP_PAYLOAD_TYPES)}
     documented.add(OutboxOp.__name__)
     lines += ["## Shared structures", ""]
     for name in sorted(structs.keys() - documented):

@@ -23,12 +23,15 @@ __all__ = [
     "MAX_OPS_PER_BATCH",
     "MAX_TASK_TEXT_BYTES",
     "MAX_TEXT_LENGTH",
+    "MAX_USER_FRAME_BYTES",
+    "MAX_USER_LOG_LINES",
     "OP_BATCH_SIZE",
     "PROTOCOL_VERSION",
     "RESEND_PAGE_SIZE",
     "SUBPROTOCOLS",
     "SUBPROTOCOL_JSON",
     "SUBPROTOCOL_MSGPACK",
+    "USER_WS_PATH",
     "WS_PATH",
 ]
 
@@ -57,6 +60,9 @@ SUBPROTOCOLS: Final[tuple[str, ...]] = (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON)
 WS_PATH: Final = "/v1/nodes/ws"
 """Path of the node control channel on the hive."""
 
+USER_WS_PATH: Final = "/v1/ws"
+"""Path of the user activity stream on the hive (browsers and API clients, JSON text frames)."""
+
 # --- frame and field limits (enforced by the codec / the Struct field constraints) ------------
 
 MAX_FRAME_BYTES: Final = 4 * 1024 * 1024
@@ -77,6 +83,13 @@ MAX_TEXT_LENGTH: Final = 4096
 
 MAX_LOG_CONTENT_BYTES: Final = 256 * 1024
 """Content of one log entry."""
+
+MAX_USER_FRAME_BYTES: Final = 64 * 1024
+"""Largest frame a user stream client may send (its messages are a few hundred bytes); a longer
+one is answered with ``error{frame_too_large}`` without being parsed."""
+
+MAX_USER_LOG_LINES: Final = 500
+"""Most lines one ``log_lines`` message carries."""
 
 # --- batching ---------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
@@ -43,15 +44,21 @@ def provide_db(state: State) -> Database:
     return ctx.database
 
 
+_PAGE_SCHEME = {"ws": "http", "wss": "https"}
+"""A WebSocket handshake reached ``ws(s)://``; the page that opened it has ``http(s)://``."""
+
+
 def _origin(url: str) -> str:
     scheme, _, rest = url.partition("://")
+    scheme = _PAGE_SCHEME.get(scheme.lower(), scheme)
     return f"{scheme}://{rest.split('/', 1)[0]}".lower()
 
 
-def own_origins(request: Request[Any, Any, Any], ctx: HiveContext) -> frozenset[str]:
-    """The hive's own origins: of its public URL, and the one the request itself reached (its
-    scheme as uvicorn saw it behind a trusted proxy, and its ``Host``)."""
-    return frozenset({_origin(ctx.settings.base_url), _origin(str(request.url))})
+def own_origins(connection: ASGIConnection[Any, Any, Any, Any], ctx: HiveContext) -> frozenset[str]:
+    """The hive's own origins: of its public URL, and the one the request (or WebSocket
+    handshake) itself reached (its scheme as uvicorn saw it behind a trusted proxy, and its
+    ``Host``)."""
+    return frozenset({_origin(ctx.settings.base_url), _origin(str(connection.url))})
 
 
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:

@@ -21,20 +21,20 @@ from typing import Any
 
 import structlog
 from litestar import WebSocket, websocket
-from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from vk_hive.context import HiveContext
 from vk_hive.gateway.activity import ActivityFanout
 from vk_hive.gateway.admission import Admission, Refusal
+from vk_hive.gateway.denial import DENIAL, deny_handshake
 from vk_hive.gateway.dispatch import Dispatcher
 from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.gateway.registry import Registry
 from vk_hive.gateway.session import NodeSession
+from vk_hive.gateway.watchers import WatcherRegistry
 from vk_hive.jobs.runner import JobRunner, PeriodicJob
 from vk_hive.lifespan import ShutdownHook
 from vk_hive.settings import HiveSettings
-from vk_shared import problems
 
 __all__ = ["Gateway", "node_socket"]
 
@@ -58,6 +58,8 @@ class Gateway:
         self.settings: HiveSettings = ctx.settings
         self.metrics = ctx.metrics
         self.registry = Registry()
+        self.watchers = WatcherRegistry()
+        """The user activity stream sessions (``/v1/ws``, :mod:`vk_hive.api.userws`)."""
         self.admission = Admission.from_settings(ctx.settings)
         self._running: _Running | None = None
         self._sessions: set[NodeSession] = set()
@@ -76,9 +78,22 @@ class Gateway:
     def dispatcher(self) -> Dispatcher:
         return self._require().dispatcher
 
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    @property
+    def deps(self) -> GatewayDeps:
+        """What the gateway's parts use (the user stream sessions too); only while running."""
+        return self._require().deps
+
     async def startup(self, ctx: HiveContext) -> ShutdownHook:
         deps = GatewayDeps(
-            db=ctx.database, settings=ctx.settings, metrics=ctx.metrics, directory=self.registry
+            db=ctx.database,
+            settings=ctx.settings,
+            metrics=ctx.metrics,
+            directory=self.registry,
+            watchers=self.watchers,
         )
         dispatcher = Dispatcher(deps)
         jobs = JobRunner()
@@ -114,6 +129,8 @@ class Gateway:
 
     async def _shutdown(self, ctx: HiveContext, running: _Running) -> None:
         await running.jobs.stop()
+        for watcher in self.watchers.watchers():
+            watcher.abort(1001, "hive shutting down")
         sessions = list(self._sessions)
         for session in sessions:
             session.abort(1001, "hive shutting down")
@@ -152,32 +169,19 @@ class Gateway:
             self.admission.forget(session)
 
 
-_DENIAL = "websocket.http.response"
-"""The ASGI extension that lets an app answer a WebSocket handshake with an HTTP response."""
-
-
 async def _refuse(socket: WebSocket[Any, Any, Any], refusal: Refusal) -> None:
     """Answer the handshake with ``refusal`` (an HTTP error with ``Retry-After`` and a problem
     details body); a server without the denial extension rejects the handshake on close."""
-    if _DENIAL not in (socket.scope.get("extensions") or {}):
+    if DENIAL not in (socket.scope.get("extensions") or {}):
         await socket.close(1013, refusal.message[:120])
         return
-    body = problems.encode(refusal.status_code, refusal.code, refusal.message)
-    with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer is gone: nothing to say
-        await socket.receive()  # websocket.connect
-        await socket.send(
-            {
-                "type": "websocket.http.response.start",
-                "status": refusal.status_code,
-                "headers": [
-                    (b"content-type", problems.MEDIA_TYPE.encode()),
-                    (b"retry-after", str(refusal.retry_after_s).encode("ascii")),
-                ],
-            }
-        )
-        await socket.send(
-            {"type": "websocket.http.response.body", "body": body, "more_body": False}
-        )
+    await deny_handshake(
+        socket,
+        refusal.status_code,
+        refusal.code,
+        refusal.message,
+        headers=[(b"retry-after", str(refusal.retry_after_s).encode("ascii"))],
+    )
 
 
 async def _serve(socket: WebSocket[Any, Any, Any]) -> None:

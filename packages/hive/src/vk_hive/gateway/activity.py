@@ -1,8 +1,13 @@
-"""Activity fan-out to connected nodes (DESIGN.md §4).
+"""Activity fan-out to connected nodes (DESIGN.md §4) and user stream sessions.
 
 - :class:`ActivityFanout`: one dedicated asyncpg connection ``LISTEN activity`` (reconnected with
   backoff when it drops); each notification's row is read once by (project, seq) and offered to
-  the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`).
+  the peers subscribed to the project (:class:`~vk_hive.gateway.ports.Directory`) and to the user
+  stream sessions streaming it (:class:`~vk_hive.gateway.ports.Watchers`; a project they do not
+  know yet is adopted by its organization's sessions first). The same connection
+  ``LISTEN logs``: a transaction that stores log lines of an execution process notifies its id
+  (:func:`vk_hive.store.repositories.executions.insert_logs`), and the sessions following that
+  process are told to read their new lines.
 - :class:`ActivityStreams`: per session and project, the last seq sent. A live event is sent
   directly only when it is exactly the next seq and the outgoing queue has room; everything else
   (replay from the node's cursor, a gap, a full queue, a listener reconnect) is caught up from the
@@ -24,16 +29,17 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from vk_hive.gateway.ports import GatewayDeps, Outgoing
+from vk_hive.gateway.ports import GatewayDeps, Outgoing, Peer, Watcher
 from vk_hive.store.models import ActivityEvent
-from vk_hive.store.repositories import activity
+from vk_hive.store.repositories import activity, executions, swarm_projects
 from vk_shared.wire import Activity, ActivitySkipped, ResyncRequired
 
-__all__ = ["CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
+__all__ = ["CHANNEL", "LOGS_CHANNEL", "ActivityFanout", "ActivityStreams", "activity_message"]
 
 log = structlog.get_logger("vk_hive.gateway.activity")
 
 CHANNEL = "activity"
+LOGS_CHANNEL = executions.LOGS_CHANNEL
 APPLICATION_NAME = "vk-hive-activity-listener"
 
 
@@ -216,6 +222,7 @@ class ActivityFanout:
         self._settings = deps.settings
         self._db = deps.db
         self._directory = deps.directory
+        self._watchers = deps.watchers
         self._listener: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._notes: asyncio.Queue[tuple[uuid.UUID, int]] = asyncio.Queue()
@@ -244,6 +251,15 @@ class ActivityFanout:
         except (ValueError, KeyError, TypeError):
             log.warning("activity.bad_notification")
 
+    def _on_logs(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            process_id = uuid.UUID(payload)
+        except ValueError:
+            log.warning("activity.bad_logs_notification")
+            return
+        for watcher in self._watchers.following(process_id):
+            watcher.logs_appended(process_id)
+
     async def _listen(self) -> None:
         settings = self._settings
         delay = settings.activity_reconnect_initial_s
@@ -258,6 +274,7 @@ class ActivityFanout:
                 )
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(CHANNEL, self._on_notify)
+                await conn.add_listener(LOGS_CHANNEL, self._on_logs)
                 self.backend_pid = conn.get_server_pid()
                 self.connections += 1
                 delay = settings.activity_reconnect_initial_s
@@ -266,6 +283,8 @@ class ActivityFanout:
                 # Whatever was committed while nobody listened is in the table: catch up.
                 for peer in self._directory.peers():
                     peer.catch_up_activity()
+                for watcher in self._watchers.watchers():
+                    watcher.catch_up_activity()
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), settings.activity_listen_check_s)
@@ -291,17 +310,22 @@ class ActivityFanout:
         while True:
             project_id, seq = await self._notes.get()
             peers = self._directory.for_project(project_id)
-            if not peers:
+            watchers = self._watchers.for_project(project_id)
+            if not peers and not watchers and watchers is not None:
                 continue
+            receivers: list[Peer | Watcher] = [*peers, *(watchers or ())]
             try:
                 async with self._db.acquire() as conn:
+                    if watchers is None:
+                        org = await swarm_projects.organization_id(conn, project_id)
+                        receivers += self._watchers.adopt(project_id, org)
                     event = await activity.fetch_by_seq(conn, project_id, seq)
             except Exception as exc:
                 log.warning("activity.read_failed", error=type(exc).__name__)
-                for peer in peers:
-                    peer.catch_up_activity()
+                for receiver in receivers:
+                    receiver.catch_up_activity()
                 continue
             if event is None:
                 continue
-            for peer in peers:
-                peer.offer_activity(event)
+            for receiver in receivers:
+                receiver.offer_activity(event)

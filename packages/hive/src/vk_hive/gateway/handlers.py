@@ -123,10 +123,13 @@ class Handlers:
         self._broadcast_status(row)
 
     def _broadcast_status(self, row: Node) -> None:
-        """``node_status`` to the organization's other connected nodes (coalesced per peer)."""
+        """``node_status`` to the organization's other connected nodes and its user stream
+        sessions (coalesced per peer and per session)."""
         msg = _status_message(row)
         for other in self.deps.directory.for_org(row.organization_id, exclude=[row.id]):
             other.push_status(msg)
+        for watcher in self.deps.watchers.for_org(row.organization_id):
+            watcher.push_status(msg)
 
     def _subscribe(self, project_id: uuid.UUID) -> None:
         """Stream the project's activity to the node from its cursor sent in ``auth``."""

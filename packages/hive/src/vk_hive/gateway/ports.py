@@ -6,8 +6,12 @@
   is the peer of a node connected to this process.
 - :class:`Directory`: the connected peers by node, organization and project
   (:class:`~vk_hive.gateway.registry.Registry` for this process).
+- :class:`Watcher` / :class:`Watchers`: the user activity stream sessions (``/v1/ws``) of this
+  process by organization, project and followed execution process
+  (:class:`~vk_hive.gateway.watchers.WatcherRegistry`): the fan-out offers them the events and
+  log notifications it offers nodes, and node status changes reach them too.
 - :class:`GatewayDeps`: what handlers, the fan-out and the dispatcher need from the hive
-  (database, settings, metrics, directory) — passed down, never reached through.
+  (database, settings, metrics, directory, watchers) — passed down, never reached through.
 
 Nothing here imports another gateway module but :mod:`.identity`, so every gateway module may
 depend on these without a cycle; a later router between hive processes implements
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from vk_hive.gateway.identity import NodeIdentity
@@ -28,7 +32,7 @@ from vk_hive.store.db import Database
 from vk_hive.store.models import ActivityEvent
 from vk_shared.wire import NodeStatusChanged, WireStruct
 
-__all__ = ["Directory", "GatewayDeps", "Outgoing", "Peer"]
+__all__ = ["Directory", "GatewayDeps", "Outgoing", "Peer", "Watcher", "Watchers"]
 
 
 class Outgoing(Protocol):
@@ -114,6 +118,83 @@ class Directory(Protocol):
     ) -> list[Peer]: ...
 
 
+class Watcher(Protocol):
+    """A user activity stream session bound to one organization. Every hook returns at once
+    (it never waits for the client): what does not fit its queue is re-read later."""
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    def offer_activity(self, event: ActivityEvent) -> None:
+        """A committed event of a project the session streams (live fan-out)."""
+        ...
+
+    def watch_project(self, project_id: uuid.UUID) -> None:
+        """A project of the organization the session did not know (created after its
+        ``hello``): stream it from its first event."""
+        ...
+
+    def catch_up_activity(self) -> None:
+        """Re-read every streamed project and followed process (notifications may be missed)."""
+        ...
+
+    def push_status(self, msg: NodeStatusChanged) -> None:
+        """A node of the organization changed status (coalesced per node)."""
+        ...
+
+    def logs_appended(self, execution_process_id: uuid.UUID) -> None:
+        """New lines of a followed execution process were committed."""
+        ...
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close the session now (the hive shuts down)."""
+        ...
+
+
+class Watchers(Protocol):
+    """The user stream sessions of this process."""
+
+    def __len__(self) -> int: ...
+
+    def watchers(self) -> list[Watcher]: ...
+
+    def for_org(self, organization_id: uuid.UUID) -> list[Watcher]: ...
+
+    def for_project(self, project_id: uuid.UUID) -> list[Watcher] | None:
+        """Watchers streaming the project; None when the project is not known to belong to an
+        organization with watchers (see :meth:`adopt`)."""
+        ...
+
+    def adopt(self, project_id: uuid.UUID, organization_id: uuid.UUID | None) -> list[Watcher]:
+        """Record the project's organization (None: no such project); its watchers start
+        streaming it (:meth:`Watcher.watch_project`) and are returned."""
+        ...
+
+    def following(self, execution_process_id: uuid.UUID) -> list[Watcher]: ...
+
+
+class _NoWatchers:
+    """No user stream sessions (a gateway built without them)."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def watchers(self) -> list[Watcher]:
+        return []
+
+    def for_org(self, organization_id: uuid.UUID) -> list[Watcher]:
+        return []
+
+    def for_project(self, project_id: uuid.UUID) -> list[Watcher] | None:
+        return []
+
+    def adopt(self, project_id: uuid.UUID, organization_id: uuid.UUID | None) -> list[Watcher]:
+        return []
+
+    def following(self, execution_process_id: uuid.UUID) -> list[Watcher]:
+        return []
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayDeps:
     """What the gateway's handlers and jobs use, built once the database is open."""
@@ -122,3 +203,4 @@ class GatewayDeps:
     settings: HiveSettings
     metrics: HiveMetrics
     directory: Directory
+    watchers: Watchers = field(default_factory=_NoWatchers)

@@ -1,4 +1,5 @@
-"""JSON Schema (2020-12) of both message unions; the committed snapshot is ``wire.schema.json``.
+"""JSON Schema (2020-12) of both message unions of the node channel and both of the user stream
+(``/v1/ws``); the committed snapshot is ``wire.schema.json``.
 
 Regenerate with ``make docs`` (``python -m vk_shared.schema``); a test fails when the snapshot is
 stale, so every wire change shows up as a reviewable schema diff.
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 
 from vk_shared.protocol import PROTOCOL_VERSION, SUBPROTOCOLS
-from vk_shared.wire import HiveMessage, NodeMessage
+from vk_shared.wire import HiveMessage, NodeMessage, UserClientMessage, UserServerMessage
 
 __all__ = ["SNAPSHOT_PATH", "build_schema", "normalize", "render_schema"]
 
@@ -30,20 +31,25 @@ _PROSE = frozenset({"description", "title"})
 
 
 def build_schema() -> dict[str, Any]:
-    """The schema document: ``$defs`` holds every struct plus ``NodeMessage`` / ``HiveMessage``."""
-    (node, hive), components = msgspec.json.schema_components(
-        [NodeMessage, HiveMessage], ref_template=_REF
+    """The schema document: ``$defs`` holds every struct plus ``NodeMessage`` / ``HiveMessage``
+    (the node channel) and ``UserServerMessage`` / ``UserClientMessage`` (the user stream)."""
+    (node, hive, user_server, user_client), components = msgspec.json.schema_components(
+        [NodeMessage, HiveMessage, UserServerMessage, UserClientMessage], ref_template=_REF
     )
     defs = dict(components)
     defs["NodeMessage"] = node
     defs["HiveMessage"] = hive
+    defs["UserServerMessage"] = user_server
+    defs["UserClientMessage"] = user_client
     schema: dict[str, Any] = normalize(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": f"vk-swarm control channel, protocol version {PROTOCOL_VERSION}",
             "description": (
                 "Every frame is one NodeMessage (node to hive) or HiveMessage (hive to node); "
-                f"subprotocols: {', '.join(SUBPROTOCOLS)}."
+                f"subprotocols: {', '.join(SUBPROTOCOLS)}. The user activity stream (/v1/ws) "
+                "carries UserServerMessage (hive to client) and UserClientMessage (client to "
+                "hive) in $defs."
             ),
             "anyOf": [
                 {"$ref": _REF.format(name="NodeMessage")},

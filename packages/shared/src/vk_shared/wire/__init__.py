@@ -2,7 +2,8 @@
 
 ``NodeMessage`` / ``HiveMessage`` are the two flat tagged unions (tag field ``type``); decode them
 with :mod:`vk_shared.codec`. ``OpPayload`` is the tagged union (tag field ``op_type``) carried by
-each :class:`OutboxOp` of an ``op_batch``.
+each :class:`OutboxOp` of an ``op_batch``. ``UserServerMessage`` / ``UserClientMessage`` are the
+unions of the user activity stream ``/v1/ws`` (:mod:`vk_shared.wire.user`).
 """
 
 from __future__ import annotations
@@ -70,11 +71,26 @@ from vk_shared.wire.ops import (
     ProcessStatus,
     TaskUpsert,
 )
+from vk_shared.wire.user import (
+    FollowLogs,
+    Hello,
+    LogLine,
+    LogLines,
+    Ping,
+    Pong,
+    ProjectCursor,
+    Subscribe,
+    UnfollowLogs,
+    UserClientMessage,
+    UserServerMessage,
+)
 
 __all__ = [
     "HIVE_MESSAGE_TYPES",
     "NODE_MESSAGE_TYPES",
     "OP_PAYLOAD_TYPES",
+    "USER_CLIENT_MESSAGE_TYPES",
+    "USER_SERVER_MESSAGE_TYPES",
     "AckedTask",
     "Activity",
     "ActivityCursor",
@@ -91,8 +107,10 @@ __all__ = [
     "ErrorCode",
     "ErrorMessage",
     "ExecutionUpsert",
+    "FollowLogs",
     "Heartbeat",
     "HeartbeatAck",
+    "Hello",
     "HiveMessage",
     "LabelSync",
     "LeaseGrant",
@@ -102,6 +120,8 @@ __all__ = [
     "LinkedProjectInfo",
     "LocalProjectInfo",
     "LogEntry",
+    "LogLine",
+    "LogLines",
     "LogsAppend",
     "NodeCapabilities",
     "NodeMessage",
@@ -114,17 +134,24 @@ __all__ = [
     "OpType",
     "OutboxOp",
     "OutputType",
+    "Ping",
+    "Pong",
     "ProcessStatus",
+    "ProjectCursor",
     "ProjectSync",
     "ProjectsSync",
     "RejectCode",
     "ResyncRequired",
+    "Subscribe",
     "SwarmLabelInfo",
     "TaskAssign",
     "TaskCancel",
     "TaskDetails",
     "TaskUpsert",
+    "UnfollowLogs",
     "UnlinkProject",
+    "UserClientMessage",
+    "UserServerMessage",
     "WireStruct",
     "tag_of",
 ]
@@ -137,6 +164,13 @@ HIVE_MESSAGE_TYPES: tuple[type[WireStruct], ...] = get_args(HiveMessage)
 
 OP_PAYLOAD_TYPES: tuple[type[WireStruct], ...] = get_args(OpPayload)
 """Every member of :data:`OpPayload`, in declaration order."""
+
+
+USER_SERVER_MESSAGE_TYPES: tuple[type[WireStruct], ...] = get_args(UserServerMessage)
+"""Every member of :data:`UserServerMessage`, in declaration order."""
+
+USER_CLIENT_MESSAGE_TYPES: tuple[type[WireStruct], ...] = get_args(UserClientMessage)
+"""Every member of :data:`UserClientMessage`, in declaration order."""
 
 
 def tag_of(struct: type[msgspec.Struct] | msgspec.Struct) -> str:

@@ -195,6 +195,22 @@ async def last_seq(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
     return int(value or 0)
 
 
+async def last_seqs_of_organization(
+    conn: asyncpg.Connection, organization_id: uuid.UUID
+) -> list[tuple[uuid.UUID, int]]:
+    """Every swarm project of the organization with its latest seq (0 when it has none), oldest
+    project first."""
+    rows = await conn.fetch(
+        """
+        SELECT sp.id, COALESCE(c.last_seq, 0) AS last_seq
+        FROM swarm_projects sp LEFT JOIN project_activity_counters c ON c.project_id = sp.id
+        WHERE sp.organization_id = $1 ORDER BY sp.created_at, sp.id
+        """,
+        organization_id,
+    )
+    return [(row["id"], int(row["last_seq"])) for row in rows]
+
+
 async def min_retained_seq(conn: asyncpg.Connection, project_id: uuid.UUID) -> int:
     """The oldest seq still stored for the project.
 

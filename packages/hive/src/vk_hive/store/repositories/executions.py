@@ -325,6 +325,10 @@ async def find_running_by_node_id(
 # --- output logs ---------------------------------------------------------------------------------
 
 
+LOGS_CHANNEL = "logs"
+"""NOTIFY channel: the id of an execution process whose new lines a transaction stored."""
+
+
 async def insert_logs(
     conn: asyncpg.Connection,
     assignment_id: uuid.UUID | None,
@@ -334,18 +338,27 @@ async def insert_logs(
     """Bulk insert log lines (one statement, ``unnest``); NUL bytes are stripped.
 
     Lines whose (execution process, local log id) already exist are skipped, so re-sending a
-    batch inserts nothing twice. Returns how many rows were inserted.
+    batch inserts nothing twice. Returns how many rows were inserted. When rows of an execution
+    process were inserted, the same statement NOTIFYs its id on :data:`LOGS_CHANNEL`; it is
+    delivered when the caller commits (PostgreSQL sends identical notifications of one
+    transaction once), so a follower reads lines that are there.
     """
     if not lines:
         return 0
-    result = await conn.execute(
+    inserted = await conn.fetchval(
         """
-        INSERT INTO node_task_output_logs (assignment_id, execution_process_id, output_type,
-            content, "timestamp", local_log_id)
-        SELECT $1, $2, u.output_type, u.content, COALESCE(u.ts, now()), u.local_log_id
-        FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
-            AS u(output_type, content, ts, local_log_id)
-        ON CONFLICT (execution_process_id, local_log_id) DO NOTHING
+        WITH inserted AS (
+            INSERT INTO node_task_output_logs (assignment_id, execution_process_id, output_type,
+                content, "timestamp", local_log_id)
+            SELECT $1, $2, u.output_type, u.content, COALESCE(u.ts, now()), u.local_log_id
+            FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
+                AS u(output_type, content, ts, local_log_id)
+            ON CONFLICT (execution_process_id, local_log_id) DO NOTHING
+            RETURNING 1
+        ), counted AS (SELECT count(*) AS n FROM inserted)
+        SELECT n, CASE WHEN n > 0 AND $2::uuid IS NOT NULL
+                       THEN pg_notify($7, $2::text)::text END
+        FROM counted
         """,
         assignment_id,
         execution_process_id,
@@ -353,8 +366,9 @@ async def insert_logs(
         [strip_nul(line.content) for line in lines],
         [line.timestamp for line in lines],
         [line.local_log_id for line in lines],
+        LOGS_CHANNEL,
     )
-    return int(result.split()[-1])
+    return int(inserted)
 
 
 async def list_logs(
@@ -383,6 +397,18 @@ async def list_logs(
         sql = f"SELECT {_LOG_COLUMNS} FROM node_task_output_logs WHERE {where} "
         sql += "AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3"
     return from_rows(OutputLog, await conn.fetch(sql, key, after_id, limit))
+
+
+async def organization_of_process(
+    conn: asyncpg.Connection, execution_process_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The organization of the node that ran the execution process (None: no such process)."""
+    org: uuid.UUID | None = await conn.fetchval(
+        "SELECT n.organization_id FROM node_execution_processes p "
+        "JOIN nodes n ON n.id = p.node_id WHERE p.id = $1",
+        execution_process_id,
+    )
+    return org
 
 
 async def count_logs(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> int:
