@@ -1,7 +1,7 @@
 // The task page: its status, text, assignments and executions follow the activity stream;
 // the log of the running execution follows `follow_logs` (backlog, then the tail).
 
-import { api, clearError, el, showError } from "./common.js";
+import { ApiError, api, clearError, el, showError } from "./common.js";
 
 export const TITLES = {
   todo: "To do",
@@ -169,8 +169,14 @@ export class TaskPage {
     try {
       const assignments = await api("GET", `/tasks/${this.task.id}/assignments`);
       this.showAssignments(assignments);
-      const executions = await api("GET", `/tasks/${this.task.id}/executions`);
-      this.showExecutions(processesOf(executions));
+      let executions = null;
+      try {
+        executions = await api("GET", `/tasks/${this.task.id}/executions`);
+      } catch (failure) {
+        if (!(failure instanceof ApiError) || failure.status !== 404) throw failure;
+      }
+      if (executions) this.showExecutions(processesOf(executions));
+      else await this.executionsFromPage();
     } catch {
       // a failed read is retried by the next poll or event
     } finally {
@@ -194,10 +200,27 @@ export class TaskPage {
     )));
   }
 
+  /** A hive without the executions endpoint: the same rows, read from this page re-rendered. */
+  async executionsFromPage() {
+    const response = await fetch(location.pathname, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const rows = [...fresh.querySelectorAll("#executions tbody tr[data-process-id]")];
+    if (!rows.length) return;
+    document.querySelector("#executions tbody").replaceChildren(
+      ...rows.map((row) => document.importNode(row, true)));
+    this.follow(rows.map((row) => ({
+      id: row.dataset.processId,
+      status: row.dataset.status,
+      run_reason: row.dataset.runReason,
+    })));
+  }
+
   showExecutions(processes) {
     if (!processes.length) return;
     const body = document.querySelector("#executions tbody");
-    body.replaceChildren(...processes.map((p) => el("tr", { "data-process-id": p.id },
+    body.replaceChildren(...processes.map((p) => el("tr", {
+      "data-process-id": p.id, "data-status": p.status, "data-run-reason": p.run_reason },
       el("td", { text: this.names[p.node_id] || p.node_id || "" }),
       el("td", {}, el("code", { text: p.branch || "" })),
       el("td", { text: p.run_reason }),
@@ -205,6 +228,11 @@ export class TaskPage {
       el("td", { text: p.exit_code === null || p.exit_code === undefined ? "" : String(p.exit_code) }),
       el("td", {}, el("time", { datetime: p.started_at, text: when(p.started_at) })),
     )));
+    this.follow(processes);
+  }
+
+  /** Follow the running execution, else the latest (processes oldest first). */
+  follow(processes) {
     const running = processes.filter((p) => p.status === "running");
     const target = running.length ? running[running.length - 1] : processes[processes.length - 1];
     this.followingRunning = target.status === "running";
