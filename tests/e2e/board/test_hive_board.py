@@ -62,6 +62,16 @@ def test_a_login_link_lands_on_the_organizations_projects_and_nodes(
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def test_the_home_pages_counts_follow_the_activity(cluster: Cluster, page: Page) -> None:
+    _sign_in(cluster, page)
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+    project = page.locator(f'[data-project-id="{cluster.swarm_project_id}"]')
+    todo = project.locator('[data-count="todo"]')
+    before = int(todo.inner_text())
+    _create(cluster, "counted on the home page")
+    expect(todo).to_have_text(str(before + 1))
+
+
 def test_the_board_shows_a_task_created_over_rest_within_a_second(
     cluster: Cluster, page: Page
 ) -> None:

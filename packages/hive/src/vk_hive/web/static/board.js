@@ -1,7 +1,7 @@
 // The swarm board's one entry module: reads the page's data block, opens the live stream and
 // hands its messages to the open page.
 
-import { api, applyNodeStatus, pageData, paintLabels, tickTimes } from "./common.js";
+import { applyNodeStatus, pageData, paintLabels, reloadParts, tickTimes } from "./common.js";
 import { applyActivity, wireCreate } from "./kanban.js";
 import { Live } from "./live.js";
 import { TaskPage } from "./task.js";
@@ -29,8 +29,7 @@ function main() {
       location.reload();
     },
     nodeStatus(message) {
-      const known = applyNodeStatus(message, names);
-      if (!known && (data.page === "nodes" || data.page === "home")) location.reload();
+      if (!applyNodeStatus(message, names)) handlers.unknownNode?.();
     },
   };
   const live = new Live(data.organization_id, handlers);
@@ -46,33 +45,27 @@ function main() {
     handlers.logLines = (processId, lines) => page.appendLines(processId, lines);
     if (data.project_id) live.track(data.project_id, data.after);
     page.start();
-  } else if (data.page === "home") {
-    handlers.activity = scheduleCounts(data.organization_id);
+  } else if (data.page === "home" || data.page === "nodes") {
+    const parts = data.page === "home" ? [".projects", "#nodes-table tbody"] : ["#nodes-table tbody"];
+    handlers.activity = partsReloader(parts);
+    handlers.unknownNode = handlers.activity;
   }
   live.connect();
 }
 
-/** On the home page: re-read the projects' task counts (at most every half second). */
-function scheduleCounts(organizationId) {
+/** Home and nodes pages: re-read their node table and project counts (at most every half
+ * second after an event, and every 15 s for the heartbeat ages). */
+function partsReloader(selectors) {
   let timer = null;
-  return () => {
+  const reload = () => {
     if (timer) return;
-    timer = setTimeout(async () => {
+    timer = setTimeout(() => {
       timer = null;
-      try {
-        const projects = await api("GET", `/swarm/projects?organization_id=${organizationId}`);
-        for (const project of projects) {
-          const item = document.querySelector(`[data-project-id="${project.id}"]`);
-          if (!item) continue;
-          for (const cell of item.querySelectorAll("[data-count]")) {
-            cell.textContent = String(project.task_counts[cell.dataset.count] || 0);
-          }
-        }
-      } catch {
-        // the next event tries again
-      }
+      reloadParts(selectors);
     }, 500);
   };
+  setInterval(reload, 15000);
+  return reload;
 }
 
 main();

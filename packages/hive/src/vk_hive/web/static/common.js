@@ -127,3 +127,23 @@ export function applyNodeStatus(message, names) {
   }
   return known;
 }
+
+/** Re-read this page and swap in the current content of the elements matched by `selectors`
+ * (the parts the stream has no message for, such as what each node runs now). */
+export async function reloadParts(selectors) {
+  let fresh;
+  try {
+    const response = await fetch(location.pathname + location.search, { credentials: "same-origin" });
+    if (!response.ok) return;
+    fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  } catch {
+    return;
+  }
+  for (const selector of selectors) {
+    const now = fresh.querySelector(selector);
+    const shown = document.querySelector(selector);
+    if (now && shown) shown.replaceChildren(...[...now.childNodes].map((n) => document.importNode(n, true)));
+  }
+  paintLabels();
+  tickTimes();
+}
