@@ -158,6 +158,45 @@ def test_a_node_going_offline_shows_on_the_nodes_page(cluster: Cluster, page: Pa
     expect(badge).to_have_text("offline")
 
 
+def test_the_board_is_usable_from_the_keyboard_and_on_a_phone(cluster: Cluster, page: Page) -> None:
+    """A card is a real link (Enter opens the task) and a move is a real button (Enter makes
+    it); on a 390 px phone the columns scroll sideways inside the board, not the page."""
+    created = _create(cluster, "keyboard task")
+    _board(cluster, page, live=False)
+    link = page.locator(f'.card[data-task-id="{created["task"]["id"]}"] a.card-title')
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{cluster.hive.url}/tasks/{created['task']['id']}")
+    page.get_by_role("button", name="Move to Cancelled").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#task-status")).to_have_text("Cancelled")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{cluster.hive.url}/projects/{cluster.swarm_project_id}")
+    kanban = page.locator("#kanban")
+    expect(kanban).to_be_visible()
+    assert kanban.evaluate("k => k.scrollWidth > k.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_the_board_resumes_after_the_hive_restarts(cluster: Cluster, page: Page) -> None:
+    """The socket reconnects with backoff and resumes from the last seq it applied: a task
+    created while the board is still reconnecting shows up, then the stream is live again."""
+    _board(cluster, page)
+    cluster.hive.kill()
+    expect(page.locator("#live-state")).not_to_have_attribute("data-state", "live")
+    cluster.hive.start()
+    created = _create(cluster, "made while reconnecting")
+    expect(page.locator(f'.card[data-task-id="{created["task"]["id"]}"]')).to_be_visible()
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+    later = _create(cluster, "made after reconnecting")
+    expect(page.locator(f'.card[data-task-id="{later["task"]["id"]}"]')).to_be_visible(timeout=1000)
+    for node in cluster.nodes:
+        if node.process.alive:
+            cluster.wait_online(node)
+
+
 def test_a_signed_out_browser_sees_no_data_on_any_page(cluster: Cluster, page: Page) -> None:
     task = _create(cluster, "secret task title")["task"]
     for path in ("/", "/nodes", f"/projects/{cluster.swarm_project_id}", f"/tasks/{task['id']}"):
