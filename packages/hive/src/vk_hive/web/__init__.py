@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from pathlib import Path
+from typing import Any
 
 import jinja2
-from litestar import Router
+from litestar import Request, Router
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -41,6 +44,16 @@ def static_digest(directory: Path = STATIC_DIR) -> str:
         digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+_STATIC_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}\.(?:js|css)")
+"""What a static file is called; any other name (a NUL byte, a path, a long name) is a 404
+before the file system is asked."""
+
+
+def _known_static_name(request: Request[Any, Any, Any]) -> None:
+    if not _STATIC_NAME.fullmatch(request.scope["path"].rsplit("/", 1)[-1]):
+        raise NotFoundException("no such static file")
 
 
 def _age(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -95,5 +108,6 @@ def web_routers(static_prefix: str) -> list[Router]:
         cache_control=CacheControlHeader(public=True, max_age=365 * 86400, immutable=True),
         name="static",
         include_in_schema=False,
+        before_request=_known_static_name,
     )
     return [pages, static]
