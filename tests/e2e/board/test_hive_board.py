@@ -91,16 +91,32 @@ def test_the_board_shows_a_task_created_over_rest_within_a_second(
 
 
 def test_a_task_created_in_the_board_is_visible_over_rest(cluster: Cluster, page: Page) -> None:
+    """The form's title, description, label, executor, start-now and target node all reach the
+    REST API: the task runs on the chosen node and carries the label."""
+    label = cluster.api.post(
+        "/swarm/labels",
+        json={"organization_id": cluster.admin.organization_id, "name": "from-ui"},
+    )
+    node = cluster.nodes[0]
     _board(cluster, page, live=False)
     page.get_by_text("New task").click()
     form = page.locator("#create-task")
     form.get_by_label("Title").fill("made in the board")
     form.get_by_label("Description").fill("echo from the board")
+    form.get_by_label("from-ui").check()
     form.get_by_label("Executor").fill("SCRIPT")
+    form.get_by_label("Start now").check()
+    form.get_by_label("Target node").select_option(node.node_id)
     form.get_by_role("button", name="Create task").click()
-    expect(page.locator(".card", has_text="made in the board")).to_be_visible()
-    titles = [t["title"] for t in cluster.hive_tasks()]
-    assert "made in the board" in titles
+    card = page.locator(".card", has_text="made in the board")
+    expect(card).to_be_visible()
+    expect(card.locator(".label")).to_have_text("from-ui")
+    expect(card.locator(".card-node")).to_have_text("on node-a")
+    [task] = [t for t in cluster.hive_tasks() if t["title"] == "made in the board"]
+    assert task["description"] == "echo from the board"
+    assert task["executing_node_id"] == node.node_id
+    labels = cluster.api.get(f"/tasks/{task['id']}/labels")
+    assert [entry["id"] for entry in labels] == [label["id"]]
 
 
 def test_a_refused_action_shows_the_servers_reason(cluster: Cluster, page: Page) -> None:

@@ -38,7 +38,7 @@ function processesOf(data) {
       for (const process of item.processes) {
         out.push({ ...process, node_id: process.node_id || attempt.node_id, branch: attempt.branch });
       }
-    } else if (item.run_reason !== undefined) {
+    } else if (item.id && item.status && item.run_reason !== undefined) {
       out.push(item);
     }
   }
@@ -175,7 +175,8 @@ export class TaskPage {
       } catch (failure) {
         if (!(failure instanceof ApiError) || failure.status !== 404) throw failure;
       }
-      if (executions) this.showExecutions(processesOf(executions));
+      const processes = executions ? processesOf(executions) : [];
+      if (processes.length) this.showExecutions(processes);
       else await this.executionsFromPage();
     } catch {
       // a failed read is retried by the next poll or event
