@@ -234,6 +234,7 @@ async def test_static_files_are_versioned_immutable_and_self_contained(hive: Hiv
         r = await hive.client.get(f"{prefix}/{name}")
         assert r.status_code == 200, name
         assert "javascript" in r.headers["content-type"]
+        assert r.headers["x-content-type-options"] == "nosniff"
         cache = r.headers["cache-control"]
         assert "immutable" in cache, cache
         assert "max-age=31536000" in cache, cache

@@ -56,6 +56,12 @@ def _known_static_name(request: Request[Any, Any, Any]) -> None:
         raise NotFoundException("no such static file")
 
 
+def _nosniff(response: Any) -> Any:
+    """Static files are served with the type their name says, never a sniffed one."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def _age(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """``12 s ago`` / ``3 min ago`` / ``2 h ago`` / ``4 d ago``; ``never`` for ``None``."""
     if value is None:
@@ -109,5 +115,6 @@ def web_routers(static_prefix: str) -> list[Router]:
         name="static",
         include_in_schema=False,
         before_request=_known_static_name,
+        after_request=_nosniff,
     )
     return [pages, static]
