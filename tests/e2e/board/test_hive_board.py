@@ -224,6 +224,19 @@ def test_a_signed_out_browser_sees_no_data_on_any_page(cluster: Cluster, page: P
         assert "node-a" not in html
 
 
+def test_signing_out_in_one_tab_sends_the_other_to_login(cluster: Cluster, page: Page) -> None:
+    created = _create(cluster, "left open in a tab")
+    _sign_in(cluster, page)
+    page.goto(f"{cluster.hive.url}/tasks/{created['task']['id']}")
+    other = page.context.new_page()
+    other.goto(cluster.hive.url + "/nodes")
+    other.get_by_role("button", name="Sign out").click()
+    expect(other).to_have_url(cluster.hive.url + "/login")
+    page.get_by_role("button", name="Move to Cancelled").click()
+    expect(page).to_have_url(cluster.hive.url + "/login")
+    assert cluster.api.get(f"/tasks/{created['task']['id']}")["status"] == "todo"
+
+
 class _EvilPage(BaseHTTPRequestHandler):
     """Another origin (same host, another port: same site, so the Lax cookie is sent) whose
     script posts to the hive's REST API with the visitor's cookie."""

@@ -30,6 +30,7 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
+  if (response.status === 401) location.assign("/login"); // the session ended (signed out)
   if (!response.ok) {
     const message = (data && (data.detail || data.title)) || `HTTP ${response.status}`;
     throw new ApiError(response.status, message, data && data.code);

@@ -21,6 +21,7 @@ const LEGAL = {
 };
 
 const POLL_MS = 1500;
+const MAX_LOG_LINES = 5000; // the newest lines a page keeps of a long run
 
 function when(iso) {
   if (!iso) return "";
@@ -253,6 +254,7 @@ export class TaskPage {
     const atBottom = this.log.scrollTop + this.log.clientHeight >= this.log.scrollHeight - 8;
     this.log.append(...lines.map((line) =>
       el("span", { class: "line", "data-line-id": line.id, "data-stream": line.output_type, text: line.content })));
+    while (this.log.childElementCount > MAX_LOG_LINES) this.log.firstElementChild.remove();
     if (atBottom) this.log.scrollTop = this.log.scrollHeight;
   }
 }
