@@ -191,6 +191,7 @@ export class TaskPage {
     document.getElementById("cancel-run").hidden = !this.active;
     const body = document.querySelector("#assignments tbody");
     if (!rows.length) return;
+    document.querySelector("#dispatch button[type=submit]").textContent = "Re-dispatch";
     body.replaceChildren(...rows.map((a) => el("tr", { "data-assignment-id": a.id },
       el("td", { text: this.names[a.node_id] || a.node_id }),
       el("td", { text: String(a.fencing_token) }),
