@@ -14,12 +14,13 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest_asyncio
 
 from support.hive_server import HiveServer, client, create_user
 from vk_node.executor.service import ExecutorService
@@ -28,7 +29,7 @@ from vk_node.services.projects import ProjectChanges, create_project, link_proje
 from vk_node.settings import NodeSettings, load_settings
 from vk_node.store import Store, outbox
 
-__all__ = ["Node", "World", "git_repo", "wait_for"]
+__all__ = ["Node", "World", "git_repo", "node_link_world", "wait_for"]
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -179,3 +180,15 @@ class World:
         with contextlib.suppress(Exception):
             await self.http.aclose()
         await self.hive.stop(force=False)
+
+
+@pytest_asyncio.fixture(name="world")
+async def node_link_world(hive_dsn: str, tmp_path: Path) -> AsyncIterator[World]:
+    """A running hive with a user, an organization and a swarm project; nodes are closed and the
+    hive stopped after the test (import it into a conftest as ``world``)."""
+    w = World(hive_dsn, tmp_path)
+    await w.start()
+    try:
+        yield w
+    finally:
+        await w.close()

@@ -141,6 +141,8 @@ ROUTES: list[Ep] = [
     Ep("POST", "/v1/tasks/{task_id}/assign", "admin", {"node_id": "{node_id}"}),
     Ep("GET", "/v1/tasks/{task_id}/assignments", "member"),
     Ep("GET", "/v1/tasks/{task_id}/logs", "member"),
+    Ep("GET", "/v1/tasks/{task_id}/executions", "member"),
+    Ep("GET", "/v1/execution-processes/{process_id}/logs", "member", query={"after_id": "0"}),
     Ep("GET", "/v1/tasks/{task_id}/labels", "member"),
     Ep("POST", "/v1/tasks/{task_id}/labels/{label_id}", "member"),
     Ep("DELETE", "/v1/tasks/{task_id}/labels/{label_id}", "member"),

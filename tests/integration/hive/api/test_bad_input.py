@@ -49,6 +49,7 @@ def _known(world: World) -> dict[str, Any]:
         "source_id": ids["node2_id"],
         "target_id": ids["node_id"],
         "task_id": ids["task_id"],
+        "execution_process_id": ids["process_id"],
         "label_id": ids["label_id"],
         "template_id": ids["template_id"],
         "key_id": ids["key_id"],

@@ -10,6 +10,7 @@ from vk_hive.store.models import NewOutputLog, NodeRegistration
 from vk_hive.store.repositories import executions, nodes, project_links
 
 from .conftest import Actor, Hive
+from .world import mirror_run
 
 
 async def _project(hive: Hive, actor: Actor) -> str:
@@ -164,3 +165,65 @@ async def test_dispatch_claims_a_lease_on_an_eligible_node(hive: Hive) -> None:
         await hive.client.get(url, params={"after": page["next_after"]}, headers=alice.headers)
     ).json()
     assert [x["content"] for x in page2["logs"]] == ["line 3", "line 4"]
+
+
+@pytest.mark.asyncio
+async def test_executions_and_process_logs_cover_runs_with_and_without_an_assignment(
+    hive: Hive,
+) -> None:
+    """GET /v1/tasks/{id}/executions lists every mirrored attempt of the task — the dispatched
+    one and one the node started by itself — with its processes; a process's logs page by id
+    cursor; another organization's member gets 404 for the process (and 403 for the task), and
+    so does an unknown process id."""
+    alice, mallory = await hive.user(), await hive.user()
+    project = await _project(hive, alice)
+    async with hive.db.transaction() as conn:
+        node = await nodes.create(
+            conn,
+            alice.personal_org_id,
+            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
+        )
+        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    created = await _task(hive, alice, project, start_attempt=True)
+    task_id = uuid.UUID(str(created["task"]["id"]))  # type: ignore[index]
+    assignment_id = uuid.UUID(str(created["assignment"]["id"]))  # type: ignore[index]
+    async with hive.db.transaction() as conn:
+        runs = [
+            await mirror_run(conn, node.id, task_id, assignment_id=assignment, branch=branch)
+            for assignment, branch in ((assignment_id, "vk/dispatched"), (None, "vk/own"))
+        ]
+        own_process = runs[1][1]
+        await executions.insert_logs(
+            conn,
+            None,
+            own_process.id,
+            [
+                NewOutputLog(output_type="stdout", content=f"own {i}", local_log_id=i)
+                for i in range(4)
+            ],
+        )
+    r = await hive.client.get(f"/v1/tasks/{task_id}/executions", headers=alice.headers)
+    assert r.status_code == 200, r.text
+    listed = {a["branch"]: a for a in r.json()}
+    assert set(listed) == {"vk/dispatched", "vk/own"}
+    assert listed["vk/dispatched"]["assignment_id"] == str(assignment_id)
+    assert listed["vk/own"]["assignment_id"] is None
+    assert [p["id"] for p in listed["vk/own"]["processes"]] == [str(own_process.id)]
+    assert listed["vk/own"]["processes"][0]["status"] == "running"
+    url = f"/v1/execution-processes/{own_process.id}/logs"
+    page = (await hive.client.get(url, params={"limit": 3}, headers=alice.headers)).json()
+    assert page["execution_process_id"] == str(own_process.id)
+    assert [x["content"] for x in page["logs"]] == ["own 0", "own 1", "own 2"]
+    rest = await hive.client.get(
+        url, params={"after_id": page["next_after_id"]}, headers=alice.headers
+    )
+    assert [x["content"] for x in rest.json()["logs"]] == ["own 3"]
+    for who, path in (
+        (mallory, url),
+        (alice, f"/v1/execution-processes/{uuid.uuid4()}/logs"),
+    ):
+        refused = await hive.client.get(path, headers=who.headers)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["code"] == "not_found"
+    foreign = await hive.client.get(f"/v1/tasks/{task_id}/executions", headers=mallory.headers)
+    assert foreign.status_code == 403

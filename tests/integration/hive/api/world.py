@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from vk_hive.store.models import NodeRegistration
-from vk_hive.store.repositories import nodes, project_links
+import asyncpg
+
+from vk_hive.store.models import ExecutionProcess, NodeRegistration, TaskAttempt
+from vk_hive.store.repositories import executions, nodes, project_links
+from vk_hive.store.repositories.executions import AttemptData, ProcessData
 
 from .conftest import Actor, Hive
 
@@ -20,6 +24,42 @@ class World:
     org: uuid.UUID
     other_org: uuid.UUID
     ids: dict[str, str]
+
+
+async def mirror_run(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    task_id: uuid.UUID,
+    *,
+    assignment_id: uuid.UUID | None = None,
+    branch: str = "vk/t",
+) -> tuple[TaskAttempt, ExecutionProcess]:
+    """A node's attempt at the task (``assignment_id`` None: one it started by itself) and its
+    running execution process, as the hive mirrors them."""
+    attempt = await executions.upsert_attempt(
+        conn,
+        node_id,
+        AttemptData(
+            id=uuid.uuid4(),
+            shared_task_id=task_id,
+            assignment_id=assignment_id,
+            executor="SCRIPT",
+            branch=branch,
+            target_branch="main",
+        ),
+    )
+    process = await executions.upsert_process(
+        conn,
+        node_id,
+        ProcessData(
+            id=uuid.uuid4(),
+            attempt_id=attempt.id,
+            run_reason="codingagent",
+            status="running",
+            started_at=dt.datetime.now(dt.UTC),
+        ),
+    )
+    return attempt, process
 
 
 async def build_world(hive: Hive) -> World:
@@ -70,6 +110,8 @@ async def build_world(hive: Hive) -> World:
     )
     task = created["task"]
     assignment = await ok(c.post(f"/v1/tasks/{task['id']}/assign", json={}, headers=h))  # type: ignore[index]
+    async with hive.db.transaction() as conn:
+        _, process = await mirror_run(conn, node.id, uuid.UUID(str(task["id"])))  # type: ignore[index]
     label = await ok(
         c.post("/v1/swarm/labels", json={"organization_id": str(org), "name": "bug"}, headers=h)
     )
@@ -96,6 +138,7 @@ async def build_world(hive: Hive) -> World:
         "node2_id": str(node2.id),
         "task_id": str(task["id"]),  # type: ignore[index]
         "assignment_id": str(assignment["id"]),
+        "process_id": str(process.id),
         "label_id": str(label["id"]),
         "label2_id": str(label2["id"]),
         "template_id": str(template["id"]),

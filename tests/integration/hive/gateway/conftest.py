@@ -25,7 +25,9 @@ from vk_hive.store.db import Database
 from vk_hive.store.repositories import swarm_projects
 from vk_hive.tenancy.repository import ensure_personal_organization
 from vk_shared.wire import (
+    AttemptUpsert,
     AuthResult,
+    ExecutionUpsert,
     LinkProject,
     LocalProjectInfo,
     OpAck,
@@ -112,6 +114,45 @@ class Node:
     async def batch(self, *ops: OutboxOp, within: float = 10.0) -> OpAck:
         await self.client.send(OpBatch(ops=list(ops)))
         return await self.client.expect(OpAck, within)
+
+
+def run_ops(
+    node: Node,
+    task_id: uuid.UUID,
+    attempt_id: uuid.UUID,
+    exec_id: uuid.UUID,
+    *,
+    token: int | None = None,
+    **attempt: Any,
+) -> list[Any]:
+    """An attempt of ``task_id`` and a running execution of it, as the node's ops."""
+    return [
+        node.op(
+            AttemptUpsert(
+                id=attempt_id,
+                task_id=task_id,
+                executor="SCRIPT",
+                branch="vk/a",
+                target_branch="main",
+                created_at=now(),
+                updated_at=now(),
+                **attempt,
+            ),
+            entity_id=attempt_id,
+            token=token,
+        ),
+        node.op(
+            ExecutionUpsert(
+                id=exec_id,
+                attempt_id=attempt_id,
+                run_reason="codingagent",
+                status="running",
+                started_at=now(),
+            ),
+            entity_id=exec_id,
+            token=token,
+        ),
+    ]
 
 
 @dataclass

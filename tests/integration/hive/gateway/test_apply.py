@@ -14,7 +14,6 @@ from vk_hive.store.repositories import assignments, executions, shared_tasks
 from vk_shared.protocol import MAX_TASK_TEXT_BYTES
 from vk_shared.wire import (
     AssignmentStatus,
-    AttemptUpsert,
     ExecutionUpsert,
     LeaseRevoked,
     LinkProject,
@@ -24,7 +23,7 @@ from vk_shared.wire import (
     TaskAssign,
 )
 
-from .conftest import Node, World, now
+from .conftest import Node, World, now, run_ops
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,45 +38,6 @@ async def _shared_id(world: World, node: Node, local_id: uuid.UUID) -> uuid.UUID
         task = await shared_tasks.find_by_source_task_id(conn, node.id, local_id)
     assert task is not None
     return task.id
-
-
-def _run_ops(
-    node: Node,
-    task_id: uuid.UUID,
-    attempt_id: uuid.UUID,
-    exec_id: uuid.UUID,
-    *,
-    token: int | None = None,
-    **attempt: Any,
-) -> list[Any]:
-    """An attempt of ``task_id`` and a running execution of it, as the node's ops."""
-    return [
-        node.op(
-            AttemptUpsert(
-                id=attempt_id,
-                task_id=task_id,
-                executor="SCRIPT",
-                branch="vk/a",
-                target_branch="main",
-                created_at=now(),
-                updated_at=now(),
-                **attempt,
-            ),
-            entity_id=attempt_id,
-            token=token,
-        ),
-        node.op(
-            ExecutionUpsert(
-                id=exec_id,
-                attempt_id=attempt_id,
-                run_reason="codingagent",
-                status="running",
-                started_at=now(),
-            ),
-            entity_id=exec_id,
-            token=token,
-        ),
-    ]
 
 
 async def test_same_batch_twice_applies_once(world: World) -> None:
@@ -238,7 +198,7 @@ async def test_attempts_executions_and_logs_are_mirrored_once(world: World) -> N
     ]
     ops = [
         node.task_op(local_task, status="inprogress"),
-        *_run_ops(node, local_task, attempt_id, exec_id),
+        *run_ops(node, local_task, attempt_id, exec_id),
         node.op(
             LogsAppend(execution_id=exec_id, first_log_id=1, last_log_id=10, entries=entries),
             entity_id=exec_id,
@@ -288,7 +248,7 @@ async def test_a_run_of_logs_is_fenced_op_by_op(world: World) -> None:
         )
 
     ops = [
-        *_run_ops(
+        *run_ops(
             node,
             assign.task_id,
             attempt_id,

@@ -18,14 +18,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from vk_hive.auth.browser import COOKIE_NAME, start_browser_session
-from vk_shared.wire import (
-    AttemptUpsert,
-    ExecutionUpsert,
-    LogEntry,
-    LogsAppend,
-)
+from vk_shared.wire import LogEntry, LogsAppend
 
-from .conftest import Node, World, now
+from .conftest import Node, World, now, run_ops
 
 pytestmark = pytest.mark.asyncio
 
@@ -204,28 +199,7 @@ async def _run_of_own_task(world: World, node: Node) -> uuid.UUID:
     local_task, attempt_id, exec_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await node.batch(
         node.task_op(local_task, status="inprogress"),
-        node.op(
-            AttemptUpsert(
-                id=attempt_id,
-                task_id=local_task,
-                executor="SCRIPT",
-                branch="vk/own",
-                target_branch="main",
-                created_at=now(),
-                updated_at=now(),
-            ),
-            entity_id=attempt_id,
-        ),
-        node.op(
-            ExecutionUpsert(
-                id=exec_id,
-                attempt_id=attempt_id,
-                run_reason="codingagent",
-                status="running",
-                started_at=now(),
-            ),
-            entity_id=exec_id,
-        ),
+        *run_ops(node, local_task, attempt_id, exec_id),
     )
     return exec_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from vk_hive.api.activity import activity_page
+from vk_hive.api.executions import ExecutionProcessController
 from vk_hive.api.labels import LabelController
 from vk_hive.api.nodes import ApiKeyController, NodeController
 from vk_hive.api.projects import ProjectController
@@ -20,6 +21,7 @@ def domain_handlers() -> list[ControllerRouterHandler]:
         NodeController,
         ApiKeyController,
         TaskController,
+        ExecutionProcessController,
         LabelController,
         TemplateController,
         activity_page,

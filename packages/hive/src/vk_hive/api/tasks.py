@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from vk_hive.api.access import Membership, member_of_entity
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.dispatch import dispatch_task, notify_assignment
+from vk_hive.api.executions import AttemptRuns, task_runs
 from vk_hive.auth.principal import Principal
 from vk_hive.errors import DomainError, Forbidden, NotFound
 from vk_hive.store.models import (
@@ -263,6 +264,17 @@ class TaskController(Controller):
         async with ctx.database.acquire() as conn:
             await _task_access(conn, task_id, principal)
             return await assignments.list_by_task(conn, task_id)
+
+    @get(
+        "/{task_id:uuid}/executions",
+        summary="Node attempts at the task and their execution processes, newest first",
+    )
+    async def executions(
+        self, ctx: Ctx, principal: Auth, task_id: FromPath[uuid.UUID]
+    ) -> list[AttemptRuns]:
+        async with ctx.database.acquire() as conn:
+            await _task_access(conn, task_id, principal)
+            return await task_runs(conn, task_id)
 
     @get("/{task_id:uuid}/logs", summary="Output logs of an assignment (id-cursor paging)")
     async def logs(

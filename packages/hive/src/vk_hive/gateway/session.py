@@ -14,11 +14,9 @@ them before it returns. Nothing the peer sends escapes the reader: decode errors
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,43 +25,25 @@ from litestar.types import WebSocketSendEvent
 
 from vk_hive.gateway.activity import ActivityStreams
 from vk_hive.gateway.auth import AuthFailure, authenticate
-from vk_hive.gateway.frames import error
+from vk_hive.gateway.frames import error, handler_failed, read_messages, receive_frame
 from vk_hive.gateway.handlers import Handlers
 from vk_hive.gateway.identity import NodeIdentity
+from vk_hive.gateway.outgoing import CLOSE_NORMAL, Outbound, SendsThroughOutbound
 from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.store.models import ActivityEvent
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.protocol import SUBPROTOCOLS
-from vk_shared.wire import Auth, ErrorCode, Heartbeat, NodeStatusChanged, WireStruct, tag_of
+from vk_shared.wire import Auth, ErrorCode, Heartbeat, WireStruct, tag_of
 
 __all__ = ["NodeSession"]
 
 log = structlog.get_logger("vk_hive.gateway")
 
-CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
-CLOSE_TRY_AGAIN = 1013
 
 
-@dataclass(frozen=True)
-class _Close:
-    """Queue sentinel: close after everything queued before it was sent."""
-
-    code: int
-    reason: str
-
-
-class _Mark:
-    """Queue sentinel that wakes the sender for what waits outside the queue: urgent messages
-    (:meth:`NodeSession.push_urgent`) and collected ``node_status`` pushes
-    (:meth:`NodeSession.push_status`)."""
-
-
-_MARK = _Mark()
-
-
-class NodeSession:
+class NodeSession(SendsThroughOutbound):
     """State and tasks of one WebSocket connection from a node."""
 
     def __init__(self, deps: GatewayDeps, socket: WebSocket[Any, Any, Any]) -> None:
@@ -73,17 +53,11 @@ class NodeSession:
         self._identity: NodeIdentity | None = None
         self._handlers: Handlers | None = None
         self._activity = ActivityStreams(deps, self)
-        self._queue: asyncio.Queue[WireStruct | _Close | _Mark] = asyncio.Queue(
-            maxsize=deps.settings.outgoing_queue_size
+        self._out = Outbound(
+            deps.settings.outgoing_queue_size,
+            full_reason="outgoing queue full: the node reads too slowly",
         )
-        self._urgent: collections.deque[WireStruct] = collections.deque()
-        self._statuses: dict[uuid.UUID, NodeStatusChanged] = {}
-        self._marked = False
-        self._closing = asyncio.Event()
-        self._close_code = CLOSE_NORMAL
-        self._close_reason = ""
         self._last_heartbeat = time.monotonic()
-        self._malformed = 0
         self.ended = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -115,81 +89,6 @@ class NodeSession:
     def catch_up_activity(self) -> None:
         self._activity.catch_up_all()
 
-    # --- outgoing ------------------------------------------------------------------------------
-
-    async def send(self, msg: WireStruct) -> None:
-        """Queue a reply, waiting for room (back-pressure on this session's own work)."""
-        if not self._closing.is_set():
-            await self._queue.put(msg)
-
-    def push(self, msg: WireStruct) -> bool:
-        """Queue a message from elsewhere without waiting; a full queue closes the session (a
-        slow consumer must not grow memory without bound). Returns whether it was queued."""
-        if self._closing.is_set():
-            return False
-        try:
-            self._queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.abort(CLOSE_TRY_AGAIN, "outgoing queue full: the node reads too slowly")
-            return False
-        return True
-
-    def push_urgent(self, msg: WireStruct) -> None:
-        """Send ``msg`` before everything already queued (``task_assign``, ``task_cancel``,
-        ``lease_revoked``: a lease decision must not wait behind a burst of activity frames).
-        Urgent messages keep their order among themselves; they are few (one per dispatch or
-        lease change), so they are not bounded."""
-        if self._closing.is_set():
-            return
-        self._urgent.append(msg)
-        self._mark()
-
-    def push_status(self, msg: NodeStatusChanged) -> None:
-        """Queue another node's ``node_status``, coalesced: only the latest status of each node
-        waits to be sent, outside the bounded queue, so a connect storm of N nodes costs each
-        session at most one entry per node (not N queued frames, which would fill the queue and
-        close the session) and a status that flaps while the session is busy is sent once."""
-        if self._closing.is_set():
-            return
-        self._statuses[msg.node_id] = msg
-        self._mark()
-
-    def _mark(self) -> None:
-        """Put the marker in the queue unless it is there (it only wakes an idle sender: a busy
-        one sends urgent messages before its next frame). With the queue full, the sender puts
-        it after its next frame."""
-        if not self._marked:
-            self._marked = self.try_push(_MARK)
-
-    def try_push(self, msg: WireStruct | _Mark) -> bool:
-        """Queue only if there is room right now (for messages that can be re-read later)."""
-        if self._closing.is_set():
-            return False
-        try:
-            self._queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def close(self, code: int, reason: str) -> None:
-        """Close after the queued messages were sent."""
-        if self._closing.is_set():
-            return
-        try:
-            self._queue.put_nowait(_Close(code, reason))
-        except asyncio.QueueFull:
-            self.abort(code, reason)
-
-    def abort(self, code: int, reason: str) -> None:
-        """Close now; whatever is still queued is dropped."""
-        if not self._closing.is_set():
-            self._close_code, self._close_reason = code, reason
-            self._closing.set()
-
-    @property
-    def closing(self) -> bool:
-        return self._closing.is_set()
-
     # --- the connection ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -219,7 +118,7 @@ class NodeSession:
         self.codec = Codec.for_subprotocol(chosen)
         tasks: list[asyncio.Task[object]] = [
             asyncio.create_task(self._sender(), name="vk-hive-session-sender"),
-            asyncio.create_task(self._closing.wait(), name="vk-hive-session-close"),
+            asyncio.create_task(self._out.closed.wait(), name="vk-hive-session-close"),
         ]
         try:
             if await self._authenticate():
@@ -243,26 +142,15 @@ class NodeSession:
     async def _close_socket(self) -> None:
         if self.socket.connection_state == "disconnect":
             return
-        code = self._close_code if self._closing.is_set() else CLOSE_NORMAL
+        code = self._out.close_code if self._out.closing else CLOSE_NORMAL
         with contextlib.suppress(Exception):
-            await self.socket.close(code, self._close_reason[:120])
-
-    async def _receive_frame(self) -> str | bytes | None:
-        """The next frame's payload, or None when the peer closed."""
-        message = await self.socket.receive()
-        if message["type"] != "websocket.receive":
-            return None
-        data: bytes | None = message.get("bytes")
-        if data is not None:
-            return data
-        text: str | None = message.get("text")
-        return text if text is not None else b""
+            await self.socket.close(code, self._out.close_reason[:120])
 
     async def _authenticate(self) -> bool:
         assert self.codec is not None
         settings = self._deps.settings
         try:
-            frame = await asyncio.wait_for(self._receive_frame(), settings.auth_timeout_s)
+            frame = await asyncio.wait_for(receive_frame(self.socket), settings.auth_timeout_s)
         except TimeoutError:
             await self._refuse(ErrorCode.AUTH_TIMEOUT, "no auth frame within the timeout", "auth")
             return False
@@ -310,23 +198,8 @@ class NodeSession:
         await self._handlers.after_auth()
 
     async def _sender(self) -> None:
-        assert self.codec is not None
-        while True:
-            item = await self._queue.get()
-            while self._urgent:
-                await self._write(self._urgent.popleft())
-            if isinstance(item, _Close):
-                self.abort(item.code, item.reason)
-                return
-            if isinstance(item, _Mark):
-                self._marked = False
-                statuses, self._statuses = self._statuses, {}
-                for status in statuses.values():
-                    await self._write(status)
-                continue
-            await self._write(item)
-            if self._statuses or self._urgent:
-                self._mark()
+        async for msg in self._out.messages():
+            await self._write(msg)
 
     async def _write(self, msg: WireStruct) -> None:
         assert self.codec is not None
@@ -343,20 +216,7 @@ class NodeSession:
         assert self._handlers is not None
         handlers = self._handlers
         limit = self._deps.settings.malformed_frame_limit
-        while True:
-            frame = await self._receive_frame()
-            if frame is None:
-                return
-            try:
-                msg = self.codec.decode_node(frame)
-            except ProtocolError as exc:
-                self._malformed += 1
-                await self.send(error(exc.code, str(exc), exc.path))
-                if self._malformed >= limit:
-                    self.close(CLOSE_POLICY, f"{self._malformed} malformed frames in a row")
-                    return
-                continue
-            self._malformed = 0
+        async for msg in read_messages(self.socket, self.codec.decode_node, self, limit):
             if isinstance(msg, Heartbeat):
                 self._last_heartbeat = time.monotonic()
             try:
@@ -365,14 +225,8 @@ class NodeSession:
                 raise
             except Exception as exc:
                 log.exception("session.handler_failed", message_type=tag_of(msg))
-                await self.send(
-                    error(
-                        ErrorCode.INTERNAL,
-                        f"the hive failed to handle {tag_of(msg)}: {type(exc).__name__}",
-                        tag_of(msg),
-                    )
-                )
-            if self._closing.is_set():
+                await self.send(handler_failed(msg, exc))
+            if self._out.closing:
                 return
 
     async def _watchdog(self) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -34,18 +33,23 @@ from litestar import WebSocket
 from litestar.types import WebSocketSendEvent
 
 from vk_hive.gateway.activity import ActivityStreams
-from vk_hive.gateway.frames import error
+from vk_hive.gateway.frames import error, handler_failed, read_messages
+from vk_hive.gateway.outgoing import (
+    CLOSE_NORMAL,
+    CLOSE_TRY_AGAIN,
+    Outbound,
+    SendsThroughOutbound,
+)
 from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.gateway.watchers import WatcherRegistry
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity, executions, swarm_projects
 from vk_hive.userstream.follows import LogFollows
-from vk_shared.codec import ProtocolError, decode_user_client_message, encode_json
+from vk_shared.codec import decode_user_client_message, encode_json
 from vk_shared.wire import (
     ErrorCode,
     FollowLogs,
     Hello,
-    NodeStatusChanged,
     Ping,
     Pong,
     ProjectCursor,
@@ -60,26 +64,10 @@ __all__ = ["UserSession"]
 
 log = structlog.get_logger("vk_hive.userstream")
 
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
-CLOSE_TRY_AGAIN = 1013
 
 
-@dataclass(frozen=True)
-class _Close:
-    code: int
-    reason: str
-
-
-class _Mark:
-    """Wakes the sender for the coalesced node statuses waiting outside the queue."""
-
-
-_MARK = _Mark()
-
-
-class UserSession:
+class UserSession(SendsThroughOutbound):
     """State and tasks of one user stream connection (already authenticated)."""
 
     def __init__(
@@ -96,17 +84,11 @@ class UserSession:
         self.socket = socket
         self._organization_id = organization_id
         self.user_id = user_id
-        settings = deps.settings
-        self._queue: asyncio.Queue[WireStruct | _Close | _Mark] = asyncio.Queue(
-            maxsize=settings.user_ws_queue_size
+        self._out = Outbound(
+            deps.settings.user_ws_queue_size,
+            full_reason="outgoing queue full: the client reads too slowly",
         )
-        self._statuses: dict[uuid.UUID, NodeStatusChanged] = {}
-        self._marked = False
-        self._closing = asyncio.Event()
-        self._close_code = CLOSE_NORMAL
-        self._close_reason = ""
         self._stalled = False
-        self._malformed = 0
         self._activity = ActivityStreams(deps, self)
         self._follows = LogFollows(deps.db, self.send)
         self.ended = asyncio.Event()
@@ -133,63 +115,6 @@ class UserSession:
 
     def logs_appended(self, execution_process_id: uuid.UUID) -> None:
         self._follows.appended(execution_process_id)
-
-    def push_status(self, msg: NodeStatusChanged) -> None:
-        """Queue a node's status, coalesced per node outside the bounded queue."""
-        if self._closing.is_set():
-            return
-        self._statuses[msg.node_id] = msg
-        self._mark()
-
-    # --- outgoing (the Outgoing port of ActivityStreams) -----------------------------------------
-
-    async def send(self, msg: WireStruct) -> None:
-        """Queue a message of this session's own work, waiting for room."""
-        if not self._closing.is_set():
-            await self._queue.put(msg)
-
-    def push(self, msg: WireStruct) -> bool:
-        """Queue without waiting; a full queue ends the session (nothing calls it for what can
-        be re-read later)."""
-        if self.try_push(msg):
-            return True
-        self.abort(CLOSE_TRY_AGAIN, "outgoing queue full: the client reads too slowly")
-        return False
-
-    def push_urgent(self, msg: WireStruct) -> None:
-        self.push(msg)
-
-    def try_push(self, msg: WireStruct) -> bool:
-        """Queue only if there is room now (for what can be re-read later)."""
-        return self._put(msg)
-
-    def _put(self, item: WireStruct | _Close | _Mark) -> bool:
-        if self._closing.is_set():
-            return False
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def _mark(self) -> None:
-        if not self._marked:
-            self._marked = self._put(_MARK)
-
-    def close(self, code: int, reason: str) -> None:
-        """Close after what is queued was sent."""
-        if not self._closing.is_set() and not self._put(_Close(code, reason)):
-            self.abort(code, reason)
-
-    def abort(self, code: int, reason: str) -> None:
-        """Close now; what is queued is dropped."""
-        if not self._closing.is_set():
-            self._close_code, self._close_reason = code, reason
-            self._closing.set()
-
-    @property
-    def closing(self) -> bool:
-        return self._closing.is_set()
 
     # --- the connection --------------------------------------------------------------------------
 
@@ -224,7 +149,7 @@ class UserSession:
             asyncio.create_task(self._reader(), name="vk-hive-user-ws-reader"),
             asyncio.create_task(self._activity.pump(), name="vk-hive-user-ws-activity"),
             asyncio.create_task(self._follows.pump(), name="vk-hive-user-ws-logs"),
-            asyncio.create_task(self._closing.wait(), name="vk-hive-user-ws-close"),
+            asyncio.create_task(self._out.closed.wait(), name="vk-hive-user-ws-close"),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -237,7 +162,9 @@ class UserSession:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._close_socket()
-            log.info("user_ws.disconnected", code=self._close_code, reason=self._close_reason)
+            log.info(
+                "user_ws.disconnected", code=self._out.close_code, reason=self._out.close_reason
+            )
 
     def _subscribe(self, project_id: uuid.UUID, after: int) -> None:
         self._activity.subscribe(project_id, after)
@@ -246,27 +173,14 @@ class UserSession:
     async def _close_socket(self) -> None:
         if self.socket.connection_state == "disconnect" or self._stalled:
             return  # a stalled client would hold the close frame too: the server drops it
-        code = self._close_code if self._closing.is_set() else CLOSE_NORMAL
+        code = self._out.close_code if self._out.closing else CLOSE_NORMAL
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.socket.close(code, self._close_reason[:120]), 2)
+            await asyncio.wait_for(self.socket.close(code, self._out.close_reason[:120]), 2)
 
     async def _sender(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _Close):
-                self.abort(item.code, item.reason)
+        async for msg in self._out.messages():
+            if not await self._write(msg):
                 return
-            if isinstance(item, _Mark):
-                self._marked = False
-                statuses, self._statuses = self._statuses, {}
-                for status in statuses.values():
-                    if not await self._write(status):
-                        return
-                continue
-            if not await self._write(item):
-                return
-            if self._statuses:
-                self._mark()
 
     async def _write(self, msg: WireStruct) -> bool:
         event: WebSocketSendEvent = {
@@ -285,45 +199,16 @@ class UserSession:
             return False
         return True
 
-    async def _receive_frame(self) -> str | bytes | None:
-        message = await self.socket.receive()
-        if message["type"] != "websocket.receive":
-            return None
-        text: str | None = message.get("text")
-        if text is not None:
-            return text
-        data: bytes | None = message.get("bytes")
-        return data if data is not None else b""
-
     async def _reader(self) -> None:
         limit = self._deps.settings.malformed_frame_limit
-        while True:
-            frame = await self._receive_frame()
-            if frame is None:
-                return
-            try:
-                msg = decode_user_client_message(frame)
-            except ProtocolError as exc:
-                self._malformed += 1
-                await self.send(error(exc.code, str(exc), exc.path))
-                if self._malformed >= limit:
-                    self.close(CLOSE_POLICY, f"{self._malformed} malformed frames in a row")
-                    return
-                continue
-            self._malformed = 0
+        async for msg in read_messages(self.socket, decode_user_client_message, self, limit):
             try:
                 await self._handle(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("user_ws.handler_failed", message_type=tag_of(msg))
-                await self.send(
-                    error(
-                        ErrorCode.INTERNAL,
-                        f"the hive failed to handle {tag_of(msg)}: {type(exc).__name__}",
-                        tag_of(msg),
-                    )
-                )
+                await self.send(handler_failed(msg, exc))
 
     async def _handle(self, msg: UserClientMessage) -> None:
         match msg:

@@ -302,7 +302,7 @@ async def find_processes_by_attempt_id(
 async def find_processes_by_attempt_ids(
     conn: asyncpg.Connection, attempt_ids: Sequence[uuid.UUID]
 ) -> list[ExecutionProcess]:
-    """The processes of several attempts in one query, oldest first."""
+    """The processes of several attempts, each attempt's in start order."""
     rows = await conn.fetch(
         f"SELECT {_PROCESS_COLUMNS} FROM node_execution_processes "
         "WHERE attempt_id = ANY($1::uuid[]) ORDER BY started_at, id",
