@@ -161,6 +161,11 @@ def test_a_script_runs_lines_appear_live_on_the_task_page(cluster: Cluster, page
     expect(page.locator("#assignments")).to_contain_text(
         str(created["assignment"]["fencing_token"])
     )
+    # The run ends: the task moves to In review and its execution shows completed, live.
+    expect(page.locator("#task-status")).to_have_text("In review")
+    row = page.locator("#executions tr[data-process-id]").last
+    expect(row).to_have_attribute("data-status", "completed")
+    assert log.inner_text().count("tick-") == 10  # no line twice
 
 
 def test_a_node_going_offline_shows_on_the_nodes_page(cluster: Cluster, page: Page) -> None:
