@@ -190,7 +190,7 @@ def _executors(found: list[Node]) -> list[str]:
 async def board_view(
     conn: asyncpg.Connection, user_id: uuid.UUID, project_id: uuid.UUID
 ) -> BoardView:
-    """The kanban of one project: six queries whatever the number of tasks."""
+    """The kanban of one project: eight queries whatever the number of tasks."""
     orgs = await _organizations(conn, user_id)
     project = await swarm_projects.find_by_id(conn, project_id)
     if project is None:
