@@ -129,6 +129,7 @@ def test_a_refused_action_shows_the_servers_reason(cluster: Cluster, page: Page)
     # A legal move goes through and the page follows it.
     page.get_by_role("button", name="Move to Cancelled").click()
     expect(page.locator("#task-status")).to_have_text("Cancelled")
+    expect(page.locator("#history tbody tr").last).to_contain_text("todo → cancelled")
     assert cluster.api.get(f"/tasks/{created['task']['id']}")["status"] == "cancelled"
 
 

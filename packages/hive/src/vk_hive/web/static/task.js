@@ -58,6 +58,9 @@ export class TaskPage {
     this.followingRunning = false;
     this.active = !document.getElementById("cancel-run").hidden;
     this.refreshing = false;
+    // Where the history table ends (the page rendered it up to the task's current version).
+    this.historyStatus = this.task.status;
+    this.historyVersion = this.task.version;
   }
 
   start() {
@@ -116,14 +119,17 @@ export class TaskPage {
   applyActivity(message) {
     const task = message.payload && message.payload.task;
     if (!task || task.id !== this.task.id) return;
-    const history = document.querySelector("#history tbody");
-    const previous = this.task.status;
-    history.append(el("tr", {},
-      el("td", {}, el("time", { datetime: message.created_at, text: when(message.created_at) })),
-      el("td", { text: message.event_type }),
-      el("td", { text: previous !== task.status ? `${previous} → ${task.status}` : task.status }),
-      el("td", { text: String(task.version) }),
-    ));
+    if (task.version > this.historyVersion) {
+      const previous = this.historyStatus;
+      document.querySelector("#history tbody").append(el("tr", {},
+        el("td", {}, el("time", { datetime: message.created_at, text: when(message.created_at) })),
+        el("td", { text: message.event_type }),
+        el("td", { text: previous !== task.status ? `${previous} → ${task.status}` : task.status }),
+        el("td", { text: String(task.version) }),
+      ));
+      this.historyStatus = task.status;
+      this.historyVersion = task.version;
+    }
     if (message.event_type === "task.deleted" || task.deleted_at) {
       showError(this.error, "This task was deleted.");
     }
