@@ -76,7 +76,8 @@ def test_the_board_shows_a_task_created_over_rest_within_a_second(
     cluster: Cluster, page: Page
 ) -> None:
     """No reload: the ``task.created`` activity puts the card in To do; a status change over
-    REST moves it to Cancelled."""
+    REST moves it to Cancelled, a new title shows, a delete removes the card; the column counts
+    follow."""
     _board(cluster, page)
     created = _create(cluster, "made over REST")
     card = page.locator(f'.card[data-task-id="{created["task"]["id"]}"]')
@@ -84,10 +85,16 @@ def test_the_board_shows_a_task_created_over_rest_within_a_second(
     expect(
         page.locator('.column[data-status="todo"] .card', has_text="made over REST")
     ).to_be_visible()
+    cancelled = page.locator('.column[data-status="cancelled"]')
+    before = int(cancelled.locator("[data-col-count]").inner_text())
     cluster.api.patch(f"/tasks/{created['task']['id']}", json={"status": "cancelled"})
-    expect(
-        page.locator('.column[data-status="cancelled"] .card', has_text="made over REST")
-    ).to_be_visible(timeout=1000)
+    expect(cancelled.locator(".card", has_text="made over REST")).to_be_visible(timeout=1000)
+    expect(cancelled.locator("[data-col-count]")).to_have_text(str(before + 1))
+    cluster.api.patch(f"/tasks/{created['task']['id']}", json={"title": "renamed over REST"})
+    expect(card.locator(".card-title")).to_have_text("renamed over REST", timeout=1000)
+    cluster.api.delete(f"/tasks/{created['task']['id']}")
+    expect(card).to_have_count(0, timeout=1000)
+    expect(cancelled.locator("[data-col-count]")).to_have_text(str(before))
 
 
 def test_a_task_created_in_the_board_is_visible_over_rest(cluster: Cluster, page: Page) -> None:

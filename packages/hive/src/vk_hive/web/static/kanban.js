@@ -51,9 +51,11 @@ async function loadLabels(card, taskId) {
 /** Apply one activity event of the page's project to the board. */
 export function applyActivity(board, message, nodeNames) {
   const task = message.payload && message.payload.task;
-  if (!task || task.swarm_project_id !== board.dataset.projectId) return;
+  if (!task) return;
   let card = cardOf(board, task.id);
-  if (message.event_type === "task.deleted" || task.deleted_at) {
+  if (task.swarm_project_id !== board.dataset.projectId && !card) return;
+  const gone = task.swarm_project_id !== board.dataset.projectId; // moved to another project
+  if (gone || message.event_type === "task.deleted" || task.deleted_at) {
     if (card) card.remove();
     recount(board);
     return;
