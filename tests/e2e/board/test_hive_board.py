@@ -252,18 +252,12 @@ def test_signing_out_in_one_tab_sends_the_other_to_login(cluster: Cluster, page:
 
 class _EvilPage(BaseHTTPRequestHandler):
     """Another origin (same host, another port: same site, so the Lax cookie is sent) whose
-    script posts to the hive's REST API with the visitor's cookie."""
+    script posts to the hive's REST API and opens its live stream with the visitor's cookie."""
 
-    target = ""
+    script = ""
 
     def do_GET(self) -> None:
-        script = (
-            f"fetch({json.dumps(self.target)}, {{method: 'POST', mode: 'no-cors', "
-            "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
-            f"body: {json.dumps(self.server.body)}}})"  # type: ignore[attr-defined]
-            ".finally(() => { document.title = 'sent'; });"
-        )
-        html = f"<!doctype html><title>evil</title><script>{script}</script>".encode()
+        html = f"<!doctype html><title>evil</title><script>{self.script}</script>".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(html)))
@@ -274,16 +268,33 @@ class _EvilPage(BaseHTTPRequestHandler):
         pass
 
 
+def _evil_script(hive_url: str, body: str, org_id: str) -> str:
+    ws_url = hive_url.replace("http://", "ws://") + f"/v1/ws?organization_id={org_id}"
+    return (
+        "window.heard = [];"
+        f"const ws = new WebSocket({json.dumps(ws_url)});"
+        "ws.onmessage = (e) => window.heard.push(JSON.parse(e.data).type);"
+        "ws.onclose = (e) => { window.closed = e.code; };"
+        f"fetch({json.dumps(hive_url + '/v1/tasks')}, {{method: 'POST', mode: 'no-cors', "
+        "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
+        f"body: {json.dumps(body)}}})"
+        ".finally(() => { window.posted = true; });"
+    )
+
+
 def test_a_forged_cross_site_post_from_another_origin_is_refused(
     cluster: Cluster, page: Page
 ) -> None:
     """The browser sends the session cookie with the forged POST (the hive logs a 403, not a
-    401) and the hive refuses it for its foreign Origin: nothing is created."""
+    401) and the hive refuses it for its foreign Origin: nothing is created. The same page's
+    WebSocket to ``/v1/ws`` is refused too: it hears nothing of the organization."""
     _sign_in(cluster, page)
-    handler = type("Evil", (_EvilPage,), {"target": cluster.hive.url + "/v1/tasks"})
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    server.body = json.dumps(  # type: ignore[attr-defined]
+    body = json.dumps(
         {"project_id": cluster.swarm_project_id, "title": "forged task", "executor": "SCRIPT"}
+    )
+    script = _evil_script(cluster.hive.url, body, cluster.admin.organization_id)
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), type("Evil", (_EvilPage,), {"script": script})
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -291,7 +302,8 @@ def test_a_forged_cross_site_post_from_another_origin_is_refused(
     seen = len(log.read_text().splitlines())
     try:
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-        expect(page).to_have_title("sent")
+        page.wait_for_function("window.posted === true && window.closed !== undefined")
+        assert page.evaluate("window.heard") == []
     finally:
         server.shutdown()
         server.server_close()
@@ -305,5 +317,11 @@ def test_a_forged_cross_site_post_from_another_origin_is_refused(
                 statuses.append(int(entry["status"]))
         return statuses
 
+    def socket_refusals() -> list[int]:
+        lines = log.read_text().splitlines()[seen:]
+        entries = [json.loads(line) for line in lines if line.startswith("{")]
+        return [e["status"] for e in entries if e.get("event") == "user_ws.refused"]
+
     assert cluster.wait(refused, what="the hive to log the forged POST", timeout=5) == [403]
+    assert cluster.wait(socket_refusals, what="the hive to refuse the socket", timeout=5) == [403]
     assert "forged task" not in [t["title"] for t in cluster.hive_tasks()]
