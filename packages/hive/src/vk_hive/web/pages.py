@@ -45,8 +45,7 @@ async def _show(
             kind, data, view = await load(conn, session.user.id)
     except views.Hidden:
         return page("not_found.html", _context(session, "missing", {}, what=what), status=404)
-    extra = {"columns": dict(views.COLUMNS)} if kind == "task" else {}
-    return page(f"{kind}.html", _context(session, kind, data, view=view, **extra))
+    return page(f"{kind}.html", _context(session, kind, data, view=view))
 
 
 def _context(
@@ -58,6 +57,8 @@ def _context(
         "user_name": user.first_name or user.username or user.email,
         "csrf": session.csrf_token,
         "data": msgspec.to_builtins({"page": kind, **data}),
+        "columns": views.COLUMNS,
+        "titles": dict(views.COLUMNS),
         **more,
     }
 
