@@ -85,10 +85,11 @@ organization.
     `Origin` is refused (cross-site WebSocket hijacking). A Bearer header wins over a cookie.
 - A refused handshake is answered with an HTTP error and a problem details body
   (`application/problem+json`, as REST errors) instead of the upgrade: 401 (no or invalid
-  credentials), 403 (foreign or missing `Origin` with a cookie; not a member of the organization;
-  several organizations and none named), 404 (no such organization), 422 (a malformed
-  `organization_id`). A server without the ASGI denial extension closes at once with code 1008
-  and the reason instead.
+  credentials), 403 (`cross_origin`: a cookie without the hive's own `Origin`; `forbidden`: not
+  a member of the organization), 404 (no such organization), 400 (a malformed
+  `organization_id`, or none while the user belongs to several organizations:
+  `organization_required`). A server without the ASGI denial extension accepts and closes at once
+  with code 1008 and the reason instead.
 
 ### The stream
 
@@ -104,13 +105,14 @@ organization.
   with or without a hive assignment): first the lines after `after_id`, then new lines within a
   second of the hive storing them, in id order, never twice; `unfollow_logs` stops it.
 - `ping` is answered with `pong`; the hive may send `ping`, which clients may ignore.
-- A bad client frame (malformed JSON, unknown `type`, bad field, a project or process that is not
-  the organization's, more than {max_frame} bytes) gets `error` and the session stays open;
-  {limit} malformed frames in a row close it with code 1008.
+- A bad client frame (malformed JSON, unknown `type`, bad field: `malformed_frame`; more than
+  {max_frame} bytes: `frame_too_large`; a project or process that is not the organization's:
+  `not_found`; too many followed processes: `rate_limited`) gets `error` and the session stays
+  open; {limit} malformed frames in a row close it with code 1008.
 - A slow client never holds up the hive: what the hive pushes goes through a bounded queue, and
   activity and log lines a full queue cannot take are re-read from the database at the client's
   pace (a client that falls behind retention gets `resync_required`). A client that does not
-  read a frame for a while is closed with code 1013 (`user_ws_send_timeout_s`).
+  take a frame within `VK_HIVE_USER_WS_SEND_TIMEOUT_S` is disconnected.
 """
 
 

@@ -6,7 +6,10 @@ hostile frames. Nodes here are the protocol test client (real WebSocket, real op
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +20,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from support.node_link import wait_for
 from vk_hive.auth.browser import COOKIE_NAME, start_browser_session
+from vk_hive.store.models import NewOutputLog
+from vk_hive.store.repositories import executions
 from vk_shared.wire import LogEntry, LogsAppend
 
-from .conftest import Node, World, now, run_ops
+from .conftest import Node, World, now, run_ops, running_world
 
 pytestmark = pytest.mark.asyncio
 
@@ -279,3 +285,67 @@ async def test_bad_frames_get_errors_and_the_session_survives(world: World) -> N
             await _next(ws)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1008
+
+
+async def _raw_follower(world: World, exec_id: uuid.UUID) -> socket.socket:
+    """A WebSocket client written by hand on a socket with a 4 KiB receive buffer: the
+    handshake, one masked ``follow_logs`` frame, then nothing is read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    port = int(world.url.rsplit(":", 1)[1])
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {world.token}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await asyncio.to_thread(sock.recv, 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    payload = json.dumps({"type": "follow_logs", "execution_process_id": str(exec_id)}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+async def test_a_client_that_does_not_read_is_dropped_and_holds_up_no_one(hive_dsn: str) -> None:
+    """A client that follows a 24 MB log and stops reading: the other session still gets its
+    activity within a second, and the stalled one is disconnected once a frame waits longer
+    than user_ws_send_timeout_s (its session and registrations are gone)."""
+    async with running_world(hive_dsn, user_ws_send_timeout_s=0.5, user_ws_queue_size=4) as world:
+        node = await world.node()
+        exec_id = await _run_of_own_task(world, node)
+        async with world.db.transaction() as conn:
+            await executions.insert_logs(
+                conn,
+                None,
+                exec_id,
+                [
+                    NewOutputLog(output_type="stdout", content="x" * 200_000, local_log_id=i)
+                    for i in range(1, 121)
+                ],
+            )
+        # A raw client with a small receive buffer (no autotuning, so the kernel does not soak
+        # up the 24 MB) that sends follow_logs and then never reads.
+        slow = await _raw_follower(world, exec_id)
+        try:
+            async with _stream(world) as ws:
+                await _expect(ws, "hello")
+                started = time.monotonic()
+                await world.create_task(title="not held up")
+                await _expect(ws, "activity", within=1.0)
+                assert time.monotonic() - started < 1.0
+
+            async def dropped() -> bool:
+                return len(world.gateway.watchers) == 0
+
+            await wait_for(dropped, within=15, what="the stalled session to be dropped")
+            assert world.gateway.watchers.following(exec_id) == []
+        finally:
+            slow.close()

@@ -19,13 +19,15 @@ from collections.abc import Awaitable, Callable
 from vk_hive.store.db import Database
 from vk_hive.store.models import OutputLog
 from vk_hive.store.repositories import executions
-from vk_shared.protocol import MAX_USER_LOG_LINES
 from vk_shared.wire import LogLine, LogLines
 
 __all__ = ["LogFollows"]
 
 PAGE_BYTES = 512 * 1024
 """A ``log_lines`` message carries at most this much content (at least one line)."""
+
+PAGE_LINES = 100
+"""Lines read per query (a line holds up to 256 KiB: this bounds what one read holds)."""
 
 
 def _line(row: OutputLog) -> LogLine:
@@ -102,7 +104,7 @@ class LogFollows:
             return
         async with self._db.acquire() as conn:
             rows = await executions.list_logs(
-                conn, execution_process_id=process_id, after_id=cursor, limit=MAX_USER_LOG_LINES
+                conn, execution_process_id=process_id, after_id=cursor, limit=PAGE_LINES
             )
         for message in batches(rows, process_id):
             if self._cursors.get(process_id) != cursor:
@@ -111,5 +113,5 @@ class LogFollows:
             if self._cursors.get(process_id) != cursor:
                 return
             cursor = self._cursors[process_id] = message.lines[-1].id
-        if len(rows) == MAX_USER_LOG_LINES:
+        if len(rows) == PAGE_LINES:
             self.appended(process_id)
