@@ -164,9 +164,13 @@ export class TaskPage {
     );
   }
 
+  /** Executions have no stream message: while a dispatched run has not started, re-read them
+   * every tick; while it runs, every fourth (the lease countdown follows its renewals). */
   poll() {
+    this.ticks = (this.ticks || 0) + 1;
     const waiting = this.active && (!this.following || !this.followingRunning);
-    if (waiting || this.task.status === "in-progress") this.refresh();
+    const running = this.task.status === "in-progress" && this.ticks % 4 === 0;
+    if (waiting || running) this.refresh();
   }
 
   /** Re-read the assignments and executions (REST) and follow the running execution. */
