@@ -109,12 +109,6 @@ def _summaries(found: list[Node], runs: list[ActiveRun]) -> list[NodeSummary]:
     return out
 
 
-async def _organizations(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> list[OrganizationWithRole]:
-    return await tenancy_repo.list_user_organizations(conn, user_id)
-
-
 def _pick(orgs: list[OrganizationWithRole], wanted: str | None) -> OrganizationWithRole:
     """The organization named by ``?org=`` (one of the user's), else the first."""
     if not orgs:
@@ -149,7 +143,7 @@ async def _node_summaries(conn: asyncpg.Connection, org_id: uuid.UUID) -> list[N
 
 
 async def home_view(conn: asyncpg.Connection, user_id: uuid.UUID, org: str | None) -> HomeView:
-    orgs = await _organizations(conn, user_id)
+    orgs = await tenancy_repo.list_user_organizations(conn, user_id)
     chosen = _pick(orgs, org)
     return HomeView(
         organizations=orgs,
@@ -191,7 +185,7 @@ async def board_view(
     conn: asyncpg.Connection, user_id: uuid.UUID, project_id: uuid.UUID
 ) -> BoardView:
     """The kanban of one project: eight queries whatever the number of tasks."""
-    orgs = await _organizations(conn, user_id)
+    orgs = await tenancy_repo.list_user_organizations(conn, user_id)
     project = await swarm_projects.find_by_id(conn, project_id)
     if project is None:
         raise Hidden("no such project")
@@ -289,7 +283,7 @@ def _history(events: list[ActivityEvent]) -> list[StatusChange]:
 
 
 async def task_view(conn: asyncpg.Connection, user_id: uuid.UUID, task_id: uuid.UUID) -> TaskView:
-    orgs = await _organizations(conn, user_id)
+    orgs = await tenancy_repo.list_user_organizations(conn, user_id)
     task = await shared_tasks.find_by_id(conn, task_id)
     if task is None:
         raise Hidden("no such task")
@@ -345,7 +339,7 @@ class NodesView(msgspec.Struct, kw_only=True):
 
 
 async def nodes_view(conn: asyncpg.Connection, user_id: uuid.UUID, org: str | None) -> NodesView:
-    orgs = await _organizations(conn, user_id)
+    orgs = await tenancy_repo.list_user_organizations(conn, user_id)
     chosen = _pick(orgs, org)
     return NodesView(
         organizations=orgs, organization=chosen, nodes=await _node_summaries(conn, chosen.id)
