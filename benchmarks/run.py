@@ -37,7 +37,7 @@ from support.postgres import (  # noqa: E402
     release_server,
 )
 
-BENCHMARKS = ("apply", "ack_latency", "logs", "dispatch", "idle", "node_local")
+BENCHMARKS = ("apply", "ack_latency", "logs", "dispatch", "idle", "node_local", "board")
 """In run order; each is ``benchmarks/bench_<name>.py`` with ``async def run(ctx)``."""
 
 

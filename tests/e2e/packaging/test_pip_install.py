@@ -12,10 +12,12 @@ packages).
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.cluster import Cluster
@@ -76,7 +78,8 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
 ) -> None:
     """A hive from a venv holding only vk-hive accepts the control channel of a node from a venv
     holding only vk-node (default settings, SCRIPT enabled): the node links, and a task created
-    on the hive with ``start_attempt`` runs on it and reaches ``in-review``."""
+    on the hive with ``start_attempt`` runs on it and reaches ``in-review``; the hive serves the
+    board's pages and static files from its wheel."""
     with Cluster(
         tmp_path / "cluster",
         nodes_count=1,
@@ -111,3 +114,12 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
         assert len(attempts) == 1
         worktree = Path(attempts[0]["container_ref"])
         assert (worktree / "proof.txt").read_text().strip() == "from-a-fresh-venv"
+
+        # The board's templates and static files ship in the wheel.
+        login = httpx.get(cluster.hive.url + "/login", timeout=10)
+        assert login.status_code == 200, login.text
+        stylesheet = re.search(r'href="(/static/[0-9a-f]{12}/board\.css)"', login.text)
+        assert stylesheet is not None, login.text
+        for name in ("board.css", "board.js"):
+            path = stylesheet.group(1).replace("board.css", name)
+            assert httpx.get(cluster.hive.url + path, timeout=10).status_code == 200, path

@@ -26,11 +26,11 @@ from vk_hive.api.openapi import ExactDocument
 from vk_hive.api.organizations import InvitationController, OrganizationController
 from vk_hive.api.problems import plugin as problem_details
 from vk_hive.api.ratelimit import STORE_NAME, AuthRateLimit
-from vk_hive.api.web import web_router
 from vk_hive.auth.tokens import MIN_SECRET_BYTES, TokenSigner
 from vk_hive.context import HiveContext
 from vk_hive.lifespan import StartupHook, hive_lifespan
 from vk_hive.settings import HiveSettings
+from vk_hive.web import static_digest, template_config, web_routers
 from vk_shared.allow import OptionsAllow
 from vk_shared.jsoncheck import refuse_bad_request
 from vk_shared.openapi import API_DESCRIPTION
@@ -141,10 +141,10 @@ def create_app(
     The node gateway (``/v1/nodes/ws``, :mod:`vk_hive.gateway`), the user activity stream
     (``/v1/ws``, :mod:`vk_hive.api.userws`), the node snapshot routes
     (``/v1/sync``) and ``GET /metrics`` (:mod:`vk_hive.metrics`, on this app's own registry) are
-    always mounted, and so are the browser pages outside ``/v1`` (:mod:`vk_hive.api.web`); the
-    gateway's startup hook runs first. The auth endpoints are rate limited
-    per client address (:mod:`vk_hive.api.ratelimit`). More handlers (mounted under ``/v1``) and
-    startup hooks can be passed in.
+    always mounted, and so are the browser pages outside ``/v1`` and their static files
+    (:mod:`vk_hive.web`); the gateway's startup hook runs first. The auth endpoints are rate
+    limited per client address (:mod:`vk_hive.api.ratelimit`). More handlers (mounted under
+    ``/v1``) and startup hooks can be passed in.
     """
     from vk_hive.api.sync import SyncController
     from vk_hive.api.userws import user_socket
@@ -165,8 +165,10 @@ def create_app(
         ],
         before_request=refuse_bad_request,
     )
+    static_prefix = f"/static/{static_digest()}"
     app = Litestar(
-        route_handlers=[v1, metrics, web_router()],
+        route_handlers=[v1, metrics, *web_routers(static_prefix)],
+        template_config=template_config(static_prefix),
         lifespan=[
             hive_lifespan(ctx, on_startup=[gateway.startup, rate_limit.startup, *on_startup])
         ],

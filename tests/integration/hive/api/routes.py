@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vk_hive.web import static_digest
+
 Role = Literal["public", "self", "member", "admin"]
 _PARAM = re.compile(r"\{[^}]+\}")
 
@@ -49,11 +51,16 @@ ORG = "{org_id}"
 ROUTES: list[Ep] = [
     Ep("GET", "/v1/health", "public"),
     Ep("GET", "/metrics", "public"),  # Prometheus text, not JSON
-    # Browser pages (HTML; a session cookie, not a Bearer token: test_browser_login.py).
+    # Browser pages (HTML; a session cookie, not a Bearer token: test_browser_login.py and
+    # test_board_pages.py) and the board's static files.
     Ep("GET", "/", "public"),
     Ep("GET", "/login", "public"),
     Ep("GET", "/login/{token}", "public"),
     Ep("POST", "/logout", "public"),
+    Ep("GET", "/projects/{project_id}", "public"),
+    Ep("GET", "/tasks/{task_id}", "public"),
+    Ep("GET", "/nodes", "public"),
+    Ep("GET", f"/static/{static_digest()}/{{file_path}}", "public"),
     # Node snapshots: Bearer = the node's API key, so every user token is refused (401).
     Ep("GET", "/v1/sync/projects/{project_id}/snapshot", "self"),
     Ep("GET", "/v1/sync/tasks", "self", query={"ids": "{task_id}"}),

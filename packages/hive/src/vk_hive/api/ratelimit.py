@@ -2,7 +2,7 @@
 
 The endpoints that take credentials without a session — token refresh, the OAuth handoff
 (init, start, callback, redeem), invitations (look-up, accept) and browser login links
-(``GET /login/{token}``, :mod:`vk_hive.api.web`) — opt in with
+(``GET /login/{token}``, :mod:`vk_hive.web.signin`) — opt in with
 ``opt=AUTH_LIMITED``; no other route is limited. They share one budget per client
 (:func:`vk_hive.limits.client_key`): ``auth_rate_limit`` requests per ``auth_rate_limit_unit``
 (a fixed window). Beyond it the answer is 429 with ``Retry-After`` (the seconds until the window

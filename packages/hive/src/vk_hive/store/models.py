@@ -215,6 +215,14 @@ class Assignment(msgspec.Struct, kw_only=True):
     fencing_token: int
 
 
+class ActiveRun(msgspec.Struct, kw_only=True):
+    """An active assignment with the title of its task (what a node runs now)."""
+
+    assignment: Assignment
+    task_title: str
+    swarm_project_id: uuid.UUID | None
+
+
 class ReclaimedLease(msgspec.Struct, kw_only=True):
     assignment_id: uuid.UUID
     task_id: uuid.UUID

@@ -158,6 +158,26 @@ async def fetch_since_by_swarm_project(
     return from_rows(ActivityEvent, rows)
 
 
+async def fetch_for_task(
+    conn: asyncpg.Connection, project_id: uuid.UUID, task_id: uuid.UUID, limit: int = DEFAULT_LIMIT
+) -> list[ActivityEvent]:
+    """The newest retained events of one task of ``project_id`` (at most ``limit``, ≤ 500),
+    oldest first."""
+    rows = await conn.fetch(
+        f"""
+        SELECT * FROM (
+            SELECT {_RETURNING} FROM activity
+            WHERE project_id = $1 AND payload -> 'task' ->> 'id' = $2
+            ORDER BY seq DESC LIMIT $3
+        ) newest ORDER BY seq
+        """,
+        project_id,
+        str(task_id),
+        max(1, min(limit, MAX_LIMIT)),
+    )
+    return from_rows(ActivityEvent, rows)
+
+
 async def fetch_by_seq(
     conn: asyncpg.Connection, project_id: uuid.UUID, seq: int
 ) -> ActivityEvent | None:

@@ -14,6 +14,7 @@ import asyncpg
 
 from vk_hive.errors import AlreadyAssigned, NotFound
 from vk_hive.store.models import (
+    ActiveRun,
     Assignment,
     DispatchDetails,
     ReclaimedLease,
@@ -294,6 +295,31 @@ async def list_active_by_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> l
         node_id,
     )
     return from_rows(Assignment, rows)
+
+
+async def list_active_by_organization(
+    conn: asyncpg.Connection, organization_id: uuid.UUID
+) -> list[ActiveRun]:
+    """Every active assignment of the organization's tasks with the task's title, oldest first
+    (what each node runs now)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {", ".join("a." + c.strip() for c in _COLUMNS.split(","))},
+               t.title AS task_title, t.swarm_project_id
+        FROM node_task_assignments a JOIN shared_tasks t ON t.id = a.task_id
+        WHERE t.organization_id = $1 AND a.completed_at IS NULL AND t.deleted_at IS NULL
+        ORDER BY a.assigned_at, a.id
+        """,
+        organization_id,
+    )
+    return [
+        ActiveRun(
+            assignment=from_row(Assignment, r),
+            task_title=r["task_title"],
+            swarm_project_id=r["swarm_project_id"],
+        )
+        for r in rows
+    ]
 
 
 async def update(

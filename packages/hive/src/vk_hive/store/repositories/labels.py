@@ -104,6 +104,25 @@ async def find_by_task(conn: asyncpg.Connection, task_id: uuid.UUID) -> list[Lab
     return from_rows(Label, rows)
 
 
+async def find_by_tasks(
+    conn: asyncpg.Connection, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Label]]:
+    """The live labels of many tasks in one query, by task (tasks without labels are absent)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT tl.shared_task_id, {_L_COLUMNS} FROM labels l
+        JOIN shared_task_labels tl ON tl.label_id = l.id
+        WHERE tl.shared_task_id = ANY($1::uuid[]) AND l.deleted_at IS NULL
+        ORDER BY l.name, l.id
+        """,
+        list(task_ids),
+    )
+    found: dict[uuid.UUID, list[Label]] = {}
+    for row in rows:
+        found.setdefault(row["shared_task_id"], []).append(from_row(Label, row))
+    return found
+
+
 async def update(
     conn: asyncpg.Connection,
     label_id: uuid.UUID,

@@ -1,27 +1,30 @@
-"""The browser pages (outside ``/v1``, not in the OpenAPI document): sign-in by login link,
-sign-out, and a placeholder home page listing the user's projects.
+"""Sign-in by login link, the sign-in page and sign-out, and what every page shares: the
+session lookup, the security headers, the redirect to ``/login``.
 
 - ``GET /login/{token}``: a valid, unused, unexpired link (:mod:`vk_hive.auth.browser`) starts a
   browser session, sets its cookie (``HttpOnly``, ``SameSite=Lax``, ``Path=/``, ``Secure`` when
   the request came over TLS) and redirects 303 to ``/``; any other link gets one 400 answer
   that does not say why nor whose (an HTML page when the client accepts ``text/html``, else the
   problem details body of every error). Rate limited like the other auth endpoints.
-- ``GET /login``: a sign-in page without data. ``GET /``: the signed-in user's page (with the
-  CSRF token in ``<meta name="csrf-token">``), else 303 to ``/login``.
+- ``GET /login``: a sign-in page without data.
 - ``POST /logout``: CSRF-checked (the ``X-CSRF-Token`` header or a ``csrf_token`` form field);
   deletes the session, clears the cookie and redirects 303 to ``/login``.
+
+Every page answers with :data:`PAGE_HEADERS`: ``Cache-Control: no-store`` and a
+Content-Security-Policy that lets the page load scripts, styles and connections from the hive
+itself only (no inline script or style: page data travels in ``data-`` attributes and a
+``<script type="application/json">`` block).
 """
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
-from litestar import Request, Router, get, post
+from litestar import Request, get, post
 from litestar.datastructures import Cookie
-from litestar.enums import MediaType, RequestEncodingType
+from litestar.enums import RequestEncodingType
 from litestar.params import FromPath
-from litestar.response import Redirect, Response
+from litestar.response import Redirect, Response, Template
 
 from vk_hive.api.deps import Ctx, own_origins
 from vk_hive.api.ratelimit import AUTH_LIMITED
@@ -37,39 +40,49 @@ from vk_hive.auth.browser import (
 from vk_hive.auth.principal import check_csrf
 from vk_hive.context import HiveContext
 from vk_hive.errors import InvalidInput
-from vk_hive.store.repositories import swarm_projects
-from vk_hive.tenancy import repository as tenancy_repo
-from vk_shared.jsoncheck import refuse_bad_request
 
-__all__ = ["web_router"]
+__all__ = [
+    "CSP",
+    "PAGE_HEADERS",
+    "login_page",
+    "logout",
+    "page",
+    "redirect",
+    "signed_in",
+    "use_login_link",
+]
 
-_NO_STORE = {
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+"""Scripts, styles, images and connections (``fetch``, the ``/v1/ws`` WebSocket) from the hive's
+own origin only; no inline script or style attribute; never framed."""
+
+PAGE_HEADERS = {
     "Cache-Control": "no-store",
     # `same-origin`, not `no-referrer`: with no-referrer a browser sends `Origin: null` on the
     # page's own form posts, which the CSRF check must refuse.
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": CSP,
 }
-
 
 _INVALID_LINK = "This sign-in link is not valid: it is unknown, already used or expired"
 
 
-def _page(title: str, body: str, *, status: int = 200, head: str = "") -> Response[str]:
-    html = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title>{head}</head>\n<body>\n{body}\n</body></html>\n"
-    )
-    return Response(html, status_code=status, media_type=MediaType.HTML, headers=_NO_STORE)
+def page(template: str, context: dict[str, Any], *, status: int = 200) -> Template:
+    """A rendered page with :data:`PAGE_HEADERS`."""
+    return Template(template, context=context, status_code=status, headers=PAGE_HEADERS)
 
 
-def _redirect(path: str) -> Redirect:
+def redirect(path: str) -> Redirect:
     return Redirect(path, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-async def _session(request: Request[Any, Any, Any], ctx: HiveContext) -> BrowserSession | None:
+async def signed_in(request: Request[Any, Any, Any], ctx: HiveContext) -> BrowserSession | None:
+    """The live browser session of the request's cookie, or ``None``."""
     cookie = request.cookies.get(COOKIE_NAME)
     if not cookie:
         return None
@@ -89,13 +102,8 @@ async def use_login_link(
     if cookie is None:
         if "text/html" not in request.headers.get("accept", ""):
             raise InvalidInput(_INVALID_LINK, code="invalid_login_link")
-        return _page(
-            "Sign-in link not valid",
-            f"<h1>Sign-in link not valid</h1>\n<p>{_INVALID_LINK}. Ask an administrator for a "
-            'new one.</p>\n<p><a href="/login">Sign in</a></p>',
-            status=400,
-        )
-    response = _redirect("/")
+        return page("link_invalid.html", {"message": _INVALID_LINK}, status=400)
+    response = redirect("/")
     response.set_cookie(
         Cookie(
             key=COOKIE_NAME,
@@ -110,41 +118,13 @@ async def use_login_link(
 
 
 @get("/login", include_in_schema=False)
-async def login_page() -> Response[str]:
-    return _page(
-        "Sign in",
-        "<h1>Sign in to the hive</h1>\n<p>Open a sign-in link (an administrator makes one with "
-        "<code>vk-hive admin login-link --email you@example.com</code>) or sign in with OAuth "
-        "from the vk-swarm app.</p>",
-    )
-
-
-@get("/", include_in_schema=False)
-async def home(request: Request[Any, Any, Any], ctx: Ctx) -> Response[Any]:
-    session = await _session(request, ctx)
-    if session is None:
-        return _redirect("/login")
-    sections: list[str] = []
-    async with ctx.database.acquire() as conn:
-        for org in await tenancy_repo.list_user_organizations(conn, session.user.id):
-            projects = await swarm_projects.list_by_organization(conn, org.id)
-            items = "".join(f"<li>{escape(p.name)}</li>" for p in projects) or "<li>none</li>"
-            sections.append(f"<h2>{escape(org.name)}</h2>\n<ul>{items}</ul>")
-    user = session.user
-    name = user.first_name or user.username or user.email
-    return _page(
-        "vk-swarm hive",
-        f"<h1>Hello, {escape(name)}</h1>\n" + "\n".join(sections) + "\n"
-        '<form method="post" action="/logout">'
-        f'<input type="hidden" name="csrf_token" value="{escape(session.csrf_token)}">'
-        '<button type="submit">Sign out</button></form>',
-        head=f'<meta name="csrf-token" content="{escape(session.csrf_token)}">',
-    )
+async def login_page() -> Template:
+    return page("login.html", {})
 
 
 @post("/logout", include_in_schema=False, status_code=303)
 async def logout(request: Request[Any, Any, Any], ctx: Ctx) -> Response[Any]:
-    session = await _session(request, ctx)
+    session = await signed_in(request, ctx)
     if session is not None:
         presented = request.headers.get(CSRF_HEADER)
         if presented is None and request.content_type[0] == RequestEncodingType.URL_ENCODED:
@@ -158,16 +138,6 @@ async def logout(request: Request[Any, Any, Any], ctx: Ctx) -> Response[Any]:
         )
         async with ctx.database.acquire() as conn:
             await end_browser_session(conn, session.session_id)
-    response = _redirect("/login")
+    response = redirect("/login")
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
-
-
-def web_router() -> Router:
-    """The browser pages, mounted at the root; bad requests (a body nested too deeply, …) are
-    refused like on ``/v1``."""
-    return Router(
-        path="/",
-        route_handlers=[use_login_link, login_page, home, logout],
-        before_request=refuse_bad_request,
-    )
