@@ -116,9 +116,15 @@ class GitRunner:
         """Run ``git ARGS`` in ``cwd``; never raises for a non-zero exit (see :meth:`check`)."""
         return await self._exec(("git", *args), cwd, command_env("git"), env, stdin, self.timeout_s)
 
-    async def check(self, cwd: str | Path, *args: str, stdin: bytes | None = None) -> str:
+    async def check(
+        self,
+        cwd: str | Path,
+        *args: str,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         """Run git and return its stdout; :class:`GitError` on a non-zero exit."""
-        return self._checked(("git", *args), await self.run(cwd, *args, stdin=stdin))
+        return self._checked(("git", *args), await self.run(cwd, *args, env=env, stdin=stdin))
 
     async def gh(self, cwd: str | Path, program: str, *args: str, check: bool = False) -> GitResult:
         """Run the GitHub CLI (``program``, its path) in ``cwd``; with ``check`` a non-zero exit
