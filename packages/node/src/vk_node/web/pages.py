@@ -1,0 +1,80 @@
+"""The board's pages: ``/`` (projects), ``/projects/{id}`` (kanban), ``/tasks/{id}`` (a task).
+
+Each is a ``GET`` that renders one template from :mod:`vk_node.web.views`. An unknown id answers
+404 with an HTML page to a browser (``Accept: text/html``) and with the API's problem details to
+any other client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, get
+from litestar.params import FromPath
+from litestar.response import Template
+
+from vk_node import __version__
+from vk_node.api.deps import Ctx
+from vk_node.context import NodeContext
+from vk_node.errors import NotFound
+from vk_node.web import views
+
+__all__ = ["page_handlers"]
+
+
+def _common(ctx: NodeContext) -> dict[str, Any]:
+    settings = ctx.settings
+    return {
+        "node_name": settings.name,
+        "version": __version__,
+        "hive_url": settings.hive_url,
+    }
+
+
+def _not_found(request: Request[Any, Any, Any], ctx: NodeContext, exc: NotFound) -> Template:
+    if "text/html" not in request.headers.get("accept", ""):
+        raise exc
+    return Template(
+        "not_found.html",
+        context={**_common(ctx), "title": "Not found", "detail": exc.detail},
+        status_code=404,
+    )
+
+
+@get("/", name="board:projects", include_in_schema=False)
+async def projects_page(ctx: Ctx) -> Template:
+    found = await views.projects(ctx)
+    return Template(
+        "projects.html", context={**_common(ctx), "title": "Projects", "projects": found}
+    )
+
+
+@get("/projects/{project_id:uuid}", name="board:project", include_in_schema=False)
+async def project_page(
+    request: Request[Any, Any, Any], ctx: Ctx, project_id: FromPath[UUID]
+) -> Template:
+    try:
+        board = await views.project_board(ctx, project_id)
+    except NotFound as exc:
+        return _not_found(request, ctx, exc)
+    context = {
+        **_common(ctx),
+        "title": board.project.name,
+        "board": board,
+        "attempt_state": views.attempt_state,
+    }
+    return Template("project.html", context=context)
+
+
+@get("/tasks/{task_id:uuid}", name="board:task", include_in_schema=False)
+async def task_page(request: Request[Any, Any, Any], ctx: Ctx, task_id: FromPath[UUID]) -> Template:
+    try:
+        page = await views.task_page(ctx, task_id)
+    except NotFound as exc:
+        return _not_found(request, ctx, exc)
+    return Template("task.html", context={**_common(ctx), "title": page.task.title, "page": page})
+
+
+def page_handlers() -> list[Any]:
+    return [projects_page, project_page, task_page]
