@@ -54,8 +54,16 @@ floors:
 	$(FLOORS_VENV)/bin/python -m pip list --format=freeze | grep -iE "^(litestar|uvicorn|msgspec|websockets|aiosqlite|asyncpg|piccolo)=="
 	$(FLOORS_VENV)/bin/python -m pytest $(FLOORS_TESTS)
 
+# The board tests drive Debian's Chromium (tests/support/browser.py); without it the suite stops
+# here with the instruction instead of failing late.
+CHROMIUM ?= $(or $(VK_TEST_CHROMIUM),/usr/bin/chromium)
 test: install
+	@command -v $(CHROMIUM) >/dev/null || { echo "make test needs Chromium for the board tests: sudo apt-get install chromium"; exit 1; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop: unit and integration tests only (no processes, no browser).
+test-fast: install
+	$(BIN)/python -m pytest tests/unit tests/integration -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

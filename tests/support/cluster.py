@@ -432,6 +432,12 @@ class HiveProcess(_Process):
         data = json.loads(self.cli("admin", "create-api-key", *args).stdout)
         return ApiKey(data["id"], data["key_prefix"], data["secret"])
 
+    def login_link(self, email: str) -> str:
+        """``vk-hive admin login-link --email E --json``: a one-time browser sign-in URL."""
+        data = json.loads(self.cli("admin", "login-link", "--email", email, "--json").stdout)
+        url: str = data["url"]
+        return url
+
     def api(self, token: str) -> RestClient:
         """A REST client of ``/v1`` with ``token`` as Bearer (close it, or let a Cluster)."""
         return RestClient(self.url + "/v1", token)

@@ -45,7 +45,9 @@ __all__ = ["web_router"]
 
 _NO_STORE = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # `same-origin`, not `no-referrer`: with no-referrer a browser sends `Origin: null` on the
+    # page's own form posts, which the CSRF check must refuse.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
