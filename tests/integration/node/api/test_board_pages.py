@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import time
 from pathlib import Path
 from uuid import uuid4
@@ -253,3 +254,22 @@ async def test_with_a_token_pages_need_it_and_the_cookie_opens_pages_only(
     r = await exposed.get("/api/projects", headers={"Cookie": f"vk_node_token={good}"})
     assert r.status_code == 401
     assert (await exposed.get("/static/api.js")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_task_page_still_opens_when_the_repository_is_gone(
+    client: Client, git_repo: Path
+) -> None:
+    """A project whose repository directory was removed: its task page answers 200 with no
+    branches to offer (never a 4xx or 5xx for the page itself)."""
+    project = (
+        await client.post("/api/projects", json={"name": "gone", "git_repo_path": str(git_repo)})
+    ).json()
+    task = (
+        await client.post("/api/tasks", json={"project_id": project["id"], "title": "orphan"})
+    ).json()
+    shutil.rmtree(git_repo)
+    r = await client.get(f"/tasks/{task['id']}", headers=HTML)
+    assert r.status_code == 200, r.text
+    assert "orphan" in r.text
+    assert re.search(r'<datalist id="branches">\s*</datalist>', r.text)

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 
 from vk_node.context import NodeContext
+from vk_node.executor.git import GitError
 from vk_node.store.models import (
     ExecutionProcess,
     Project,
@@ -111,9 +112,17 @@ async def project_board(ctx: NodeContext, project_id: UUID) -> ProjectBoard:
 
 
 async def _branches(ctx: NodeContext, repo: str) -> list[str]:
-    found = await ctx.executor.git.run(
-        repo, "for-each-ref", "--format=%(refname:short)", f"--count={_MAX_BRANCHES}", "refs/heads"
-    )
+    """The repository's local branches (at most 200); none when the repository is gone."""
+    try:
+        found = await ctx.executor.git.run(
+            repo,
+            "for-each-ref",
+            "--format=%(refname:short)",
+            f"--count={_MAX_BRANCHES}",
+            "refs/heads",
+        )
+    except GitError:  # the project's directory no longer exists
+        return []
     return found.out.splitlines() if found.ok else []
 
 
