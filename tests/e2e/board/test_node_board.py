@@ -59,6 +59,8 @@ def _processes(api: RestClient, task_id: str) -> list[dict[str, Any]]:
 def test_browse_projects_and_create_a_task_on_the_board(
     node: NodeProcess, project: dict[str, Any], page: Page
 ) -> None:
+    """From ``/`` to a project's five-column board; a task created with the board's form shows
+    up in the To do column and over REST, description included."""
     page.goto(node.url + "/")
     expect(page.get_by_role("heading", name="Projects")).to_be_visible()
     page.get_by_role("link", name="Demo project").click()
@@ -83,6 +85,9 @@ def test_browse_projects_and_create_a_task_on_the_board(
 def test_a_started_attempt_streams_its_log_live_and_shows_its_diff(
     node: NodeProcess, project: dict[str, Any], page: Page, tmp_path: Path
 ) -> None:
+    """A SCRIPT attempt started from the task page streams its first line while the script is
+    still running (it waits for a gate file), the next line once the gate opens, then its end;
+    the Diff button shows the file the run changed."""
     gate = tmp_path / "gate"
     script = (
         "echo 'first line'; "
@@ -113,6 +118,8 @@ def test_a_started_attempt_streams_its_log_live_and_shows_its_diff(
 def test_stop_ends_a_running_attempt_from_the_board(
     node: NodeProcess, project: dict[str, Any], page: Page
 ) -> None:
+    """Stop on a running attempt ends its process (seen over REST and on the page); a merge the
+    API refuses shows the API's error."""
     task = _task(node.api, project, "Long sleeper", "echo 'sleeping now'; sleep 60")
     page.goto(f"{node.url}/tasks/{task['id']}")
     page.get_by_role("button", name="Start").click()
@@ -137,6 +144,9 @@ def token_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess
 def test_with_a_token_the_board_asks_once_and_streams_logs_with_it(
     token_node: NodeProcess, page: Page, tmp_path: Path
 ) -> None:
+    """On a node with an API token the board shows only the token form until the token is typed;
+    then pages open (SameSite=Strict cookie), REST calls pass (Bearer from sessionStorage) and
+    the log WebSocket streams (token as a subprotocol)."""
     api = RestClient(token_node.url + "/api", TOKEN)
     try:
         _token_flow(token_node, api, page, tmp_path)

@@ -73,7 +73,13 @@ async def task_page(request: Request[Any, Any, Any], ctx: Ctx, task_id: FromPath
         page = await views.task_page(ctx, task_id)
     except NotFound as exc:
         return _not_found(request, ctx, exc)
-    return Template("task.html", context={**_common(ctx), "title": page.task.title, "page": page})
+    context = {
+        **_common(ctx),
+        "title": page.task.title,
+        "page": page,
+        "status_labels": views.STATUS_LABELS,
+    }
+    return Template("task.html", context=context)
 
 
 def page_handlers() -> list[Any]:

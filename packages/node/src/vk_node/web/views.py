@@ -28,6 +28,7 @@ from vk_shared.status import NodeTaskStatus
 
 __all__ = [
     "COLUMNS",
+    "STATUS_LABELS",
     "AttemptView",
     "BoardColumn",
     "ProjectBoard",
@@ -46,6 +47,7 @@ COLUMNS: tuple[tuple[NodeTaskStatus, str], ...] = (
     (NodeTaskStatus.CANCELLED, "Cancelled"),
 )
 """The kanban columns: every status of the node's state machine, in its order."""
+STATUS_LABELS: dict[str, str] = {status.value: label for status, label in COLUMNS}
 
 _MAX_BRANCHES = 200
 
