@@ -7,13 +7,16 @@ Invariants:
   ``HEAD`` and the attempt's base branch — so commits added to the base branch since the attempt
   started do not show up as reverse changes.
 - Reading it changes nothing the user or the agent can see: untracked files are staged into a
-  throwaway index (``GIT_INDEX_FILE`` in a temporary directory), never into the worktree's own;
+  throwaway copy of the worktree's index (``GIT_INDEX_FILE`` in a temporary directory; a copy, so
+  git reuses its file stat cache instead of hashing every file), never into the index itself;
   git takes no optional locks (the runner's environment), so a running agent is never blocked.
 - Only git runs, through the node's one runner (:mod:`vk_node.executor.git`), without external
   diff drivers or text conversion filters.
-- The text is capped at :data:`DIFF_LIMIT_BYTES` (UTF-8): past it the diff is cut at the last
-  whole line before the cap and ``truncated`` is true; ``diff_bytes`` still says how large the
-  whole diff is and ``files`` still lists every changed file with its line counts.
+- The text is capped at :data:`DIFF_LIMIT_BYTES`: past it the diff is cut at the last whole line
+  before the cap and ``truncated`` is true; ``diff_bytes`` still says how large the whole diff is
+  and ``files`` still lists every changed file with its line counts. Only the first
+  :data:`DIFF_LIMIT_BYTES` of git's output are ever held in memory (the rest is counted and
+  dropped as git writes it), however large the changes are.
 - A worktree that is gone (removed by cleanup or by hand) or a base branch that no longer exists
   is a :class:`~vk_node.errors.Conflict` (409) naming what is missing — never an empty diff.
 """
@@ -82,15 +85,25 @@ def _worktree(attempt: TaskAttempt) -> Path:
     return path
 
 
-def _cut(text: str, limit: int) -> tuple[str, int, bool]:
-    """``text`` cut at the last line ending within ``limit`` UTF-8 bytes; its full size."""
-    data = text.encode("utf-8", "surrogateescape")
-    if len(data) <= limit:
-        return text, len(data), False
-    head = data[:limit]
-    end = head.rfind(b"\n")
-    head = head[: end + 1] if end >= 0 else b""
-    return head.decode("utf-8", "replace"), len(data), True
+def _cut(head: bytes, total: int) -> tuple[str, bool]:
+    """The diff text from the first bytes of git's output (``total`` bytes in all): whole when
+    it all fits, else cut after the last line ending it holds."""
+    truncated = total > len(head)
+    if truncated:
+        end = head.rfind(b"\n")
+        head = head[: end + 1] if end >= 0 else b""
+    return head.decode("utf-8", "replace"), truncated
+
+
+async def _copy_index(git: GitRunner, worktree: Path, target: Path, head: str) -> None:
+    """``target`` becomes a copy of the worktree's index, or the index of ``head`` when the
+    worktree has none."""
+    found = await git.check(worktree, "rev-parse", "--git-path", "index")
+    index = worktree / found  # relative to the worktree unless absolute
+    try:
+        await asyncio.to_thread(shutil.copyfile, index, target)
+    except FileNotFoundError:
+        await git.check(worktree, "read-tree", head, env={"GIT_INDEX_FILE": str(target)})
 
 
 def _files(numstat: str) -> list[DiffFile]:
@@ -128,16 +141,26 @@ async def attempt_diff(
     base = await git.check(worktree, "merge-base", base_ref, head)
     scratch = await asyncio.to_thread(tempfile.mkdtemp, prefix="vk-diff-")
     try:
-        index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        await git.check(worktree, "read-tree", head, env=index)
-        await git.check(worktree, "add", "--all", env=index)
-        text = await git.check(worktree, "diff", "--cached", *_DIFF_OPTIONS, base, "--", env=index)
+        index = Path(scratch) / "index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        await _copy_index(git, worktree, index, head)
+        await git.check(worktree, "add", "--all", env=env)
+        raw, size = await git.check_head(
+            worktree,
+            "diff",
+            "--cached",
+            *_DIFF_OPTIONS,
+            base,
+            "--",
+            limit_bytes=limit_bytes,
+            env=env,
+        )
         numstat = await git.check(
-            worktree, "diff", "--cached", "--numstat", "-z", *_DIFF_OPTIONS, base, "--", env=index
+            worktree, "diff", "--cached", "--numstat", "-z", *_DIFF_OPTIONS, base, "--", env=env
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
-    diff, size, truncated = _cut(text + "\n" if text else "", limit_bytes)
+    diff, truncated = _cut(raw, size)
     return AttemptDiff(
         attempt_id=attempt.id,
         base_branch=attempt.target_branch,
