@@ -10,6 +10,8 @@ Invariants:
   throwaway copy of the worktree's index (``GIT_INDEX_FILE`` in a temporary directory; a copy, so
   git reuses its file stat cache instead of hashing every file), never into the index itself;
   git takes no optional locks (the runner's environment), so a running agent is never blocked.
+  The one trace it leaves is the blobs of changed and new files in the repository's object store,
+  unreachable, which ``git gc`` prunes like any others.
 - Only git runs, through the node's one runner (:mod:`vk_node.executor.git`), without external
   diff drivers or text conversion filters.
 - The text is capped at :data:`DIFF_LIMIT_BYTES`: past it the diff is cut at the last whole line
