@@ -86,8 +86,9 @@ def test_a_started_attempt_streams_its_log_live_and_shows_its_diff(
     node: NodeProcess, project: dict[str, Any], page: Page, tmp_path: Path
 ) -> None:
     """A SCRIPT attempt started from the task page streams its first line while the script is
-    still running (it waits for a gate file), the next line once the gate opens, then its end;
-    the Diff button shows the file the run changed."""
+    still running (it waits for a gate file), the next line once the gate opens, then its end,
+    and the page's process table and task status follow without a reload; the Diff button shows
+    the file the run changed."""
     gate = tmp_path / "gate"
     script = (
         "echo 'first line'; "
@@ -108,6 +109,10 @@ def test_a_started_attempt_streams_its_log_live_and_shows_its_diff(
     gate.touch()
     expect(log).to_contain_text("second line")
     expect(page.locator("#log-status")).to_contain_text("completed, exit 0")
+    # The page follows the run without a reload: the process row and the task's status.
+    expect(page.locator(".attempt").first.locator(".process-status")).to_have_text(["completed"])
+    expect(page.locator("#task-status")).to_have_text("In review")
+    expect(page.locator(".attempt").first.locator(".attempt-running")).to_be_hidden()
 
     page.reload()
     page.locator(".attempt").first.get_by_role("button", name="Diff").click()

@@ -4,6 +4,69 @@ import { api, flash, flashAfterReload, logSocket, sleep } from "./api.js";
 const logBox = () => document.getElementById("log");
 let following = 0; // a newer follow cancels the older one
 
+const STATUS_LABELS = {
+  todo: "To do",
+  inprogress: "In progress",
+  inreview: "In review",
+  done: "Done",
+  cancelled: "Cancelled",
+};
+
+function stateBadge(status) {
+  const badge = document.createElement("span");
+  badge.className = `state state-${status}`;
+  badge.textContent = status;
+  return badge;
+}
+
+function processRow(process) {
+  const row = document.createElement("tr");
+  row.dataset.processId = process.id;
+  const cells = ["", "process-status", "process-exit", ""].map((name) => {
+    const cell = document.createElement("td");
+    if (name) cell.className = name;
+    row.append(cell);
+    return cell;
+  });
+  cells[0].textContent = process.run_reason;
+  cells[3].textContent = new Date(process.started_at).toISOString().slice(11, 19);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.action = "process-log";
+  button.dataset.processId = process.id;
+  button.textContent = "Log";
+  const last = document.createElement("td");
+  last.append(button);
+  row.append(last);
+  return row;
+}
+
+/** Bring the task's status and the attempt's process table up to date with the API's answer. */
+function refreshAttempt(attemptId, processes, task) {
+  const badge = document.getElementById("task-status");
+  if (badge && STATUS_LABELS[task.status]) {
+    badge.textContent = STATUS_LABELS[task.status];
+    badge.className = `status status-${task.status}`;
+    badge.title = `Status ${task.status}`;
+  }
+  const article = document.querySelector(`.attempt[data-attempt-id="${CSS.escape(attemptId)}"]`);
+  if (!article) return;
+  const body = article.querySelector(".processes tbody");
+  for (const process of processes) {
+    let row = body.querySelector(`tr[data-process-id="${CSS.escape(process.id)}"]`);
+    if (!row) {
+      row = processRow(process);
+      body.append(row);
+      article.querySelector(".no-process")?.remove();
+    }
+    row.querySelector(".process-status").replaceChildren(stateBadge(process.status));
+    row.querySelector(".process-exit").textContent = process.exit_code ?? "";
+  }
+  const running = processes.some((p) => p.status === "running");
+  article.dataset.running = String(running);
+  article.querySelector(".attempt-running").hidden = !running;
+}
+
 function append(text, kind) {
   const box = logBox();
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
@@ -75,6 +138,7 @@ async function followAttempt(attemptId, taskId) {
       flash(`Could not read the attempt: ${error.message}`);
       return;
     }
+    refreshAttempt(attemptId, processes, task);
     const next = processes.find((p) => !seen.has(p.id));
     if (next) {
       seen.add(next.id);
