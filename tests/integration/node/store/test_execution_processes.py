@@ -95,6 +95,20 @@ async def test_session_lookups_and_workstream_view(store: Store) -> None:
         assert await ep.find_latest_session_id_by_task_attempt(conn, a.id) == "s2"
         assert await ep.find_session_id_before_process(conn, a.id, second.id) == "s1"
         assert await ep.find_previous_session_ids(conn, a.id, 5) == ["s2", "s1"]
+        # Timestamps have millisecond resolution: processes started in the same millisecond
+        # keep their creation order.
+        tied = await conn.execute(
+            "UPDATE execution_processes SET created_at = '2026-01-01 00:00:00.000' "
+            "WHERE task_attempt_id = ?",
+            (a.id.bytes,),
+        )
+        assert tied.rowcount == 2
+        assert await ep.find_session_id_before_process(conn, a.id, second.id) == "s1"
+        assert await ep.find_session_id_before_process(conn, a.id, first.id) is None
+        await ep.update_after_head_commit(conn, first.id, "c1c1c1c")
+        await ep.update_after_head_commit(conn, second.id, "c2c2c2c")
+        assert await ep.find_prev_after_head_commit(conn, a.id, second.id) == "c1c1c1c"
+        assert await ep.find_prev_after_head_commit(conn, a.id, first.id) is None
         await ep.update_completion(conn, second.id, status="failed")
         assert await executor_sessions.count_fixable_sessions(conn, a.id) == 1
         assert await executor_sessions.invalidate_failed_sessions(conn, a.id) == 1

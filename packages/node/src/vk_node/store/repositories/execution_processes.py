@@ -279,14 +279,17 @@ async def find_previous_session_ids(
 async def find_session_id_before_process(
     conn: aiosqlite.Connection, attempt_id: UUID, boundary_process_id: UUID
 ) -> str | None:
-    """Newest non-dropped agent session strictly before the boundary process."""
+    """Newest non-dropped agent session strictly before the boundary process, in the
+    (created_at, rowid) order every lookup here uses: timestamps have millisecond resolution,
+    so two processes may share one."""
     boundary = await get(conn, boundary_process_id)
     value = await fetch_value(
         conn,
-        _SESSIONS
-        + """ AND e.dropped = 0 AND e.created_at < ?
+        _SESSIONS  # noqa: S608 (constants only; values are parameters)
+        + """ AND e.dropped = 0 AND (e.created_at, e.rowid) <
+               (?, (SELECT rowid FROM execution_processes WHERE id = ?))
            ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1""",
-        (uuid_to_db(attempt_id), _ts(boundary)),
+        (uuid_to_db(attempt_id), _ts(boundary), uuid_to_db(boundary_process_id)),
     )
     return None if value is None else str(value)
 
@@ -434,9 +437,10 @@ async def find_prev_after_head_commit(
     value = await fetch_value(
         conn,
         """SELECT after_head_commit FROM execution_processes
-           WHERE task_attempt_id = ? AND created_at < ? AND after_head_commit IS NOT NULL
+           WHERE task_attempt_id = ? AND after_head_commit IS NOT NULL
+             AND (created_at, rowid) < (?, (SELECT rowid FROM execution_processes WHERE id = ?))
            ORDER BY created_at DESC, rowid DESC LIMIT 1""",
-        (uuid_to_db(attempt_id), _ts(boundary)),
+        (uuid_to_db(attempt_id), _ts(boundary), uuid_to_db(boundary_process_id)),
     )
     return None if value is None else str(value)
 
