@@ -180,6 +180,13 @@ def _token_flow(token_node: NodeProcess, api: RestClient, page: Page, tmp_path: 
     cookie = {c["name"]: c for c in page.context.cookies()}["vk_node_token"]
     assert cookie["sameSite"] == "Strict"
     assert re.fullmatch(r"[A-Za-z0-9_-]+", cookie["value"])
+    # A second tab of the same browser has the cookie but not the tab's sessionStorage: the board
+    # takes the token from the cookie, so its API calls and the log still work there.
+    other = page.context.new_page()
+    other.goto(f"{token_node.url}/tasks/{task['id']}")
+    other.locator(".attempt").first.get_by_role("button", name="Follow log").click()
+    expect(other.locator("#log")).to_contain_text("guarded line")
+    assert other.evaluate("sessionStorage.getItem('vk-node-token')") == TOKEN
     wait_until(
         lambda: api.get(f"/tasks/{task['id']}")["status"] == "inreview",
         timeout=10,

@@ -21,6 +21,21 @@ export function token() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 
+/** A new tab has the page cookie but an empty sessionStorage: take the token from the cookie. */
+export function restoreToken() {
+  if (token()) return;
+  const found = document.cookie.split("; ").find((item) => item.startsWith("vk_node_token="));
+  if (!found) return;
+  try {
+    const text = found.slice("vk_node_token=".length).replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(text + "===".slice((text.length + 3) % 4));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    sessionStorage.setItem(TOKEN_KEY, new TextDecoder().decode(bytes));
+  } catch {
+    // not a token this board wrote: the form asks for it on the first 401
+  }
+}
+
 /** UTF-8 bytes of `text` in unpadded base64url (an HTTP token: fit for a subprotocol or cookie). */
 export function base64url(text) {
   let binary = "";

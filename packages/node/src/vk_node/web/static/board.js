@@ -1,5 +1,5 @@
 // Entry point of every board page: the token form, pending messages, then the page's own module.
-import { flash, saveToken, showPendingFlash } from "./api.js";
+import { flash, restoreToken, saveToken, showPendingFlash } from "./api.js";
 import { initProject } from "./project.js";
 import { initTask } from "./task.js";
 
@@ -18,6 +18,7 @@ function initTokenForm() {
   });
 }
 
+restoreToken();
 initTokenForm();
 showPendingFlash();
 const page = document.body.dataset.page;
