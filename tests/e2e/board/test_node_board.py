@@ -60,7 +60,7 @@ def test_browse_projects_and_create_a_task_on_the_board(
     node: NodeProcess, project: dict[str, Any], page: Page
 ) -> None:
     """From ``/`` to a project's five-column board; a task created with the board's form shows
-    up in the To do column and over REST, description included."""
+    up in the To do column and over REST, description included; Enter on its card opens it."""
     page.goto(node.url + "/")
     expect(page.get_by_role("heading", name="Projects")).to_be_visible()
     page.get_by_role("link", name="Demo project").click()
@@ -80,6 +80,28 @@ def test_browse_projects_and_create_a_task_on_the_board(
     assert len(mine) == 1
     assert mine[0]["description"] == "echo from the board"
     assert mine[0]["status"] == "todo"
+
+    # Keyboard: the card is a real link, Enter on it opens the task.
+    todo.get_by_role("link", name="Written in the browser").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{node.url}/tasks/{mine[0]['id']}")
+
+
+def test_the_board_fits_a_phone_and_follows_the_dark_scheme(
+    node: NodeProcess, project: dict[str, Any], page: Page
+) -> None:
+    """At a phone's width the board stacks its columns without sideways scrolling; with
+    ``prefers-color-scheme: dark`` the page is dark."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{node.url}/projects/{project['id']}")
+    expect(page.locator(".column")).to_have_count(5)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert light != dark
+    channels = [int(v) for v in re.findall(r"\d+", dark)[:3]]
+    assert max(channels) < 64, dark
 
 
 def test_a_started_attempt_streams_its_log_live_and_shows_its_diff(
