@@ -16,6 +16,7 @@ import tomllib
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.cluster import Cluster
@@ -76,7 +77,8 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
 ) -> None:
     """A hive from a venv holding only vk-hive accepts the control channel of a node from a venv
     holding only vk-node (default settings, SCRIPT enabled): the node links, and a task created
-    on the hive with ``start_attempt`` runs on it and reaches ``in-review``."""
+    on the hive with ``start_attempt`` runs on it and reaches ``in-review``; the installed node's
+    board shows it as a hive task."""
     with Cluster(
         tmp_path / "cluster",
         nodes_count=1,
@@ -111,3 +113,14 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
         assert len(attempts) == 1
         worktree = Path(attempts[0]["container_ref"])
         assert (worktree / "proof.txt").read_text().strip() == "from-a-fresh-venv"
+
+        # The board's templates and scripts ship in the installed package: the task page shows
+        # the dispatched task with its hive badge and the board's own script is served.
+        page = httpx.get(f"{node.process.url}/tasks/{local['id']}", headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text
+        assert "installed alone" in page.text
+        assert f"swarm task {task_id}" in page.text
+        assert "assigned by the hive" in page.text
+        script = httpx.get(f"{node.process.url}/static/board.js")
+        assert script.status_code == 200
+        assert script.headers["content-type"].startswith("text/javascript")

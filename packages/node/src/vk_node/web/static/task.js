@@ -3,6 +3,8 @@ import { api, flash, flashAfterReload, logSocket, sleep } from "./api.js";
 
 const logBox = () => document.getElementById("log");
 let following = 0; // a newer follow cancels the older one
+let currentSocket = null; // the log socket of the process being followed
+const MAX_LOG_LINES = 10000; // older lines leave the page (the API keeps them all)
 
 const STATUS_LABELS = {
   todo: "To do",
@@ -74,6 +76,7 @@ function append(text, kind) {
   line.className = `line ${kind}`;
   line.textContent = `${text}\n`;
   box.append(line);
+  while (box.childElementCount > MAX_LOG_LINES) box.firstElementChild.remove();
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
@@ -88,7 +91,9 @@ function followProcess(process, run) {
   append(`— ${process.run_reason} (${process.id.slice(0, 8)}) —`, "marker");
   setLogStatus(`${process.run_reason}: streaming`);
   return new Promise((resolve) => {
+    currentSocket?.close();
     const socket = logSocket(process.id);
+    currentSocket = socket;
     let finished = false;
     socket.addEventListener("message", (event) => {
       if (run !== following) {
@@ -178,7 +183,8 @@ async function showDiff(attemptId) {
   if (!diff.diff) {
     pre.textContent = "No changes.";
   }
-  for (const text of diff.diff.split("\n")) {
+  const lines = diff.diff ? diff.diff.replace(/\n$/, "").split("\n") : [];
+  for (const text of lines) {
     const line = document.createElement("span");
     let kind = "ctx";
     if (text.startsWith("+++") || text.startsWith("---") || text.startsWith("diff ")) kind = "file";
