@@ -32,22 +32,27 @@ def _common(ctx: NodeContext) -> dict[str, Any]:
     }
 
 
+def _render(ctx: NodeContext, name: str, title: str, status: int = 200, **values: Any) -> Template:
+    """Template ``name`` with what every page shows (the node's name, version, hive link)."""
+    context = {
+        "node_name": ctx.settings.name,
+        "version": __version__,
+        "hive_url": ctx.settings.hive_url,
+        "title": title,
+        **values,
+    }
+    return Template(name, context=context, status_code=status)
+
+
 def _not_found(request: Request[Any, Any, Any], ctx: NodeContext, exc: NotFound) -> Template:
     if "text/html" not in request.headers.get("accept", ""):
         raise exc
-    return Template(
-        "not_found.html",
-        context={**_common(ctx), "title": "Not found", "detail": exc.detail},
-        status_code=404,
-    )
+    return _render(ctx, "not_found.html", "Not found", 404, detail=exc.detail)
 
 
 @get("/", name="board:projects", include_in_schema=False)
 async def projects_page(ctx: Ctx) -> Template:
-    found = await views.projects(ctx)
-    return Template(
-        "projects.html", context={**_common(ctx), "title": "Projects", "projects": found}
-    )
+    return _render(ctx, "projects.html", "Projects", projects=await views.projects(ctx))
 
 
 @get("/projects/{project_id:uuid}", name="board:project", include_in_schema=False)
@@ -58,13 +63,9 @@ async def project_page(
         board = await views.project_board(ctx, project_id)
     except NotFound as exc:
         return _not_found(request, ctx, exc)
-    context = {
-        **_common(ctx),
-        "title": board.project.name,
-        "board": board,
-        "attempt_state": views.attempt_state,
-    }
-    return Template("project.html", context=context)
+    return _render(
+        ctx, "project.html", board.project.name, board=board, attempt_state=views.attempt_state
+    )
 
 
 @get("/tasks/{task_id:uuid}", name="board:task", include_in_schema=False)
@@ -73,13 +74,7 @@ async def task_page(request: Request[Any, Any, Any], ctx: Ctx, task_id: FromPath
         page = await views.task_page(ctx, task_id)
     except NotFound as exc:
         return _not_found(request, ctx, exc)
-    context = {
-        **_common(ctx),
-        "title": page.task.title,
-        "page": page,
-        "status_labels": views.STATUS_LABELS,
-    }
-    return Template("task.html", context=context)
+    return _render(ctx, "task.html", page.task.title, page=page, status_labels=views.STATUS_LABELS)
 
 
 def page_handlers() -> list[Any]:
