@@ -79,7 +79,8 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
     """A hive from a venv holding only vk-hive accepts the control channel of a node from a venv
     holding only vk-node (default settings, SCRIPT enabled): the node links, and a task created
     on the hive with ``start_attempt`` runs on it and reaches ``in-review``; the hive serves the
-    board's pages and static files from its wheel."""
+    board's pages and static files from its wheel, and the installed node's board shows the task
+    as a hive task."""
     with Cluster(
         tmp_path / "cluster",
         nodes_count=1,
@@ -123,3 +124,14 @@ def test_a_hive_and_a_node_installed_alone_run_a_dispatched_task(
         for name in ("board.css", "board.js"):
             path = stylesheet.group(1).replace("board.css", name)
             assert httpx.get(cluster.hive.url + path, timeout=10).status_code == 200, path
+
+        # The board's templates and scripts ship in the installed package: the task page shows
+        # the dispatched task with its hive badge and the board's own script is served.
+        page = httpx.get(f"{node.process.url}/tasks/{local['id']}", headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text
+        assert "installed alone" in page.text
+        assert f"swarm task {task_id}" in page.text
+        assert "assigned by the hive" in page.text
+        script = httpx.get(f"{node.process.url}/static/board.js")
+        assert script.status_code == 200
+        assert script.headers["content-type"].startswith("text/javascript")

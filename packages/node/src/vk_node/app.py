@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the node's Litestar application (local REST API under ``/api``)."""
+"""``create_app(settings)``: the node's Litestar application (local REST API under ``/api``, the
+board's pages at ``/``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vk_node.api.problems import plugin as problem_details
 from vk_node.context import NodeContext
 from vk_node.lifespan import node_lifespan
 from vk_node.settings import NodeSettings
+from vk_node.web import board_routers, template_config
 from vk_shared.allow import OptionsAllow
 from vk_shared.jsoncheck import refuse_bad_request
 from vk_shared.openapi import API_DESCRIPTION
@@ -63,11 +65,13 @@ def create_app(settings: NodeSettings) -> Litestar:
     token. Every request and WebSocket handshake passes :mod:`vk_node.api.guard` first."""
     require_token_when_exposed(settings)
     ctx = NodeContext(settings=settings)
+    policy = AccessPolicy.from_settings(settings)
     api = Router(
         path="/api", route_handlers=api_route_handlers(), before_request=refuse_bad_request
     )
     app = Litestar(
-        route_handlers=[api],
+        route_handlers=[api, *board_routers(policy)],
+        template_config=template_config(),
         lifespan=[node_lifespan(ctx)],
         state=State({"node": ctx}),
         dependencies={
@@ -88,5 +92,5 @@ def create_app(settings: NodeSettings) -> Litestar:
     )
     # Outside Litestar's routing, so unknown paths and WebSocket handshakes are guarded too.
     routed = OptionsAllow.for_routes(app.asgi_handler, app.routes)
-    app.asgi_handler = RequestGuard(routed, AccessPolicy.from_settings(settings))
+    app.asgi_handler = RequestGuard(routed, policy)
     return app

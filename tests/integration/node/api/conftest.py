@@ -22,6 +22,8 @@ from vk_node.settings import NodeSettings, load_settings
 
 NODE_URL = "http://127.0.0.1:3000"
 """What a local client calls the node (the API serves loopback hosts only)."""
+TOKEN = "node-api-token-0123456789abcdef"
+"""The API token of the ``exposed`` node."""
 
 
 def make_git_repo(path: Path) -> Path:
@@ -58,5 +60,19 @@ def app(node_settings: NodeSettings) -> Litestar:
 
 @pytest_asyncio.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url=NODE_URL) as test_client:
+        yield test_client
+
+
+@pytest_asyncio.fixture
+async def exposed(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A node configured to listen on all interfaces, so it has an API token (``TOKEN``)."""
+    env = {
+        "VK_NODE_DATA_DIR": str(tmp_path / "exposed-data"),
+        "VK_NODE_EXECUTORS": "SCRIPT",
+        "VK_NODE_HOST": "0.0.0.0",
+        "VK_NODE_API_TOKEN": TOKEN,
+    }
+    app = create_app(load_settings(env=env).settings)
     async with AsyncTestClient(app=app, base_url=NODE_URL) as test_client:
         yield test_client

@@ -6,25 +6,20 @@ nothing is created or changed."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
-import pytest_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from vk_node.app import create_app
 from vk_node.context import NodeContext
-from vk_node.settings import load_settings
 from vk_node.store.sql import fetch_all
 
-from .conftest import NODE_URL, make_git_repo
+from .conftest import TOKEN, make_git_repo
 
 Client = AsyncTestClient[Litestar]
-TOKEN = "node-api-token-0123456789abcdef"
 
 BROWSER_ATTACKS: dict[str, dict[str, str]] = {
     "foreign Origin": {"origin": "http://evil.example"},
@@ -143,20 +138,6 @@ async def test_rebinding_pages_cannot_read(client: Client) -> None:
             "code": "misdirected_request",
         }
         assert "evil.example:3000" in r.json()["detail"]
-
-
-@pytest_asyncio.fixture
-async def exposed(tmp_path: Path) -> AsyncIterator[Client]:
-    """A node configured to listen on all interfaces, so it has an API token."""
-    env = {
-        "VK_NODE_DATA_DIR": str(tmp_path / "data"),
-        "VK_NODE_EXECUTORS": "SCRIPT",
-        "VK_NODE_HOST": "0.0.0.0",
-        "VK_NODE_API_TOKEN": TOKEN,
-    }
-    app = create_app(load_settings(env=env).settings)
-    async with AsyncTestClient(app=app, base_url=NODE_URL) as client:
-        yield client
 
 
 @pytest.mark.asyncio

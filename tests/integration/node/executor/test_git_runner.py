@@ -84,3 +84,25 @@ async def test_failures_are_one_typed_error_with_stderr(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(GitError, match="git is not installed on this node"):
         await runner.head(git_repo)
+
+
+async def test_check_head_keeps_the_first_bytes_and_counts_the_rest(git_repo: Path) -> None:
+    """``check_head`` returns exactly the first ``limit_bytes`` of a long output, untouched, and
+    the size of all of it; a failing command is the usual GitError; one past the timeout is
+    killed like any other."""
+    blob = "".join(f"line {i}\n" for i in range(50_000)).encode()
+    runner = GitRunner(10)
+    oid = await runner.check(git_repo, "hash-object", "-w", "--stdin", stdin=blob)
+    head, total = await runner.check_head(git_repo, "cat-file", "blob", oid, limit_bytes=1000)
+    assert head == blob[:1000]
+    assert total == len(blob)
+    whole, size = await runner.check_head(git_repo, "cat-file", "blob", oid, limit_bytes=10**7)
+    assert whole == blob
+    assert size == len(blob)
+    with pytest.raises(GitError, match="git cat-file blob failed:") as caught:
+        await runner.check_head(git_repo, "cat-file", "blob", "0" * 40, limit_bytes=10)
+    assert caught.value.exit_code == 128
+    with pytest.raises(GitError, match=r"did not finish within 0\.2 s"):
+        await GitRunner(0.2).check_head(
+            git_repo, "-c", "alias.hang=!sleep 1", "hang", limit_bytes=10
+        )

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from vk_node.api.guard import AccessPolicy, Refusal, is_loopback_host, require_token_when_exposed
+from vk_node.api.guard import (
+    AccessPolicy,
+    Refusal,
+    is_loopback_host,
+    require_token_when_exposed,
+    token_subprotocol,
+)
 from vk_node.settings import SettingsError, load_settings
 
 TOKEN = "t0ken-0123456789abcdef"
@@ -179,6 +185,59 @@ def test_the_right_token_passes_and_health_needs_none() -> None:
     ws = "/api/execution-processes/x/logs/ws"
     assert status(check(p, path=ws, websocket=True)) == 401
     assert check(p, path=ws, websocket=True, authorization=f"Bearer {TOKEN}") is None
+
+
+def test_a_websocket_handshake_may_carry_the_token_as_a_subprotocol() -> None:
+    """A browser's handshake offering ``vk-logs, vk-token.<base64url(token)>`` passes; so does a
+    token holding characters a subprotocol may not (``/+=,;"``), encoded."""
+    ws = "/api/execution-processes/x/logs/ws"
+    for token in (TOKEN, 'abc/def+ghi=jkl,mn;o"p'):
+        p = policy(api_token=token)
+        offered = f"vk-logs, {token_subprotocol(token)}"
+        assert check(p, path=ws, websocket=True, sec_websocket_protocol=offered) is None
+        assert token_subprotocol(token)[len("vk-token.") :].isascii()
+        assert "=" not in token_subprotocol(token)
+        assert "/" not in token_subprotocol(token)
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [
+        "vk-logs",
+        "vk-logs, vk-token.",
+        f"vk-logs, vk-token.{TOKEN}",  # the raw token, not its encoding
+        "vk-logs, " + token_subprotocol(TOKEN + "x"),
+        "vk-logs, " + token_subprotocol(TOKEN)[:-1],
+        # the right value offered twice, or beside a wrong one: refused, not guessed
+        f"{token_subprotocol(TOKEN)}, {token_subprotocol(TOKEN)}",
+        f"{token_subprotocol('nope')}, {token_subprotocol(TOKEN)}",
+    ],
+)
+def test_a_wrong_or_ambiguous_subprotocol_token_is_unauthorized(offered: str) -> None:
+    """A missing, wrong, unencoded, cut or doubled ``vk-token.`` subprotocol is a 401."""
+    p = policy(api_token=TOKEN)
+    ws = "/api/execution-processes/x/logs/ws"
+    assert status(check(p, path=ws, websocket=True, sec_websocket_protocol=offered)) == 401
+
+
+def test_the_subprotocol_token_opens_websockets_only() -> None:
+    """An HTTP request carrying the token in Sec-WebSocket-Protocol (no Authorization) is a 401:
+    the header is a WebSocket handshake's, never a substitute for Bearer on the REST API."""
+    p = policy(api_token=TOKEN)
+    header = f"vk-logs, {token_subprotocol(TOKEN)}"
+    assert status(check(p, sec_websocket_protocol=header)) == 401
+    assert status(check(p, method="POST", content_length="0", sec_websocket_protocol=header)) == 401
+
+
+def test_a_websocket_from_a_foreign_origin_is_refused_even_with_the_token() -> None:
+    """The subprotocol token does not lift the cross-site check: a foreign Origin is a 403."""
+    p = policy(api_token=TOKEN)
+    ws = "/api/execution-processes/x/logs/ws"
+    header = f"vk-logs, {token_subprotocol(TOKEN)}"
+    refusal = check(
+        p, path=ws, websocket=True, sec_websocket_protocol=header, origin="https://evil.example"
+    )
+    assert status(refusal) == 403
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from vk_node.api.deps import Ctx, Db
 from vk_node.api.types import BranchName, ExecutorName, ShortText, Text, Title
+from vk_node.executor.diff import AttemptDiff
 from vk_node.executor.service import FollowUpResult
 from vk_node.services import attempts as service
 from vk_node.store.models import ExecutionProcess, LogPage, Merge, TaskAttempt
@@ -105,6 +106,19 @@ class AttemptController(Controller):
             return await processes_repo.find_by_task_attempt_id(
                 conn, attempt_id, include_dropped=include_dropped
             )
+
+    @get(
+        "/{attempt_id:uuid}/diff",
+        summary="The attempt's changes against its base branch",
+        opt=answers(409, 422),
+    )
+    async def diff(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> AttemptDiff:
+        """A unified diff of everything the attempt changed — commits, uncommitted edits and
+        new untracked files — against the merge base with its base branch, cut at a line
+        boundary past ``limit_bytes`` (1 MiB; ``truncated`` is then true, ``diff_bytes`` gives
+        the whole size and ``files`` still lists every file). 409 ``worktree_gone`` when the
+        worktree or the base branch is not there any more; 422 when git fails."""
+        return await service.diff(ctx.executor, attempt_id)
 
     @post(
         "/{attempt_id:uuid}/stop",

@@ -14,7 +14,14 @@ request and WebSocket handshake passes these checks, in this order, before routi
    ``Sec-Fetch-Site: cross-site``. A request with neither header (curl, the CLI) passes.
 3. **Token** — when ``VK_NODE_API_TOKEN`` is set, every ``/api`` request and WebSocket handshake
    except ``GET /api/health`` needs ``Authorization: Bearer <token>`` (compared in constant
-   time): **401** with ``WWW-Authenticate: Bearer`` otherwise.
+   time): **401** with ``WWW-Authenticate: Bearer`` otherwise. A browser cannot set headers on
+   a WebSocket handshake, so a handshake (only a handshake, never an HTTP request) may carry the
+   token instead as one of its offered subprotocols: ``Sec-WebSocket-Protocol: vk-logs,
+   vk-token.<token as unpadded base64url>`` (:func:`token_subprotocol`; base64url because a
+   subprotocol must be an HTTP token and API tokens may hold ``/``, ``+`` or ``=``). The server
+   never selects that value (it answers with ``vk-logs``), so the token is not echoed back; the
+   header is not logged. Cookies are never accepted for ``/api``: a cross-site page could make
+   the browser send them.
 4. **JSON bodies** — an ``/api`` ``POST``/``PUT``/``PATCH`` carrying a body must declare
    ``application/json`` (or a ``+json`` type): **415** otherwise, so a page cannot send a
    "simple" cross-site form or ``text/plain`` request that skips the browser's preflight.
@@ -30,6 +37,7 @@ ASGI layer that applies it to the whole application.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import ipaddress
 import re
@@ -46,11 +54,13 @@ from vk_node.settings import ENV_NAMES, NodeSettings, SettingsError
 from vk_shared import problems
 
 __all__ = [
+    "TOKEN_PROTOCOL_PREFIX",
     "AccessPolicy",
     "Refusal",
     "RequestGuard",
     "is_loopback_host",
     "require_token_when_exposed",
+    "token_subprotocol",
 ]
 
 log = structlog.get_logger("vk_node.api.guard")
@@ -62,6 +72,15 @@ _HOST_RE = re.compile(
 )
 _API = "/api"
 _HEALTH = "/api/health"
+TOKEN_PROTOCOL_PREFIX = "vk-token."  # noqa: S105 (a prefix, not a secret)
+"""A WebSocket subprotocol starting so carries the API token (see the module docstring)."""
+
+
+def token_subprotocol(token: str) -> str:
+    """The subprotocol value that carries ``token`` on a WebSocket handshake:
+    ``vk-token.`` + the token's UTF-8 bytes in unpadded base64url."""
+    encoded = base64.urlsafe_b64encode(token.encode()).rstrip(b"=").decode("ascii")
+    return TOKEN_PROTOCOL_PREFIX + encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +198,7 @@ class AccessPolicy:
         return (
             self._check_host(headers)
             or self._check_cross_site(method, headers, websocket)
-            or self._check_token(method, path, headers)
+            or self._check_token(method, path, headers, websocket)
             or (None if websocket else self._check_body(method, path, headers))
         )
 
@@ -222,23 +241,43 @@ class AccessPolicy:
             return Refusal(403, "Cross-site request refused (Sec-Fetch-Site: cross-site)", "fetch")
         return None
 
+    def token_matches(self, given: str) -> bool:
+        """Whether ``given`` is this node's API token (constant time); False without one."""
+        return bool(self.token) and hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self.token.encode()
+        )
+
     def _check_token(
-        self, method: str, path: str, headers: Mapping[str, list[str]]
+        self, method: str, path: str, headers: Mapping[str, list[str]], websocket: bool = False
     ) -> Refusal | None:
         if not self.token or not _under_api(path) or (method == "GET" and path == _HEALTH):
             return None
         values = headers.get("authorization", [])
         if len(values) == 1:
             scheme, _, given = values[0].strip().partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(
-                given.strip().encode("utf-8", "surrogateescape"), self.token.encode()
-            ):
+            if scheme.lower() == "bearer" and self.token_matches(given.strip()):
                 return None
+        if websocket and self._subprotocol_token(headers):
+            return None
         return Refusal(
             401,
             "This node's API needs Authorization: Bearer <VK_NODE_API_TOKEN>",
             "token",
             (("www-authenticate", 'Bearer realm="vk-node"'),),
+        )
+
+    def _subprotocol_token(self, headers: Mapping[str, list[str]]) -> bool:
+        """Whether a handshake offers exactly one ``vk-token.`` subprotocol and it carries the
+        token."""
+        offered = [
+            item.strip()
+            for value in headers.get("sec-websocket-protocol", [])
+            for item in value.split(",")
+        ]
+        carried = [item for item in offered if item.startswith(TOKEN_PROTOCOL_PREFIX)]
+        expected = token_subprotocol(self.token).encode()
+        return len(carried) == 1 and hmac.compare_digest(
+            carried[0].encode("utf-8", "surrogateescape"), expected
         )
 
     def _check_body(

@@ -10,7 +10,10 @@ The handshake reaches this handler only after :mod:`vk_node.api.guard` has check
 request: a foreign ``Host`` (421), a foreign or ``null`` ``Origin`` — browsers send one with every
 WebSocket handshake, and WebSockets are not bound by the same-origin policy — (403) and, when
 ``VK_NODE_API_TOKEN`` is set, a missing or wrong Bearer token (401) are answered with that HTTP
-status instead of being accepted.
+status instead of being accepted. A browser, which cannot send an ``Authorization`` header here,
+offers the subprotocols ``vk-logs`` and ``vk-token.<token>`` instead (see the guard); the socket
+then selects :data:`LOGS_PROTOCOL`, never the token's value. A client offering no subprotocol
+gets none.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from vk_node.context import NodeContext
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import log_entries as logs_repo
 
-__all__ = ["logs_ws"]
+__all__ = ["LOGS_PROTOCOL", "logs_ws"]
+
+LOGS_PROTOCOL = "vk-logs"
+"""The subprotocol a client may offer (a browser must, to carry the token beside it)."""
 
 _PAGE = 500
 _IDLE_POLL_S = 0.5
@@ -37,7 +43,8 @@ _IDLE_POLL_S = 0.5
 async def logs_ws(socket: WebSocket[Any, Any, Any], process_id: FromPath[UUID]) -> None:
     ctx: NodeContext = socket.app.state.node
     store, executor = ctx.store, ctx.executor
-    await socket.accept()
+    offered = socket.scope.get("subprotocols") or []
+    await socket.accept(subprotocols=LOGS_PROTOCOL if LOGS_PROTOCOL in offered else None)
     async with store.read() as conn:
         process = await processes_repo.find_by_id(conn, process_id)
     if process is None:

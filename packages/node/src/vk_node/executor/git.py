@@ -116,9 +116,15 @@ class GitRunner:
         """Run ``git ARGS`` in ``cwd``; never raises for a non-zero exit (see :meth:`check`)."""
         return await self._exec(("git", *args), cwd, command_env("git"), env, stdin, self.timeout_s)
 
-    async def check(self, cwd: str | Path, *args: str, stdin: bytes | None = None) -> str:
+    async def check(
+        self,
+        cwd: str | Path,
+        *args: str,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         """Run git and return its stdout; :class:`GitError` on a non-zero exit."""
-        return self._checked(("git", *args), await self.run(cwd, *args, stdin=stdin))
+        return self._checked(("git", *args), await self.run(cwd, *args, env=env, stdin=stdin))
 
     async def gh(self, cwd: str | Path, program: str, *args: str, check: bool = False) -> GitResult:
         """Run the GitHub CLI (``program``, its path) in ``cwd``; with ``check`` a non-zero exit
@@ -143,21 +149,16 @@ class GitRunner:
         return result.out
 
     @staticmethod
-    async def _exec(
-        argv: Sequence[str],
-        cwd: str | Path,
-        base_env: dict[str, str],
-        env: Mapping[str, str] | None,
-        stdin: bytes | None,
-        timeout_s: float,
-    ) -> GitResult:
+    async def _spawn(
+        argv: Sequence[str], cwd: str | Path, env: Mapping[str, str], *, stdin: bool
+    ) -> asyncio.subprocess.Process:
         name = Path(argv[0]).name
         try:
-            proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=str(cwd),
-                env={**base_env, **(env or {})},
-                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                env=dict(env),
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
@@ -166,20 +167,77 @@ class GitRunner:
             raise GitError(f"{name} is not installed on this node", command=argv) from None
         except NotADirectoryError:
             raise GitError(f"not a directory: {cwd}", command=argv) from None
+
+    @staticmethod
+    async def _timed_out(
+        proc: asyncio.subprocess.Process, argv: Sequence[str], cwd: str | Path, timeout_s: float
+    ) -> GitError:
+        """Kill ``proc`` with everything it started; the error that reports it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        name = Path(argv[0]).name
+        return GitError(
+            f"{name} {argv[1]} did not finish within {timeout_s:g} s in {cwd}", command=argv
+        )
+
+    @classmethod
+    async def _exec(
+        cls,
+        argv: Sequence[str],
+        cwd: str | Path,
+        base_env: dict[str, str],
+        env: Mapping[str, str] | None,
+        stdin: bytes | None,
+        timeout_s: float,
+    ) -> GitResult:
+        proc = await cls._spawn(argv, cwd, {**base_env, **(env or {})}, stdin=stdin is not None)
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout_s)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            raise GitError(
-                f"{name} {argv[1]} did not finish within {timeout_s:g} s in {cwd}", command=argv
-            ) from None
+            raise await cls._timed_out(proc, argv, cwd, timeout_s) from None
         return GitResult(
             code=proc.returncode or 0,
             out=out.decode("utf-8", "replace").strip(),
             err=err.decode("utf-8", "replace").strip(),
         )
+
+    async def check_head(
+        self,
+        cwd: str | Path,
+        *args: str,
+        limit_bytes: int,
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[bytes, int]:
+        """Run git and return the first ``limit_bytes`` of its stdout (bytes as git wrote them)
+        and the size of all of it. The rest is read and dropped as it arrives, so memory stays
+        bounded whatever git prints; :class:`GitError` on a non-zero exit."""
+        argv = ("git", *args)
+        proc = await self._spawn(argv, cwd, {**command_env("git"), **(env or {})}, stdin=False)
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None
+        assert stderr is not None
+
+        async def head_and_size() -> tuple[bytes, int]:
+            head = bytearray()
+            total = 0
+            while chunk := await stdout.read(1 << 16):
+                total += len(chunk)
+                head += chunk[: max(0, limit_bytes - len(head))]
+            return bytes(head), total
+
+        async def finish() -> tuple[tuple[bytes, int], bytes]:
+            read = await asyncio.gather(head_and_size(), stderr.read())
+            await proc.wait()
+            return read[0], read[1]
+
+        try:
+            (head, total), err = await asyncio.wait_for(finish(), self.timeout_s)
+        except TimeoutError:
+            raise await self._timed_out(proc, argv, cwd, self.timeout_s) from None
+        result = GitResult(proc.returncode or 0, "", err.decode("utf-8", "replace").strip())
+        self._checked(argv, result)
+        return head, total
 
     async def identity(self, cwd: str | Path) -> tuple[str, ...]:
         """``-c user.name=… -c user.email=…`` when the repository has no identity configured."""

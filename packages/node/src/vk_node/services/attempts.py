@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from vk_node.executor.diff import AttemptDiff, attempt_diff
 from vk_node.executor.merge import create_pr, merge_attempt
 from vk_node.executor.service import ExecutorService, FollowUpResult
 from vk_node.store.models import Merge, TaskAttempt
+from vk_node.store.repositories import task_attempts as attempts_repo
 
 __all__ = [
     "create_attempt",
+    "diff",
     "follow_up",
     "merge",
     "open_pr",
@@ -89,3 +92,10 @@ async def start_dev_server(executor: ExecutorService, attempt_id: UUID) -> None:
 
 async def stop_dev_server(executor: ExecutorService, attempt_id: UUID) -> None:
     await executor.stop_dev_servers(attempt_id)
+
+
+async def diff(executor: ExecutorService, attempt_id: UUID) -> AttemptDiff:
+    """The attempt's changes against its base branch (:mod:`vk_node.executor.diff`)."""
+    async with executor.store.read() as conn:
+        attempt = await attempts_repo.get(conn, attempt_id)
+    return await attempt_diff(executor.git, attempt)
