@@ -78,8 +78,9 @@ docs: install
 	$(BIN)/python -m vk_shared.docgen > docs/protocol.md
 	$(BIN)/python -m vk_shared.schema > packages/shared/src/vk_shared/schema/wire.schema.json
 
+# KEEP=1: the hive and the nodes keep running after the tasks finished, until Ctrl-C.
 demo: install
-	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+	$(BIN)/python scripts/demo.py $(if $(KEEP),--keep) $(DEMO_ARGS)
 
 # Benchmarks against a real hive and PostgreSQL: one JSON line per metric (docs/performance.md).
 # BENCH_ARGS=--quick for a run under a minute; --only NAME... for some of them.

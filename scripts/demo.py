@@ -12,6 +12,10 @@ What it does, in order:
 5. prints where the logs and the results (branches with the tasks' commits) are, and stops
    everything. Exit status 0 only if every task reached ``in-review`` (or ``done``).
 
+The hive's board URL is printed as a one-time sign-in link as soon as the hive is up. With
+``--keep`` (``make demo KEEP=1``) the hive and the nodes keep running after the tasks finished,
+until Ctrl-C (or SIGTERM); Enter prints a fresh sign-in link (a link works once, for 15 minutes).
+
 The work directory is kept for inspection (its path is printed); the database is dropped.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -98,7 +103,34 @@ def _rows(cluster: Cluster, tasks: list[dict[str, Any]], names: dict[str, str]) 
     return rows
 
 
-def run(workdir: Path, timeout: float) -> int:
+def _board_link(cluster: Cluster) -> str:
+    return cluster.hive.login_link(cluster.email)
+
+
+def _keep_running(cluster: Cluster) -> None:
+    """Serve until Ctrl-C or SIGTERM; each line on stdin prints a fresh sign-in link."""
+    print("\nthe hive and the nodes keep running (Ctrl-C stops them)")
+    print(f"board:  {_board_link(cluster)}  (one-time sign-in link, 15 min)")
+    for node in cluster.nodes:
+        print(f"node board of {node.name}: {node.process.url}/")
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("press Enter for a new board sign-in link", flush=True)
+    # Ctrl-C and SIGTERM both stop it (a shell that started it in the background ignores
+    # SIGINT for it: take it back).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    while True:
+        if not interactive:
+            time.sleep(3600)
+            continue
+        if sys.stdin.readline() == "":  # end of input: keep serving until a signal
+            interactive = False
+            continue
+        print(f"board: {_board_link(cluster)}", flush=True)
+
+
+def run(workdir: Path, timeout: float, *, keep: bool = False) -> int:
     print(f"work directory: {workdir}")
     dsn_env = os.environ.get("VK_HIVE_DATABASE_URL")
     env = {"VK_TEST_DATABASE_URL": dsn_env} if dsn_env else None
@@ -127,6 +159,7 @@ def run(workdir: Path, timeout: float) -> int:
         (workdir / "admin-token").write_text(cluster.admin.token + "\n")
         for node in cluster.nodes:
             print(f"{node.name}: {node.process.url}  repo {node.repo}")
+        print(f"board:  {_board_link(cluster)}  (one-time sign-in link, 15 min)")
         print("\ncreating three SCRIPT tasks on the hive with start_attempt ...\n")
         created = [
             cluster.api.post(
@@ -161,8 +194,12 @@ def run(workdir: Path, timeout: float) -> int:
                 break
             time.sleep(0.3)
         _report(cluster, tasks, names, failed if not ok else [])
+        if ok:
+            print("demo: every task reached in-review (or done)", flush=True)
+        if keep:
+            _keep_running(cluster)
     except KeyboardInterrupt:
-        print("\ndemo: interrupted", file=sys.stderr)
+        print("\ndemo: interrupted" if not keep else "\ndemo: stopping", file=sys.stderr)
     except AssertionError as exc:  # the harness reports failed waits with the process logs
         print(f"\ndemo: {exc}", file=sys.stderr)
     finally:
@@ -173,7 +210,7 @@ def run(workdir: Path, timeout: float) -> int:
             print(f"demo: {exc}", file=sys.stderr)
             ok = False
         asyncio.run(factory.drop_all())
-    print("demo: every task reached in-review (or done)" if ok else "demo: FAILED")
+    print(f"demo: stopped; work directory kept: {workdir}" if ok else "demo: FAILED")
     return 0 if ok else 1
 
 
@@ -209,9 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, help="where processes keep data and logs")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for tasks")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the hive and nodes running until Ctrl-C"
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vk-demo-"))
-    return run(workdir.resolve(), args.timeout)
+    return run(workdir.resolve(), args.timeout, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ METRICS = {
     "idle_hive_loop_lag_p99",
     "node_write_latency_p99",
     "log_capture_throughput",
+    "board_page_ms_p50",
+    "board_page_ms_p99",
+    "board_change_latency_p50",
+    "board_change_latency_p99",
 }
 KEYS = ("metric", "value", "unit", "baseline", "ratio", "target", "met")
 

@@ -125,7 +125,8 @@ async def _bootstrap(settings: HiveSettings, email: str, name: str | None, as_js
     try:
         async with conn.transaction():
             user = await auth_repo.upsert_user(conn, email=email, username=name)
-            org = await ensure_personal_organization(conn, user.id, user.username or str(user.id))
+            display = user.username or email.partition("@")[0] or str(user.id)
+            org = await ensure_personal_organization(conn, user.id, display)
             pat = await issue_pat(conn, user.id, "bootstrap")
     finally:
         await conn.close()
