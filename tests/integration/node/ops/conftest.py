@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
-from ..link.conftest import hive_dsn, hive_template, world
+from support.hive_db import hive_dsn, hive_template
+from support.node_link import node_link_world
 
-__all__ = ["hive_dsn", "hive_template", "world"]
+__all__ = ["hive_dsn", "hive_template", "node_link_world"]
