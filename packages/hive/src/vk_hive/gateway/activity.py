@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -42,6 +41,7 @@ log = structlog.get_logger("vk_hive.gateway.activity")
 CHANNEL = "activity"
 LOGS_CHANNEL = executions.LOGS_CHANNEL
 APPLICATION_NAME = "vk-hive-activity-listener"
+STOP_TIMEOUT_S = 5.0
 
 
 def activity_message(event: ActivityEvent) -> Activity:
@@ -215,9 +215,9 @@ def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
     return on_terminate
 
 
-async def _first_set(a: asyncio.Event, b: asyncio.Event, within_s: float) -> bool:
-    """Wait until ``a`` or ``b`` is set (True) or ``within_s`` passed (False)."""
-    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+async def _first_set(*events: asyncio.Event, within_s: float) -> bool:
+    """Wait until one of ``events`` is set (True) or ``within_s`` passed (False)."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         done, _ = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -244,19 +244,25 @@ class ActivityFanout:
         self.backend_pid: int | None = None
         self.listening_logs = False
         """Whether the connection LISTENs on the log channel now (only while followed)."""
+        self._stopping = asyncio.Event()
+        """Set by :meth:`stop`. The listener's loops check it as well as being cancelled: on
+        Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that arrives as its inner
+        await completes, and the listener would then go on forever (a hive shutdown hung)."""
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._listener = asyncio.create_task(self._listen(), name="vk-hive-activity-listen")
         self._dispatcher = asyncio.create_task(self._dispatch(), name="vk-hive-activity-fanout")
 
     async def stop(self) -> None:
-        for task in (self._listener, self._dispatcher):
-            if task is not None:
-                task.cancel()
-        for task in (self._listener, self._dispatcher):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._stopping.set()
+        tasks = [t for t in (self._listener, self._dispatcher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in pending:  # a swallowed cancellation: never hold up the shutdown
+                log.warning("activity.stop_timeout", task=task.get_name())
         self._listener = self._dispatcher = None
 
     def _on_notify(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
@@ -278,7 +284,7 @@ class ActivityFanout:
     async def _listen(self) -> None:
         settings = self._settings
         delay = settings.activity_reconnect_initial_s
-        while True:
+        while not self._stopping.is_set():
             lost = asyncio.Event()
             conn: asyncpg.Connection | None = None
             try:
@@ -301,10 +307,12 @@ class ActivityFanout:
                     watcher.catch_up_activity()
                 self.listening_logs = False
                 changed = self._watchers.follows_changed
-                while not lost.is_set():
+                while not lost.is_set() and not self._stopping.is_set():
                     changed.clear()
                     self.listening_logs = await self._listen_logs(conn, self.listening_logs)
-                    if not await _first_set(lost, changed, settings.activity_listen_check_s):
+                    if not await _first_set(
+                        lost, changed, self._stopping, within_s=settings.activity_listen_check_s
+                    ):
                         await asyncio.wait_for(
                             conn.fetchval("SELECT 1"), settings.activity_listen_check_s
                         )
@@ -320,7 +328,9 @@ class ActivityFanout:
                         await asyncio.wait_for(conn.close(), 2)
                     except Exception:
                         conn.terminate()
-            await asyncio.sleep(delay)
+            if self._stopping.is_set():
+                return
+            await _first_set(self._stopping, within_s=delay)
             delay = min(delay * 2, settings.activity_reconnect_max_s)
 
     async def _listen_logs(self, conn: asyncpg.Connection, listening: bool) -> bool:
@@ -341,7 +351,7 @@ class ActivityFanout:
         return True
 
     async def _dispatch(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             project_id, seq = await self._notes.get()
             peers = self._directory.for_project(project_id)
             watchers = self._watchers.for_project(project_id)
