@@ -28,6 +28,7 @@ __all__ = [
     "SettingsError",
     "default_data_dir",
     "load_settings",
+    "split_hive_urls",
 ]
 
 CONFIG_ENV = "VK_NODE_CONFIG"
@@ -49,7 +50,8 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     host: ShortStr = "127.0.0.1"
     port: Port = 3000
     hive_url: UrlStr = ""
-    """Hive base URL; empty = standalone (fully working offline)."""
+    """Hive base URL, or several separated by commas (the link fails over between them, in
+    order); empty = standalone (fully working offline). See :attr:`hive_urls`."""
     api_key: UrlStr = ""
     """Node API key for the hive (secret)."""
     name: ShortStr = ""
@@ -141,11 +143,11 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     only the monotonic clock)."""
 
     def __post_init__(self) -> None:
-        for field, value in (("hive_url", self.hive_url), ("public_url", self.public_url)):
-            if value:
-                parts = urlsplit(value)
-                if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
-                    raise SettingsError(f"not an http(s)/ws(s) URL: {value!r}", setting=field)
+        split_hive_urls(self.hive_url)
+        if self.public_url and not _is_url(self.public_url):
+            raise SettingsError(
+                f"not an http(s)/ws(s) URL: {self.public_url!r}", setting="public_url"
+            )
         if self.link_backoff_max_s < self.link_backoff_initial_s:
             raise SettingsError(
                 "link_backoff_max_s must not be below link_backoff_initial_s",
@@ -168,9 +170,49 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         return self.data_path / "worktrees"
 
     @property
+    def hive_urls(self) -> tuple[str, ...]:
+        """The hive URLs of ``hive_url`` in order, duplicates removed (empty when standalone)."""
+        return split_hive_urls(self.hive_url)
+
+    @property
     def standalone(self) -> bool:
         """No hive configured: the node works fully offline."""
         return not self.hive_url
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https", "ws", "wss") and bool(parts.netloc)
+
+
+def _hive_key(url: str) -> tuple[str, str]:
+    """What makes two entries the same hive: the secure flag and the host:port (the path is
+    ignored — the link always uses ``/v1/nodes/ws``; ``http`` and ``ws`` are one hive)."""
+    parts = urlsplit(url)
+    secure = "s" if parts.scheme in ("https", "wss") else ""
+    return (secure, parts.netloc.lower())
+
+
+def split_hive_urls(raw: str) -> tuple[str, ...]:
+    """``VK_HIVE_URL`` as a list: comma-separated http(s)/ws(s) URLs, blanks around entries
+    trimmed, an entry naming the same hive as an earlier one dropped. An empty entry or one that
+    is not such a URL is refused (:class:`SettingsError` naming the entry); ``""`` is standalone."""
+    if not raw:
+        return ()
+    urls: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for position, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if not entry:
+            raise SettingsError(
+                f"entry {position} of the hive URL list is empty", setting="hive_url"
+            )
+        if not _is_url(entry):
+            raise SettingsError(f"not an http(s)/ws(s) URL: {entry!r}", setting="hive_url")
+        key = _hive_key(entry)
+        if key not in seen:
+            seen.add(key)
+            urls.append(entry)
+    return tuple(urls)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:

@@ -118,3 +118,50 @@ def test_serve_refuses_a_non_loopback_bind_without_a_token(
     assert len(err.splitlines()) == 1
     assert "VK_NODE_API_TOKEN is required" in err
     assert not data.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "urls"),
+    [
+        ("", ()),
+        ("ws://a:9000", ("ws://a:9000",)),
+        ("ws://a:9000,ws://b:9000", ("ws://a:9000", "ws://b:9000")),
+        (
+            " https://a.example.com , wss://b.example.com ",
+            ("https://a.example.com", "wss://b.example.com"),
+        ),
+        # The same hive twice (http and ws are one hive; host names are case-blind): kept once.
+        ("http://a:9000,ws://b:9000,ws://A:9000/x", ("http://a:9000", "ws://b:9000")),
+        # TLS or not makes a different endpoint.
+        ("http://a:9000,https://a:9000", ("http://a:9000", "https://a:9000")),
+    ],
+)
+def test_hive_url_is_an_ordered_list_without_duplicates(
+    tmp_path: Path, raw: str, urls: tuple[str, ...]
+) -> None:
+    """VK_HIVE_URL holds one URL or several separated by commas, tried in this order."""
+    s = load_settings(env={"HOME": str(tmp_path), "VK_HIVE_URL": raw}).settings
+    assert s.hive_urls == urls
+    assert s.hive_url == raw
+    assert s.standalone is (raw == "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("ws://a:9000,,ws://b:9000", "entry 2"),
+        ("ws://a:9000,", "entry 2"),
+        (",ws://a:9000", "entry 1"),
+        ("ws://a:9000, ", "entry 2"),
+        ("ws://a:9000,ftp://b:21", "'ftp://b:21'"),
+        ("ws://a:9000,b:9000", "'b:9000'"),
+    ],
+)
+def test_a_bad_hive_url_entry_is_named(tmp_path: Path, raw: str, named: str) -> None:
+    """An empty or malformed entry is refused in one line naming VK_HIVE_URL and the entry."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={"HOME": str(tmp_path), "VK_HIVE_URL": raw})
+    message = str(info.value)
+    assert "VK_HIVE_URL" in message
+    assert named in message
+    assert "\n" not in message
