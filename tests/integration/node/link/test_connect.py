@@ -92,6 +92,7 @@ async def test_status_command_and_endpoint_show_the_link(world: World) -> None:
     report = await wait_for(recorded, what="the recorded state")
     text = render_status(report)
     assert "link state:     connected; since" in text
+    assert f"hive {world.hive.url}" in text
     status = await node.link.status()
     assert str(status.node_id) in text
     app = create_app(node_settings_standalone(node))
@@ -99,6 +100,7 @@ async def test_status_command_and_endpoint_show_the_link(world: World) -> None:
         r = await client.get("/api/link/status")
     assert r.status_code == 200
     assert r.json()["state"] == "standalone"
+    assert r.json()["hive_urls"] == []
 
 
 def node_settings_standalone(node: Node) -> NodeSettings:

@@ -7,6 +7,7 @@ from uuid import uuid4
 import pytest
 
 from vk_node.link.backoff import Backoff
+from vk_node.link.connection import Rotation
 from vk_node.link.identity import host_machine_id, http_base_url, ws_url
 from vk_node.link.leases import LeaseTable
 from vk_node.link.window import SendWindow
@@ -18,6 +19,20 @@ def test_backoff_doubles_to_the_maximum_and_resets_after_a_healthy_session() -> 
     assert [b.failure() for _ in range(6)] == [5, 10, 20, 40, 60, 60]
     assert b.session_ended(duration_s=3) == 60  # short session: still backing off
     assert b.session_ended(duration_s=30) == 5  # healthy session: reset
+
+
+def test_rotation_starts_each_round_with_the_hive_of_the_last_healthy_session() -> None:
+    """Rounds go over every URL in configured order, starting with the first until a session
+    was healthy somewhere, then with that URL."""
+    r = Rotation(("a", "b", "c"))
+    assert r.round() == ("a", "b", "c")
+    r.held("b")
+    assert r.round() == ("b", "c", "a")
+    r.held("a")
+    assert r.round() == ("a", "b", "c")
+    assert Rotation(("only",)).round() == ("only",)
+    with pytest.raises(ValueError, match="no hive URL"):
+        Rotation(())
 
 
 def test_backoff_jitter_only_shortens_and_auth_failures_wait_the_maximum() -> None:

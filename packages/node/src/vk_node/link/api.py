@@ -16,5 +16,8 @@ async def link_status(ctx: Ctx) -> LinkStatus:
     error, when the next reconnect is due, the outbox backlog and the leases held."""
     link = ctx.link
     if link is None:
-        return LinkStatus(state="standalone", hive_url=ctx.settings.hive_url)
+        settings = ctx.settings
+        return LinkStatus(
+            state="standalone", hive_url=settings.hive_url, hive_urls=list(settings.hive_urls)
+        )
     return await link.status()

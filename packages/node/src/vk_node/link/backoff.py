@@ -48,9 +48,14 @@ class Backoff:
     def session_ended(self, duration_s: float) -> float:
         """Delay after an established session ended; a healthy one (longer than ``initial_s``)
         resets the backoff first."""
-        if duration_s > self.initial_s:
+        if self.healthy(duration_s):
             self.reset()
         return self.failure()
+
+    def healthy(self, duration_s: float) -> bool:
+        """Whether a session that lasted ``duration_s`` counts as healthy (longer than
+        ``initial_s``)."""
+        return duration_s > self.initial_s
 
     def reset(self) -> None:
         self._next = self.initial_s

@@ -63,7 +63,7 @@ class HiveLink:
         self.settings = settings
         self.executor = executor
         self.clock: Clock = clock or SystemClock(settings.clock_skew_s)
-        self.state = LinkState(settings.hive_url)
+        self.state = LinkState(settings.hive_urls)
         self.stats = LinkStats()
         self.backoff = Backoff(
             settings.link_backoff_initial_s,
@@ -73,7 +73,7 @@ class HiveLink:
         )
         self.assignments = AssignmentManager(store, settings, self.clock, executor)
         self.sender = OutboxSender(store, settings, self.clock, self.assignments)
-        self.sync = SyncClient(http_base_url(settings.hive_url), settings.api_key)
+        self.sync = SyncClient(http_base_url(self.state.hive_url), settings.api_key)
         self.inbound = Inbound(store, self.sync, self.sender, self.stats)
         self.acks = Acks(store, self.sender, self.assignments, self.inbound, self.stats)
         self.sessions = SessionRunner(
@@ -92,9 +92,11 @@ class HiveLink:
             settings,
             self.clock,
             state=self.state,
+            stats=self.stats,
             backoff=self.backoff,
             sessions=self.sessions,
             on_change=self._changed,
+            on_hive=self._use_hive,
         )
         self._state_changed = asyncio.Event()
         self._owner = TaskGroupOwner()
@@ -135,6 +137,10 @@ class HiveLink:
         async with self.store.read() as conn:
             backlog = await outbox.backlog_count(conn)
         return self.state.snapshot(outbox_backlog=backlog, held=len(self.assignments.leases))
+
+    def _use_hive(self, hive_url: str) -> None:
+        """The link tries ``hive_url`` now: snapshots and pulls of its session go there too."""
+        self.sync.base_url = http_base_url(hive_url)
 
     def _changed(self) -> None:
         self._state_changed.set()

@@ -48,6 +48,15 @@ class SyncClient:
             transport=transport,
         )
 
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        """Requests go to another hive from now on (the one the link's session is on)."""
+        self._client.base_url = value
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -26,6 +26,8 @@ class LinkStatus(msgspec.Struct, frozen=True, kw_only=True):
 
     state: State
     hive_url: str
+    """The hive URL the link is connected to (or trying, or tried last); the configured value when
+    standalone."""
     node_id: UUID | None = None
     organization_id: UUID | None = None
     connected_since: datetime | None = None
@@ -35,6 +37,8 @@ class LinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Sessions established since the daemon started."""
     outbox_backlog: int | None = None
     held_assignments: int = 0
+    hive_urls: list[str] = msgspec.field(default_factory=list)
+    """Every configured hive URL, in the order the link tries them."""
 
 
 @dataclass
@@ -52,11 +56,16 @@ class LinkStats:
     ops_acked: int = 0
     """Outbox ops the hive acknowledged (op_ack, or the applied-through seq of auth_result)."""
     last_digest_result: DigestResult | None = None
+    backoff_waits: int = 0
+    """Rounds over the hive URLs that ended without a healthy session, so the link waited its
+    backoff before the next one."""
 
 
 class LinkState:
-    def __init__(self, hive_url: str) -> None:
-        self.hive_url = hive_url
+    def __init__(self, hive_urls: tuple[str, ...]) -> None:
+        self.hive_urls = hive_urls
+        self.hive_url = hive_urls[0] if hive_urls else ""
+        """The URL connected to, being tried, or tried last."""
         self.state: State = "disconnected"
         self.node_id: UUID | None = None
         self.organization_id: UUID | None = None
@@ -65,9 +74,19 @@ class LinkState:
         self.backoff_until: datetime | None = None
         self.sessions = 0
 
-    def connecting(self) -> None:
+    def connecting(self, hive_url: str) -> None:
         self.state = "connecting"
+        self.hive_url = hive_url
+        self.connected_since = None
         self.backoff_until = None
+
+    def attempt_failed(self, error: str | None) -> None:
+        """An attempt on :attr:`hive_url` failed or its session ended; the next one follows at
+        once, or :meth:`disconnected` when the round is over."""
+        self.state = "connecting"
+        self.connected_since = None
+        if error is not None:
+            self.last_error = error
 
     def connected(self, node_id: UUID, organization_id: UUID, now: datetime) -> None:
         self.state = "connected"
@@ -102,4 +121,5 @@ class LinkState:
             sessions=self.sessions,
             outbox_backlog=outbox_backlog,
             held_assignments=held,
+            hive_urls=list(self.hive_urls),
         )

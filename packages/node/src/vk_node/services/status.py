@@ -33,9 +33,13 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     oldest_unacked_age_s: float | None
     """Seconds since the oldest unacked op was written (``None`` when nothing waits)."""
     hive_link: str
+    hive_urls: list[str] = msgspec.field(default_factory=list)
+    """The configured hive URLs, in the order the link tries them (empty when standalone)."""
     link_state: str | None = None
     """Last state the running daemon recorded: ``connecting``, ``connected``, ``disconnected``,
     ``stopped`` (``None`` when no link ever ran on this store)."""
+    link_hive_url: str | None = None
+    """The hive URL the daemon was connected to (or trying, or tried last)."""
     link_connected_since: datetime | None = None
     link_last_error: str | None = None
     link_backoff_until: datetime | None = None
@@ -57,7 +61,7 @@ async def migrate_store(settings: NodeSettings) -> list[str]:
 def _hive_link(settings: NodeSettings) -> str:
     if settings.standalone:
         return "standalone (VK_HIVE_URL unset)"
-    return f"configured: {settings.hive_url}"
+    return f"configured: {', '.join(settings.hive_urls)}"
 
 
 async def collect_status(settings: NodeSettings) -> StatusReport:
@@ -76,6 +80,7 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
             outbox_last_acked_seq=0,
             oldest_unacked_age_s=None,
             hive_link=_hive_link(settings),
+            hive_urls=list(settings.hive_urls),
         )
     store = await Store.open(path, migrate=False)
     try:
@@ -107,7 +112,9 @@ async def collect_status(settings: NodeSettings) -> StatusReport:
             outbox_last_acked_seq=acked_through,
             oldest_unacked_age_s=age,
             hive_link=_hive_link(settings),
+            hive_urls=list(settings.hive_urls),
             link_state=None if link is None else link.state,
+            link_hive_url=None if link is None or not link.hive_url else link.hive_url,
             link_connected_since=None if link is None else link.connected_since,
             link_last_error=None if link is None else link.last_error,
             link_backoff_until=None if link is None else link.backoff_until,
@@ -152,6 +159,8 @@ def _link_line(report: StatusReport) -> str:
     parts = [report.link_state or "unknown"]
     if report.link_state == "connected" and report.link_connected_since is not None:
         parts.append(f"since {_ts(report.link_connected_since)}")
+    if report.link_hive_url:
+        parts.append(f"hive {report.link_hive_url}")
     if report.link_node_id:
         parts.append(f"node id {report.link_node_id}")
     if report.link_state != "connected" and report.link_last_error:
