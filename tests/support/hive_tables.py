@@ -285,6 +285,7 @@ class Node(Table, tablename="nodes", db=PLACEHOLDER_ENGINE):
     disconnected_at = _ts()
     created_at = _now()
     updated_at = _now()
+    session_id = UUID(null=True, default=None)
 
 
 class NodeApiKey(Table, tablename="node_api_keys", db=PLACEHOLDER_ENGINE):

@@ -41,8 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
 
-    shared_cli.add_serve_command(
+    serve = shared_cli.add_serve_command(
         sub, common, help="run the hive server (migrates the database first)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="serve with N worker processes sharing the port (default 1: this process)",
     )
     sub.add_parser("migrate", parents=[common], help="apply pending PostgreSQL migrations and exit")
 
@@ -74,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FLAG_SETTINGS = ("database_url", "log_format", "host", "port")
+_FLAG_SETTINGS = ("database_url", "log_format", "host", "port", "workers")
 
 
 def _load(args: argparse.Namespace) -> LoadedSettings:
@@ -187,11 +194,35 @@ def _serve(settings: HiveSettings) -> None:
     applied = asyncio.run(_migrate(settings))
     if applied:
         structlog.get_logger("vk_hive.cli").info("hive.migrated", applied=applied)
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
         raise CliError(f"the server did not start on {settings.host}:{settings.port} (see above)")
+
+
+def _serve_workers(settings: HiveSettings) -> None:
+    import socket
+
+    import uvicorn
+
+    from vk_hive.app import create_app
+    from vk_hive.server import uvicorn_config
+    from vk_hive.workers import serve_workers
+
+    try:
+        sock = uvicorn_config(create_app(settings), settings).bind_socket()
+    except SystemExit:  # uvicorn reports a port in use, then exits
+        raise CliError(f"cannot listen on {settings.host}:{settings.port} (see above)") from None
+
+    def run(shared: socket.socket) -> None:
+        server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+        server.run(sockets=[shared])
+
+    serve_workers(settings.workers, sock, run)
 
 
 def _run(coro_fn: Callable[[], Awaitable[None]]) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from litestar import WebSocket
 
 from vk_hive.auth.tokens import TokenSigner
+from vk_hive.jobs.leader import Leadership
 from vk_hive.jobs.runner import JobRunner
 from vk_hive.metrics import HiveMetrics
 from vk_hive.settings import HiveSettings
@@ -44,6 +45,8 @@ class HiveContext:
     jobs: JobRunner = field(default_factory=JobRunner)
     metrics: HiveMetrics = field(default_factory=HiveMetrics)
     """This app's Prometheus series (its own registry); code increments counters on it."""
+    leader: Leadership | None = None
+    """Whether this process runs the cluster-wide jobs (set by the lifespan)."""
     gateway: NodeGateway | None = None
     """The node gateway (``vk_hive.gateway.Gateway``) when the app serves ``/v1/nodes/ws``."""
     on_assignment: Callable[[Assignment], Awaitable[None]] | None = None

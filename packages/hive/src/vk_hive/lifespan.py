@@ -9,9 +9,10 @@ import structlog
 from litestar import Litestar
 
 from vk_hive.context import HiveContext
+from vk_hive.jobs.leader import Leadership
 from vk_hive.jobs.looplag import loop_lag_job
 from vk_hive.jobs.maintenance import maintenance_jobs
-from vk_hive.jobs.runner import JobRunner
+from vk_hive.jobs.runner import JobRunner, PeriodicJob
 from vk_hive.store.db import Database
 from vk_hive.store.migrate import migrate
 
@@ -29,7 +30,9 @@ def hive_lifespan(
     ctx: HiveContext, *, on_startup: list[StartupHook] | None = None
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """Lifespan context manager factory. ``on_startup`` hooks (e.g. the node gateway's) run after
-    the database is open and before the server accepts requests."""
+    the database is open and before the server accepts requests. Maintenance runs only while
+    this process leads (:class:`~vk_hive.jobs.leader.Leadership`: one process of those sharing
+    the database)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -39,12 +42,17 @@ def hive_lifespan(
         )
         ctx.db = db
         ctx.jobs = JobRunner()
+        leader = Leadership(settings.database_url, settings.leader_check_s)
         try:
             async with db.acquire() as conn:
                 applied = await migrate(conn)
             log.info("hive.migrated", applied=applied)
+            await leader.start()
+            ctx.leader = leader
             for job in maintenance_jobs(db, settings.maintenance_interval_s):
-                ctx.jobs.add(job)
+                ctx.jobs.add(
+                    PeriodicJob(job.name, job.interval_s, leader.only(job.run), job.delay_first)
+                )
             ctx.jobs.add(loop_lag_job(ctx.metrics.event_loop_lag.observe))
             shutdown: list[ShutdownHook] = []
             try:
@@ -65,6 +73,8 @@ def hive_lifespan(
                     except Exception as exc:
                         log.warning("hive.shutdown_hook_failed", error=type(exc).__name__)
         finally:
+            ctx.leader = None
+            await leader.stop()
             ctx.db = None
             await db.close()
             log.info("hive.stopped")

@@ -107,6 +107,14 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     heartbeat_interval_s: Seconds = 30.0
     auth_timeout_s: Seconds = 10.0
     lease_sweep_interval_s: Seconds = 5.0
+    # Several hive processes over one database: how often a process that does not lead tries to
+    # become the leader (the one that runs the sweepers and maintenance), and how often the
+    # leader marks offline the nodes whose heartbeat is older than ``heartbeat_timeout_s`` (a
+    # hive process that died leaves its nodes "online" in the table until then).
+    leader_check_s: Seconds = 2.0
+    stale_node_sweep_s: Seconds = 15.0
+    # ``vk-hive serve`` worker processes sharing the listening socket (1: serve in this process).
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     outgoing_queue_size: Count = 1024
     malformed_frame_limit: Count = 3
     takeover_window_s: Seconds = 300.0

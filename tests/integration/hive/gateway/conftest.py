@@ -37,7 +37,7 @@ from vk_shared.wire import (
     TaskUpsert,
 )
 
-from ..api.conftest import running_hive
+from ..api.conftest import Hive, running_hive
 
 FAST: dict[str, Any] = {
     "auth_timeout_s": 1.0,
@@ -168,6 +168,28 @@ class World:
     token: str
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
+    @classmethod
+    def on(
+        cls,
+        hive: Hive,
+        user_id: uuid.UUID,
+        org_id: uuid.UUID,
+        project_id: uuid.UUID,
+        token: str,
+    ) -> World:
+        """A world served by ``hive`` (another hive app on the same database, for one)."""
+        return cls(
+            url=hive.url,
+            settings=hive.settings,
+            ctx=hive.ctx,
+            db=hive.db,
+            http=hive.client,
+            user_id=user_id,
+            org_id=org_id,
+            project_id=project_id,
+            token=token,
+        )
+
     @property
     def gateway(self) -> Gateway:
         gw: Gateway = self.ctx.gateway
@@ -273,17 +295,7 @@ async def running_world(dsn: str, **overrides: Any) -> AsyncIterator[World]:
             org = await ensure_personal_organization(conn, user.id, "owner")
             project = await swarm_projects.create(conn, org.id, "main project")
             pat = await issue_pat(conn, user.id, "test")
-        world = World(
-            url=hive.url,
-            settings=hive.settings,
-            ctx=hive.ctx,
-            db=hive.db,
-            http=hive.client,
-            user_id=user.id,
-            org_id=org.id,
-            project_id=project.id,
-            token=pat.token,
-        )
+        world = World.on(hive, user.id, org.id, project.id, pat.token)
         async with world._stack:
             yield world
 

@@ -61,7 +61,8 @@ EXPECTED_COLUMNS: dict[str, str] = {
     "nodes": """
         id uuid NN | organization_id uuid NN | name text NN | machine_id text NN
         status node_status NN | capabilities jsonb NN | public_url text | last_heartbeat_at ts
-        connected_at ts | disconnected_at ts | created_at ts NN | updated_at ts NN""",
+        connected_at ts | disconnected_at ts | created_at ts NN | updated_at ts NN
+        session_id uuid""",
     "node_api_keys": """
         id uuid NN | organization_id uuid NN | name text NN | key_hash text NN | key_prefix text NN
         created_by uuid | last_used_at ts | revoked_at ts | created_at ts NN | node_id uuid

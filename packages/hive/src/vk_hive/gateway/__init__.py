@@ -1,7 +1,9 @@
 """The node gateway: the control channel ``GET /v1/nodes/ws`` and everything behind it.
 
 :class:`Gateway` owns the registry of connected sessions, the activity fan-out (its LISTEN
-connection and tasks) and the lease sweeper job (its own :class:`JobRunner`);
+connection and tasks), the link to the other hive processes over the same database
+(:class:`~vk_hive.gateway.cluster.ClusterLink`, on the same LISTEN connection) and the lease
+and stale-node sweepers (its own :class:`JobRunner`, run only while this process leads);
 :meth:`Gateway.startup` is the lifespan hook that builds them on the open database and starts
 them, and returns the shutdown that stops them.
 
@@ -26,6 +28,8 @@ from litestar.handlers import WebsocketRouteHandler
 from vk_hive.context import HiveContext
 from vk_hive.gateway.activity import ActivityFanout
 from vk_hive.gateway.admission import Admission, Refusal
+from vk_hive.gateway.cluster import CHANNEL as CLUSTER_CHANNEL
+from vk_hive.gateway.cluster import ClusterLink
 from vk_hive.gateway.denial import DENIAL, deny_handshake
 from vk_hive.gateway.dispatch import Dispatcher
 from vk_hive.gateway.ports import GatewayDeps
@@ -49,6 +53,7 @@ class _Running:
     fanout: ActivityFanout
     dispatcher: Dispatcher
     jobs: JobRunner
+    cluster: ClusterLink
 
 
 class Gateway:
@@ -88,29 +93,44 @@ class Gateway:
         return self._require().deps
 
     async def startup(self, ctx: HiveContext) -> ShutdownHook:
+        cluster = ClusterLink(ctx.database, self.registry, self.watchers)
         deps = GatewayDeps(
             db=ctx.database,
             settings=ctx.settings,
             metrics=ctx.metrics,
             directory=self.registry,
             watchers=self.watchers,
+            cluster=cluster,
         )
         dispatcher = Dispatcher(deps)
         jobs = JobRunner()
+        leads = ctx.leader.only if ctx.leader is not None else (lambda job: job)
         jobs.add(
             PeriodicJob(
                 "lease_sweeper",
                 ctx.settings.lease_sweep_interval_s,
-                dispatcher.sweep,
+                leads(dispatcher.sweep),
                 delay_first=True,
             )
         )
-        running = _Running(deps, ActivityFanout(deps), dispatcher, jobs)
+        jobs.add(
+            PeriodicJob(
+                "stale_node_sweeper",
+                ctx.settings.stale_node_sweep_s,
+                leads(dispatcher.sweep_stale_nodes),
+                delay_first=True,
+            )
+        )
+        fanout = ActivityFanout(
+            deps, channels={CLUSTER_CHANNEL: cluster.on_notify}, on_listening=cluster.resync
+        )
+        running = _Running(deps, fanout, dispatcher, jobs, cluster)
         self._running = running
         ctx.gateway = self
         ctx.on_assignment = dispatcher.push_assignment
         ctx.on_task_cancel = dispatcher.push_cancel
         ctx.on_label_change = dispatcher.push_label
+        cluster.start()
         await running.fanout.start()
         running.jobs.start()
 
@@ -120,12 +140,14 @@ class Gateway:
         return shutdown
 
     def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
-        """Close the node's session, if it has one, with 1008 and ``reason`` (its access was
+        """Close the node's session, wherever it is, with 1008 and ``reason`` (its access was
         taken away: e.g. its API key was revoked)."""
         peer = self.registry.get(node_id)
         if peer is not None:
             log.info("gateway.disconnect", node_id=str(node_id), reason=reason)
             peer.close(1008, reason)
+        if self._running is not None:
+            self._running.cluster.disconnect(node_id, reason)
 
     async def _shutdown(self, ctx: HiveContext, running: _Running) -> None:
         await running.jobs.stop()
@@ -138,6 +160,7 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.ended.wait(), 5)
         await running.fanout.stop()
+        await running.cluster.stop()
         ctx.on_assignment = ctx.on_task_cancel = ctx.on_label_change = None
         self._running = None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -215,6 +215,15 @@ def _setter(event: asyncio.Event) -> Callable[[asyncpg.Connection], None]:
     return on_terminate
 
 
+def _payload_to(
+    callback: Callable[[str], None],
+) -> Callable[[asyncpg.Connection, int, str, str], None]:
+    def on_notify(_conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
+        callback(payload)
+
+    return on_notify
+
+
 async def _first_set(*events: asyncio.Event, within_s: float) -> bool:
     """Wait until one of ``events`` is set (True) or ``within_s`` passed (False)."""
     waits = [asyncio.ensure_future(e.wait()) for e in events]
@@ -231,8 +240,19 @@ class ActivityFanout:
     """Owns the LISTEN connection and the task that hands events to the peers of the
     directory."""
 
-    def __init__(self, deps: GatewayDeps) -> None:
+    def __init__(
+        self,
+        deps: GatewayDeps,
+        *,
+        channels: Mapping[str, Callable[[str], None]] | None = None,
+        on_listening: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``channels``: more channels to LISTEN on with the same connection (payload →
+        callback); ``on_listening`` runs each time the connection listens again (what was sent
+        while it did not is lost)."""
         self._settings = deps.settings
+        self._channels = dict(channels or {})
+        self._on_listening = on_listening
         self._db = deps.db
         self._directory = deps.directory
         self._watchers = deps.watchers
@@ -295,6 +315,8 @@ class ActivityFanout:
                 )
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(CHANNEL, self._on_notify)
+                for channel, callback in self._channels.items():
+                    await conn.add_listener(channel, _payload_to(callback))
                 self.backend_pid = conn.get_server_pid()
                 self.connections += 1
                 delay = settings.activity_reconnect_initial_s
@@ -305,6 +327,11 @@ class ActivityFanout:
                     peer.catch_up_activity()
                 for watcher in self._watchers.watchers():
                     watcher.catch_up_activity()
+                if self._on_listening is not None:
+                    try:
+                        await self._on_listening()
+                    except Exception as exc:
+                        log.warning("activity.resync_failed", error=type(exc).__name__)
                 self.listening_logs = False
                 changed = self._watchers.follows_changed
                 while not lost.is_set() and not self._stopping.is_set():

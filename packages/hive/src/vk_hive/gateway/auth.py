@@ -8,6 +8,7 @@ with the reply; it changes no session. The session adopts the identity and regis
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -69,7 +70,26 @@ def link_info(link: LinkSyncInfo) -> LinkedProjectInfo:
     )
 
 
-async def _bind(deps: GatewayDeps, conn: asyncpg.Connection, key: NodeApiKey, msg: Auth) -> Node:
+def _online(deps: GatewayDeps, node: Node) -> bool:
+    """Whether the node has a live session: on this process (the directory), or on another hive
+    process over the same database (a current session whose heartbeat is recent: a session of
+    a process that died is taken for gone once its heartbeat is older than the timeout)."""
+    if deps.directory.is_connected(node.id):
+        return True
+    if node.session_id is None or node.status not in ("online", "busy"):
+        return False
+    beat = node.last_heartbeat_at
+    timeout = dt.timedelta(seconds=deps.settings.heartbeat_timeout_s)
+    return beat is not None and beat > deps.settings.wall_now() - timeout
+
+
+async def _bind(
+    deps: GatewayDeps,
+    conn: asyncpg.Connection,
+    key: NodeApiKey,
+    msg: Auth,
+    session_id: uuid.UUID,
+) -> Node:
     """The node this connection is (DESIGN.md §10: a key is its node).
 
     * An unbound key (or one whose node was deleted) creates a new node — never an existing one
@@ -93,7 +113,7 @@ async def _bind(deps: GatewayDeps, conn: asyncpg.Connection, key: NodeApiKey, ms
         raise AuthFailure(ErrorCode.AUTH_FAILED, "API key revoked or blocked")
     bound = None if locked.node_id is None else await nodes.find_by_id(conn, locked.node_id)
     if bound is None:
-        node = await nodes.create(conn, locked.organization_id, reg)
+        node = await nodes.create(conn, locked.organization_id, reg, session_id)
         await node_api_keys.update_node_binding(conn, locked.id, node.id, reset_takeover=True)
         epoch = await op_log.start_epoch(conn, node.id, msg.last_acked_seq)
         log.info("node.created", node_id=str(node.id), key_id=str(locked.id), epoch=epoch)
@@ -101,8 +121,8 @@ async def _bind(deps: GatewayDeps, conn: asyncpg.Connection, key: NodeApiKey, ms
     if bound.machine_id == msg.machine_id:
         if locked.takeover_count:
             await node_api_keys.reset_takeover_count(conn, locked.id)
-        return await nodes.connected(conn, bound.id, reg)
-    if deps.directory.is_connected(bound.id):
+        return await nodes.connected(conn, bound.id, reg, session_id)
+    if _online(deps, bound):
         count = await node_api_keys.increment_takeover(
             conn, locked.id, dt.timedelta(seconds=settings.takeover_window_s)
         )
@@ -117,7 +137,7 @@ async def _bind(deps: GatewayDeps, conn: asyncpg.Connection, key: NodeApiKey, ms
             f"for this one (attempt {count} of {settings.takeover_limit}; further attempts "
             "block the key)",
         )
-    node = await nodes.connected(conn, bound.id, reg)
+    node = await nodes.connected(conn, bound.id, reg, session_id)
     await node_api_keys.reset_takeover_count(conn, locked.id)
     epoch = await op_log.start_epoch(conn, node.id, msg.last_acked_seq)
     log.info(
@@ -139,6 +159,7 @@ async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
             f"this hive speaks {PROTOCOL_VERSION}",
         )
     settings = deps.settings
+    session_id = uuid.uuid4()
     failure: AuthFailure | None = None
     async with deps.db.transaction() as conn:
         try:
@@ -148,7 +169,7 @@ async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
         except Unauthorized as exc:
             raise AuthFailure(ErrorCode.AUTH_FAILED, exc.detail) from None
         try:
-            node = await _bind(deps, conn, key, msg)
+            node = await _bind(deps, conn, key, msg, session_id)
         except AuthFailure as exc:
             failure = exc  # commit the takeover count / block, then refuse
         else:
@@ -166,6 +187,7 @@ async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
         activity_cursors=MappingProxyType({c.project_id: c.seq for c in msg.activity_cursors}),
         linked_at_auth=tuple(link.project_id for link in links),
         features=frozenset(msg.features),
+        session_id=session_id,
     )
     result = AuthResult(
         node_id=node.id,

@@ -17,11 +17,13 @@ import structlog
 from vk_hive.errors import LinkAlreadyExists
 from vk_hive.gateway.activity import ActivityStreams
 from vk_hive.gateway.apply import apply_batch
+from vk_hive.gateway.assigns import deliver_here
 from vk_hive.gateway.auth import link_info
 from vk_hive.gateway.digest import digest_result
 from vk_hive.gateway.frames import error
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.ports import GatewayDeps, Peer
+from vk_hive.gateway.statuses import announce_status
 from vk_hive.store.models import LocalProjectInfo, Node
 from vk_hive.store.repositories import (
     assignments,
@@ -44,7 +46,6 @@ from vk_shared.wire import (
     LinkProject,
     NodeMessage,
     NodeRemoved,
-    NodeStatusChanged,
     OpAck,
     OpBatch,
     ProjectsSync,
@@ -56,16 +57,6 @@ from vk_shared.wire import LocalProjectInfo as WireLocalProject
 __all__ = ["Handlers"]
 
 log = structlog.get_logger("vk_hive.gateway")
-
-
-def _status_message(node: Node) -> NodeStatusChanged:
-    return NodeStatusChanged(
-        node_id=node.id,
-        status=node.status,
-        name=node.name[:255] or None,
-        public_url=node.public_url[:4096] if node.public_url else None,
-        last_heartbeat_at=node.last_heartbeat_at,
-    )
 
 
 def _store_info(p: WireLocalProject) -> LocalProjectInfo:
@@ -99,37 +90,53 @@ class Handlers:
     # --- session lifecycle ---------------------------------------------------------------------
 
     async def after_auth(self) -> None:
-        """Announce the node and start its activity streams (replay from the sent cursors)."""
+        """Announce the node, push again the assignments it has not acknowledged (their
+        ``task_assign`` may have gone to a session that ended, here or on another hive
+        process), and start its activity streams (replay from the sent cursors)."""
+        node_id = self.node.node_id
+        self.deps.cluster.session_started(node_id, self.node.session_id)
         async with self.deps.db.acquire() as conn:
-            row = await nodes.find_by_id(conn, self.node.node_id)
+            row = await nodes.find_by_id(conn, node_id)
+            pending = await assignments.find_undelivered(conn, [node_id])
         if row is not None:
             self._broadcast_status(row)
+        for assignment_id in pending:
+            details, pushed = await deliver_here(self.deps.db, self.deps.directory, assignment_id)
+            if pushed and details is not None:
+                log.info(
+                    "dispatch.task_assign_sent",
+                    assignment_id=str(assignment_id),
+                    fencing_token=details.fencing_token,
+                    on_connect=True,
+                )
         for project_id in self.node.linked_at_auth:
             self._subscribe(project_id)
 
     async def on_disconnect(self) -> None:
-        """Unregister; mark the node offline unless a newer session of it took over."""
+        """Unregister; mark the node offline unless a newer session of it took over (here or
+        on another hive process)."""
         self.streams.close()
-        if not self.deps.directory.unregister(self.peer) or self.deregistered:
-            return
         node_id = self.node.node_id
-        async with self.deps.db.acquire() as conn:
+        row = None
+        if not self.deregistered:
+            # The table first, then the registry: once a session is gone from the registry, the
+            # table no longer names it the node's current one (auth's online check reads both).
             try:
-                row = await nodes.heartbeat(conn, node_id, NodeStatus.OFFLINE)
-            except Exception as exc:  # the node may have been deleted meanwhile
-                log.info("session.offline_skipped", node_id=str(node_id), error=str(exc))
-                return
+                async with self.deps.db.acquire() as conn:
+                    row = await nodes.disconnected(conn, node_id, self.node.session_id)
+            finally:
+                self.deps.directory.unregister(self.peer)
+        if row is None:
+            log.info("session.ended_after_takeover", node_id=str(node_id))
+            return
         log.info("session.disconnected", node_id=str(node_id))
         self._broadcast_status(row)
 
     def _broadcast_status(self, row: Node) -> None:
         """``node_status`` to the organization's other connected nodes and its user stream
-        sessions (coalesced per peer and per session)."""
-        msg = _status_message(row)
-        for other in self.deps.directory.for_org(row.organization_id, exclude=[row.id]):
-            other.push_status(msg)
-        for watcher in self.deps.watchers.for_org(row.organization_id):
-            watcher.push_status(msg)
+        sessions (coalesced per peer and per session), on every hive process."""
+        announce_status(self.deps.directory, self.deps.watchers, row)
+        self.deps.cluster.status_changed(row.id)
 
     def _subscribe(self, project_id: uuid.UUID) -> None:
         """Stream the project's activity to the node from its cursor sent in ``auth``."""
@@ -264,10 +271,7 @@ class Handlers:
             others = await project_links.get_linked_node_ids(conn, msg.project_id)
         assert link is not None
         update = ProjectSync(link=link_info(link), is_new=True)
-        for other_id in others:
-            other = self.deps.directory.get(other_id)
-            if other is not None and other_id != node_id:
-                other.push(update)
+        self._push_to([o for o in others if o != node_id], update)
         if msg.project_id not in self.streams.projects():
             self._subscribe(msg.project_id)
 
@@ -281,11 +285,7 @@ class Handlers:
             await node_local_projects.unlink_from_swarm(conn, node_id, link.local_project_id)
             others = await project_links.get_linked_node_ids(conn, msg.project_id)
         self._unsubscribe(msg.project_id)
-        update = ProjectSync(link=link_info(link), is_new=False)
-        for other_id in others:
-            other = self.deps.directory.get(other_id)
-            if other is not None:
-                other.push(update)
+        self._push_to(others, ProjectSync(link=link_info(link), is_new=False))
 
     async def _deregister(self, msg: Deregister) -> None:
         node_id = self.node.node_id
@@ -295,6 +295,22 @@ class Handlers:
         self.deps.directory.unregister(self.peer)
         reason = (msg.reason or "deregistered")[:4096]
         log.info("session.deregistered", node_id=str(node_id))
-        for other in self.deps.directory.for_org(self.node.organization_id, exclude=[node_id]):
-            other.push(NodeRemoved(node_id=node_id, reason=reason))
+        removed = NodeRemoved(node_id=node_id, reason=reason)
+        org = self.node.organization_id
+        for other in self.deps.directory.for_org(org, exclude=[node_id]):
+            other.push(removed)
+        self.deps.cluster.deliver(removed, organization_id=org, exclude=node_id)
         self.peer.close(1000, "deregistered")
+
+    def _push_to(self, node_ids: list[uuid.UUID], msg: ProjectSync) -> None:
+        """``msg`` to these nodes: those connected here directly, the others through the hive
+        process that serves them."""
+        elsewhere: list[uuid.UUID] = []
+        for other_id in node_ids:
+            other = self.deps.directory.get(other_id)
+            if other is not None:
+                other.push(msg)
+            else:
+                elsewhere.append(other_id)
+        if elsewhere:
+            self.deps.cluster.deliver(msg, node_ids=elsewhere)

@@ -31,6 +31,9 @@ class NodeIdentity:
     """The swarm projects the node linked when it authenticated (their streams start at once)."""
     features: frozenset[str] = frozenset()
     """The optional protocol behaviours the node announced in ``auth`` (``vk_shared.protocol``)."""
+    session_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    """This connection: the node's current session (``nodes.session_id``) until another one of
+    the same node authenticates, on this hive process or another."""
 
     @property
     def takes_ack_tasks(self) -> bool:

@@ -10,12 +10,15 @@
   process by organization, project and followed execution process
   (:class:`~vk_hive.gateway.watchers.WatcherRegistry`): the fan-out offers them the events and
   log notifications it offers nodes, and node status changes reach them too.
+- :class:`Cluster`: the other hive processes over the same database
+  (:class:`~vk_hive.gateway.cluster.ClusterLink`): what a process decided for a node whose
+  session lives elsewhere, and the node events every process must hear of.
 - :class:`GatewayDeps`: what handlers, the fan-out and the dispatcher need from the hive
-  (database, settings, metrics, directory, watchers) — passed down, never reached through.
+  (database, settings, metrics, directory, watchers, cluster) — passed down, never reached
+  through.
 
 Nothing here imports another gateway module but :mod:`.identity`, so every gateway module may
-depend on these without a cycle; a later router between hive processes implements
-:class:`Peer` and :class:`Directory` for nodes connected elsewhere.
+depend on these without a cycle.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from vk_hive.store.db import Database
 from vk_hive.store.models import ActivityEvent
 from vk_shared.wire import NodeStatusChanged, WireStruct
 
-__all__ = ["Directory", "GatewayDeps", "Outgoing", "Peer", "Watcher", "Watchers"]
+__all__ = ["Cluster", "Directory", "GatewayDeps", "Outgoing", "Peer", "Watcher", "Watchers"]
 
 
 class Outgoing(Protocol):
@@ -215,6 +218,67 @@ class _NoWatchers:
         return self._never
 
 
+class Cluster(Protocol):
+    """The other hive processes sharing the database. Every call returns at once; delivery is
+    best effort (PostgreSQL notifications), and each thing sent has a second path that does not
+    depend on it (docs/architecture.md, "Several hive processes")."""
+
+    def assign(self, node_id: uuid.UUID, assignment_id: uuid.UUID) -> None:
+        """Push ``task_assign`` from the process that serves the node's session."""
+        ...
+
+    def deliver(
+        self,
+        msg: WireStruct,
+        *,
+        node_ids: Iterable[uuid.UUID] = (),
+        organization_id: uuid.UUID | None = None,
+        exclude: uuid.UUID | None = None,
+    ) -> None:
+        """Push ``msg`` to the named nodes, or to every node of the organization but
+        ``exclude``, wherever they are connected."""
+        ...
+
+    def status_changed(self, node_id: uuid.UUID) -> None:
+        """The node's status changed: the other processes tell their sessions of its
+        organization."""
+        ...
+
+    def session_started(self, node_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        """The node authenticated with a new session: any older one ends, wherever it is."""
+        ...
+
+    def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
+        """Close the node's session wherever it is (its access was taken away)."""
+        ...
+
+
+class _SingleProcess:
+    """No other hive process (a gateway built without a cluster link)."""
+
+    def assign(self, node_id: uuid.UUID, assignment_id: uuid.UUID) -> None:
+        return None
+
+    def deliver(
+        self,
+        msg: WireStruct,
+        *,
+        node_ids: Iterable[uuid.UUID] = (),
+        organization_id: uuid.UUID | None = None,
+        exclude: uuid.UUID | None = None,
+    ) -> None:
+        return None
+
+    def status_changed(self, node_id: uuid.UUID) -> None:
+        return None
+
+    def session_started(self, node_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        return None
+
+    def disconnect(self, node_id: uuid.UUID, reason: str) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayDeps:
     """What the gateway's handlers and jobs use, built once the database is open."""
@@ -224,3 +288,4 @@ class GatewayDeps:
     metrics: HiveMetrics
     directory: Directory
     watchers: Watchers = field(default_factory=_NoWatchers)
+    cluster: Cluster = field(default_factory=_SingleProcess)

@@ -35,6 +35,8 @@ class Node(msgspec.Struct, kw_only=True):
     disconnected_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    session_id: uuid.UUID | None = None
+    """The node's current control-channel session (on whichever hive process); None offline."""
 
 
 class NodeRegistration(msgspec.Struct, kw_only=True):
@@ -245,6 +247,8 @@ class DispatchDetails(msgspec.Struct, kw_only=True):
     executor: str
     base_branch: str
     lease_ttl_ms: int
+    node_session_id: uuid.UUID | None = None
+    """The node's current session (on whichever hive process); None while it is offline."""
 
 
 class LinkSyncInfo(msgspec.Struct, kw_only=True):

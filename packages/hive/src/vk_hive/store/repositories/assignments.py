@@ -173,8 +173,10 @@ async def find_dispatch_details(
             t.title, t.description, t.executor,
             COALESCE(lp.default_branch, 'main') AS base_branch,
             GREATEST(1, floor(extract(epoch FROM a.lease_expires_at - now()) * 1000))::bigint
-                AS lease_ttl_ms
+                AS lease_ttl_ms,
+            n.session_id AS node_session_id
         FROM node_task_assignments a
+        JOIN nodes n ON n.id = a.node_id
         JOIN shared_tasks t ON t.id = a.task_id
         JOIN swarm_project_nodes l ON l.id = a.node_project_id
         LEFT JOIN node_local_projects lp
@@ -184,6 +186,22 @@ async def find_dispatch_details(
         assignment_id,
     )
     return None if row is None else from_row(DispatchDetails, row)
+
+
+async def find_undelivered(conn: asyncpg.Connection, node_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Active assignments of these nodes under a live lease that no node op has acknowledged
+    yet (no local attempt, execution still pending): their ``task_assign`` may not have
+    arrived, and is pushed again when the node connects (a node ignores a repeat)."""
+    rows = await conn.fetch(
+        """
+        SELECT id FROM node_task_assignments
+        WHERE node_id = ANY($1::uuid[]) AND completed_at IS NULL AND lease_expires_at > now()
+          AND local_attempt_id IS NULL AND execution_status = 'pending'
+        ORDER BY assigned_at, id
+        """,
+        node_ids,
+    )
+    return [r["id"] for r in rows]
 
 
 async def reclaim_expired_leases(

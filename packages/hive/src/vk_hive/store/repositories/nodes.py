@@ -13,19 +13,22 @@ from vk_hive.store.models import Node, NodeRegistration, NodeStatusEntry, from_r
 from vk_shared.status import NodeStatus
 
 _COLUMNS = """id, organization_id, name, machine_id, status, capabilities, public_url,
-    last_heartbeat_at, connected_at, disconnected_at, created_at, updated_at"""
+    last_heartbeat_at, connected_at, disconnected_at, created_at, updated_at, session_id"""
 
 
 async def create(
-    conn: asyncpg.Connection, organization_id: uuid.UUID, reg: NodeRegistration
+    conn: asyncpg.Connection,
+    organization_id: uuid.UUID,
+    reg: NodeRegistration,
+    session_id: uuid.UUID | None = None,
 ) -> Node:
     """Insert a new node, online (a key's first use). Never looks for an existing node: what a
     node says about itself (machine id, name) is metadata, not identity (DESIGN.md §10)."""
     row = await conn.fetchrow(
         f"""
         INSERT INTO nodes (organization_id, name, machine_id, capabilities, public_url,
-                           status, connected_at, last_heartbeat_at)
-        VALUES ($1, $2, $3, $4, $5, 'online', now(), now())
+                           status, connected_at, last_heartbeat_at, session_id)
+        VALUES ($1, $2, $3, $4, $5, 'online', now(), now(), $6)
         RETURNING {_COLUMNS}
         """,
         organization_id,
@@ -33,17 +36,24 @@ async def create(
         reg.machine_id,
         reg.capabilities,
         reg.public_url,
+        session_id,
     )
     return from_row(Node, row)
 
 
-async def connected(conn: asyncpg.Connection, node_id: uuid.UUID, reg: NodeRegistration) -> Node:
-    """Mark the node online with the details of the instance that just authenticated as it."""
+async def connected(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    reg: NodeRegistration,
+    session_id: uuid.UUID | None = None,
+) -> Node:
+    """Mark the node online with the details of the instance that just authenticated as it;
+    ``session_id`` becomes its current session."""
     row = await conn.fetchrow(
         f"""
         UPDATE nodes SET name = $2, machine_id = $3, capabilities = $4, public_url = $5,
             status = 'online', connected_at = now(), last_heartbeat_at = now(),
-            disconnected_at = NULL
+            disconnected_at = NULL, session_id = $6
         WHERE id = $1
         RETURNING {_COLUMNS}
         """,
@@ -52,6 +62,7 @@ async def connected(conn: asyncpg.Connection, node_id: uuid.UUID, reg: NodeRegis
         reg.machine_id,
         reg.capabilities,
         reg.public_url,
+        session_id,
     )
     if row is None:
         raise NotFound(f"node {node_id} not found")
@@ -106,11 +117,47 @@ async def heartbeat(conn: asyncpg.Connection, node_id: uuid.UUID, status: NodeSt
     return from_row(Node, row)
 
 
+async def disconnected(
+    conn: asyncpg.Connection, node_id: uuid.UUID, session_id: uuid.UUID
+) -> Node | None:
+    """Mark the node offline as its session ``session_id`` ends — only if that is still its
+    current session (None otherwise: it connected again, here or to another hive process, or
+    was deleted)."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE nodes SET status = 'offline', last_heartbeat_at = now(), disconnected_at = now(),
+            session_id = NULL
+        WHERE id = $1 AND session_id = $2
+        RETURNING {_COLUMNS}
+        """,
+        node_id,
+        session_id,
+    )
+    return None if row is None else from_row(Node, row)
+
+
+async def current_sessions(
+    conn: asyncpg.Connection, node_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Each existing node's current session id (a missing node is left out)."""
+    rows = await conn.fetch(
+        "SELECT id, session_id FROM nodes WHERE id = ANY($1::uuid[])", list(node_ids)
+    )
+    return {r["id"]: r["session_id"] for r in rows}
+
+
+async def find_by_ids(conn: asyncpg.Connection, node_ids: Sequence[uuid.UUID]) -> list[Node]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM nodes WHERE id = ANY($1::uuid[])", list(node_ids)
+    )
+    return from_rows(Node, rows)
+
+
 async def mark_stale_offline(conn: asyncpg.Connection, threshold: dt.timedelta) -> list[uuid.UUID]:
     """Online/busy nodes whose last heartbeat is older than now() - threshold go offline."""
     rows = await conn.fetch(
         """
-        UPDATE nodes SET status = 'offline', disconnected_at = now()
+        UPDATE nodes SET status = 'offline', disconnected_at = now(), session_id = NULL
         WHERE status IN ('online', 'busy')
           AND (last_heartbeat_at IS NULL OR last_heartbeat_at < now() - $1::interval)
         RETURNING id
