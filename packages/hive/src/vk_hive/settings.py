@@ -112,6 +112,9 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # leader marks offline the nodes whose heartbeat is older than ``heartbeat_timeout_s`` (a
     # hive process that died leaves its nodes "online" in the table until then).
     leader_check_s: Seconds = 2.0
+    # A node that disconnects is announced offline (to other nodes and the boards) only after
+    # this grace, and not at all if it reconnected meanwhile (the table marks it offline at once).
+    status_offline_grace_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 2.0
     stale_node_sweep_s: Seconds = 15.0
     # ``vk-hive serve`` worker processes sharing the listening socket (1: serve in this process).
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1

@@ -186,12 +186,17 @@ async def test_second_connection_replaces_the_first(world: World) -> None:
     assert str(node.status) == "online"
 
 
-async def test_node_status_reaches_only_the_orgs_other_nodes(world: World) -> None:
-    """node_status pushes (online, offline) go to other nodes of the same organization only."""
+async def test_node_status_reaches_the_nodes_sharing_a_project_and_nobody_else(
+    world: World,
+) -> None:
+    """node_status pushes (online, offline after the grace) go to the nodes that link one of the
+    node's projects; a node of the organization on another project and a node of another
+    organization get none."""
     watcher = await world.node()
+    elsewhere = await world.node(project_id=await world.project("elsewhere"))
     other_org = await world.other_org()
     stranger = await world.node(api_key=await world.api_key(other_org), link=False)
-    newcomer = await world.node(link=False)
+    newcomer = await world.node()
     online = await watcher.client.expect(
         NodeStatusChanged, where=lambda m: m.node_id == newcomer.id
     )
@@ -201,8 +206,28 @@ async def test_node_status_reaches_only_the_orgs_other_nodes(world: World) -> No
         NodeStatusChanged, where=lambda m: m.node_id == newcomer.id and m.status == "offline"
     )
     assert offline.status == "offline"
-    seen = await stranger.client.drain(0.2)
-    assert not [m for m in seen if isinstance(m, NodeStatusChanged)]
+    for bystander in (elsewhere, stranger):
+        seen = await bystander.client.drain(0.2)
+        assert not [
+            m for m in seen if isinstance(m, NodeStatusChanged) and m.node_id == newcomer.id
+        ]
+
+
+async def test_a_node_reconnecting_within_the_grace_is_never_announced_offline(
+    world: World,
+) -> None:
+    key = await world.api_key()
+    watcher = await world.node()
+    flapping = await world.node(api_key=key, machine_id="flap")
+    await watcher.client.expect(NodeStatusChanged, where=lambda m: m.node_id == flapping.id)
+    await flapping.client.close()
+    await world.node(api_key=key, machine_id="flap")
+    await asyncio.sleep(world.settings.status_offline_grace_s + 0.5)
+    seen = await watcher.client.drain(0.2)
+    statuses = [
+        m.status for m in seen if isinstance(m, NodeStatusChanged) and m.node_id == flapping.id
+    ]
+    assert "offline" not in statuses
 
 
 async def test_client_helper_reports_close(world: World) -> None:

@@ -12,8 +12,8 @@ Messages:
 - ``assign``: the process serving the node reads the assignment and pushes ``task_assign``;
 - ``deliver``: a hive → node message (``task_cancel``, ``lease_revoked``, ``project_sync``,
   ``label_sync``, ``node_removed``) for named nodes or for an organization's nodes;
-- ``status``: nodes whose status changed; each process reads them (one query for the changes
-  of a short window) and tells its sessions of their organizations;
+- ``status``: nodes whose status changed; each process announces them to its own sessions
+  (:class:`~vk_hive.gateway.statuses.StatusAnnouncer`: read from the table in batches);
 - ``session``: a node authenticated with a new session; an older session of it ends wherever it
   is (a node never has two live sessions for long);
 - ``disconnect``: the node's access was taken away; its session is closed.
@@ -41,7 +41,7 @@ import structlog
 
 from vk_hive.gateway.assigns import deliver_here
 from vk_hive.gateway.ports import Directory, Watchers
-from vk_hive.gateway.statuses import announce_status
+from vk_hive.gateway.statuses import StatusAnnouncer
 from vk_hive.store.db import Database
 from vk_hive.store.repositories import assignments, nodes
 from vk_shared.codec import ProtocolError, decode_hive_message
@@ -54,8 +54,8 @@ log = structlog.get_logger("vk_hive.gateway.cluster")
 CHANNEL = "vk_gateway"
 MAX_PAYLOAD = 7900
 """PostgreSQL refuses a notification payload of 8000 bytes or more."""
-STATUS_BATCH_S = 0.05
-"""Status changes heard within this window are read in one query."""
+STATUS_IDS_PER_MESSAGE = 150
+"""Node ids per ``status`` message (its payload stays under :data:`MAX_PAYLOAD`)."""
 CLOSE_MOVED = 1000
 
 
@@ -77,7 +77,7 @@ class _Deliver(_Message, frozen=True, tag="deliver"):
 
 
 class _Status(_Message, frozen=True, tag="status"):
-    node: uuid.UUID
+    nodes: list[uuid.UUID]
 
 
 class _Session(_Message, frozen=True, tag="session"):
@@ -107,7 +107,7 @@ class ClusterLink:
         self._watchers = watchers
         self._outgoing: list[str] = []
         self._wake = asyncio.Event()
-        self._statuses: set[uuid.UUID] = set()
+        self.statuses = StatusAnnouncer(db, directory, watchers, self._publish_statuses)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
         self.sent = 0
@@ -117,8 +117,10 @@ class ClusterLink:
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="vk-hive-cluster-send")
+        self.statuses.start()
 
     async def stop(self) -> None:
+        await self.statuses.stop()
         tasks = [t for t in (self._sender, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -154,8 +156,13 @@ class ClusterLink:
             )
         )
 
-    def status_changed(self, node_id: uuid.UUID) -> None:
-        self._queue(_Status(origin=self.process_id, node=node_id))
+    def status_changed(self, node_id: uuid.UUID, *, after_s: float = 0.0) -> None:
+        self.statuses.note(node_id, after_s=after_s)
+
+    def _publish_statuses(self, node_ids: list[uuid.UUID]) -> None:
+        for i in range(0, len(node_ids), STATUS_IDS_PER_MESSAGE):
+            chunk = node_ids[i : i + STATUS_IDS_PER_MESSAGE]
+            self._queue(_Status(origin=self.process_id, nodes=chunk))
 
     def session_started(self, node_id: uuid.UUID, session_id: uuid.UUID) -> None:
         self._queue(_Session(origin=self.process_id, node=node_id, session=session_id))
@@ -211,9 +218,8 @@ class ClusterLink:
             case _Deliver():
                 self._deliver_here(msg)
             case _Status():
-                self._statuses.add(msg.node)
-                if len(self._statuses) == 1:
-                    self._spawn(self._announce_statuses())
+                for node_id in msg.nodes:
+                    self.statuses.note(node_id, publish=False)
             case _Session():
                 peer = self._directory.get(msg.node)
                 if peer is not None and peer.node.session_id != msg.session:
@@ -254,18 +260,6 @@ class ClusterLink:
                 peer.push_urgent(wire)
             else:
                 peer.push(wire)
-
-    async def _announce_statuses(self) -> None:
-        await asyncio.sleep(STATUS_BATCH_S)
-        changed, self._statuses = list(self._statuses), set()
-        try:
-            async with self._db.acquire() as conn:
-                rows = await nodes.find_by_ids(conn, changed)
-        except Exception as exc:
-            log.warning("cluster.status_read_failed", error=type(exc).__name__)
-            return
-        for row in rows:
-            announce_status(self._directory, self._watchers, row)
 
     # --- after the listener (re)connected -----------------------------------------------------
 

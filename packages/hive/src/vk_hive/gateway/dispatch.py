@@ -14,7 +14,6 @@ from vk_hive.api.dispatch import dispatch_task
 from vk_hive.errors import DomainError
 from vk_hive.gateway.assigns import deliver_here
 from vk_hive.gateway.ports import GatewayDeps
-from vk_hive.gateway.statuses import announce_status
 from vk_hive.store.models import Assignment, Label
 from vk_hive.store.repositories import assignments, nodes, shared_tasks
 from vk_shared.status import TaskStatus
@@ -107,11 +106,9 @@ class Dispatcher:
         timeout = dt.timedelta(seconds=self._deps.settings.heartbeat_timeout_s)
         async with self._deps.db.acquire() as conn:
             stale = await nodes.mark_stale_offline(conn, timeout)
-            rows = await nodes.find_by_ids(conn, stale) if stale else []
-        for row in rows:
-            log.info("node.stale_offline", node_id=str(row.id))
-            announce_status(self._directory, self._deps.watchers, row)
-            self._cluster.status_changed(row.id)
+        for node_id in stale:
+            log.info("node.stale_offline", node_id=str(node_id))
+            self._cluster.status_changed(node_id)
         return len(stale)
 
     async def redispatch(self, task_id: uuid.UUID) -> Assignment | None:

@@ -23,8 +23,7 @@ from vk_hive.gateway.digest import digest_result
 from vk_hive.gateway.frames import error
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.ports import GatewayDeps, Peer
-from vk_hive.gateway.statuses import announce_status
-from vk_hive.store.models import LocalProjectInfo, Node
+from vk_hive.store.models import LocalProjectInfo
 from vk_hive.store.repositories import (
     assignments,
     node_local_projects,
@@ -99,7 +98,7 @@ class Handlers:
             row = await nodes.find_by_id(conn, node_id)
             pending = await assignments.find_undelivered(conn, [node_id])
         if row is not None:
-            self._broadcast_status(row)
+            self.deps.cluster.status_changed(node_id)
         for assignment_id in pending:
             details, pushed = await deliver_here(self.deps.db, self.deps.directory, assignment_id)
             if pushed and details is not None:
@@ -130,13 +129,8 @@ class Handlers:
             log.info("session.ended_after_takeover", node_id=str(node_id))
             return
         log.info("session.disconnected", node_id=str(node_id))
-        self._broadcast_status(row)
-
-    def _broadcast_status(self, row: Node) -> None:
-        """``node_status`` to the organization's other connected nodes and its user stream
-        sessions (coalesced per peer and per session), on every hive process."""
-        announce_status(self.deps.directory, self.deps.watchers, row)
-        self.deps.cluster.status_changed(row.id)
+        # Announced after a grace: a node that reconnects meanwhile is never shown offline.
+        self.deps.cluster.status_changed(node_id, after_s=self.deps.settings.status_offline_grace_s)
 
     def _subscribe(self, project_id: uuid.UUID) -> None:
         """Stream the project's activity to the node from its cursor sent in ``auth``."""
@@ -179,7 +173,7 @@ class Handlers:
         await self.peer.send(HeartbeatAck(server_time=self.deps.settings.wall_now()))
         if msg.status != self.status:
             self.status = msg.status
-            self._broadcast_status(row)
+            self.deps.cluster.status_changed(row.id)
 
     async def _op_batch(self, msg: OpBatch) -> None:
         try:
@@ -272,6 +266,7 @@ class Handlers:
         assert link is not None
         update = ProjectSync(link=link_info(link), is_new=True)
         self._push_to([o for o in others if o != node_id], update)
+        self.deps.cluster.status_changed(node_id)  # the project's nodes learn its status
         if msg.project_id not in self.streams.projects():
             self._subscribe(msg.project_id)
 

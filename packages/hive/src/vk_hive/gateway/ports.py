@@ -219,9 +219,10 @@ class _NoWatchers:
 
 
 class Cluster(Protocol):
-    """The other hive processes sharing the database. Every call returns at once; delivery is
-    best effort (PostgreSQL notifications), and each thing sent has a second path that does not
-    depend on it (docs/architecture.md, "Several hive processes")."""
+    """This hive process among those sharing the database (status announcements included).
+    Every call returns at once; delivery is best effort (PostgreSQL notifications), and each
+    thing sent has a second path that does not depend on it (docs/architecture.md, "Several
+    hive processes")."""
 
     def assign(self, node_id: uuid.UUID, assignment_id: uuid.UUID) -> None:
         """Push ``task_assign`` from the process that serves the node's session."""
@@ -239,9 +240,10 @@ class Cluster(Protocol):
         ``exclude``, wherever they are connected."""
         ...
 
-    def status_changed(self, node_id: uuid.UUID) -> None:
-        """The node's status changed: the other processes tell their sessions of its
-        organization."""
+    def status_changed(self, node_id: uuid.UUID, *, after_s: float = 0.0) -> None:
+        """The node's status may have changed: announce it, as the table has it ``after_s``
+        seconds from now (or at the next batch), to the sessions of every hive process
+        (:mod:`vk_hive.gateway.statuses`)."""
         ...
 
     def session_started(self, node_id: uuid.UUID, session_id: uuid.UUID) -> None:
@@ -269,7 +271,7 @@ class _SingleProcess:
     ) -> None:
         return None
 
-    def status_changed(self, node_id: uuid.UUID) -> None:
+    def status_changed(self, node_id: uuid.UUID, *, after_s: float = 0.0) -> None:
         return None
 
     def session_started(self, node_id: uuid.UUID, session_id: uuid.UUID) -> None:

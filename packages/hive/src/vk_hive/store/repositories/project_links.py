@@ -212,6 +212,20 @@ async def get_linked_node_ids(
     return [r["node_id"] for r in rows]
 
 
+async def linked_projects(
+    conn: asyncpg.Connection, node_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The swarm projects each of these nodes links."""
+    rows = await conn.fetch(
+        "SELECT node_id, swarm_project_id FROM swarm_project_nodes WHERE node_id = ANY($1::uuid[])",
+        node_ids,
+    )
+    linked: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in rows:
+        linked.setdefault(row["node_id"], []).append(row["swarm_project_id"])
+    return linked
+
+
 async def find_nodes_for_dispatch(
     conn: asyncpg.Connection, swarm_project_id: uuid.UUID
 ) -> list[DispatchTarget]:
