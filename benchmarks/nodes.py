@@ -354,7 +354,7 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
     from vk_node.store.repositories import tasks as tasks_repo
     from vk_shared.status import NodeTaskStatus
 
-    async with node.store.transaction() as conn:
+    async def body(conn: Any) -> int:
         await tasks_repo.update(
             conn,
             node.task_ids[k % len(node.task_ids)],
@@ -364,6 +364,10 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
             parent_task_id=None,
         )
         return await outbox.last_seq(conn)
+
+    # One transaction, one round trip to the store's writer thread (Store.write).
+    result: int = await node.store.write(body)
+    return result
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:

@@ -104,7 +104,8 @@ async def create_task(
     parent_task_id: UUID | None,
 ) -> Task:
     check_text_size(title, description)
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> Task:
         await projects_repo.get(conn, project_id)
         if parent_task_id is not None:
             await _check_parent(conn, project_id, None, parent_task_id)
@@ -117,32 +118,36 @@ async def create_task(
             parent_task_id=parent_task_id,
         )
 
+    return await store.write(body)
+
 
 async def update_task(store: Store, task_id: UUID, changes: TaskChanges) -> Task:
-    async with store.transaction() as conn:
-        task = await tasks_repo.get(conn, task_id)
-        project = await projects_repo.get(conn, task.project_id)
-        status = task.status if changes.status is msgspec.UNSET else changes.status
-        check_transition(project, task.status, status)
-        parent = task.parent_task_id
-        if changes.parent_task_id is not msgspec.UNSET:
-            parent = changes.parent_task_id
-            if parent is not None and parent != task.parent_task_id:
-                await _check_parent(conn, task.project_id, task.id, parent)
-        title = task.title if changes.title is msgspec.UNSET else changes.title
-        description = (
-            task.description if changes.description is msgspec.UNSET else changes.description
-        )
-        if title != task.title or description != task.description:
-            check_text_size(title, description)
-        return await tasks_repo.update(
-            conn,
-            task_id,
-            title=title,
-            description=description,
-            status=status,
-            parent_task_id=parent,
-        )
+    """Apply ``changes`` (one transaction, one round trip to the writer)."""
+    return await store.write(lambda conn: _update_task(conn, task_id, changes))
+
+
+async def _update_task(conn: aiosqlite.Connection, task_id: UUID, changes: TaskChanges) -> Task:
+    task = await tasks_repo.get(conn, task_id)
+    project = await projects_repo.get(conn, task.project_id)
+    status = task.status if changes.status is msgspec.UNSET else changes.status
+    check_transition(project, task.status, status)
+    parent = task.parent_task_id
+    if changes.parent_task_id is not msgspec.UNSET:
+        parent = changes.parent_task_id
+        if parent is not None and parent != task.parent_task_id:
+            await _check_parent(conn, task.project_id, task.id, parent)
+    title = task.title if changes.title is msgspec.UNSET else changes.title
+    description = task.description if changes.description is msgspec.UNSET else changes.description
+    if title != task.title or description != task.description:
+        check_text_size(title, description)
+    return await tasks_repo.update(
+        conn,
+        task_id,
+        title=title,
+        description=description,
+        status=status,
+        parent_task_id=parent,
+    )
 
 
 async def _subtree(conn: aiosqlite.Connection, task_id: UUID) -> list[UUID]:

@@ -1,0 +1,158 @@
+"""One-hop write transactions: a whole transaction body on the writer thread, in one round trip.
+
+Each aiosqlite statement is a round trip between the event loop and the connection's thread
+(a queue put, a thread wake-up, a ``call_soon_threadsafe`` back), which costs more than the
+statements of a typical write: a task update with its outbox op took six of them. A
+:class:`WriteThread` owns a plain :mod:`sqlite3` connection on a dedicated thread and runs a
+transaction's body there — ``BEGIN IMMEDIATE``, the body, ``COMMIT`` — so the loop waits once.
+
+The body is an ordinary ``async def`` written against the repositories. It receives an
+:class:`InlineConnection`, whose statements run synchronously on the thread and complete without
+suspending, so the coroutine runs to its end in a single ``send()`` (:func:`drive`). A body that
+awaits anything else (a lock, a sleep, I/O) would have to suspend; it is stopped, rolled back and
+reported as a ``RuntimeError`` — such a body belongs in ``Store.transaction()``.
+
+The connection offers exactly what :mod:`vk_node.store.sql` and the outbox use of an aiosqlite
+connection (``execute`` as an awaitable/async context manager with ``rowcount``,
+``execute_fetchall``, ``in_transaction``; ``set_trace_callback`` for tests), so the repositories
+serve both paths unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+from vk_node.store.signals import take_enqueued
+
+__all__ = ["InlineConnection", "WriteBody", "WriteThread", "drive"]
+
+T = TypeVar("T")
+
+WriteBody = Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]
+"""A transaction body: called with the writer connection, awaited (driven) on the writer thread."""
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end and return its value."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise RuntimeError(
+        f"a one-hop write awaited {yielded!r}; only store statements may be awaited there "
+        "(use Store.transaction() for a body that waits on anything else)"
+    )
+
+
+class _Done:
+    """A finished statement: awaitable (the cursor) and an async context manager like
+    aiosqlite's ``Connection.execute`` result."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def __await__(self) -> Generator[Any, None, sqlite3.Cursor]:
+        yield from ()  # a generator that returns at once: awaiting it never suspends
+        return self._cursor
+
+    async def __aenter__(self) -> sqlite3.Cursor:
+        return self._cursor
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType
+    ) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """The writer thread's connection as the repositories see it (see the module docstring).
+    Only to be used on the writer thread, inside :meth:`WriteThread.run`."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._raw.in_transaction
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Done:
+        return _Done(self._raw.execute(sql, parameters))
+
+    async def execute_fetchall(
+        self, sql: str, parameters: Sequence[Any] = ()
+    ) -> Iterable[sqlite3.Row]:
+        return self._raw.execute(sql, parameters).fetchall()
+
+    async def set_trace_callback(self, handler: Callable[[str], object] | None) -> None:
+        self._raw.set_trace_callback(handler)
+
+
+class WriteThread:
+    """A dedicated thread with its own writer connection; :meth:`run` executes one transaction.
+
+    The :class:`~vk_node.store.db.Store` serializes it with its other writer under one lock, so
+    the database still has one writer at a time."""
+
+    def __init__(self, executor: ThreadPoolExecutor, raw: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._raw = raw
+        self._conn = InlineConnection(raw)
+
+    @classmethod
+    async def open(cls, path: Path, setup: Callable[[sqlite3.Connection], None]) -> WriteThread:
+        """Open the connection on a new thread (``setup`` sets its pragmas there)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vk-store-writer")
+
+        def connect() -> sqlite3.Connection:
+            raw = sqlite3.connect(path, isolation_level=None)
+            try:
+                raw.row_factory = sqlite3.Row
+                setup(raw)
+            except BaseException:
+                raw.close()
+                raise
+            return raw
+
+        try:
+            raw = await asyncio.get_running_loop().run_in_executor(executor, connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, raw)
+
+    def run(self, body: WriteBody[T]) -> asyncio.Future[tuple[T, bool]]:
+        """Schedule one transaction of ``body``: its value and whether it appended outbox ops.
+        Once scheduled it runs to its end (commit or rollback) even if nobody awaits it."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, self._transaction, body)
+
+    def _transaction(self, body: WriteBody[T]) -> tuple[T, bool]:
+        raw, conn = self._raw, self._conn
+        typed = cast(aiosqlite.Connection, conn)
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            result = drive(body(typed))
+            raw.execute("COMMIT")
+        except BaseException:
+            take_enqueued(typed)
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+        return result, take_enqueued(typed)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._raw.close)
+        finally:
+            self._executor.shutdown(wait=False)
