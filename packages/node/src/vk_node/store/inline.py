@@ -21,10 +21,12 @@ serve both paths unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import SimpleQueue
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -98,21 +100,65 @@ class InlineConnection:
         self._raw.set_trace_callback(handler)
 
 
+class _Worker:
+    """One thread running calls in order; each result comes back through the caller's loop.
+
+    Leaner than a ``ThreadPoolExecutor`` (no ``concurrent.futures.Future`` chained to the asyncio
+    one, no idle semaphore): a call costs one queue put and one ``call_soon_threadsafe``."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
+            SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``fn()`` on the thread; it runs even if the returned future is cancelled."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._calls.put((future, fn))
+        return future
+
+    def stop(self) -> None:
+        """End the thread after the calls already queued."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            future, fn = item
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(), None)
+            except BaseException as exc:  # handed to the caller, like any other outcome
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+                future.get_loop().call_soon_threadsafe(_settle, future, *outcome)
+            del item, future, fn, outcome
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(result)
+    else:
+        future.set_exception(exc)
+
+
 class WriteThread:
     """A dedicated thread with its own writer connection; :meth:`run` executes one transaction.
 
     The :class:`~vk_node.store.db.Store` serializes it with its other writer under one lock, so
     the database still has one writer at a time."""
 
-    def __init__(self, executor: ThreadPoolExecutor, raw: sqlite3.Connection) -> None:
-        self._executor = executor
+    def __init__(self, worker: _Worker, raw: sqlite3.Connection) -> None:
+        self._worker = worker
         self._raw = raw
         self._conn = InlineConnection(raw)
 
     @classmethod
     async def open(cls, path: Path, setup: Callable[[sqlite3.Connection], None]) -> WriteThread:
         """Open the connection on a new thread (``setup`` sets its pragmas there)."""
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vk-store-writer")
+        worker = _Worker("vk-store-writer")
 
         def connect() -> sqlite3.Connection:
             raw = sqlite3.connect(path, isolation_level=None)
@@ -125,17 +171,16 @@ class WriteThread:
             return raw
 
         try:
-            raw = await asyncio.get_running_loop().run_in_executor(executor, connect)
+            raw = await worker.call(connect)
         except BaseException:
-            executor.shutdown(wait=False)
+            worker.stop()
             raise
-        return cls(executor, raw)
+        return cls(worker, raw)
 
     def run(self, body: WriteBody[T]) -> asyncio.Future[tuple[T, bool]]:
         """Schedule one transaction of ``body``: its value and whether it appended outbox ops.
         Once scheduled it runs to its end (commit or rollback) even if nobody awaits it."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, self._transaction, body)
+        return self._worker.call(lambda: self._transaction(body))
 
     def _transaction(self, body: WriteBody[T]) -> tuple[T, bool]:
         raw, conn = self._raw, self._conn
@@ -153,6 +198,6 @@ class WriteThread:
 
     async def close(self) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._raw.close)
+            await self._worker.call(self._raw.close)
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.stop()
