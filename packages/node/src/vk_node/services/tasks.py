@@ -8,6 +8,7 @@
   ``inprogress → done``); the others are the hive's (409). Setting the current status is a no-op.
 * Archiving takes the subtasks along and is refused while an attempt of any of them is running.
 * Deleting a task detaches its children (their change is queued for the hive like any edit).
+* Every write is one ``Store.write`` transaction: one round trip to the store's writer thread.
 * Title and description together hold at most ``MAX_TASK_TEXT_BYTES`` bytes of UTF-8 — the limit
   the hive applies to every task it learns — on create and on every edit (400), so a task the
   node accepts is never one the hive rejects.
@@ -186,25 +187,32 @@ async def archive_task(store: Store, task_id: UUID) -> tuple[Task, list[UUID]]:
     """Archive the task and its subtasks; 409 while one of them has a running attempt.
 
     Returns the task and the ids archived with it (whose worktrees the caller may remove)."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> tuple[Task, list[UUID]]:
         task = await tasks_repo.get(conn, task_id)
         ids = await _subtree(conn, task_id)
         await _refuse_if_running(conn, task.project_id, ids, "archiving")
         await tasks_repo.archive_many(conn, ids)
         return await tasks_repo.get(conn, task_id), ids
 
+    return await store.write(body)
+
 
 async def unarchive_task(store: Store, task_id: UUID) -> Task:
     """Unarchive the task (its subtasks stay as they are)."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> Task:
         await tasks_repo.unarchive_if_archived(conn, task_id)
         return await tasks_repo.get(conn, task_id)
+
+    return await store.write(body)
 
 
 async def delete_task(store: Store, task_id: UUID) -> None:
     """Delete the task (attempts and logs cascade); its children become top-level tasks.
     409 while the task has a running attempt."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> None:
         task = await tasks_repo.get(conn, task_id)
         await _refuse_if_running(conn, task.project_id, [task_id], "deleting")
         children = await tasks_repo.find_children_by_parent_id(conn, task_id)
@@ -212,3 +220,5 @@ async def delete_task(store: Store, task_id: UUID) -> None:
         for child in children:
             await outbox.enqueue_task_upsert(conn, child.id)
         await tasks_repo.delete(conn, task_id)
+
+    await store.write(body)
