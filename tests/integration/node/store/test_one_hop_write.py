@@ -1,17 +1,21 @@
 """``Store.write``: a whole transaction body in one round trip to the writer thread — commits,
 rolls back on errors, refuses a body that waits on anything but the store, stays serialized with
-``Store.transaction()``, survives the caller's cancellation and wakes the outbox listeners."""
+``Store.transaction()``, survives the caller's cancellation and wakes the outbox listeners; the
+WAL is checkpointed off the write path."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from uuid import uuid4
 
 import aiosqlite
 import pytest
 
 from vk_node.errors import NotFound
 from vk_node.store import Store, outbox
+from vk_node.store.db import CHECKPOINT_EVERY
 from vk_node.store.models import Project, Task
 from vk_node.store.repositories import projects, tasks
 from vk_node.store.sql import fetch_value
@@ -127,3 +131,23 @@ async def test_outbox_listeners_hear_only_committed_ops(store: Store) -> None:
     assert heard == [1]
     async with store.read() as conn:
         assert await outbox.backlog_count(conn) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_wal_is_checkpointed_in_the_background_every_few_commits(store: Store) -> None:
+    """After CHECKPOINT_EVERY commits a passive checkpoint copies the WAL into the database
+    file, though the WAL is far below wal_autocheckpoint (no commit checkpointed by itself)."""
+    p: Project = await store.write(lambda conn: _seed.project(conn, linked=False))
+    before = store.path.stat().st_size
+    for k in range(CHECKPOINT_EVERY):
+
+        async def body(conn: aiosqlite.Connection, k: int = k) -> None:
+            await tasks.create(
+                conn, uuid4(), project_id=p.id, title=f"t{k}", description="x" * 2000
+            )
+
+        await store.write(body)
+    deadline = time.monotonic() + 10
+    while store.path.stat().st_size <= before and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert store.path.stat().st_size > before + CHECKPOINT_EVERY * 2000

@@ -8,8 +8,11 @@ One :class:`Store` per database file holds three connections in autocommit mode:
   connection's thread.
 * the **one-hop writer** (:mod:`vk_node.store.inline`): ``await store.write(body)`` runs a whole
   transaction body on its own thread, ``BEGIN IMMEDIATE`` to ``COMMIT``, in one round trip — the
-  hot write paths (task create/update). It takes the same lock as ``transaction()``: one writer
-  at a time.
+  hot write paths (task writes of the API). It takes the same lock as ``transaction()``: one
+  writer at a time.
+
+A :class:`~vk_node.store.inline.Checkpointer` (its own connection and thread) runs a passive WAL
+checkpoint every ``CHECKPOINT_EVERY`` commits, off the write path.
 * the **reader**: ``async with store.read() as conn`` runs a deferred read transaction (one
   consistent WAL snapshot of committed data) under its own lock; reads never wait for writers.
 
@@ -30,7 +33,7 @@ from typing import TypeVar
 import aiosqlite
 
 from vk_node.store.files import secure_db_file
-from vk_node.store.inline import WriteBody, WriteThread
+from vk_node.store.inline import Checkpointer, WriteBody, WriteThread
 from vk_node.store.migrate import apply_migrations
 from vk_node.store.signals import take_enqueued
 
@@ -46,6 +49,10 @@ PRAGMAS: tuple[tuple[str, str], ...] = (
 """Per-connection pragmas (spec/node-store.md), set after the busy timeout and WAL mode."""
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+CHECKPOINT_EVERY = 64
+"""Write commits between two passive checkpoints: a task update adds ~14 WAL pages, so the WAL
+stays well below ``wal_autocheckpoint`` (2000 pages) and commits seldom checkpoint themselves."""
 
 T = TypeVar("T")
 
@@ -70,12 +77,12 @@ async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
     return conn
 
 
-async def _open_write_thread(path: Path, busy_timeout_ms: int) -> WriteThread:
+def _setup(busy_timeout_ms: int) -> Callable[[sqlite3.Connection], None]:
     def setup(raw: sqlite3.Connection) -> None:
         for statement in _setup_statements(busy_timeout_ms):
             raw.execute(statement)
 
-    return await WriteThread.open(path, setup)
+    return setup
 
 
 class Store:
@@ -87,6 +94,7 @@ class Store:
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         write_thread: WriteThread,
+        checkpointer: Checkpointer,
         schema_version: int,
         applied: list[str],
     ) -> None:
@@ -94,6 +102,7 @@ class Store:
         self._writer = writer
         self._reader = reader
         self._write_thread = write_thread
+        self._checkpointer = checkpointer
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._closed = False
@@ -117,16 +126,20 @@ class Store:
         await asyncio.to_thread(secure_db_file, path)
         writer = await _connect(path, busy_timeout_ms)
         reader: aiosqlite.Connection | None = None
+        write_thread: WriteThread | None = None
         try:
             applied = await apply_migrations(writer) if migrate else []
             reader = await _connect(path, busy_timeout_ms)
-            write_thread = await _open_write_thread(path, busy_timeout_ms)
+            write_thread = await WriteThread.open(path, _setup(busy_timeout_ms))
+            checkpointer = await Checkpointer.open(path, _setup(busy_timeout_ms), CHECKPOINT_EVERY)
         except BaseException:
+            if write_thread is not None:
+                await write_thread.close()
             if reader is not None:
                 await reader.close()
             await writer.close()
             raise
-        store = cls(path, writer, reader, write_thread, 0, applied)
+        store = cls(path, writer, reader, write_thread, checkpointer, 0, applied)
         try:
             store.schema_version = await store.read_schema_version()
         except BaseException:
@@ -165,6 +178,7 @@ class Store:
                     await conn.execute("COMMIT")
                 finally:
                     notify = take_enqueued(conn)
+                self._checkpointer.committed()
         if notify:
             self._notify_outbox()
 
@@ -187,6 +201,7 @@ class Store:
                     if (await pending)[1]:
                         self._notify_outbox()
                 raise
+            self._checkpointer.committed()
         if notify:
             self._notify_outbox()
         return result
@@ -228,6 +243,7 @@ class Store:
             try:
                 await self._reader.close()
                 await self._write_thread.close()
+                await self._checkpointer.close()
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 await self._writer.close()
