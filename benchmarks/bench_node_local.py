@@ -1,8 +1,9 @@
-"""6. Node-local: durable write latency and log capture throughput (no hive involved).
+"""6. Node-local: durable writes, log capture and REST writes (no hive involved).
 
-* write latency: sequential writes on one node store, each a task update plus its outbox op in
-  one ``store.transaction()`` (``BEGIN IMMEDIATE`` … ``COMMIT``, WAL, ``synchronous=NORMAL``:
-  durable across a process crash, the product's setting);
+* writes: sequential writes on one node store, each a task update plus its outbox op in one
+  ``store.write()`` transaction (``BEGIN IMMEDIATE`` … ``COMMIT`` in one round trip to the
+  writer thread, WAL, ``synchronous=NORMAL``: durable across a process crash, the product's
+  setting); latency p99 and writes/s;
 * log capture: one SCRIPT run whose process prints lines as fast as it can, through the real
   executor (pipes, line splitting, batched inserts into ``log_entries`` with their
   ``logs.append`` ops); lines/s from the run's start to the last line committed;

@@ -267,7 +267,7 @@ class _Worker:
 
     async def local_writes(self, count: int) -> list[float]:
         """Sequential durable writes on the first node (a task update and its outbox op in one
-        ``store.transaction()``); their latencies in seconds."""
+        ``store.write()`` transaction); their latencies in seconds."""
         node = self.nodes[0]
         out: list[float] = []
         for k in range(count):
