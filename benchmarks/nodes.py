@@ -267,7 +267,7 @@ class _Worker:
 
     async def local_writes(self, count: int) -> list[float]:
         """Sequential durable writes on the first node (a task update and its outbox op in one
-        ``store.transaction()``); their latencies in seconds."""
+        ``store.write()`` transaction); their latencies in seconds."""
         node = self.nodes[0]
         out: list[float] = []
         for k in range(count):
@@ -354,7 +354,7 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
     from vk_node.store.repositories import tasks as tasks_repo
     from vk_shared.status import NodeTaskStatus
 
-    async with node.store.transaction() as conn:
+    async def body(conn: Any) -> int:
         await tasks_repo.update(
             conn,
             node.task_ids[k % len(node.task_ids)],
@@ -364,6 +364,10 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
             parent_task_id=None,
         )
         return await outbox.last_seq(conn)
+
+    # One transaction, one round trip to the store's writer thread (Store.write).
+    result: int = await node.store.write(body)
+    return result
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:
