@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -104,6 +106,45 @@ async def test_task_text_limit_and_member_permissions(hive: Hive) -> None:
     assert r.status_code == 403
     listed = await hive.client.get("/v1/tasks", params={"project_id": project}, headers=bob.headers)
     assert [t["id"] for t in listed.json()] == [task["id"]]  # type: ignore[index]
+
+
+@pytest.mark.asyncio
+async def test_a_dispatched_create_writes_one_event_showing_the_task_in_progress(
+    hive: Hive,
+) -> None:
+    """A create with start_attempt that a node takes writes ONE activity event, task.created,
+    already in progress on that node at the task's first version, and the response shows the
+    same task; one that no node can take is created todo, also with one event."""
+    alice = await hive.user()
+    project = await _project(hive, alice)
+    undispatched = await _task(hive, alice, project, start_attempt=True)
+    async with hive.db.transaction() as conn:
+        node = await nodes.create(
+            conn,
+            alice.personal_org_id,
+            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
+        )
+        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    created = await _task(hive, alice, project, start_attempt=True)
+    async with hive.db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM activity WHERE swarm_project_id = $1 ORDER BY seq",
+            uuid.UUID(project),
+        )
+    events = [(r["event_type"], _payload(r["payload"])["task"]) for r in rows]
+    assert [(kind, t["id"], t["status"], t["version"]) for kind, t in events] == [
+        ("task.created", undispatched["task"]["id"], "todo", 1),  # type: ignore[index]
+        ("task.created", created["task"]["id"], "in-progress", 1),  # type: ignore[index]
+    ]
+    assert events[1][1]["executing_node_id"] == str(node.id)
+    assert created["task"] == events[1][1]
+    assert created["assignment"]["node_id"] == str(node.id)  # type: ignore[index]
+
+
+def _payload(value: object) -> dict[str, Any]:
+    decoded = json.loads(value) if isinstance(value, str) else value
+    assert isinstance(decoded, dict)
+    return decoded
 
 
 @pytest.mark.asyncio
