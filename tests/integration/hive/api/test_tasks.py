@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from vk_hive.store.models import NewOutputLog, NodeRegistration
+from vk_hive.store.models import NewOutputLog, Node, NodeRegistration
 from vk_hive.store.repositories import executions, nodes, project_links
 
 from .conftest import Actor, Hive
@@ -23,6 +23,18 @@ async def _project(hive: Hive, actor: Actor) -> str:
     )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+async def _script_node(hive: Hive, actor: Actor, project: str) -> Node:
+    """A node of the actor's organization that runs SCRIPT, linked to ``project``."""
+    async with hive.db.transaction() as conn:
+        node = await nodes.create(
+            conn,
+            actor.personal_org_id,
+            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
+        )
+        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    return node
 
 
 async def _task(hive: Hive, actor: Actor, project: str, **extra: object) -> dict[str, object]:
@@ -118,13 +130,7 @@ async def test_a_dispatched_create_writes_one_event_showing_the_task_in_progress
     alice = await hive.user()
     project = await _project(hive, alice)
     undispatched = await _task(hive, alice, project, start_attempt=True)
-    async with hive.db.transaction() as conn:
-        node = await nodes.create(
-            conn,
-            alice.personal_org_id,
-            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
-        )
-        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    node = await _script_node(hive, alice, project)
     created = await _task(hive, alice, project, start_attempt=True)
     async with hive.db.acquire() as conn:
         rows = await conn.fetch(
@@ -218,13 +224,7 @@ async def test_executions_and_process_logs_cover_runs_with_and_without_an_assign
     so does an unknown process id."""
     alice, mallory = await hive.user(), await hive.user()
     project = await _project(hive, alice)
-    async with hive.db.transaction() as conn:
-        node = await nodes.create(
-            conn,
-            alice.personal_org_id,
-            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
-        )
-        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    node = await _script_node(hive, alice, project)
     created = await _task(hive, alice, project, start_attempt=True)
     task_id = uuid.UUID(str(created["task"]["id"]))  # type: ignore[index]
     assignment_id = uuid.UUID(str(created["assignment"]["id"]))  # type: ignore[index]
