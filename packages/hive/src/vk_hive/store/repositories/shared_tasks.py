@@ -611,7 +611,9 @@ _CHANGING = ("title", "description", "status", "archived_at", "owner_name", "ver
 
 # One statement for every task of the batch: the new ones inserted with the state their whole
 # chain of ops leaves (and the chain's length as version), the existing ones updated to it —
-# only if still at the version the batch planned from, a live task the node owns.
+# only if still at the version the batch planned from, a live task the node owns. ``t.id =
+# ANY(...)`` keeps the plan an index lookup of the batch's tasks whatever the table's statistics
+# say (joined to the unnest alone, a table the planner believes small is scanned whole).
 _WRITE_MANY = f"""
     WITH inserted AS (
         INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
@@ -632,8 +634,8 @@ _WRITE_MANY = f"""
         FROM unnest($11::uuid[], $12::bigint[], $13::text[], $14::text[], $15::text[],
                     $16::timestamptz[], $17::text[], $18::bigint[])
             AS u(id, expected, title, description, status, archived_at, owner_name, version)
-        WHERE t.id = u.id AND t.version = u.expected AND t.deleted_at IS NULL
-          AND t.owner_node_id = $1
+        WHERE t.id = ANY($11::uuid[]) AND t.id = u.id AND t.version = u.expected
+          AND t.deleted_at IS NULL AND t.owner_node_id = $1
         RETURNING {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))}
     )
     SELECT * FROM inserted UNION ALL SELECT * FROM updated
