@@ -703,10 +703,14 @@ async def write_many_from_node(
         raise NotFound("a task of the batch is no longer a live task of this node")
     written = {task.source_task_id: task for task in from_rows(SharedTask, rows)}
     snapshots = [
-        msgspec.structs.replace(
+        # The last write of a task is the row as stored; an earlier one differs from it only in
+        # the fields a write changes.
+        written[step.source_task_id]
+        if step is states[data.source_task_id]
+        else msgspec.structs.replace(
             written[step.source_task_id], **{f: getattr(step, f) for f in _CHANGING}
         )
-        for step in steps
+        for step, data in zip(steps, items, strict=True)
     ]
     await _announce_node_writes(conn, node_id, before, items, snapshots)
     return snapshots
