@@ -122,9 +122,9 @@ _ENCODER = msgspec.msgpack.Encoder()
 
 def _ws_url(hive_url: str) -> str:
     base = hive_url.rstrip("/")
-    for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
-        if base.startswith(plain):
-            base = secure + base[len(plain) :]
+    for http_scheme, ws_scheme in (("http://", "ws://"), ("https://", "wss://")):
+        if base.startswith(http_scheme):
+            base = ws_scheme + base[len(http_scheme) :]
     return base + WS_PATH
 
 
