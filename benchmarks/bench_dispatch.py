@@ -3,7 +3,11 @@
 All nodes link one swarm project and are connected; the benchmark creates tasks one after the
 other (a fixed pace, so the hive is not saturated) and takes, for each, the time from just before
 the request to the node's receipt of its ``task_assign`` (the link's handler is replaced by a
-recorder: no attempt runs, and the lease TTL is long so nothing is reclaimed meanwhile).
+recorder: no attempt runs, and the lease TTL is long so nothing is reclaimed meanwhile). Every
+dispatch also streams its activity events to all the nodes that link the project.
+
+* ``mode: hive`` — protocol-only nodes (they only note the ``task_assign`` and the cursor);
+* ``mode: e2e`` — real links and stores (each node applies the activity events in SQLite).
 
 The HTTP client keeps its connection alive with TCP_NODELAY: without it, loopback requests to
 uvicorn wait ~40 ms for Nagle + delayed ACK, which would measure the client, not the hive.
@@ -22,14 +26,20 @@ NAME = "dispatch"
 
 
 async def run(ctx: BenchContext) -> None:
+    for mode in ctx.hive_side_modes():
+        await _measure(ctx, mode)
+
+
+async def _measure(ctx: BenchContext, mode: str) -> None:
     nodes, count, pace = (10, 50, 0.02) if ctx.quick else (100, 300, 0.02)
     env = {"VK_HIVE_LEASE_TTL_S": "600", "VK_HIVE_HEARTBEAT_INTERVAL_S": "5"}
-    async with running_hive(ctx, "dispatch", env) as hive:
+    label = f"dispatch-{mode}"
+    async with running_hive(ctx, label.replace("-", "_"), env) as hive:
         keys = await hive.api_keys(nodes)
-        fleet = Fleet(2, ctx.workdir / "dispatch")
+        fleet = Fleet(1 if mode == "hive" else 2, ctx.workdir / label, mode)
         fleet.start()
         try:
-            await fleet.setup(hive.url, hive.specs(keys, ctx.workdir / "dispatch"))
+            await fleet.setup(hive.url, hive.specs(keys, ctx.workdir / label))
             await fleet.call("start_links")
             assert await fleet.total("wait_connected", within=120.0) == nodes
 
@@ -41,10 +51,10 @@ async def run(ctx: BenchContext) -> None:
                     await conn.close()
 
             await poll_until(linked, lambda v: v >= nodes, within=60, interval=0.2)
-            ctx.note(f"dispatch: {nodes} connected nodes, {count} tasks")
+            ctx.note(f"{label}: {nodes} connected nodes, {count} tasks")
             sent: dict[str, float] = {}
             errors = 0
-            await ctx.profile("dispatch", {"hive": hive.pid}, count * pace)
+            await ctx.profile(label, {"hive": hive.pid}, count * pace)
             for i in range(count):
                 t0 = time.monotonic()
                 r = await hive.http.post(
@@ -73,6 +83,7 @@ async def run(ctx: BenchContext) -> None:
     missing = len(sent) - len(latencies)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     common = {
+        "mode": mode,
         "nodes": nodes,
         "tasks": count,
         "received": len(latencies),

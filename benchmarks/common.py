@@ -12,6 +12,7 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from support.postgres import DatabaseFactory
 from .nodes import Fleet, NodeSpec
 
 __all__ = [
+    "MODES",
     "BenchContext",
     "Hive",
     "Streamed",
@@ -44,12 +46,21 @@ def py_spy_path() -> Path:
     return Path(found) if found else Path(sys.executable).parent / "py-spy"
 
 
+MODES = ("hive", "e2e")
+"""``hive``: protocol-only simulated nodes (:mod:`benchmarks.simnode`), thousands per process,
+to measure the hive's capacity; ``e2e``: real links and node stores (:mod:`benchmarks.nodes`)."""
+
+
 @dataclass
 class BenchContext:
     quick: bool
     workdir: Path
     dbs: DatabaseFactory
     profile_dir: Path | None = None
+    modes: tuple[str, ...] = MODES
+    full_e2e: bool = True
+    """Whether the end-to-end variants of the hive-side benchmarks (apply, ack latency, logs,
+    dispatch) run too; a full run without ``--mode`` leaves them out to stay under 15 minutes."""
     lines: list[dict[str, Any]] = field(default_factory=list)
     _profilers: list[asyncio.subprocess.Process] = field(default_factory=list)
 
@@ -86,6 +97,10 @@ class BenchContext:
             await proc.wait()
         self._profilers.clear()
 
+    def hive_side_modes(self) -> tuple[str, ...]:
+        """The modes a hive-side benchmark runs in (see :attr:`full_e2e`)."""
+        return tuple(m for m in self.modes if m == "hive" or self.full_e2e)
+
     def emit(self, line: dict[str, Any]) -> None:
         """Print one metric line (JSON) now and keep it for the summary."""
         self.lines.append(line)
@@ -105,10 +120,13 @@ def metric(
     met: bool,
     baseline: float | None = None,
     ratio: float | None = None,
+    mode: str = "e2e",
     **extra: Any,
 ) -> dict[str, Any]:
+    """One metric line; ``mode`` says which simulated nodes produced it (``MODES``)."""
     line: dict[str, Any] = {
         "metric": name,
+        "mode": mode,
         "value": _round(value),
         "unit": unit,
         "baseline": None if baseline is None else _round(baseline),
@@ -174,29 +192,74 @@ class Hive:
     http: httpx.AsyncClient
     organization_id: str
     swarm_project_id: str
+    more: list[HiveProcess] = field(default_factory=list)
+    """Further ``vk-hive serve`` processes on the same database (``running_hive(processes=)``)."""
 
     @property
     def url(self) -> str:
         return self.process.url
 
     @property
+    def urls(self) -> list[str]:
+        """Every process's URL (the first is :attr:`url`)."""
+        return [p.url for p in (self.process, *self.more)]
+
+    @property
     def pid(self) -> int:
         assert self.process.pid is not None
         return self.process.pid
 
-    async def api_keys(self, count: int, concurrency: int = 8) -> list[str]:
+    @property
+    def pids(self) -> list[int]:
+        return [int(p.pid or 0) for p in (self.process, *self.more)]
+
+    async def api_keys(
+        self, count: int, concurrency: int = 8, organizations: Sequence[str] = ()
+    ) -> list[str]:
+        """``count`` node API keys: of the hive's organization, or key ``i`` of
+        ``organizations[i % len(organizations)]``."""
         sem = asyncio.Semaphore(concurrency)
+        orgs = list(organizations) or [self.organization_id]
 
         async def one(i: int) -> str:
             async with sem:
                 r = await self.http.post(
                     "/v1/nodes/api-keys",
-                    json={"organization_id": self.organization_id, "name": f"bench-{i}"},
+                    json={"organization_id": orgs[i % len(orgs)], "name": f"bench-{i}"},
                 )
                 r.raise_for_status()
                 return str(r.json()["secret"])
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def api_keys_in_db(self, count: int, organizations: Sequence[str] = ()) -> list[str]:
+        """Like :meth:`api_keys`, written straight into the database with the hive's own
+        ``create_api_key`` in one transaction (thousands of REST calls take a minute)."""
+        from vk_hive.auth.api_keys import create_api_key
+
+        orgs = [uuid.UUID(o) for o in (list(organizations) or [self.organization_id])]
+        conn = await self.connect_db()
+        try:
+            async with conn.transaction():
+                return [
+                    (
+                        await create_api_key(
+                            conn, orgs[i % len(orgs)], f"bench-{i}", created_by=None
+                        )
+                    ).secret
+                    for i in range(count)
+                ]
+        finally:
+            await conn.close()
+
+    async def organizations(self, count: int) -> list[str]:
+        """``count`` more organizations (the admin is their admin); their ids."""
+        out = []
+        for i in range(count):
+            r = await self.http.post("/v1/organizations", json={"name": f"bench org {i}"})
+            r.raise_for_status()
+            out.append(str(r.json()["id"]))
+        return out
 
     async def swarm_projects(self, count: int, concurrency: int = 8) -> list[str]:
         """``count`` more swarm projects of the organization; their ids."""
@@ -279,26 +342,34 @@ async def copy_baseline(
 
 @contextlib.asynccontextmanager
 async def running_hive(
-    ctx: BenchContext, name: str, env: dict[str, str] | None = None
+    ctx: BenchContext, name: str, env: dict[str, str] | None = None, processes: int = 1
 ) -> AsyncIterator[Hive]:
-    """``vk-hive serve`` (its own process) on a fresh database, an admin with an organization,
-    and one swarm project. Stopped (SIGTERM) on exit; the database is dropped by the runner."""
+    """``vk-hive serve`` (its own process; ``processes`` of them on one database, each on its
+    own port) on a fresh database, an admin with an organization, and one swarm project.
+    Stopped (SIGTERM) on exit; the database is dropped by the runner."""
     dsn = await ctx.dbs.create(name)
     base = {"VK_HIVE_LOG_LEVEL": "info", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "60"}
     base.update(env or {})
     process = HiveProcess(dsn, ctx.workdir / name, name="hive", env=base)
     process.start_timeout = 60.0
     await asyncio.to_thread(process.start)
+    more: list[HiveProcess] = []
     http: httpx.AsyncClient | None = None
     try:
+        for i in range(1, processes):
+            extra = HiveProcess(dsn, ctx.workdir / name, name=f"hive{i + 1}", env=base)
+            extra.start_timeout = 60.0
+            more.append(extra)
+            await asyncio.to_thread(extra.start)
         boot = await asyncio.to_thread(process.bootstrap)
         http = nodelay_client(process.url, boot.token)
         r = await http.post(
             "/v1/swarm/projects", json={"organization_id": boot.organization_id, "name": "bench"}
         )
         r.raise_for_status()
-        yield Hive(process, dsn, http, boot.organization_id, str(r.json()["id"]))
+        yield Hive(process, dsn, http, boot.organization_id, str(r.json()["id"]), more)
     finally:
         if http is not None:
             await http.aclose()
-        await asyncio.to_thread(process.stop, 20.0)
+        for p in (*more, process):
+            await asyncio.to_thread(p.stop, 20.0)

@@ -32,10 +32,12 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .schedule import open_loop
 
 __all__ = ["Fleet", "NodeSpec"]
 
@@ -77,7 +79,9 @@ class _Worker:
     def __init__(self) -> None:
         self.nodes: list[_SimNode] = []
 
-    async def setup(self, hive_url: str, specs: list[NodeSpec], overrides: dict[str, Any]) -> int:
+    async def setup(
+        self, hive_urls: list[str], specs: list[NodeSpec], overrides: dict[str, Any]
+    ) -> int:
         from vk_node.services.projects import link_project
         from vk_node.settings import load_settings
         from vk_node.store import Store
@@ -86,7 +90,7 @@ class _Worker:
         async def one(spec: NodeSpec) -> _SimNode:
             base: dict[str, Any] = {
                 "data_dir": spec.data_dir,
-                "hive_url": hive_url,
+                "hive_url": hive_urls[spec.index % len(hive_urls)],
                 "api_key": spec.api_key,
                 "name": f"bench-node-{spec.index}",
                 "machine_id": f"bench-machine-{spec.index}-{uuid.uuid4().hex[:8]}",
@@ -232,27 +236,16 @@ class _Worker:
         """Each node updates one of its tasks ``rate`` times a second (open loop: a late write
         is not skipped) for ``duration`` seconds; returns write→op_ack latencies (seconds) of
         the writes after ``warmup`` and how many writes never got their ack."""
-        interval = 1.0 / rate
         start = time.monotonic() + 0.05
         for node in self.nodes:
             node.record_after = start + warmup
             node.latencies.clear()
 
-        async def run(node: _SimNode, phase: float) -> int:
-            k = 0
-            while True:
-                due = start + phase + k * interval
-                if due > start + duration:
-                    return k
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                seq = await _update_task(node, k, f"bench task {node.spec.index} v{k}")
-                node.pending.append((seq, time.monotonic()))
-                k += 1
+        async def write(node: _SimNode, k: int) -> None:
+            seq = await _update_task(node, k, f"bench task {node.spec.index} v{k}")
+            node.pending.append((seq, time.monotonic()))
 
-        step = interval / max(1, len(self.nodes))
-        writes = await asyncio.gather(*(run(n, i * step) for i, n in enumerate(self.nodes)))
+        writes = await open_loop(self.nodes, rate, duration, start, write)
         elapsed = time.monotonic() - start
         deadline = time.monotonic() + 30.0
         while any(n.pending for n in self.nodes) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -267,7 +260,7 @@ class _Worker:
 
     async def local_writes(self, count: int) -> list[float]:
         """Sequential durable writes on the first node (a task update and its outbox op in one
-        ``store.transaction()``); their latencies in seconds."""
+        ``store.write()`` transaction); their latencies in seconds."""
         node = self.nodes[0]
         out: list[float] = []
         for k in range(count):
@@ -354,7 +347,7 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
     from vk_node.store.repositories import tasks as tasks_repo
     from vk_shared.status import NodeTaskStatus
 
-    async with node.store.transaction() as conn:
+    async def body(conn: Any) -> int:
         await tasks_repo.update(
             conn,
             node.task_ids[k % len(node.task_ids)],
@@ -364,6 +357,10 @@ async def _update_task(node: _SimNode, k: int, title: str) -> int:
             parent_task_id=None,
         )
         return await outbox.last_seq(conn)
+
+    # One transaction, one round trip to the store's writer thread (Store.write).
+    result: int = await node.store.write(body)
+    return result
 
 
 def _hook_acks(node: _SimNode, link: Any) -> None:
@@ -391,20 +388,27 @@ def _hook_assigns(node: _SimNode, link: Any) -> None:
     link.assignments.on_task_assign = on_task_assign
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, log_path: str) -> None:
+def _worker_main(conn: multiprocessing.connection.Connection, log_path: str, mode: str) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    if mode == "hive":
+        import uvloop
+
+        from .simnode import SimWorker
+
+        # No SQLite threads here: one loop, uvloop to keep the load generator cheap.
+        uvloop.run(_serve(conn, SimWorker()))
+        return
     from vk_node.logging import configure_logging
 
     configure_logging("json", "info")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    asyncio.run(_serve(conn))
+    asyncio.run(_serve(conn, _Worker()))
 
 
-async def _serve(conn: multiprocessing.connection.Connection) -> None:
-    worker = _Worker()
+async def _serve(conn: multiprocessing.connection.Connection, worker: Any) -> None:
     loop = asyncio.get_running_loop()
     while True:
         request = await loop.run_in_executor(None, conn.recv)
@@ -423,11 +427,15 @@ async def _serve(conn: multiprocessing.connection.Connection) -> None:
 
 
 class Fleet:
-    """``workers`` processes of simulated nodes (see the module docstring)."""
+    """``workers`` processes of simulated nodes: real links and stores (``mode="e2e"``, see the
+    module docstring) or protocol-only nodes (``mode="hive"``, :mod:`benchmarks.simnode`)."""
 
-    def __init__(self, workers: int, workdir: Path) -> None:
+    def __init__(self, workers: int, workdir: Path, mode: str = "e2e") -> None:
+        if mode not in ("e2e", "hive"):
+            raise ValueError(f"unknown fleet mode {mode!r}")
         self.size = workers
         self.workdir = workdir
+        self.mode = mode
         self._conns: list[multiprocessing.connection.Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
         self.pids: list[int] = []
@@ -438,7 +446,7 @@ class Fleet:
         for i in range(self.size):
             parent, child = ctx.Pipe()
             log_path = str(self.workdir / f"nodes-{i}.log")
-            proc = ctx.Process(target=_worker_main, args=(child, log_path), daemon=True)
+            proc = ctx.Process(target=_worker_main, args=(child, log_path, self.mode), daemon=True)
             proc.start()
             child.close()
             self._conns.append(parent)
@@ -466,15 +474,21 @@ class Fleet:
         return results
 
     async def setup(
-        self, hive_url: str, specs: list[NodeSpec], overrides: dict[str, Any] | None = None
+        self,
+        hive_url: str | Sequence[str],
+        specs: list[NodeSpec],
+        overrides: dict[str, Any] | None = None,
     ) -> None:
+        """Give each worker its share of ``specs``; node ``i`` links to ``hive_url[i % n]``
+        when several hive processes serve the database."""
+        urls = [hive_url] if isinstance(hive_url, str) else list(hive_url)
         groups: list[list[NodeSpec]] = [[] for _ in range(self.size)]
         for i, spec in enumerate(specs):
             groups[i % self.size].append(spec)
         await self.call(
             "setup",
             per_worker=[{"specs": g} for g in groups],
-            hive_url=hive_url,
+            hive_urls=urls,
             overrides=overrides or {},
         )
 

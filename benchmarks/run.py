@@ -8,8 +8,12 @@ hive link, in worker processes). Prints ONE JSON LINE PER METRIC on stdout::
      "met": true|false, ...details}
 
 Progress goes to stderr; process logs go to the work directory (kept with ``--keep``).
-``--quick`` uses smaller node counts and durations (under a minute in total). All load goes to
-127.0.0.1.
+Every line says which simulated nodes produced it: ``"mode": "hive"`` (protocol-only nodes,
+thousands per process: the hive's capacity) or ``"mode": "e2e"`` (real links and node stores);
+``--mode`` runs only those. Without ``--mode``, a full run measures apply, ack latency, log
+shipping and dispatch in hive mode only (``--mode hive e2e`` adds their e2e variants; quick runs
+have both), idle in both, node-local and the board end to end. ``--quick`` uses smaller node
+counts and durations (about two minutes in total). All load goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ for entry in (str(ROOT), str(ROOT / "tests")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from benchmarks.common import BenchContext, py_spy_path  # noqa: E402
+from benchmarks.common import MODES, BenchContext, py_spy_path  # noqa: E402
 from support.postgres import (  # noqa: E402
     DatabaseFactory,
     NoPostgresError,
@@ -40,13 +44,29 @@ from support.postgres import (  # noqa: E402
 BENCHMARKS = ("apply", "ack_latency", "logs", "dispatch", "idle", "node_local", "board")
 """In run order; each is ``benchmarks/bench_<name>.py`` with ``async def run(ctx)``."""
 
+E2E_ONLY = ("node_local", "board")
+"""Benchmarks with real nodes only (skipped by ``--mode hive``)."""
+
 
 async def _run(
-    server: PostgresServer, names: list[str], quick: bool, workdir: Path, profile: Path | None
+    server: PostgresServer,
+    names: list[str],
+    quick: bool,
+    workdir: Path,
+    profile: Path | None,
+    modes: tuple[str, ...],
+    full_e2e: bool,
 ) -> int:
     dbs = DatabaseFactory(server, prefix="vk_bench")
-    ctx = BenchContext(quick=quick, workdir=workdir, dbs=dbs, profile_dir=profile)
-    ctx.note(f"postgres: {server.source}; work dir: {workdir}; quick={quick}")
+    ctx = BenchContext(
+        quick=quick,
+        workdir=workdir,
+        dbs=dbs,
+        profile_dir=profile,
+        modes=modes,
+        full_e2e=full_e2e,
+    )
+    ctx.note(f"postgres: {server.source}; work dir: {workdir}; quick={quick}; modes={modes}")
     failures = 0
     try:
         for name in names:
@@ -74,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help="run only these"
     )
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        choices=MODES,
+        help="hive: protocol-only simulated nodes (hive capacity); e2e: real links and stores "
+        "(default: both; a full run then measures e2e only for idle, node_local and board)",
+    )
     parser.add_argument("--workdir", type=Path, help="where logs and node stores go")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
@@ -91,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     names = list(args.only or BENCHMARKS)
+    if args.mode is not None and "e2e" not in args.mode:
+        names = [n for n in names if n not in E2E_ONLY]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vk-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -99,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] no PostgreSQL: {exc}", file=sys.stderr)
         return 2
     try:
-        failures = asyncio.run(_run(server, names, args.quick, workdir, args.profile))
+        modes = tuple(m for m in MODES if args.mode is None or m in args.mode)
+        full_e2e = args.quick or args.mode is not None
+        failures = asyncio.run(
+            _run(server, names, args.quick, workdir, args.profile, modes, full_e2e)
+        )
     finally:
         release_server(server)
         if not args.keep and args.workdir is None:

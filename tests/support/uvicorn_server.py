@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from litestar.types import ASGIApp
@@ -14,11 +15,12 @@ __all__ = ["serving"]
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[int]:
-    """Run the app's lifespan and serve it until exit; yields the port."""
+async def serving(app: ASGIApp, **options: Any) -> AsyncIterator[int]:
+    """Run the app's lifespan and serve it until exit; yields the port. ``options``: more
+    ``uvicorn.Config`` arguments."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -13,30 +13,47 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-METRICS = {
+HIVE_AND_E2E = (
     "op_apply_throughput",
     "write_to_ack_latency_p50",
     "write_to_ack_latency_p99",
     "log_shipping_throughput",
     "dispatch_latency_p50",
     "dispatch_latency_p99",
+    "idle_connected_nodes",
     "idle_hive_rss",
     "idle_hive_cpu_share",
     "idle_hive_loop_lag_p99",
+)
+TWO_HIVES = (
+    "op_apply_throughput",
+    "idle_connected_nodes",
+    "idle_hive_rss",
+    "idle_hive_cpu_share",
+    "idle_hive_loop_lag_p99",
+)
+E2E_ONLY = (
     "node_write_latency_p99",
     "log_capture_throughput",
     "board_page_ms_p50",
     "board_page_ms_p99",
     "board_change_latency_p50",
     "board_change_latency_p99",
+)
+METRICS = {
+    *((name, mode, 1) for name in HIVE_AND_E2E for mode in ("hive", "e2e")),
+    *((name, "hive", 2) for name in TWO_HIVES),
+    *((name, "e2e", 1) for name in E2E_ONLY),
 }
-KEYS = ("metric", "value", "unit", "baseline", "ratio", "target", "met")
+"""(metric, mode, hive processes) of every line a quick run prints, each once."""
+KEYS = ("metric", "mode", "value", "unit", "baseline", "ratio", "target", "met", "loadavg_1m")
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_quick_benchmarks_print_one_parsable_line_per_metric(tmp_path: Path) -> None:
-    """Every metric appears once with a finite numeric value, a unit, a target and a boolean
-    ``met``; baselines and ratios are numbers where given; the run exits 0."""
+    """Every metric appears once per mode it is measured in (and once more for two hive
+    processes where compared) with a finite numeric value, a unit, a target, a boolean ``met``
+    and the load; baselines and ratios are numbers where given; the run exits 0."""
     result = subprocess.run(
         [
             sys.executable,
@@ -47,13 +64,13 @@ def test_quick_benchmarks_print_one_parsable_line_per_metric(tmp_path: Path) -> 
         ],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=460,
         check=False,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    seen = [line["metric"] for line in lines]
+    seen = [(line["metric"], line["mode"], line.get("hive_processes", 1)) for line in lines]
     assert sorted(seen) == sorted(METRICS), seen
     for line in lines:
         for key in KEYS:
@@ -66,7 +83,10 @@ def test_quick_benchmarks_print_one_parsable_line_per_metric(tmp_path: Path) -> 
         assert isinstance(line["met"], bool), line
         for key in ("baseline", "ratio"):
             assert line[key] is None or isinstance(line[key], int | float), line
-    for name in ("op_apply_throughput", "log_shipping_throughput"):
-        line = next(x for x in lines if x["metric"] == name)
-        assert line["baseline"] is not None, line
-        assert line["ratio"] is not None, line
+    for line in lines:
+        assert line["mode"] in ("hive", "e2e"), line
+        if line["metric"] in ("op_apply_throughput", "log_shipping_throughput"):
+            assert line["baseline"] is not None, line
+            assert line["ratio"] is not None, line
+        if line.get("hive_processes", 1) == 2:
+            assert line["baseline"] is not None, line

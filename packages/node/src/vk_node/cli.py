@@ -146,11 +146,13 @@ def _graceful_server(settings: NodeSettings) -> Any:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
-        # uvloop (a vk-node dependency where it exists): the REST write path waits on SQLite's
-        # worker thread, and uvloop's thread-to-loop wake-ups make it ~1.6x faster than asyncio's.
-        # h11 always, so the node parses HTTP the same way wherever it is installed.
+        # uvloop and httptools (vk-node dependencies where they exist): the REST write path waits
+        # on the store's writer thread, and uvloop's thread-to-loop wake-ups make it ~1.6x faster
+        # than asyncio's; httptools parses and writes HTTP/1.1 in C — a PATCH of a task costs
+        # ~40% less server CPU than with the pure-Python h11, which remains the fallback where
+        # httptools cannot be installed.
         loop="auto",
-        http="h11",
+        http="auto",
     )
     return GracefulServer(config)
 

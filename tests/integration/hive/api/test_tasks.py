@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 
-from vk_hive.store.models import NewOutputLog, NodeRegistration
+from vk_hive.store.models import NewOutputLog, Node, NodeRegistration
 from vk_hive.store.repositories import executions, nodes, project_links
 
 from .conftest import Actor, Hive
@@ -21,6 +23,18 @@ async def _project(hive: Hive, actor: Actor) -> str:
     )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+async def _script_node(hive: Hive, actor: Actor, project: str) -> Node:
+    """A node of the actor's organization that runs SCRIPT, linked to ``project``."""
+    async with hive.db.transaction() as conn:
+        node = await nodes.create(
+            conn,
+            actor.personal_org_id,
+            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
+        )
+        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    return node
 
 
 async def _task(hive: Hive, actor: Actor, project: str, **extra: object) -> dict[str, object]:
@@ -107,6 +121,39 @@ async def test_task_text_limit_and_member_permissions(hive: Hive) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_dispatched_create_writes_one_event_showing_the_task_in_progress(
+    hive: Hive,
+) -> None:
+    """A create with start_attempt that a node takes writes ONE activity event, task.created,
+    already in progress on that node at the task's first version, and the response shows the
+    same task; one that no node can take is created todo, also with one event."""
+    alice = await hive.user()
+    project = await _project(hive, alice)
+    undispatched = await _task(hive, alice, project, start_attempt=True)
+    node = await _script_node(hive, alice, project)
+    created = await _task(hive, alice, project, start_attempt=True)
+    async with hive.db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM activity WHERE swarm_project_id = $1 ORDER BY seq",
+            uuid.UUID(project),
+        )
+    events = [(r["event_type"], _payload(r["payload"])["task"]) for r in rows]
+    assert [(kind, t["id"], t["status"], t["version"]) for kind, t in events] == [
+        ("task.created", undispatched["task"]["id"], "todo", 1),  # type: ignore[index]
+        ("task.created", created["task"]["id"], "in-progress", 1),  # type: ignore[index]
+    ]
+    assert events[1][1]["executing_node_id"] == str(node.id)
+    assert created["task"] == events[1][1]
+    assert created["assignment"]["node_id"] == str(node.id)  # type: ignore[index]
+
+
+def _payload(value: object) -> dict[str, Any]:
+    decoded = json.loads(value) if isinstance(value, str) else value
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+@pytest.mark.asyncio
 async def test_dispatch_claims_a_lease_on_an_eligible_node(hive: Hive) -> None:
     """start_attempt dispatches to a linked online node that can run the executor: the task goes
     in-progress with an assignment holding a fencing token; a second assign is 409; logs page."""
@@ -177,13 +224,7 @@ async def test_executions_and_process_logs_cover_runs_with_and_without_an_assign
     so does an unknown process id."""
     alice, mallory = await hive.user(), await hive.user()
     project = await _project(hive, alice)
-    async with hive.db.transaction() as conn:
-        node = await nodes.create(
-            conn,
-            alice.personal_org_id,
-            NodeRegistration(name="n", machine_id="mn", capabilities={"executors": ["SCRIPT"]}),
-        )
-        await project_links.link_node(conn, uuid.UUID(project), node.id, uuid.uuid4(), "/r")
+    node = await _script_node(hive, alice, project)
     created = await _task(hive, alice, project, start_attempt=True)
     task_id = uuid.UUID(str(created["task"]["id"]))  # type: ignore[index]
     assignment_id = uuid.UUID(str(created["assignment"]["id"]))  # type: ignore[index]

@@ -45,30 +45,37 @@ async def _setup(db: Database) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UU
     return org.id, project.id, node.id, local
 
 
-async def test_insert_many_from_node_records_consecutive_activity(hive_db: Database) -> None:
-    """Bulk-inserted node tasks get one task.created event each with consecutive seqs."""
+async def test_write_many_from_node_records_one_event_per_write_in_order(
+    hive_db: Database,
+) -> None:
+    """New node tasks, two writes of one of them, get one event each with consecutive seqs in
+    the order of the writes: created, created, updated; the tasks after each write."""
     org, project, node, _ = await _setup(hive_db)
+    local = [uuid.uuid4(), uuid.uuid4()]
     items = [
         NodeTaskData(
             organization_id=org,
             swarm_project_id=project,
-            source_task_id=uuid.uuid4(),
-            title=f"t{i}",
+            source_task_id=source,
+            title=title,
             status=TaskStatus.IN_PROGRESS,
         )
-        for i in range(4)
+        for source, title in [(local[0], "t0"), (local[1], "t1"), (local[0], "t0 again")]
     ]
     async with hive_db.transaction() as conn:
-        created = await shared_tasks.insert_many_from_node(conn, node, items)
+        written = await shared_tasks.write_many_from_node(conn, node, {}, items)
         events = await activity.fetch_since(conn, project, 0)
-        found = await shared_tasks.find_by_source_task_ids(
-            conn, node, [i.source_task_id for i in items]
-        )
-    assert [t.title for t in created] == ["t0", "t1", "t2", "t3"]
-    assert [e.seq for e in events] == [1, 2, 3, 4]
-    assert [e.payload["task"]["title"] for e in events] == ["t0", "t1", "t2", "t3"]
-    assert set(found) == {i.source_task_id for i in items}
-    assert all(t.owner_node_id == node for t in created)
+        found = await shared_tasks.find_by_source_task_ids(conn, node, local)
+    assert [(t.title, t.version) for t in written] == [("t0", 1), ("t1", 1), ("t0 again", 2)]
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert [(e.event_type, e.payload["task"]["title"]) for e in events] == [
+        ("task.created", "t0"),
+        ("task.created", "t1"),
+        ("task.updated", "t0 again"),
+    ]
+    assert set(found) == set(local)
+    assert found[local[0]] == written[2]
+    assert all(t.owner_node_id == node for t in written)
 
 
 async def test_upsert_from_node_author_none_allows_any_legal_transition(hive_db: Database) -> None:
@@ -115,18 +122,21 @@ async def test_lease_helpers(hive_db: Database) -> None:
     assert after is None
 
 
-async def test_op_log_record_many_and_has_entity(hive_db: Database) -> None:
-    """record_many inserts each key once; has_entity finds recorded entities."""
+async def test_op_log_record_and_advance_and_has_entity(hive_db: Database) -> None:
+    """record_and_advance inserts each key once and moves the cursor forward only; has_entity
+    finds recorded entities."""
     _, _, node, _ = await _setup(hive_db)
     entity = uuid.uuid4()
+    k1 = op_log.OpRecord("k1", 1, "task.upsert", entity)
+    k2 = op_log.OpRecord("k2", 2, "task.upsert", entity)
     async with hive_db.transaction() as conn:
-        first = await op_log.record_many(conn, node, [("k1", 1, "task.upsert", entity)])
-        again = await op_log.record_many(
-            conn, node, [("k1", 1, "task.upsert", entity), ("k2", 2, "task.upsert", entity)]
-        )
+        first = await op_log.record_and_advance(conn, node, [k1], 1)
+        again = await op_log.record_and_advance(conn, node, [k1, k2], 2)
+        behind = await op_log.record_and_advance(conn, node, [], 1)
+        rows = await conn.fetchval("SELECT count(*) FROM node_op_log WHERE node_id = $1", node)
         assert await op_log.has_entity(conn, node, entity)
         assert not await op_log.has_entity(conn, node, uuid.uuid4())
-    assert (first, again) == (1, 1)
+    assert (first, again, behind, rows) == (1, 2, 2, 2)
 
 
 async def test_inventory_and_link_infos(hive_db: Database) -> None:

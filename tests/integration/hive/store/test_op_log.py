@@ -18,7 +18,8 @@ async def test_record_dedups_by_node_and_key(world: World) -> None:
         assert await op_log.record(conn, world.node.id, "task:1:a", 1, "task.upsert", entity)
         assert not await op_log.record(conn, world.node.id, "task:1:a", 2, "task.upsert", entity)
         assert await op_log.record(conn, world.other_node.id, "task:1:a", 1, "task.upsert", entity)
-        assert await op_log.recorded_keys(conn, world.node.id, ["task:1:a", "x"]) == {"task:1:a"}
+        found = await op_log.recorded(conn, world.node.id, ["task:1:a", "x"])
+        assert (found.keys, found.rejections) == ({"task:1:a"}, {})
         entry = await op_log.find(conn, world.node.id, "task:1:a")
     assert entry is not None
     assert entry.seq == 1

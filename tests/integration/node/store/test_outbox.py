@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID, uuid4
 
+import aiosqlite
 import msgspec
 import pytest
 
@@ -305,15 +306,21 @@ async def test_a_task_update_reads_the_task_and_its_project_once(store: Store) -
     async with store.transaction() as conn:
         p = await _seed.project(conn)
         t = await _seed.task(conn, p, title="before")
-        statements: list[str] = []
-        await conn.set_trace_callback(statements.append)  # the writer connection
+    statements: list[str] = []
+
+    async def trace(conn: aiosqlite.Connection) -> None:
+        await conn.set_trace_callback(statements.append)
+
+    async def untrace(conn: aiosqlite.Connection) -> None:
+        await conn.set_trace_callback(None)
+
+    await store.write(trace)  # the one-hop writer, which the service uses
     statements.clear()
     try:
         updated = await update_task(store, t.id, TaskChanges(title="after", description="d"))
         seen = list(statements)
     finally:
-        async with store.transaction() as conn:
-            await conn.set_trace_callback(None)
+        await store.write(untrace)
     kinds = [" ".join(s.split()[:3]).upper() for s in seen]
     assert kinds == [
         "BEGIN IMMEDIATE",

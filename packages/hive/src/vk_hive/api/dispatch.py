@@ -14,13 +14,14 @@ import uuid
 import asyncpg
 
 from vk_hive.context import HiveContext
-from vk_hive.errors import Conflict
+from vk_hive.errors import Conflict, DomainError
 from vk_hive.settings import HiveSettings
-from vk_hive.store.models import Assignment, SharedTask
+from vk_hive.store.models import Assignment, SharedTask, SharedTaskWithUser
 from vk_hive.store.repositories import activity, assignments, nodes, project_links, shared_tasks
+from vk_hive.store.repositories.shared_tasks import NewTask
 from vk_shared.status import Author, TaskStatus
 
-__all__ = ["dispatch_task", "notify_assignment"]
+__all__ = ["create_dispatched", "dispatch_task", "notify_assignment"]
 
 _LIVE = frozenset({"online", "busy"})
 
@@ -30,8 +31,13 @@ async def dispatch_task(
     settings: HiveSettings,
     task: SharedTask,
     node_id: uuid.UUID | None,
+    *,
+    unannounced: bool = False,
 ) -> Assignment:
-    """Claim a lease for ``task`` on ``node_id`` (or the first eligible linked node)."""
+    """Claim a lease for ``task`` on ``node_id`` (or the first eligible linked node).
+
+    ``unannounced``: the task was inserted in this transaction without its ``task.created``
+    event (:func:`create_dispatched`); it starts in progress without an event of its own."""
     if task.swarm_project_id is None:
         raise Conflict("the task is not in a swarm project")
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
@@ -65,12 +71,40 @@ async def dispatch_task(
         )
         if claimed is None:
             raise Conflict("the task is already assigned under a live lease")
+        if unannounced:
+            await shared_tasks.start_unannounced(conn, task.id, node.id)
+            return claimed
         if task.status == TaskStatus.TODO:
             await shared_tasks.set_status(conn, task.id, TaskStatus.IN_PROGRESS, Author.HIVE)
         await shared_tasks.set_executing_node(conn, task.id, node.id)
         return claimed
     detail = "; ".join(reasons) if reasons else "no node is linked to the task's project"
     raise Conflict(f"no eligible node: {detail}")
+
+
+async def create_dispatched(
+    conn: asyncpg.Connection,
+    settings: HiveSettings,
+    data: NewTask,
+    node_id: uuid.UUID | None,
+) -> tuple[SharedTaskWithUser, Assignment | None, str | None]:
+    """Create a task and dispatch it in the caller's transaction, with ONE ``task.created``
+    event showing it as it ends up: in progress on its node, or still todo when no node could
+    take it. Returns (the task, its assignment or None, why it was not dispatched or None).
+
+    One transaction and one event instead of two each: every node linked to the project applies
+    one event per dispatch, and the task is never seen as todo when it was dispatched at once.
+    """
+    task = await shared_tasks.insert(conn, data)
+    assignment: Assignment | None = None
+    error: str | None = None
+    try:
+        async with conn.transaction():
+            assignment = await dispatch_task(conn, settings, task, node_id, unannounced=True)
+    except DomainError as exc:
+        error = exc.detail
+    created = await shared_tasks.announce(conn, task.id, "task.created")
+    return created, assignment, error
 
 
 async def notify_assignment(ctx: HiveContext, assignment: Assignment) -> None:

@@ -14,10 +14,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from vk_hive.api.access import Membership, member_of_entity
 from vk_hive.api.deps import Auth, Ctx
-from vk_hive.api.dispatch import dispatch_task, notify_assignment
+from vk_hive.api.dispatch import create_dispatched, dispatch_task, notify_assignment
 from vk_hive.api.executions import AttemptRuns, task_runs
 from vk_hive.auth.principal import Principal
-from vk_hive.errors import DomainError, Forbidden, NotFound
+from vk_hive.errors import Forbidden, NotFound
 from vk_hive.store.models import (
     Assignment,
     Label,
@@ -128,26 +128,21 @@ class TaskController(Controller):
             membership = await member_of_entity(
                 conn, swarm_projects.organization_id, data.project_id, principal, "swarm project"
             )
-            created = await shared_tasks.create(
-                conn,
-                NewTask(
-                    organization_id=membership.org_id,
-                    swarm_project_id=data.project_id,
-                    title=data.title,
-                    description=data.description,
-                    executor=data.executor,
-                    creator_user_id=principal.user_id,
-                    assignee_user_id=principal.user_id,
-                ),
+            new = NewTask(
+                organization_id=membership.org_id,
+                swarm_project_id=data.project_id,
+                title=data.title,
+                description=data.description,
+                executor=data.executor,
+                creator_user_id=principal.user_id,
+                assignee_user_id=principal.user_id,
             )
-        if data.start_attempt:
-            try:
-                async with ctx.database.transaction() as conn:
-                    assignment = await dispatch_task(conn, ctx.settings, created.task, data.node_id)
-                    refreshed = await shared_tasks.get(conn, created.task.id)
-                created = SharedTaskWithUser(task=refreshed, user=created.user)
-            except DomainError as exc:
-                error = exc.detail
+            if data.start_attempt:
+                created, assignment, error = await create_dispatched(
+                    conn, ctx.settings, new, data.node_id
+                )
+            else:
+                created = await shared_tasks.create(conn, new)
         if assignment is not None:
             await notify_assignment(ctx, assignment)
         return _created(created, assignment, error)

@@ -25,12 +25,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
 import asyncpg
-import msgspec
 import structlog
 
 from vk_hive.errors import DomainError
@@ -97,12 +95,10 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         await activity.lock_projects(conn, [link.swarm_project_id for link in linked])
         batch = _Batch(conn, node, cursor, linked)
         await batch.run(ops)
-        await op_log.record_many(conn, node.node_id, list(batch.records.values()))
-        through = batch.through
-        if through > batch.cursor:
-            through = await op_log.advance_applied_through(conn, node.node_id, through)
         result = batch.result
-        result.applied_through = through
+        result.applied_through = await op_log.record_and_advance(
+            conn, node.node_id, list(batch.records.values()), batch.through
+        )
         result.revoked = list(batch.revoked.values())
         result.tasks = sorted(batch.acked.values(), key=lambda t: t.seq)
     result.elapsed_s = time.perf_counter() - started
@@ -128,11 +124,15 @@ class _Batch:
     """One batch's walk over its ops.
 
     Each op is planned first from what the batch prefetched (the node's links, its own tasks
-    named by the batch). New tasks of the node (the common case when a node creates work) and
-    updates of tasks it owns (when it edits them) are collected and written together — one
-    statement each — before any other op is applied, so the order of effects per task stays the
-    order of the ops. Every other op is applied on its own in a savepoint, planned again on
-    fresh reads (:class:`~vk_hive.gateway.facts.FactReader`)."""
+    named by the batch, the log clearances so far). Writes of the node's own tasks — new ones
+    and edits, several of one task too — are collected, the batch's view of each task following
+    them (:func:`~vk_hive.store.repositories.shared_tasks.node_write`), and written together
+    before any op that is applied on its own: one statement for the tasks and one for their
+    events, in op order. The lines of ``logs.append`` ops that passed their checks are collected
+    too and inserted by one statement at the end of the batch. A refusal decided from
+    prefetched facts writes nothing, so it does not interrupt a collection. Every other op is
+    applied on its own in a savepoint, planned again on fresh reads
+    (:class:`~vk_hive.gateway.facts.FactReader`)."""
 
     def __init__(
         self,
@@ -159,9 +159,14 @@ class _Batch:
         """The node's own live tasks by local id as they are after the ops so far (None: none
         yet); an id missing here is unknown (a task created in this batch, or one an op on its
         own may have changed)."""
-        self.creates: list[tuple[OutboxOp, NodeTaskData]] = []
-        self.updates: list[tuple[OutboxOp, tuple[uuid.UUID, NodeTaskData]]] = []
-        self.updating: set[uuid.UUID] = set()
+        self.writes: list[tuple[OutboxOp, NodeTaskData]] = []
+        """Collected writes of the node's own tasks, in op order."""
+        self.before: dict[uuid.UUID, SharedTask | None] = {}
+        """By local id: each collected task as the database has it (None: new)."""
+        self.placeholders: set[uuid.UUID] = set()
+        """Ids of the collected new tasks in ``own`` (not yet inserted: not their shared ids)."""
+        self.logs: list[tuple[OutboxOp, AppendLogs]] = []
+        """Collected lines of ``logs.append`` ops whose checks passed, in op order."""
         self.acked: dict[int, AckedTask] = {}
         """By seq: the task each ``task.upsert`` of the batch wrote (or had written before)."""
 
@@ -190,10 +195,11 @@ class _Batch:
 
     async def run(self, ops: list[OutboxOp]) -> None:
         keys = [op.idempotency_key for op in ops]
-        self.seen = await op_log.recorded_keys(self.conn, self.node.node_id, keys)
+        recorded = await op_log.recorded(self.conn, self.node.node_id, keys)
+        self.seen = recorded.keys
         # A resent op that was skipped: the node may never have seen its op_rejected (the
         # connection dropped after the commit), so it is told again.
-        skipped = await op_log.recorded_rejections(self.conn, self.node.node_id, keys)
+        skipped = recorded.rejections
         local_ids = [op.payload.id for op in ops if isinstance(op.payload, TaskUpsert)]
         if local_ids:
             existing = await shared_tasks.find_by_source_task_ids(
@@ -221,32 +227,42 @@ class _Batch:
                 self.through = max(self.through, op.seq)
                 continue
             decision = plan(op, self._prefetched())
-            if _bulk(decision) and decision.task is not None and decision.task.id in self.updating:
-                await self._flush()  # one update per task and statement
-                decision = plan(op, self._prefetched())
             if _bulk(decision):
                 self._collect(op, decision)
                 self._done(op)
                 continue
-            await self._flush()
+            if isinstance(decision, AppendLogs):
+                self._collect_logs(op, decision)
+                self._done(op)
+                continue
             if isinstance(decision, Reject):
                 self._done(op, self._reject(op, decision.error))
                 continue
+            await self._flush_tasks()
             self._forget(op)
             if not await self._one(op):
                 break
-        await self._flush()
+        await self._flush_tasks()
+        await self._flush_logs()
 
     def _collect(self, op: OutboxOp, decision: WriteTask) -> None:
-        """Queue a bulk write; the batch's view of the task follows it."""
+        """Queue a write of one of the node's own tasks; the batch's view of the task follows
+        it."""
         local_id = decision.data.source_task_id
+        if local_id not in self.before:
+            self.before[local_id] = decision.task
+        after = shared_tasks.node_write(self.node.node_id, decision.task, decision.data)
         if decision.task is None:
-            self.creates.append((op, decision.data))
-            self.own.pop(local_id, None)  # created by the flush: its next op reads it
-            return
-        self.updates.append((op, (decision.task.id, decision.data)))
-        self.updating.add(decision.task.id)
-        self.own[local_id] = msgspec.structs.replace(decision.task, status=decision.data.status)
+            self.placeholders.add(after.id)
+        self.own[local_id] = after
+        self.writes.append((op, decision.data))
+
+    def _collect_logs(self, op: OutboxOp, decision: AppendLogs) -> None:
+        """Queue the lines of a ``logs.append`` op whose checks passed. The fence's row lock is
+        held until this batch commits, so a token that was current for this op stays current
+        for the next log ops of its execution."""
+        self.clearances[decision.execution_id] = decision.clearance
+        self.logs.append((op, decision))
 
     def _ack_duplicate(self, op: OutboxOp) -> None:
         """A ``task.upsert`` applied by an earlier batch: its task's id (the version it produced
@@ -254,7 +270,8 @@ class _Batch:
         p = op.payload
         if isinstance(p, TaskUpsert):
             task = self.own.get(p.id)
-            shared = task.id if task is not None else p.shared_task_id
+            known = task is not None and task.id not in self.placeholders
+            shared = task.id if task is not None and known else p.shared_task_id
             if shared is not None:
                 self.acked[op.seq] = AckedTask(seq=op.seq, id=shared)
 
@@ -295,38 +312,54 @@ class _Batch:
         )
         self.through = max(self.through, op.seq)
 
-    async def _flush(self) -> None:
-        if self.creates:
-            creates, self.creates = self.creates, []
-            await self._bulk(
-                [op for op, _ in creates],
-                lambda: self.writer.insert_tasks([data for _, data in creates]),
-            )
-        if self.updates:
-            updates, self.updates = self.updates, []
-            self.updating.clear()
-            await self._bulk(
-                [op for op, _ in updates],
-                lambda: self.writer.update_tasks([update for _, update in updates]),
-            )
-
-    async def _bulk(
-        self, ops: list[OutboxOp], write: Callable[[], Awaitable[list[SharedTask]]]
-    ) -> None:
-        """Run one bulk ``write`` for ``ops`` (already recorded as applied; it returns their
-        tasks in order) in a savepoint; if it fails on something the plan did not foresee, apply
-        the ops one by one instead."""
+    async def _flush_tasks(self) -> None:
+        """Write the collected task writes (already recorded as applied) in a savepoint; if that
+        fails on something the plan did not foresee, apply them one by one instead."""
+        if not self.writes:
+            return
+        writes, self.writes = self.writes, []
+        before, self.before = self.before, {}
+        self.placeholders.clear()
         try:
             async with self.conn.transaction():
-                written = await write()
-            self.result.applied += len(ops)
-            for op, task in zip(ops, written, strict=True):
-                self._ack(op, task)
-                self.result.outcomes[op.op_type.value, "applied"] += 1
+                written = await self.writer.write_tasks(before, [data for _, data in writes])
         except (DomainError, *DATABASE_ERRORS):
-            for op in ops:
+            for op, _ in writes:
                 self._forget(op)
                 await self._one(op, recorded=True)
+            return
+        self.result.applied += len(writes)
+        for (op, _), task in zip(writes, written, strict=True):
+            self._ack(op, task)
+            self.result.outcomes[op.op_type.value, "applied"] += 1
+            if task.source_task_id is not None:
+                self.own[task.source_task_id] = task
+
+    async def _flush_logs(self) -> None:
+        """Insert the collected log lines (their ops already recorded as applied) with one
+        statement in a savepoint; if that fails, op by op, refusing the ops that fail."""
+        if not self.logs:
+            return
+        logs, self.logs = self.logs, []
+        try:
+            async with self.conn.transaction():
+                await self.writer.append_logs([decision for _, decision in logs])
+        except DATABASE_ERRORS:
+            for op, decision in logs:
+                try:
+                    async with self.conn.transaction():
+                        await self.writer.write(decision)
+                except DATABASE_ERRORS as exc:
+                    self._done(op, self._reject(op, refusal_for(exc)))
+                    continue
+                self._applied(op)
+            return
+        for op, _ in logs:
+            self._applied(op)
+
+    def _applied(self, op: OutboxOp) -> None:
+        self.result.applied += 1
+        self.result.outcomes[op.op_type.value, "applied"] += 1
 
     async def _decide(self, op: OutboxOp) -> Write | Reject | Park:
         """Plan ``op`` on fresh reads: read each fact the plan asks for, in the order it asks."""
@@ -353,15 +386,15 @@ class _Batch:
                     raise _Parked()
                 if isinstance(decision, Reject):
                     raise decision.error
-                written = await self.writer.write(decision)
+                if isinstance(decision, AppendLogs):
+                    self._collect_logs(op, decision)  # inserted with the batch's other lines
+                    written = None
+                else:
+                    written = await self.writer.write(decision)
             if written is not None:
                 self._ack(op, written)
-            if isinstance(decision, AppendLogs):
-                # The fence's row lock is held until this batch commits, so a token that was
-                # current for this op stays current for the next log ops of the run.
-                self.clearances[decision.execution_id] = decision.clearance
-            self.result.applied += 1
-            self.result.outcomes[op.op_type.value, "applied"] += 1
+            if not isinstance(decision, AppendLogs):
+                self._applied(op)
         except _Parked:
             self.result.parked_seq = op.seq
             self.result.outcomes[op.op_type.value, "parked"] += 1

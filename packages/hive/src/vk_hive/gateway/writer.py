@@ -1,5 +1,5 @@
-"""The writes of planned node ops (:mod:`.plan`): one op at a time, or the batch's new and
-updated tasks of the node in one statement each.
+"""The writes of planned node ops (:mod:`.plan`): one op at a time, or together what a batch
+collected: the writes of the node's own tasks, and its log lines.
 
 Every write runs inside the batch's transaction after the plan's reads; the store functions lock
 task rows after the project counters the batch holds (the hive's lock order) and append the
@@ -9,6 +9,7 @@ activity events in the same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import asyncpg
 
@@ -67,12 +68,20 @@ class Writer:
                     await assignments.complete(conn, decision.assignment_id, decision.status.value)
         return None
 
-    async def insert_tasks(self, items: list[NodeTaskData]) -> list[SharedTask]:
-        """New tasks of the node, one statement (their ``task.created`` events in order); the
-        tasks in the order of ``items``."""
-        return await shared_tasks.insert_many_from_node(self._conn, self._node_id, items)
+    async def write_tasks(
+        self, before: Mapping[uuid.UUID, SharedTask | None], items: list[NodeTaskData]
+    ) -> list[SharedTask]:
+        """Writes of tasks the node owns (new ones and edits, several of one task too, in op
+        order; ``before``: each task by local id as stored, None when new): one statement for
+        the tasks, one for their events. The task after each write, in the order of ``items``."""
+        return await shared_tasks.write_many_from_node(self._conn, self._node_id, before, items)
 
-    async def update_tasks(self, items: list[tuple[uuid.UUID, NodeTaskData]]) -> list[SharedTask]:
-        """Updates of tasks the node owns, at most one per task, one statement; the tasks in
-        the order of ``items``."""
-        return await shared_tasks.update_many_from_node(self._conn, self._node_id, items)
+    async def append_logs(self, decisions: list[AppendLogs]) -> None:
+        """The lines of several ``logs.append`` ops, in order, with one statement."""
+        await executions.insert_log_runs(
+            self._conn,
+            [
+                executions.LogRun(d.clearance.assignment_id, d.execution_id, d.lines)
+                for d in decisions
+            ],
+        )

@@ -8,6 +8,7 @@
   ``inprogress → done``); the others are the hive's (409). Setting the current status is a no-op.
 * Archiving takes the subtasks along and is refused while an attempt of any of them is running.
 * Deleting a task detaches its children (their change is queued for the hive like any edit).
+* Every write is one ``Store.write`` transaction: one round trip to the store's writer thread.
 * Title and description together hold at most ``MAX_TASK_TEXT_BYTES`` bytes of UTF-8 — the limit
   the hive applies to every task it learns — on create and on every edit (400), so a task the
   node accepts is never one the hive rejects.
@@ -104,7 +105,8 @@ async def create_task(
     parent_task_id: UUID | None,
 ) -> Task:
     check_text_size(title, description)
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> Task:
         await projects_repo.get(conn, project_id)
         if parent_task_id is not None:
             await _check_parent(conn, project_id, None, parent_task_id)
@@ -117,32 +119,36 @@ async def create_task(
             parent_task_id=parent_task_id,
         )
 
+    return await store.write(body)
+
 
 async def update_task(store: Store, task_id: UUID, changes: TaskChanges) -> Task:
-    async with store.transaction() as conn:
-        task = await tasks_repo.get(conn, task_id)
-        project = await projects_repo.get(conn, task.project_id)
-        status = task.status if changes.status is msgspec.UNSET else changes.status
-        check_transition(project, task.status, status)
-        parent = task.parent_task_id
-        if changes.parent_task_id is not msgspec.UNSET:
-            parent = changes.parent_task_id
-            if parent is not None and parent != task.parent_task_id:
-                await _check_parent(conn, task.project_id, task.id, parent)
-        title = task.title if changes.title is msgspec.UNSET else changes.title
-        description = (
-            task.description if changes.description is msgspec.UNSET else changes.description
-        )
-        if title != task.title or description != task.description:
-            check_text_size(title, description)
-        return await tasks_repo.update(
-            conn,
-            task_id,
-            title=title,
-            description=description,
-            status=status,
-            parent_task_id=parent,
-        )
+    """Apply ``changes`` (one transaction, one round trip to the writer)."""
+    return await store.write(lambda conn: _update_task(conn, task_id, changes))
+
+
+async def _update_task(conn: aiosqlite.Connection, task_id: UUID, changes: TaskChanges) -> Task:
+    task = await tasks_repo.get(conn, task_id)
+    project = await projects_repo.get(conn, task.project_id)
+    status = task.status if changes.status is msgspec.UNSET else changes.status
+    check_transition(project, task.status, status)
+    parent = task.parent_task_id
+    if changes.parent_task_id is not msgspec.UNSET:
+        parent = changes.parent_task_id
+        if parent is not None and parent != task.parent_task_id:
+            await _check_parent(conn, task.project_id, task.id, parent)
+    title = task.title if changes.title is msgspec.UNSET else changes.title
+    description = task.description if changes.description is msgspec.UNSET else changes.description
+    if title != task.title or description != task.description:
+        check_text_size(title, description)
+    return await tasks_repo.update(
+        conn,
+        task_id,
+        title=title,
+        description=description,
+        status=status,
+        parent_task_id=parent,
+    )
 
 
 async def _subtree(conn: aiosqlite.Connection, task_id: UUID) -> list[UUID]:
@@ -181,25 +187,32 @@ async def archive_task(store: Store, task_id: UUID) -> tuple[Task, list[UUID]]:
     """Archive the task and its subtasks; 409 while one of them has a running attempt.
 
     Returns the task and the ids archived with it (whose worktrees the caller may remove)."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> tuple[Task, list[UUID]]:
         task = await tasks_repo.get(conn, task_id)
         ids = await _subtree(conn, task_id)
         await _refuse_if_running(conn, task.project_id, ids, "archiving")
         await tasks_repo.archive_many(conn, ids)
         return await tasks_repo.get(conn, task_id), ids
 
+    return await store.write(body)
+
 
 async def unarchive_task(store: Store, task_id: UUID) -> Task:
     """Unarchive the task (its subtasks stay as they are)."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> Task:
         await tasks_repo.unarchive_if_archived(conn, task_id)
         return await tasks_repo.get(conn, task_id)
+
+    return await store.write(body)
 
 
 async def delete_task(store: Store, task_id: UUID) -> None:
     """Delete the task (attempts and logs cascade); its children become top-level tasks.
     409 while the task has a running attempt."""
-    async with store.transaction() as conn:
+
+    async def body(conn: aiosqlite.Connection) -> None:
         task = await tasks_repo.get(conn, task_id)
         await _refuse_if_running(conn, task.project_id, [task_id], "deleting")
         children = await tasks_repo.find_children_by_parent_id(conn, task_id)
@@ -207,3 +220,5 @@ async def delete_task(store: Store, task_id: UUID) -> None:
         for child in children:
             await outbox.enqueue_task_upsert(conn, child.id)
         await tasks_repo.delete(conn, task_id)
+
+    await store.write(body)

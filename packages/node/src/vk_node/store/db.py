@@ -1,10 +1,18 @@
 """The node's SQLite connection layer.
 
-One :class:`Store` per database file holds two aiosqlite connections in autocommit mode:
+One :class:`Store` per database file holds three connections in autocommit mode:
 
 * the **writer**: ``async with store.transaction() as conn`` runs ``BEGIN IMMEDIATE`` … ``COMMIT``
   (``ROLLBACK`` on any exception). An ``asyncio.Lock`` serializes transactions, so statements of
-  two coroutines never interleave on the connection.
+  two coroutines never interleave on the connection. Every statement is one round trip to the
+  connection's thread.
+* the **one-hop writer** (:mod:`vk_node.store.inline`): ``await store.write(body)`` runs a whole
+  transaction body on its own thread, ``BEGIN IMMEDIATE`` to ``COMMIT``, in one round trip — the
+  hot write paths (task writes of the API). It takes the same lock as ``transaction()``: one
+  writer at a time.
+
+A :class:`~vk_node.store.inline.Checkpointer` (its own connection and thread) runs a passive WAL
+checkpoint every ``CHECKPOINT_EVERY`` commits, off the write path.
 * the **reader**: ``async with store.read() as conn`` runs a deferred read transaction (one
   consistent WAL snapshot of committed data) under its own lock; reads never wait for writers.
 
@@ -20,10 +28,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
 from vk_node.store.files import secure_db_file
+from vk_node.store.inline import Checkpointer, WriteBody, WriteThread
 from vk_node.store.migrate import apply_migrations
 from vk_node.store.signals import take_enqueued
 
@@ -40,19 +50,39 @@ PRAGMAS: tuple[tuple[str, str], ...] = (
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
+CHECKPOINT_EVERY = 64
+"""Write commits between two passive checkpoints: a task update adds ~14 WAL pages, so the WAL
+stays well below ``wal_autocheckpoint`` (2000 pages) and commits seldom checkpoint themselves."""
+
+T = TypeVar("T")
+
+
+def _setup_statements(busy_timeout_ms: int) -> list[str]:
+    return [
+        f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
+        "PRAGMA journal_mode = WAL",
+        *(f"PRAGMA {name} = {value}" for name, value in PRAGMAS),
+    ]
+
 
 async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        for name, value in PRAGMAS:
-            await conn.execute(f"PRAGMA {name} = {value}")
+        for statement in _setup_statements(busy_timeout_ms):
+            await conn.execute(statement)
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+def _setup(busy_timeout_ms: int) -> Callable[[sqlite3.Connection], None]:
+    def setup(raw: sqlite3.Connection) -> None:
+        for statement in _setup_statements(busy_timeout_ms):
+            raw.execute(statement)
+
+    return setup
 
 
 class Store:
@@ -63,12 +93,16 @@ class Store:
         path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
+        write_thread: WriteThread,
+        checkpointer: Checkpointer,
         schema_version: int,
         applied: list[str],
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._write_thread = write_thread
+        self._checkpointer = checkpointer
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._closed = False
@@ -91,13 +125,21 @@ class Store:
         path = Path(path)
         await asyncio.to_thread(secure_db_file, path)
         writer = await _connect(path, busy_timeout_ms)
+        reader: aiosqlite.Connection | None = None
+        write_thread: WriteThread | None = None
         try:
             applied = await apply_migrations(writer) if migrate else []
             reader = await _connect(path, busy_timeout_ms)
+            write_thread = await WriteThread.open(path, _setup(busy_timeout_ms))
+            checkpointer = await Checkpointer.open(path, _setup(busy_timeout_ms), CHECKPOINT_EVERY)
         except BaseException:
+            if write_thread is not None:
+                await write_thread.close()
+            if reader is not None:
+                await reader.close()
             await writer.close()
             raise
-        store = cls(path, writer, reader, 0, applied)
+        store = cls(path, writer, reader, write_thread, checkpointer, 0, applied)
         try:
             store.schema_version = await store.read_schema_version()
         except BaseException:
@@ -136,9 +178,37 @@ class Store:
                     await conn.execute("COMMIT")
                 finally:
                     notify = take_enqueued(conn)
+                self._checkpointer.committed()
         if notify:
-            for listener in list(self._outbox_listeners):
-                listener()
+            self._notify_outbox()
+
+    async def write(self, body: WriteBody[T]) -> T:
+        """Run ``await body(conn)`` as one write transaction in ONE round trip to a writer
+        thread (``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` when it raises) and return its
+        value; see :mod:`vk_node.store.inline`. ``body`` may await store statements only (the
+        repositories); anything else raises ``RuntimeError`` and rolls back.
+
+        Cancelling the caller does not interrupt the transaction: it ends (committed or rolled
+        back) before the lock is released. After a commit that appended outbox ops, the outbox
+        listeners are called."""
+        self._check_open()
+        async with self._write_lock:
+            pending = self._write_thread.run(body)
+            try:
+                result, notify = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    if (await pending)[1]:
+                        self._notify_outbox()
+                raise
+            self._checkpointer.committed()
+        if notify:
+            self._notify_outbox()
+        return result
+
+    def _notify_outbox(self) -> None:
+        for listener in list(self._outbox_listeners):
+            listener()
 
     def add_outbox_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` (synchronously, on the event loop) after every commit that
@@ -172,6 +242,8 @@ class Store:
         async with self._write_lock, self._read_lock:
             try:
                 await self._reader.close()
+                await self._write_thread.close()
+                await self._checkpointer.close()
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 await self._writer.close()

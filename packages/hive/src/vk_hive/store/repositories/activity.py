@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from vk_hive.store.models import ActivityEvent, from_row, from_rows
 
@@ -87,41 +88,59 @@ async def append(
     return from_row(ActivityEvent, row)
 
 
-_APPEND_MANY = """
-    WITH counter AS (
-        INSERT INTO project_activity_counters AS c (project_id, swarm_project_id, last_seq)
-        VALUES ($1, $2, $5)
-        ON CONFLICT (project_id) DO UPDATE SET last_seq = c.last_seq + $5
-        RETURNING last_seq
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event for :func:`append_batch`."""
+
+    project_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any]
+    swarm_project_id: uuid.UUID | None = None
+    assignee_user_id: uuid.UUID | None = None
+
+
+# One statement for events of several projects: each project's counter moves by its number of
+# events, and its events take the seqs after the old value in list order.
+_APPEND_BATCH = """
+    WITH u AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[])
+            WITH ORDINALITY AS u(project_id, swarm_project_id, assignee_user_id, event_type,
+                                 payload, n)
+    ), counts AS (
+        SELECT project_id, (array_agg(swarm_project_id ORDER BY n))[1] AS swarm_project_id,
+               count(*) AS c
+        FROM u GROUP BY project_id
+    ), counter AS (
+        INSERT INTO project_activity_counters AS pc (project_id, swarm_project_id, last_seq)
+        SELECT project_id, swarm_project_id, c FROM counts ORDER BY project_id
+        ON CONFLICT (project_id) DO UPDATE SET last_seq = pc.last_seq + EXCLUDED.last_seq
+        RETURNING project_id, last_seq
     )
-    INSERT INTO activity (seq, project_id, swarm_project_id, event_type, payload)
-    SELECT counter.last_seq - $5 + u.n, $1, $2, $3, u.payload
-    FROM counter, unnest($4::jsonb[]) WITH ORDINALITY AS u(payload, n)
+    INSERT INTO activity (seq, project_id, swarm_project_id, assignee_user_id, event_type,
+                          payload)
+    SELECT counter.last_seq - counts.c
+               + row_number() OVER (PARTITION BY u.project_id ORDER BY u.n),
+           u.project_id, u.swarm_project_id, u.assignee_user_id, u.event_type, u.payload
+    FROM u JOIN counts USING (project_id) JOIN counter USING (project_id)
+    ORDER BY u.n
 """
 
 
-async def append_many(
-    conn: asyncpg.Connection,
-    project_id: uuid.UUID,
-    event_type: str,
-    payloads: list[dict[str, Any]],
-    *,
-    swarm_project_id: uuid.UUID | None = None,
-) -> int:
-    """Append several events of one type to ``project_id``'s stream in one statement, with
-    consecutive seqs in list order (same rules as :func:`append`). Returns how many."""
-    if not payloads:
+async def append_batch(conn: asyncpg.Connection, events: list[NewEvent]) -> int:
+    """Append events of any projects and types in one statement, each project's with
+    consecutive seqs in list order. Unlike :func:`append`, no savepoint and no retry: a missing
+    partition raises (the caller's savepoint decides; the one-at-a-time path ensures it).
+    Returns how many."""
+    if not events:
         return 0
-    args = (project_id, swarm_project_id, event_type, payloads, len(payloads))
-    try:
-        async with conn.transaction():
-            await conn.execute(_APPEND_MANY, *args)
-    except asyncpg.CheckViolationError as exc:
-        if "no partition" not in str(exc):
-            raise
-        await conn.execute("SELECT ensure_activity_partitions(now())")
-        await conn.execute(_APPEND_MANY, *args)
-    return len(payloads)
+    await conn.execute(
+        _APPEND_BATCH,
+        [e.project_id for e in events],
+        [e.swarm_project_id for e in events],
+        [e.assignee_user_id for e in events],
+        [e.event_type for e in events],
+        [e.payload for e in events],
+    )
+    return len(events)
 
 
 async def fetch_since(

@@ -329,46 +329,65 @@ LOGS_CHANNEL = "logs"
 """NOTIFY channel: the id of an execution process whose new lines a transaction stored."""
 
 
+class LogRun(msgspec.Struct, frozen=True):
+    """Lines of one execution process (one ``logs.append`` op) for :func:`insert_log_runs`."""
+
+    assignment_id: uuid.UUID | None
+    execution_process_id: uuid.UUID | None
+    lines: Sequence[NewOutputLog]
+
+
 async def insert_logs(
     conn: asyncpg.Connection,
     assignment_id: uuid.UUID | None,
     execution_process_id: uuid.UUID | None,
     lines: Sequence[NewOutputLog],
 ) -> int:
-    """Bulk insert log lines (one statement, ``unnest``); NUL bytes are stripped.
+    """Bulk insert the log lines of one execution process; see :func:`insert_log_runs`."""
+    return await insert_log_runs(conn, [LogRun(assignment_id, execution_process_id, lines)])
+
+
+async def insert_log_runs(conn: asyncpg.Connection, runs: Sequence[LogRun]) -> int:
+    """Insert the lines of several runs (of any execution processes) with one statement, in
+    order (ids follow the list); NUL bytes are stripped.
 
     Lines whose (execution process, local log id) already exist are skipped, so re-sending a
-    batch inserts nothing twice. Returns how many rows were inserted. When rows of an execution
-    process were inserted, the same statement NOTIFYs its id on :data:`LOGS_CHANNEL`; it is
+    batch inserts nothing twice. Returns how many rows were inserted. The same statement NOTIFYs
+    the id of each execution process that got rows on :data:`LOGS_CHANNEL`, once; it is
     delivered when the caller commits (PostgreSQL sends identical notifications of one
     transaction once), so a follower reads lines that are there.
     """
-    if not lines:
+    rows = [(run, line) for run in runs for line in run.lines]
+    if not rows:
         return 0
-    inserted = await conn.fetchval(
+    counts = await conn.fetchrow(
         """
         WITH inserted AS (
             INSERT INTO node_task_output_logs (assignment_id, execution_process_id, output_type,
                 content, "timestamp", local_log_id)
-            SELECT $1, $2, u.output_type, u.content, COALESCE(u.ts, now()), u.local_log_id
-            FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
-                AS u(output_type, content, ts, local_log_id)
+            SELECT u.assignment_id, u.process_id, u.output_type, u.content, COALESCE(u.ts, now()),
+                u.local_log_id
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                        $6::bigint[]) WITH ORDINALITY
+                AS u(assignment_id, process_id, output_type, content, ts, local_log_id, n)
+            ORDER BY u.n
             ON CONFLICT (execution_process_id, local_log_id) DO NOTHING
-            RETURNING 1
-        ), counted AS (SELECT count(*) AS n FROM inserted)
-        SELECT n, CASE WHEN n > 0 AND $2::uuid IS NOT NULL
-                       THEN pg_notify($7, $2::text)::text END
-        FROM counted
+            RETURNING execution_process_id
+        )
+        SELECT (SELECT count(*) FROM inserted) AS n,
+               (SELECT count(pg_notify($7, p.id::text)) FROM (
+                    SELECT DISTINCT execution_process_id AS id FROM inserted
+                    WHERE execution_process_id IS NOT NULL) AS p) AS notified
         """,
-        assignment_id,
-        execution_process_id,
-        [strip_nul(line.output_type) for line in lines],
-        [strip_nul(line.content) for line in lines],
-        [line.timestamp for line in lines],
-        [line.local_log_id for line in lines],
+        [run.assignment_id for run, _ in rows],
+        [run.execution_process_id for run, _ in rows],
+        [strip_nul(line.output_type) for _, line in rows],
+        [strip_nul(line.content) for _, line in rows],
+        [line.timestamp for _, line in rows],
+        [line.local_log_id for _, line in rows],
         LOGS_CHANNEL,
     )
-    return int(inserted)
+    return int(counts["n"])
 
 
 async def list_logs(

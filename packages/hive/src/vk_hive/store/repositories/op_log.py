@@ -11,17 +11,32 @@ import asyncpg
 from vk_hive.store.models import OpLogEntry, from_row
 
 
-async def recorded_keys(
-    conn: asyncpg.Connection, node_id: uuid.UUID, keys: Sequence[str]
-) -> set[str]:
-    """Which of ``keys`` this node already had applied (one query per batch)."""
+@dataclass(frozen=True)
+class Recorded:
+    """What the op log holds of a batch's keys (one query)."""
+
+    keys: set[str]
+    """Every key of the batch already recorded (applied or skipped)."""
+    rejections: dict[str, tuple[int, str, str]]
+    """Of those, the skipped ones: key → (seq, code, reason)."""
+
+
+async def recorded(conn: asyncpg.Connection, node_id: uuid.UUID, keys: Sequence[str]) -> Recorded:
+    """Which of ``keys`` this node already had applied or skipped, and why it skipped which."""
     rows = await conn.fetch(
-        "SELECT idempotency_key FROM node_op_log WHERE node_id = $1 "
-        "AND idempotency_key = ANY($2::text[])",
+        "SELECT idempotency_key, seq, reject_code, reject_reason FROM node_op_log "
+        "WHERE node_id = $1 AND idempotency_key = ANY($2::text[])",
         node_id,
         list(keys),
     )
-    return {r["idempotency_key"] for r in rows}
+    return Recorded(
+        keys={r["idempotency_key"] for r in rows},
+        rejections={
+            r["idempotency_key"]: (int(r["seq"]), r["reject_code"], r["reject_reason"] or "")
+            for r in rows
+            if r["reject_code"] is not None
+        },
+    )
 
 
 async def record(
@@ -63,53 +78,6 @@ class OpRecord:
     fencing_token: int | None = None
 
 
-async def record_many(
-    conn: asyncpg.Connection,
-    node_id: uuid.UUID,
-    entries: Sequence[OpRecord | tuple[str, int, str, uuid.UUID]],
-) -> int:
-    """Record many ops (with their outcome) in one statement; returns how many were new."""
-    if not entries:
-        return 0
-    records = [e if isinstance(e, OpRecord) else OpRecord(*e) for e in entries]
-    result: str = await conn.execute(
-        """
-        INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id, reject_code,
-                                 reject_reason, fencing_token, epoch)
-        SELECT $1, u.k, u.s, u.t, u.e, u.c, u.r, u.f,
-               COALESCE((SELECT epoch FROM node_op_cursors WHERE node_id = $1), 0)
-        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-                    $8::bigint[]) AS u(k, s, t, e, c, r, f)
-        ON CONFLICT (node_id, idempotency_key) DO NOTHING
-        """,
-        node_id,
-        [r.idempotency_key for r in records],
-        [r.seq for r in records],
-        [r.op_type for r in records],
-        [r.entity_id for r in records],
-        [r.reject_code for r in records],
-        [r.reject_reason for r in records],
-        [r.fencing_token for r in records],
-    )
-    return int(result.split()[-1])
-
-
-async def recorded_rejections(
-    conn: asyncpg.Connection, node_id: uuid.UUID, keys: Sequence[str]
-) -> dict[str, tuple[int, str, str]]:
-    """Of ``keys``, those recorded as skipped: key → (seq, code, reason)."""
-    rows = await conn.fetch(
-        "SELECT idempotency_key, seq, reject_code, reject_reason FROM node_op_log "
-        "WHERE node_id = $1 AND idempotency_key = ANY($2::text[]) AND reject_code IS NOT NULL",
-        node_id,
-        list(keys),
-    )
-    return {
-        r["idempotency_key"]: (int(r["seq"]), r["reject_code"], r["reject_reason"] or "")
-        for r in rows
-    }
-
-
 async def has_entity(conn: asyncpg.Connection, node_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
     """Whether any op of the node about ``entity_id`` was already applied or skipped."""
     return bool(
@@ -139,6 +107,43 @@ async def get_applied_through(conn: asyncpg.Connection, node_id: uuid.UUID) -> i
         "SELECT applied_through_seq FROM node_op_cursors WHERE node_id = $1", node_id
     )
     return int(value or 0)
+
+
+async def record_and_advance(
+    conn: asyncpg.Connection, node_id: uuid.UUID, records: Sequence[OpRecord], through: int
+) -> int:
+    """Record the batch's ops with their outcome (each key once) and move the cursor forward
+    to ``through`` (never backwards), in one statement; returns the cursor after it."""
+    value = await conn.fetchval(
+        """
+        WITH logged AS (
+            INSERT INTO node_op_log (node_id, idempotency_key, seq, op_type, entity_id,
+                                     reject_code, reject_reason, fencing_token, epoch)
+            SELECT $1, u.k, u.s, u.t, u.e, u.c, u.r, u.f,
+                   COALESCE((SELECT epoch FROM node_op_cursors WHERE node_id = $1), 0)
+            FROM unnest($2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
+                        $7::text[], $8::bigint[]) AS u(k, s, t, e, c, r, f)
+            ON CONFLICT (node_id, idempotency_key) DO NOTHING
+            RETURNING 1
+        )
+        INSERT INTO node_op_cursors AS c (node_id, applied_through_seq)
+        SELECT $1, $9 FROM (SELECT count(*) FROM logged) AS done
+        ON CONFLICT (node_id) DO UPDATE
+            SET applied_through_seq = GREATEST(c.applied_through_seq, EXCLUDED.applied_through_seq),
+                updated_at = now()
+        RETURNING applied_through_seq
+        """,
+        node_id,
+        [r.idempotency_key for r in records],
+        [r.seq for r in records],
+        [r.op_type for r in records],
+        [r.entity_id for r in records],
+        [r.reject_code for r in records],
+        [r.reject_reason for r in records],
+        [r.fencing_token for r in records],
+        through,
+    )
+    return int(value)
 
 
 async def advance_applied_through(conn: asyncpg.Connection, node_id: uuid.UUID, seq: int) -> int:
@@ -176,12 +181,14 @@ async def start_epoch(conn: asyncpg.Connection, node_id: uuid.UUID, applied_thro
 
 
 async def lock_node(conn: asyncpg.Connection, node_id: uuid.UUID) -> int:
-    """Lock the node's cursor row for this transaction (one batch applier per node) and read it."""
-    await conn.execute(
-        "INSERT INTO node_op_cursors (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
-        node_id,
-    )
+    """Lock the node's cursor row for this transaction (one batch applier per node) and read it,
+    creating it at 0 if missing — one statement (``ON CONFLICT DO UPDATE`` locks the row)."""
     value = await conn.fetchval(
-        "SELECT applied_through_seq FROM node_op_cursors WHERE node_id = $1 FOR UPDATE", node_id
+        """
+        INSERT INTO node_op_cursors AS c (node_id) VALUES ($1)
+        ON CONFLICT (node_id) DO UPDATE SET node_id = c.node_id
+        RETURNING applied_through_seq
+        """,
+        node_id,
     )
     return int(value)

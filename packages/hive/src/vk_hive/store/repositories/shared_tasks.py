@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -309,27 +310,34 @@ async def _bulk_fetch(conn: asyncpg.Connection, project_id: uuid.UUID) -> BulkSn
 
 async def create(conn: asyncpg.Connection, data: NewTask) -> SharedTaskWithUser:
     """Insert a todo task in a swarm project and record ``task.created``."""
-    _check_text(data.title, data.description)
     async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""
-            INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
-                description, executor, creator_user_id, assignee_user_id)
-            SELECT $1, p.id, p.id, $3, $4, $5, $6, $7 FROM swarm_projects p
-            WHERE p.id = $2 AND p.organization_id = $1
-            RETURNING {_COLUMNS}
-            """,
-            data.organization_id,
-            data.swarm_project_id,
-            data.title,
-            data.description,
-            data.executor,
-            data.creator_user_id,
-            data.assignee_user_id,
-        )
-        if row is None:
-            raise NotFound(f"swarm project {data.swarm_project_id} not found")
-        return await _record(conn, "task.created", from_row(SharedTask, row))
+        return await _record(conn, "task.created", await insert(conn, data))
+
+
+async def insert(conn: asyncpg.Connection, data: NewTask) -> SharedTask:
+    """Insert a todo task in a swarm project WITHOUT its ``task.created`` event: the caller
+    records it (:func:`announce`) in the same transaction, once the task is as it is to be seen
+    (e.g. dispatched at once)."""
+    _check_text(data.title, data.description)
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
+            description, executor, creator_user_id, assignee_user_id)
+        SELECT $1, p.id, p.id, $3, $4, $5, $6, $7 FROM swarm_projects p
+        WHERE p.id = $2 AND p.organization_id = $1
+        RETURNING {_COLUMNS}
+        """,
+        data.organization_id,
+        data.swarm_project_id,
+        data.title,
+        data.description,
+        data.executor,
+        data.creator_user_id,
+        data.assignee_user_id,
+    )
+    if row is None:
+        raise NotFound(f"swarm project {data.swarm_project_id} not found")
+    return from_row(SharedTask, row)
 
 
 async def update(
@@ -433,6 +441,20 @@ async def update_status_from_node(
 ) -> SharedTaskWithUser:
     """A node-authored status change (in-progress → in-review/done); records task.updated."""
     return await update(conn, task_id, status=status, author=Author.NODE)
+
+
+async def start_unannounced(
+    conn: asyncpg.Connection, task_id: uuid.UUID, node_id: uuid.UUID
+) -> None:
+    """A todo task inserted by :func:`insert` in this transaction, dispatched before anyone saw
+    it: in progress on ``node_id`` at its first version, no event (its ``task.created`` will
+    show it so)."""
+    await conn.execute(
+        "UPDATE shared_tasks SET status = 'in-progress', executing_node_id = $2 "
+        "WHERE id = $1 AND status = 'todo'",
+        task_id,
+        node_id,
+    )
 
 
 async def set_executing_node(
@@ -539,108 +561,181 @@ async def find_by_source_task_ids(
     return {t.source_task_id: t for t in tasks if t.source_task_id is not None}
 
 
-async def insert_many_from_node(
-    conn: asyncpg.Connection, node_id: uuid.UUID, items: list[NodeTaskData]
-) -> list[SharedTask]:
-    """Insert new node-owned tasks (none may exist yet for their (node, local id)) in one
-    statement and record their ``task.created`` events, in list order. For the op-batch fast
-    path; the caller has validated text and projects. Conflicts raise UniqueViolationError."""
-    for data in items:
-        _check_text(data.title, data.description)
-    if not items:
-        return []
-    rows = await conn.fetch(
-        f"""
+def node_write(node_id: uuid.UUID, before: SharedTask | None, data: NodeTaskData) -> SharedTask:
+    """The task after the node's owner write ``data`` — what :func:`write_many_from_node` stores,
+    computed without I/O. ``before`` None: a new task (its id, timestamps and organization-side
+    fields are placeholders until it is inserted). A write sets title, description and status,
+    keeps an archive once set, takes the owner name only when the op did not name the shared
+    id, makes the node the executing node, and bumps the version (a new task starts at 1)."""
+    if before is None:
+        stamp = dt.datetime.now(dt.UTC)
+        return SharedTask(
+            id=uuid.uuid4(),
+            organization_id=data.organization_id,
+            project_id=data.swarm_project_id,
+            swarm_project_id=data.swarm_project_id,
+            creator_user_id=None,
+            assignee_user_id=None,
+            deleted_by_user_id=None,
+            title=data.title,
+            description=data.description,
+            status=TaskStatus(data.status),
+            executor="CLAUDE_CODE",
+            version=1,
+            deleted_at=None,
+            shared_at=None,
+            archived_at=data.archived_at,
+            executing_node_id=node_id,
+            owner_node_id=node_id,
+            owner_name=data.owner_name,
+            source_node_id=node_id,
+            source_task_id=data.source_task_id,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+    owner_name = data.owner_name if data.shared_task_id is None else None
+    return msgspec.structs.replace(
+        before,
+        title=data.title,
+        description=data.description,
+        status=TaskStatus(data.status),
+        archived_at=data.archived_at if data.archived_at is not None else before.archived_at,
+        owner_name=owner_name if owner_name is not None else before.owner_name,
+        executing_node_id=node_id,
+        version=before.version + 1,
+    )
+
+
+_CHANGING = ("title", "description", "status", "archived_at", "owner_name", "version")
+"""The fields a chain of owner writes of one task changes between its snapshots."""
+
+# One statement for every task of the batch: the new ones inserted with the state their whole
+# chain of ops leaves (and the chain's length as version), the existing ones updated to it —
+# only if still at the version the batch planned from, a live task the node owns. ``t.id =
+# ANY(...)`` keeps the plan an index lookup of the batch's tasks whatever the table's statistics
+# say (joined to the unnest alone, a table the planner believes small is scanned whole).
+_WRITE_MANY = f"""
+    WITH inserted AS (
         INSERT INTO shared_tasks (organization_id, project_id, swarm_project_id, title,
             description, status, executor, archived_at, owner_node_id, owner_name,
-            source_node_id, source_task_id, executing_node_id)
-        SELECT u.org, u.project, u.project, u.title, u.description, u.status::task_status,
-            'CLAUDE_CODE', u.archived_at, $1, u.owner_name, $1, u.source, $1
+            source_node_id, source_task_id, executing_node_id, version)
+        SELECT i.org, i.project, i.project, i.title, i.description, i.status::task_status,
+            'CLAUDE_CODE', i.archived_at, $1, i.owner_name, $1, i.source, $1, i.version
         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                    $7::timestamptz[], $8::text[], $9::uuid[])
-            WITH ORDINALITY AS u(org, project, title, description, status, archived_at,
-                                 owner_name, source, n)
-        ORDER BY u.n
+                    $7::timestamptz[], $8::text[], $9::uuid[], $10::bigint[])
+            WITH ORDINALITY AS i(org, project, title, description, status, archived_at,
+                                 owner_name, source, version, n)
+        ORDER BY i.n
         RETURNING {_COLUMNS}
-        """,
-        node_id,
-        [d.organization_id for d in items],
-        [d.swarm_project_id for d in items],
-        [d.title for d in items],
-        [d.description for d in items],
-        [TaskStatus(d.status).value for d in items],
-        [d.archived_at for d in items],
-        [d.owner_name for d in items],
-        [d.source_task_id for d in items],
+    ), updated AS (
+        UPDATE shared_tasks AS t SET title = u.title, description = u.description,
+            status = u.status::task_status, archived_at = u.archived_at,
+            owner_name = u.owner_name, executing_node_id = $1, version = u.version
+        FROM unnest($11::uuid[], $12::bigint[], $13::text[], $14::text[], $15::text[],
+                    $16::timestamptz[], $17::text[], $18::bigint[])
+            AS u(id, expected, title, description, status, archived_at, owner_name, version)
+        WHERE t.id = ANY($11::uuid[]) AND t.id = u.id AND t.version = u.expected
+          AND t.deleted_at IS NULL AND t.owner_node_id = $1
+        RETURNING {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))}
     )
-    created = from_rows(SharedTask, rows)
-    order = {d.source_task_id: i for i, d in enumerate(items)}
-    created.sort(key=lambda t: order[t.source_task_id] if t.source_task_id else 0)
-    by_project: dict[uuid.UUID, list[SharedTask]] = {}
-    for task in created:
-        if task.project_id is not None:
-            by_project.setdefault(task.project_id, []).append(task)
-    origins = {d.source_task_id: _origin(node_id, d) for d in items}
-    for project_id, tasks in by_project.items():
-        payloads: list[dict[str, Any]] = []
-        for t in tasks:
-            payload: dict[str, Any] = {"task": msgspec.to_builtins(t), "user": None}
-            origin = origins.get(t.source_task_id) if t.source_task_id else None
-            if origin is not None:
-                payload["origin"] = origin
-            payloads.append(payload)
-        await activity.append_many(
-            conn, project_id, "task.created", payloads, swarm_project_id=tasks[0].swarm_project_id
-        )
-    return created
+    SELECT * FROM inserted UNION ALL SELECT * FROM updated
+"""
 
 
-async def update_many_from_node(
+async def write_many_from_node(
     conn: asyncpg.Connection,
     node_id: uuid.UUID,
-    items: list[tuple[uuid.UUID, NodeTaskData]],
+    before: Mapping[uuid.UUID, SharedTask | None],
+    items: Sequence[NodeTaskData],
 ) -> list[SharedTask]:
-    """Apply ``task.upsert`` ops of tasks the node owns — (shared task id, data), at most one
-    per task — in one statement, and record their ``task.updated`` events in list order: the
-    same changes and events as :func:`upsert_from_node` makes one op at a time (title,
-    description, status, archive kept once set, owner name only for an op that did not name
-    the shared id, the node as executing node, version+1). For the op-batch fast path: the
-    caller holds the projects' activity counters and has checked text, links and transitions.
-    Raises :class:`NotFound` when a task is no longer a live task the node owns."""
+    """Apply the owner writes ``items`` (``task.upsert`` ops of the node's own tasks, in op
+    order, several per task allowed) with one statement for the tasks and one for their
+    events: the same rows, versions and events as applying them one at a time. ``before``: each
+    task by local id as it is in the database now (None: new). Returns the task after each item,
+    in item order; each item's event (``task.created`` for the first write of a new task, else
+    ``task.updated``, naming the op as origin) is appended in item order.
+
+    For the op-batch fast path: the caller holds the projects' activity counters (so nothing
+    else writes these tasks meanwhile) and has checked text, links and transitions. Raises
+    :class:`NotFound` when a task is no longer at the planned version, or no longer a live task
+    the node owns."""
     if not items:
         return []
-    for _, data in items:
+    for data in items:
         _check_text(data.title, data.description)
+    states: dict[uuid.UUID, SharedTask] = {}
+    steps: list[SharedTask] = []
+    for data in items:
+        local = data.source_task_id
+        previous = states[local] if local in states else before.get(local)
+        states[local] = step = node_write(node_id, previous, data)
+        steps.append(step)
+    new: list[SharedTask] = []
+    old: list[tuple[SharedTask, SharedTask]] = []
+    for local, state in states.items():
+        stored = before.get(local)
+        if stored is None:
+            new.append(state)
+        else:
+            old.append((stored, state))
     rows = await conn.fetch(
-        f"""
-        UPDATE shared_tasks AS t SET title = u.title, description = u.description,
-            status = u.status::task_status, archived_at = COALESCE(u.archived_at, t.archived_at),
-            owner_name = COALESCE(u.owner_name, t.owner_name), executing_node_id = $1,
-            version = t.version + 1
-        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                    $7::text[]) WITH ORDINALITY AS u(id, title, description, status, archived_at,
-                                                     owner_name, n)
-        WHERE t.id = u.id AND t.deleted_at IS NULL AND t.owner_node_id = $1
-        RETURNING {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))}, u.n
-        """,
+        _WRITE_MANY,
         node_id,
-        [task_id for task_id, _ in items],
-        [d.title for _, d in items],
-        [d.description for _, d in items],
-        [TaskStatus(d.status).value for _, d in items],
-        [d.archived_at for _, d in items],
-        [None if d.shared_task_id is not None else d.owner_name for _, d in items],
+        [t.organization_id for t in new],
+        [t.swarm_project_id for t in new],
+        [t.title for t in new],
+        [t.description for t in new],
+        [TaskStatus(t.status).value for t in new],
+        [t.archived_at for t in new],
+        [t.owner_name for t in new],
+        [t.source_task_id for t in new],
+        [t.version for t in new],
+        [b.id for b, _ in old],
+        [b.version for b, _ in old],
+        [t.title for _, t in old],
+        [t.description for _, t in old],
+        [TaskStatus(t.status).value for _, t in old],
+        [t.archived_at for _, t in old],
+        [t.owner_name for _, t in old],
+        [t.version for _, t in old],
     )
-    if len(rows) != len(items):
+    if len(rows) != len(states):
         raise NotFound("a task of the batch is no longer a live task of this node")
-    rows = sorted(rows, key=lambda r: int(r["n"]))
-    updated = from_rows(SharedTask, rows)
-    users = await _users(conn, {t.assignee_user_id for t in updated if t.assignee_user_id})
-    by_project: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    swarm: dict[uuid.UUID, uuid.UUID | None] = {}
-    for task, (_, data) in zip(updated, items, strict=True):
+    written = {task.source_task_id: task for task in from_rows(SharedTask, rows)}
+    snapshots = [
+        # The last write of a task is the row as stored; an earlier one differs from it only in
+        # the fields a write changes.
+        written[step.source_task_id]
+        if step is states[data.source_task_id]
+        else msgspec.structs.replace(
+            written[step.source_task_id], **{f: getattr(step, f) for f in _CHANGING}
+        )
+        for step, data in zip(steps, items, strict=True)
+    ]
+    await _announce_node_writes(conn, node_id, before, items, snapshots)
+    return snapshots
+
+
+async def _announce_node_writes(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    before: Mapping[uuid.UUID, SharedTask | None],
+    items: Sequence[NodeTaskData],
+    snapshots: Sequence[SharedTask],
+) -> None:
+    """One event per write, in order, in one statement: ``task.created`` for the first write of
+    a new task, ``task.updated`` for every other; with the assignee's user data."""
+    users = await _users(conn, {t.assignee_user_id for t in snapshots if t.assignee_user_id})
+    created: set[uuid.UUID] = set()
+    events: list[activity.NewEvent] = []
+    for data, task in zip(items, snapshots, strict=True):
         if task.project_id is None:
             continue
+        local = data.source_task_id
+        event_type = "task.updated"
+        if before.get(local) is None and local not in created:
+            created.add(local)
+            event_type = "task.created"
         user = users.get(task.assignee_user_id) if task.assignee_user_id else None
         payload: dict[str, Any] = {
             "task": msgspec.to_builtins(task),
@@ -649,13 +744,16 @@ async def update_many_from_node(
         origin = _origin(node_id, data)
         if origin is not None:
             payload["origin"] = origin
-        by_project.setdefault(task.project_id, []).append(payload)
-        swarm[task.project_id] = task.swarm_project_id
-    for project_id, payloads in by_project.items():
-        await activity.append_many(
-            conn, project_id, "task.updated", payloads, swarm_project_id=swarm[project_id]
+        events.append(
+            activity.NewEvent(
+                project_id=task.project_id,
+                swarm_project_id=task.swarm_project_id,
+                event_type=event_type,
+                payload=payload,
+                assignee_user_id=task.assignee_user_id,
+            )
         )
-    return updated
+    await activity.append_batch(conn, events)
 
 
 async def _users(conn: asyncpg.Connection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserData]:
