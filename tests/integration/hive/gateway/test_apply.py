@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -314,18 +313,16 @@ async def test_assignment_status_running_then_completed_closes_it(world: World) 
     assert row.started_at is not None
 
 
-async def test_batch_of_500_task_ops_applies_in_one_transaction_quickly(world: World) -> None:
-    """500 task ops apply in one batch, well under a second, one row each."""
+async def test_batch_of_500_task_ops_applies_in_one_transaction(world: World) -> None:
+    """500 task ops apply in one batch: one row each, all written by one transaction (its speed
+    is measured by `make bench`, not asserted here)."""
     node = await world.node()
     ops = [node.task_op(title=f"bulk {i}") for i in range(500)]
-    started = time.perf_counter()
     ack = await node.batch(*ops, within=30)
-    elapsed = time.perf_counter() - started
     assert ack.applied_through_seq == 500
     assert await _count(world, "SELECT count(*) FROM shared_tasks") == 500
     assert await _count(world, "SELECT count(*) FROM node_op_log") == 500
-    print(f"500 ops applied in {elapsed:.3f}s")
-    assert elapsed < 1.0
+    assert await _count(world, "SELECT count(DISTINCT xmin::text) FROM shared_tasks") == 1
 
 
 async def test_activity_of_node_ops_names_the_op_as_origin(world: World) -> None:
