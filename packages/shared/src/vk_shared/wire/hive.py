@@ -269,7 +269,9 @@ class ProjectSync(_HiveMessage, tag="project_sync", frozen=True, kw_only=True):
 
 
 class NodeStatusChanged(_HiveMessage, tag="node_status", frozen=True, kw_only=True):
-    """A node of the organization changed status."""
+    """A node that links one of this node's swarm projects changed status (announced after
+    a short grace when it went offline; the organization's whole list is
+    ``GET /v1/sync/nodes``)."""
 
     node_id: Annotated[UUID, Meta(description="Node id.")]
     status: Annotated[NodeStatus, Meta(description="New status.")]
