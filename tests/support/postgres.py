@@ -176,7 +176,8 @@ class LocalPostgres:
         self._pg_ctl("restart", "-m", mode)
 
     def destroy(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
+        """Stop it if it runs (immediately) and remove its directory."""
+        with contextlib.suppress(NoPostgresError, subprocess.SubprocessError, OSError):
             self._run("pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -48,6 +48,11 @@ async def test_a_heartbeat_while_the_database_is_down_is_refused_quietly_and_the
 
         await asyncio.to_thread(private_postgres.stop, "fast")
         with structlog.testing.capture_logs() as logs:
+            # The session's activity stream re-reads its projects (as after a lost event) while
+            # the database is down: it retries, and the session does not end.
+            session = world.gateway.registry.get(node.id)
+            assert session is not None
+            session.catch_up_activity()
             await node.client.send(_heartbeat())
             refused = await node.client.expect(ErrorMessage, 10)
         assert (refused.code, refused.ref) == ("internal", "heartbeat")
@@ -56,6 +61,9 @@ async def test_a_heartbeat_while_the_database_is_down_is_refused_quietly_and_the
             ("session.handler_unavailable", "warning", "heartbeat")
         ]
         assert "exc_info" not in sessions[0]
+        retries = [e for e in logs if e["event"] == "activity.catch_up_failed"]
+        assert retries
+        assert all(e["log_level"] == "warning" for e in retries)
 
         down = await world.http.get("/v1/health")
         assert down.status_code == 503

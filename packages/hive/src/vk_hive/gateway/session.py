@@ -252,5 +252,8 @@ class NodeSession(SendsThroughOutbound):
     async def _disconnected(self, handlers: Handlers) -> None:
         try:
             await handlers.on_disconnect()
+        except DATABASE_UNAVAILABLE as exc:
+            # The node stays marked online until the stale-node sweep sees its old heartbeat.
+            log.warning("session.cleanup_unavailable", error=type(exc).__name__)
         except Exception:
             log.exception("session.cleanup_failed")
