@@ -107,8 +107,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _LocalCluster:
-    """A throwaway cluster in a temporary directory, owned by ``postgres`` when we are root."""
+class LocalPostgres:
+    """A PostgreSQL server this process owns: a cluster made with the local ``initdb`` in a
+    temporary directory, run with ``pg_ctl`` (as the ``postgres`` user when we are root) on a
+    port of its own.
+
+    Unlike a shared server, it may be stopped, crashed and restarted on the same port and data
+    directory (:meth:`stop`, :meth:`start`, :meth:`restart`; ``mode`` is ``pg_ctl -m``: ``fast``
+    ends the sessions cleanly, ``immediate`` is a crash followed by recovery at the next start).
+    :meth:`create` makes and starts it; :meth:`destroy` stops it and removes the directory.
+    """
 
     def __init__(self) -> None:
         bindir = _pg_bindir()
@@ -117,9 +125,14 @@ class _LocalCluster:
         self.bindir = bindir
         self.root = tempfile.mkdtemp(prefix="vk-pg-")
         self.datadir = os.path.join(self.root, "data")
+        self.logfile = os.path.join(self.root, "server.log")
         self.port = _free_port()
         self.as_postgres = os.geteuid() == 0
         self.user = "postgres"
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://{self.user}@{DEFAULT_HOST}:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
         cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
@@ -137,21 +150,47 @@ class _LocalCluster:
         if result.returncode != 0:
             raise NoPostgresError(f"{args[0]} failed: {result.stderr.decode(errors='replace')}")
 
-    def start(self) -> str:
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        opts = f"-c listen_addresses={DEFAULT_HOST} -p {self.port} -k {self.root} -c fsync=off"
+        common = ["-D", self.datadir, "-o", opts, "-l", self.logfile, "-w", "-t", "60"]
+        self._run("pg_ctl", *common, *args, action)
+
+    def create(self) -> str:
+        """initdb, then start; the admin URL."""
         if self.as_postgres:
             shutil.chown(self.root, user="postgres")
         self._run("initdb", "-D", self.datadir, "-U", self.user, "-A", "trust", "--no-sync")
-        opts = f"-c listen_addresses={DEFAULT_HOST} -p {self.port} -k {self.root} -c fsync=off"
-        logfile = os.path.join(self.root, "server.log")
-        self._run(
-            "pg_ctl", "-D", self.datadir, "-o", opts, "-l", logfile, "-w", "-t", "60", "start"
-        )
-        return f"postgresql://{self.user}@{DEFAULT_HOST}:{self.port}/postgres"
+        self.start()
+        return self.admin_url
 
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
+    def start(self) -> None:
+        """Start on the same port and data directory; returns once it accepts connections."""
+        self._pg_ctl("start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("stop", "-m", mode)
+
+    def restart(self, mode: str = "fast") -> None:
+        """``pg_ctl restart -m mode``: every connection is lost; returns once it accepts
+        connections again."""
+        self._pg_ctl("restart", "-m", mode)
+
+    def destroy(self) -> None:
+        """Stop it if it runs (immediately) and remove its directory."""
+        with contextlib.suppress(NoPostgresError, subprocess.SubprocessError, OSError):
             self._run("pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[LocalPostgres]:
+    """A :class:`LocalPostgres` created for the block and destroyed after it."""
+    server = LocalPostgres()
+    try:
+        server.create()
+        yield server
+    finally:
+        server.destroy()
 
 
 def find_server(
@@ -193,15 +232,15 @@ def find_server(
     tried.append("testcontainers (no Docker engine)")
 
     try:
-        cluster = _LocalCluster()
-        admin = cluster.start()
+        cluster = LocalPostgres()
+        admin = cluster.create()
     except (NoPostgresError, subprocess.SubprocessError, OSError) as exc:
         tried.append(f"initdb/pg_ctl ({exc})")
         raise NoPostgresError(
             "no PostgreSQL available; tried: " + "; ".join(tried) + f". Set {ENV_URL}."
         ) from exc
     server = PostgresServer(admin, f"throwaway initdb cluster on port {cluster.port}")
-    server._cleanup.append(cluster.stop)
+    server._cleanup.append(cluster.destroy)
     return server
 
 

@@ -30,6 +30,7 @@ import asyncpg
 import structlog
 
 from vk_hive.gateway.ports import GatewayDeps, Outgoing, Peer, Watcher
+from vk_hive.store.db import DATABASE_UNAVAILABLE
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity, executions, swarm_projects
 from vk_shared.wire import Activity, ActivitySkipped, ResyncRequired
@@ -146,8 +147,19 @@ class ActivityStreams:
                 project_id = next(iter(self._dirty))
                 del self._dirty[project_id]
                 stream = self._streams.get(project_id)
-                if stream is not None:
+                if stream is None:
+                    continue
+                try:
                     await self._catch_up(project_id, stream)
+                except DATABASE_UNAVAILABLE as exc:
+                    # The database is restarting: the events wait in the table. Try again
+                    # shortly; letting this end the pump would end the node's session.
+                    retry_s = self._deps.settings.activity_reconnect_initial_s
+                    log.warning(
+                        "activity.catch_up_failed", error=type(exc).__name__, retry_in=retry_s
+                    )
+                    self._dirty[project_id] = None
+                    await asyncio.sleep(retry_s)
 
     async def _resync(self, project_id: uuid.UUID, stream: _Stream, reason: str) -> None:
         async with self._deps.db.acquire() as conn:

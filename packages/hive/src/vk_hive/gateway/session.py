@@ -8,7 +8,9 @@ each message to its :class:`~vk_hive.gateway.handlers.Handlers`.
 
 Every task a session starts is owned by :meth:`NodeSession.run`, which cancels and awaits all of
 them before it returns. Nothing the peer sends escapes the reader: decode errors are answered with
-``error``; handler exceptions are logged and answered with ``error{internal}``.
+``error``; handler exceptions are logged and answered with ``error{internal}`` (a database that is
+restarting or unreachable is a warning without a traceback: expected during a failover, and the
+node sends its heartbeat and lease renewals again anyway).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from vk_hive.gateway.handlers import Handlers
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.outgoing import CLOSE_NORMAL, Outbound, SendsThroughOutbound
 from vk_hive.gateway.ports import GatewayDeps
+from vk_hive.store.db import DATABASE_UNAVAILABLE
 from vk_hive.store.models import ActivityEvent
 from vk_shared.codec import Codec, ProtocolError
 from vk_shared.protocol import SUBPROTOCOLS
@@ -223,6 +226,13 @@ class NodeSession(SendsThroughOutbound):
                 await handlers.handle(msg)
             except asyncio.CancelledError:
                 raise
+            except DATABASE_UNAVAILABLE as exc:
+                log.warning(
+                    "session.handler_unavailable",
+                    message_type=tag_of(msg),
+                    error=type(exc).__name__,
+                )
+                await self.send(handler_failed(msg, exc))
             except Exception as exc:
                 log.exception("session.handler_failed", message_type=tag_of(msg))
                 await self.send(handler_failed(msg, exc))
@@ -242,5 +252,8 @@ class NodeSession(SendsThroughOutbound):
     async def _disconnected(self, handlers: Handlers) -> None:
         try:
             await handlers.on_disconnect()
+        except DATABASE_UNAVAILABLE as exc:
+            # The node stays marked online until the stale-node sweep sees its old heartbeat.
+            log.warning("session.cleanup_unavailable", error=type(exc).__name__)
         except Exception:
             log.exception("session.cleanup_failed")

@@ -10,6 +10,17 @@ from typing import Any
 import asyncpg
 import msgspec
 
+__all__ = ["DATABASE_UNAVAILABLE", "Database", "init_connection"]
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # refused or reset (ConnectionError), and TimeoutError
+    asyncpg.InterfaceError,  # the connection closed under the query
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, crash recovery
+)
+"""What asyncpg raises while the server restarts, fails over or does not answer: a transient
+condition (the pool opens new connections once the server is back), not a bug of the caller."""
+
 _json_encoder = msgspec.json.Encoder()
 
 
