@@ -15,6 +15,14 @@ One schedule (:func:`run_schedule`), all on this machine:
   faults — node SIGKILL + restart, hive SIGKILL + restart on the same port, link cuts (``reset``
   and ``blackhole``) and heals, added delays; every (re)start picks a wall-clock skew of ±30 s
   (``VK_NODE_CLOCK_SKEW_S`` / ``VK_HIVE_CLOCK_SKEW_S``);
+- with ``hives=2`` (``make chaos HIVES=2``): two ``vk-hive serve`` processes on the one database,
+  each node configured with both (``VK_HIVE_URL=a,b`` in an order drawn per node, each URL a
+  proxy of its own, so a cut or delay hits one hive link of the node or all of them); either hive
+  is SIGKILLed and restarted at random (a lone hive stays down up to :data:`LONE_HIVE_DOWN_S`,
+  longer than a lease, so leases survive only by the nodes' failover; both at once never longer
+  than :data:`ALL_HIVES_DOWN_S`, as the single hive), and each dispatch or edit goes through
+  either hive's REST (the other's when it is down). The checker is the same: everything it reads
+  is in the shared database and the nodes' stores;
 - then everything is healed and restarted, the harness waits for quiescence (outboxes acked,
   no active assignment, activity cursors at the hive's latest seq), forces one digest exchange per
   node (a ``reset`` of its link: the node sends a digest on connect), and collects an
@@ -85,7 +93,9 @@ from support.tcpproxy import TcpProxy
 from vk_shared.status import TaskStatus, to_node
 
 __all__ = [
+    "ALL_HIVES_DOWN_S",
     "APPLY_SLACK_S",
+    "LONE_HIVE_DOWN_S",
     "RUN_MARGIN_S",
     "Event",
     "HiveTask",
