@@ -88,10 +88,12 @@ bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # Fault injection (part 7): SCHEDULES seeded schedules of faults and workload against a real hive
-# and real nodes, each checked for the sync invariants; SEED fixes the base seed (replay).
+# and real nodes, each checked for the sync invariants; SEED fixes the base seed (replay); HIVES=2
+# runs two hive processes on the one database (either killed at random, nodes fail over).
 SCHEDULES ?= 20
+HIVES ?= 1
 chaos: install
-	$(BIN)/python scripts/chaos.py --schedules $(SCHEDULES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(BIN)/python scripts/chaos.py --schedules $(SCHEDULES) --hives $(HIVES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(FLOORS_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

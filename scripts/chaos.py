@@ -3,6 +3,7 @@ the sync invariants after each (``tests/support/chaos.py`` describes schedules a
 
     .venv/bin/python scripts/chaos.py --schedules 20            # seeds from a random base
     .venv/bin/python scripts/chaos.py --seed 1234 --schedules 1  # replay one schedule
+    .venv/bin/python scripts/chaos.py --hives 2 --schedules 20  # two hive processes
 
 Schedule ``i`` of a run uses seed ``base + i``. Each schedule gets a fresh database (a copy of a
 migrated template) and its own directory under ``--workdir``; passing schedules' directories are
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="base seed (default: random)")
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of events")
     parser.add_argument("--nodes", type=int, default=None, help="2 or 3 (default: by seed)")
+    parser.add_argument(
+        "--hives", type=int, choices=[1, 2], default=1, help="hive processes on the database"
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep passing schedules' dirs")
     parser.add_argument("--json", type=Path, default=None, help="append results here")
@@ -68,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoPostgresError as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 2
-    print(f"chaos: PostgreSQL from {server.source}; base seed {base}; work dir {workdir}")
+    print(
+        f"chaos: PostgreSQL from {server.source}; base seed {base}; {args.hives} hive(s); "
+        f"work dir {workdir}"
+    )
     factory = DatabaseFactory(server, prefix="vk_chaos")
     results = []
     try:
@@ -82,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workdir / f"seed-{seed}",
                 duration=args.duration,
                 nodes=args.nodes,
+                hives=args.hives,
                 keep=args.keep,
             )
             results.append(result)
@@ -93,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             if not result.ok:
-                print(format_failure(result, args.duration, args.nodes), flush=True)
+                print(format_failure(result, args.duration, args.nodes, args.hives), flush=True)
             if args.json is not None:
                 with args.json.open("a") as f:
                     record = {

@@ -15,6 +15,14 @@ One schedule (:func:`run_schedule`), all on this machine:
   faults — node SIGKILL + restart, hive SIGKILL + restart on the same port, link cuts (``reset``
   and ``blackhole``) and heals, added delays; every (re)start picks a wall-clock skew of ±30 s
   (``VK_NODE_CLOCK_SKEW_S`` / ``VK_HIVE_CLOCK_SKEW_S``);
+- with ``hives=2`` (``make chaos HIVES=2``): two ``vk-hive serve`` processes on the one database,
+  each node configured with both (``VK_HIVE_URL=a,b`` in an order drawn per node, each URL a
+  proxy of its own, so a cut or delay hits one hive link of the node or all of them); either hive
+  is SIGKILLed and restarted at random (a lone hive stays down up to :data:`LONE_HIVE_DOWN_S`,
+  longer than a lease, so leases survive only by the nodes' failover; both at once never longer
+  than :data:`ALL_HIVES_DOWN_S`, as the single hive), and each dispatch or edit goes through
+  either hive's REST (the other's when it is down). The checker is the same: everything it reads
+  is in the shared database and the nodes' stores;
 - then everything is healed and restarted, the harness waits for quiescence (outboxes acked,
   no active assignment, activity cursors at the hive's latest seq), forces one digest exchange per
   node (a ``reset`` of its link: the node sends a digest on connect), and collects an
@@ -52,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -84,7 +93,9 @@ from support.tcpproxy import TcpProxy
 from vk_shared.status import TaskStatus, to_node
 
 __all__ = [
+    "ALL_HIVES_DOWN_S",
     "APPLY_SLACK_S",
+    "LONE_HIVE_DOWN_S",
     "RUN_MARGIN_S",
     "Event",
     "HiveTask",
@@ -102,6 +113,7 @@ __all__ = [
     "drop_database",
     "format_failure",
     "generate",
+    "hive_names",
     "migrated_template",
     "replay_command",
     "run_schedule",
@@ -168,29 +180,74 @@ WORKLOAD = {
 }
 FAULTS = {"node_kill": 2, "hive_kill": 1, "cut": 3, "delay": 2}
 
+LONE_HIVE_DOWN_S = 5.0
+"""The longest a killed hive stays down while another hive runs: longer than the lease TTL, so a
+node's leases survive only by its failover to the other hive."""
+ALL_HIVES_DOWN_S = 2.5
+"""The longest every hive is down at once: as long as the one hive of the single-hive topology
+(the lease TTL minus a margin), so the outage itself does not force reclaims."""
+
 
 def _skew(rng: random.Random) -> float:
     return rng.choice([-30.0, -12.5, 0.0, 0.0, 7.0, 30.0])
 
 
-def generate(seed: int, *, duration: float = 12.0, nodes: int | None = None) -> dict[str, Any]:
+def hive_names(hives: int) -> list[str]:
+    """The hive processes of a topology: ``hive`` alone, or ``hive-1`` … ``hive-N``."""
+    return ["hive"] if hives == 1 else [f"hive-{i + 1}" for i in range(hives)]
+
+
+def _hive_kill(
+    rng: random.Random, t: float, hives: list[str], down_until: dict[str, float]
+) -> list[Event]:
+    """A kill -9 of one of several hives at ``t`` and its restart: down for up to
+    ``LONE_HIVE_DOWN_S`` while another hive runs (its nodes fail over), but no longer than
+    ``ALL_HIVES_DOWN_S`` while every other hive is down too (as long as one hive alone may be:
+    leases are kept, not reclaimed, across the outage)."""
+    target = rng.choice(hives)
+    down = rng.uniform(0.3, LONE_HIVE_DOWN_S)
+    if down_until[target] > t:
+        return []
+    others_down = [down_until[h] for h in hives if h != target and down_until[h] > t]
+    if len(others_down) == len(hives) - 1:
+        down = min(down, ALL_HIVES_DOWN_S)
+    down_until[target] = t + down + 1.0
+    return [
+        Event(t, "hive_kill", target),
+        Event(t + down, "hive_start", target, {"skew": _skew(rng)}),
+    ]
+
+
+def generate(
+    seed: int, *, duration: float = 12.0, nodes: int | None = None, hives: int = 1
+) -> dict[str, Any]:
     """The schedule of ``seed``: node count, initial skews and the events (sorted by offset).
     Faults that end (restart, heal, delay reset) get their own event; the generator tracks what is
-    down so no event targets a process that is already dead or a link already cut."""
+    down so no event targets a process that is already dead or a link already cut.
+
+    With ``hives`` > 1 the hive events name the process they hit (kills, restarts, and the REST
+    calls of the workload, each through a hive drawn at random), a link fault names the hive link
+    of the node it cuts or slows (or ``all``), and each node gets its order of the hive URLs. The
+    draws for one hive are the same as before several existed: a seed replays the same schedule."""
     rng = random.Random(seed)
     count = nodes or rng.choice([2, 3])
     names = [f"node-{chr(ord('a') + i)}" for i in range(count)]
+    hive_list = hive_names(hives)
     events: list[Event] = []
-    busy_until: dict[str, float] = {name: 0.0 for name in [*names, "hive"]}
+    busy_until: dict[str, float] = {name: 0.0 for name in [*names, *hive_list]}
     link_busy: dict[str, float] = {name: 0.0 for name in names}
+    # Each hive process is killed as often as the one hive of the single-hive topology.
+    faults = {**FAULTS, "hive_kill": FAULTS["hive_kill"] * hives}
     t = 0.3
     while t < duration:
         t += rng.uniform(0.15, 0.6)
         if t >= duration:
             break
         if rng.random() < 0.3:
-            kind = rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
-            if kind == "hive_kill":
+            kind = rng.choices(list(faults), weights=list(faults.values()))[0]
+            if kind == "hive_kill" and hives > 1:
+                events += _hive_kill(rng, t, hive_list, busy_until)
+            elif kind == "hive_kill":
                 if busy_until["hive"] > t:
                     continue
                 down = rng.uniform(0.3, 2.5)
@@ -211,7 +268,8 @@ def generate(seed: int, *, duration: float = 12.0, nodes: int | None = None) -> 
                     continue
                 span = rng.uniform(0.3, 6.0)
                 mode = rng.choice(["reset", "blackhole"])
-                events.append(Event(t, "cut", name, {"mode": mode}))
+                cut_args = {"mode": mode, **_link(rng, hive_list)}
+                events.append(Event(t, "cut", name, cut_args))
                 events.append(Event(t + span, "heal", name))
                 link_busy[name] = t + span + 0.2
             else:
@@ -220,16 +278,19 @@ def generate(seed: int, *, duration: float = 12.0, nodes: int | None = None) -> 
                     continue
                 span = rng.uniform(0.5, 4.0)
                 delay = round(rng.uniform(0.02, 0.6), 3)
-                events.append(Event(t, "delay", name, {"seconds": delay}))
+                events.append(Event(t, "delay", name, {"seconds": delay, **_link(rng, hive_list)}))
                 events.append(Event(t + span, "delay", name, {"seconds": 0.0}))
                 link_busy[name] = t + span + 0.2
         else:
             kind = rng.choices(list(WORKLOAD), weights=list(WORKLOAD.values()))[0]
             pick = round(rng.random(), 6)
             if kind == "dispatch":
-                events.append(Event(t, kind, "hive", {"marks": rng.randint(4, 20), "pick": pick}))
+                marks = rng.randint(4, 20)
+                via = rng.choice(hive_list) if hives > 1 else "hive"
+                events.append(Event(t, kind, via, {"marks": marks, "pick": pick}))
             elif kind.startswith("hive_"):
-                events.append(Event(t, kind, "hive", {"pick": pick}))
+                via = rng.choice(hive_list) if hives > 1 else "hive"
+                events.append(Event(t, kind, via, {"pick": pick}))
             else:
                 name = rng.choice(names)
                 args: dict[str, Any] = {"pick": pick}
@@ -237,13 +298,24 @@ def generate(seed: int, *, duration: float = 12.0, nodes: int | None = None) -> 
                     args["field"] = rng.choice(["title", "description", "status", "hive_copy"])
                 events.append(Event(t, kind, name, args))
     events.sort(key=lambda e: e.at)
+    skews = {name: _skew(rng) for name in [*names, *hive_list]}
     return {
         "seed": seed,
         "duration": duration,
         "nodes": names,
-        "skews": {name: _skew(rng) for name in [*names, "hive"]},
+        "hives": hive_list,
+        "hive_order": {
+            name: rng.sample(hive_list, len(hive_list)) if hives > 1 else hive_list
+            for name in names
+        },
+        "skews": skews,
         "events": events,
     }
+
+
+def _link(rng: random.Random, hives: list[str]) -> dict[str, str]:
+    """Which of a node's hive links a cut or delay hits (nothing to draw with one hive)."""
+    return {"hive": rng.choice([*hives, "all"])} if len(hives) > 1 else {}
 
 
 # --- the proxies ---------------------------------------------------------------------------------
@@ -696,10 +768,19 @@ def read_runs(evidence: Path, node_dirs: dict[str, Path]) -> list[Run]:
 
 
 @dataclass
+class _Hive:
+    name: str
+    process: HiveProcess
+    api: RestClient | None = None
+    """The admin's REST client of this process."""
+
+
+@dataclass
 class _Node:
     name: str
     process: NodeProcess
-    proxy: TcpProxy
+    proxies: dict[str, TcpProxy]
+    """Hive name → the proxy of this node's link to it."""
     key: ApiKey
     repo: Path
     project_id: str = ""
@@ -723,23 +804,26 @@ class ScheduleResult:
         return not self.violations and not self.error
 
 
-def replay_command(seed: int, duration: float, nodes: int | None = None) -> str:
-    extra = f" --nodes {nodes}" if nodes else ""
+def replay_command(seed: int, duration: float, nodes: int | None = None, hives: int = 1) -> str:
+    nodes_arg = f" --nodes {nodes}" if nodes else ""
+    hives_var = f" HIVES={hives}" if hives > 1 else ""
+    hives_arg = f" --hives {hives}" if hives > 1 else ""
     return (
-        f"make chaos SCHEDULES=1 SEED={seed} CHAOS_ARGS='--duration {duration:g}{extra}'"
+        f"make chaos SCHEDULES=1 SEED={seed}{hives_var} "
+        f"CHAOS_ARGS='--duration {duration:g}{nodes_arg}'"
         f"   # or: .venv/bin/python scripts/chaos.py --seed {seed} --schedules 1 "
-        f"--duration {duration:g}{extra}"
+        f"--duration {duration:g}{nodes_arg}{hives_arg}"
     )
 
 
 class _Schedule:
     def __init__(
-        self, seed: int, dsn: str, workdir: Path, duration: float, nodes: int | None
+        self, seed: int, dsn: str, workdir: Path, duration: float, nodes: int | None, hives: int
     ) -> None:
         self.seed = seed
         self.dsn = dsn
         self.workdir = workdir
-        self.plan = generate(seed, duration=duration, nodes=nodes)
+        self.plan = generate(seed, duration=duration, nodes=nodes, hives=hives)
         self.cluster_id = uuid.uuid4().hex
         self.evidence = workdir / "evidence"
         self.rng = random.Random(seed ^ 0x5EED)
@@ -749,7 +833,9 @@ class _Schedule:
         self.hive_tasks: list[str] = []
         self.nodes: list[_Node] = []
         self.proxies = ProxyLoop()
+        self.hives: list[_Hive] = []
         self.api: RestClient | None = None
+        """The first hive's REST client (setup, and the harness's reads)."""
         self.admin: Bootstrap | None = None
         self.swarm_project_id = ""
 
@@ -775,31 +861,40 @@ class _Schedule:
                 {**plan, "events": [asdict(e) for e in plan["events"]]}, indent=1, default=str
             )
         )
-        self.hive = HiveProcess(
-            self.dsn,
-            self.workdir,
-            env={**HIVE_ENV, "VK_HIVE_CLOCK_SKEW_S": str(plan["skews"]["hive"])},
-            cluster_id=self.cluster_id,
-        )
-        self.hive.start()
+        for name in plan["hives"]:
+            hive = HiveProcess(
+                self.dsn,
+                self.workdir,
+                name=name,
+                env={**HIVE_ENV, "VK_HIVE_CLOCK_SKEW_S": str(plan["skews"][name])},
+                cluster_id=self.cluster_id,
+            )
+            self.hives.append(_Hive(name, hive))
+            hive.start()
         self.admin = self.hive.bootstrap("chaos@example.com")
-        self.api = RestClient(self.hive.url + "/v1", self.admin.token, timeout=5)
+        for entry in self.hives:
+            entry.api = RestClient(entry.process.url + "/v1", self.admin.token, timeout=5)
+        self.api = self.hives[0].api
+        assert self.api is not None
         project = self.api.post(
             "/swarm/projects", json={"organization_id": self.admin.organization_id, "name": "c"}
         )
         self.swarm_project_id = project["id"]
         for name in plan["nodes"]:
             key = self.hive.create_api_key(self.admin.organization_id, name)
-            proxy = self.proxies.proxy(self.hive.port)
+            proxies = {
+                hive: self.proxies.proxy(self._hive(hive).process.port)
+                for hive in plan["hive_order"][name]
+            }
             process = NodeProcess(
                 self.workdir,
                 name=name,
-                hive_url=proxy.url,
+                hive_url=",".join(proxy.url for proxy in proxies.values()),
                 api_key=key.secret,
                 env={**NODE_ENV, "VK_NODE_CLOCK_SKEW_S": str(plan["skews"][name])},
                 cluster_id=self.cluster_id,
             )
-            node = _Node(name, process, proxy, key, self.workdir / f"{name}-repo")
+            node = _Node(name, process, proxies, key, self.workdir / f"{name}-repo")
             self.nodes.append(node)
             process.start()
             node.api = RestClient(process.url + "/api", timeout=5)
@@ -815,7 +910,19 @@ class _Schedule:
             )
         for node in self.nodes:
             self._wait_linked(node)
-        self.note(f"cluster up: hive + {len(self.nodes)} nodes; skews {plan['skews']}")
+        self.note(
+            f"cluster up: {len(self.hives)} hive(s) + {len(self.nodes)} nodes; "
+            f"hive order {plan['hive_order']}; skews {plan['skews']}"
+        )
+
+    @property
+    def hive(self) -> HiveProcess:
+        """The first hive process: the harness's CLI and database reads go through it (the
+        database is shared, and ``sql`` connects to it directly, so they work while it is down)."""
+        return self.hives[0].process
+
+    def _hive(self, name: str) -> _Hive:
+        return next(h for h in self.hives if h.name == name)
 
     def _wait_linked(self, node: _Node) -> None:
         assert self.api is not None
@@ -834,11 +941,11 @@ class _Schedule:
             node.process.close()
             if node.api is not None:
                 node.api.close()
-        if hasattr(self, "hive"):
+        for hive in self.hives:
             with contextlib.suppress(Exception):
-                self.hive.stop(timeout=5)
-        if self.api is not None:
-            self.api.close()
+                hive.process.stop(timeout=5)
+            if hive.api is not None:
+                hive.api.close()
         self.proxies.close()
         deadline = time.monotonic() + 5
         pids = leftover_processes(self.cluster_id)
@@ -873,15 +980,27 @@ class _Schedule:
     def _pick(self, items: list[str], pick: float) -> str | None:
         return items[int(pick * len(items)) % len(items)] if items else None
 
+    def _links(self, node: _Node, which: str = "all") -> list[TcpProxy]:
+        """The proxies of ``node``'s links to hive ``which`` (or to all)."""
+        return list(node.proxies.values()) if which == "all" else [node.proxies[which]]
+
+    def _rest(self, name: str) -> tuple[RestClient, str]:
+        """The REST client of hive ``name``; when that process is down and another runs, the
+        other's (a client retrying at the next address), with a note saying so."""
+        hive = self._hive(name)
+        if not hive.process.alive:
+            hive = next((h for h in self.hives if h.process.alive), hive)
+        assert hive.api is not None
+        return hive.api, "" if hive.name == name else f" (through {hive.name})"
+
     def apply(self, e: Event) -> str:
-        assert self.api is not None
-        api = self.api
         if e.kind == "hive_kill":
-            self.hive.kill()
+            self._hive(e.target).process.kill()
             return "killed"
         if e.kind == "hive_start":
-            self.hive.env["VK_HIVE_CLOCK_SKEW_S"] = str(e.args["skew"])
-            self.hive.start()
+            process = self._hive(e.target).process
+            process.env["VK_HIVE_CLOCK_SKEW_S"] = str(e.args["skew"])
+            process.start()
             return "started"
         if e.kind in ("node_kill", "node_start", "cut", "heal", "delay"):
             node = self.node(e.target)
@@ -892,16 +1011,22 @@ class _Schedule:
                 node.process.env["VK_NODE_CLOCK_SKEW_S"] = str(e.args["skew"])
                 node.process.start()
                 return "started"
-            if e.kind == "cut":
-                mode = e.args["mode"]
-                self.proxies.call(lambda: node.proxy.cut(mode))
-                return "cut"
-            if e.kind == "heal":
-                self.proxies.call(node.proxy.heal)
-                return "healed"
-            seconds = float(e.args["seconds"])
-            self.proxies.call(lambda: node.proxy.set_delay(seconds))
-            return "set"
+            # A heal, and the delay that ends a delay, act on every link of the node (the
+            # generator keeps one link fault per node at a time).
+            for proxy in self._links(node, e.args.get("hive", "all")):
+                if e.kind == "cut":
+                    self.proxies.call(functools.partial(proxy.cut, e.args["mode"]))
+                elif e.kind == "heal":
+                    self.proxies.call(proxy.heal)
+                else:
+                    self.proxies.call(functools.partial(proxy.set_delay, float(e.args["seconds"])))
+            return {"cut": "cut", "heal": "healed"}.get(e.kind, "set")
+        if e.kind in ("dispatch", "hive_edit", "hive_archive", "hive_delete"):
+            api, via = self._rest(e.target)
+            return self._hive_workload(e, api) + via
+        return self._node_workload(e)
+
+    def _hive_workload(self, e: Event, api: RestClient) -> str:
         if e.kind == "dispatch":
             tag = f"t{len(self.hive_tasks) + 1:03d}-{uuid.uuid4().hex[:6]}"
             created = api.post(
@@ -917,35 +1042,37 @@ class _Schedule:
             self.hive_tasks.append(created["task"]["id"])
             assignment = created.get("assignment") or {}
             return f"task {created['task']['id']} tag {tag} -> node {assignment.get('node_id')}"
-        if e.kind in ("hive_edit", "hive_archive", "hive_delete"):
-            tasks = [t for t in api.get("/tasks", params={"project_id": self.swarm_project_id})]
-            if e.kind != "hive_edit":
-                # Scripts are not archived or deleted mid-run: only tasks without an executor
-                # run (node-made tasks) are.
-                tasks = [t for t in tasks if not (t.get("description") or "").startswith("# chaos")]
-            ids = sorted(t["id"] for t in tasks)
-            task_id = self._pick(ids, e.args["pick"])
-            if task_id is None:
-                return "no task"
-            task = next(t for t in tasks if t["id"] == task_id)
-            if e.kind == "hive_delete":
-                api.delete(f"/tasks/{task_id}")
-                return f"deleted {task_id}"
-            if e.kind == "hive_archive":
-                patch: dict[str, Any] = {
-                    "version": task["version"],
-                    "archived": task.get("archived_at") is None,
-                }
-            elif (task.get("description") or "").startswith("# chaos"):
-                patch = {"version": task["version"], "title": f"{task['title'][:40]} h{e.at:.1f}"}
-            else:
-                patch = {
-                    "version": task["version"],
-                    "title": f"hive edit {e.at:.2f}",
-                    "description": f"edited on the hive at {e.at:.2f}",
-                }
-            updated = api.patch(f"/tasks/{task_id}", json=patch)
-            return f"{task_id} -> v{updated['version']}"
+        # hive_edit, hive_archive, hive_delete
+        tasks = [t for t in api.get("/tasks", params={"project_id": self.swarm_project_id})]
+        if e.kind != "hive_edit":
+            # Scripts are not archived or deleted mid-run: only tasks without an executor
+            # run (node-made tasks) are.
+            tasks = [t for t in tasks if not (t.get("description") or "").startswith("# chaos")]
+        ids = sorted(t["id"] for t in tasks)
+        task_id = self._pick(ids, e.args["pick"])
+        if task_id is None:
+            return "no task"
+        task = next(t for t in tasks if t["id"] == task_id)
+        if e.kind == "hive_delete":
+            api.delete(f"/tasks/{task_id}")
+            return f"deleted {task_id}"
+        if e.kind == "hive_archive":
+            patch: dict[str, Any] = {
+                "version": task["version"],
+                "archived": task.get("archived_at") is None,
+            }
+        elif (task.get("description") or "").startswith("# chaos"):
+            patch = {"version": task["version"], "title": f"{task['title'][:40]} h{e.at:.1f}"}
+        else:
+            patch = {
+                "version": task["version"],
+                "title": f"hive edit {e.at:.2f}",
+                "description": f"edited on the hive at {e.at:.2f}",
+            }
+        updated = api.patch(f"/tasks/{task_id}", json=patch)
+        return f"{task_id} -> v{updated['version']}"
+
+    def _node_workload(self, e: Event) -> str:
         node = self.node(e.target)
         assert node.api is not None
         if e.kind == "node_create":
@@ -987,10 +1114,12 @@ class _Schedule:
 
     def heal_all(self) -> None:
         for node in self.nodes:
-            self.proxies.call(node.proxy.heal)
-            self.proxies.call(lambda node=node: node.proxy.set_delay(0.0))  # type: ignore[misc]
-        if not self.hive.alive:
-            self.hive.start()
+            for proxy in self._links(node):
+                self.proxies.call(proxy.heal)
+                self.proxies.call(functools.partial(proxy.set_delay, 0.0))
+        for hive in self.hives:
+            if not hive.process.alive:
+                hive.process.start()
         for node in self.nodes:
             if not node.process.alive:
                 node.process.start()
@@ -1057,8 +1186,9 @@ class _Schedule:
         answer is read from the node's log (``digest.result``)."""
         marks = {n.name: n.process.log_path.stat().st_size for n in self.nodes}
         for node in self.nodes:
-            self.proxies.call(lambda node=node: node.proxy.cut("reset"))  # type: ignore[misc]
-            self.proxies.call(node.proxy.heal)
+            for proxy in self._links(node):
+                self.proxies.call(functools.partial(proxy.cut, "reset"))
+                self.proxies.call(proxy.heal)
         results: dict[str, dict[str, Any] | None] = {}
         for node in self.nodes:
 
@@ -1210,13 +1340,14 @@ def run_schedule(
     *,
     duration: float = 12.0,
     nodes: int | None = None,
+    hives: int = 1,
     keep: bool = False,
     quiesce_timeout: float = 45.0,
 ) -> ScheduleResult:
-    """Run the schedule of ``seed`` on the empty migrated database ``dsn`` and check it. The
-    schedule's directory is removed when it passed (unless ``keep``)."""
+    """Run the schedule of ``seed`` with ``hives`` hive processes on the empty migrated database
+    ``dsn`` and check it. The schedule's directory is removed when it passed (unless ``keep``)."""
     started = time.monotonic()
-    schedule = _Schedule(seed, dsn, workdir, duration, nodes)
+    schedule = _Schedule(seed, dsn, workdir, duration, nodes, hives)
     violations: list[Violation] = []
     error = ""
     try:
@@ -1254,11 +1385,13 @@ def run_schedule(
     return result
 
 
-def format_failure(result: ScheduleResult, duration: float, nodes: int | None) -> str:
+def format_failure(
+    result: ScheduleResult, duration: float, nodes: int | None, hives: int = 1
+) -> str:
     """The report of a failed schedule: seed, replay command, violations, events, log dir."""
     lines = [
         f"chaos schedule seed={result.seed} FAILED ({result.elapsed_s:.1f}s)",
-        f"  replay: {replay_command(result.seed, duration, nodes)}",
+        f"  replay: {replay_command(result.seed, duration, nodes, hives)}",
         f"  logs:   {result.workdir}",
     ]
     if result.error:

@@ -4,11 +4,14 @@ nothing for a clean observation: it can fail."""
 from __future__ import annotations
 
 import copy
+import itertools
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from support.chaos import (
+    ALL_HIVES_DOWN_S,
     HiveTask,
     Lease,
     LocalTask,
@@ -250,3 +253,59 @@ def test_schedules_are_a_function_of_the_seed() -> None:
     assert kinds.count("hive_kill") == kinds.count("hive_start")
     assert kinds.count("node_kill") == kinds.count("node_start")
     assert kinds.count("cut") == kinds.count("heal")
+
+
+def _down_spans(plan: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    spans: dict[str, list[tuple[float, float]]] = {name: [] for name in plan["hives"]}
+    killed: dict[str, float] = {}
+    for e in plan["events"]:
+        if e.kind == "hive_kill":
+            assert e.target not in killed, f"{e.target} killed while down"
+            killed[e.target] = e.at
+        elif e.kind == "hive_start":
+            spans[e.target].append((killed.pop(e.target), e.at))
+    assert not killed
+    return spans
+
+
+def test_a_two_hive_schedule_kills_either_hive_but_never_both_for_long() -> None:
+    """With two hives every kill names one of them and is followed by its restart; both are down
+    at once for at most ``ALL_HIVES_DOWN_S``; a lone hive may stay down past the lease TTL; the
+    workload goes through either hive and each node lists both hives in an order of its own."""
+    plans = [generate(seed, duration=20, hives=2) for seed in range(200)]
+    assert plans[0] == generate(0, duration=20, hives=2)
+    longest_both = longest_lone = 0.0
+    for plan in plans:
+        assert plan["hives"] == ["hive-1", "hive-2"]
+        assert all(sorted(order) == plan["hives"] for order in plan["hive_order"].values())
+        spans = _down_spans(plan)
+        for a, b in itertools.product(spans["hive-1"], spans["hive-2"]):
+            longest_both = max(longest_both, min(a[1], b[1]) - max(a[0], b[0]))
+        longest_lone = max([longest_lone, *(end - at for s in spans.values() for at, end in s)])
+    assert longest_both <= ALL_HIVES_DOWN_S + 1e-9
+    assert longest_lone > 3.0
+    events = [e for plan in plans for e in plan["events"]]
+    for kinds in (("hive_kill",), ("dispatch", "hive_edit")):
+        assert {e.target for e in events if e.kind in kinds} == {"hive-1", "hive-2"}
+    assert {e.args.get("hive") for e in events if e.kind == "cut"} == {"hive-1", "hive-2", "all"}
+    assert len({tuple(order) for plan in plans for order in plan["hive_order"].values()}) == 2
+
+
+def test_one_hive_keeps_its_schedules() -> None:
+    """The single-hive topology draws nothing for the second hive: its events name ``hive``, link
+    faults name no hive link, and a seed gives the schedule it gave before (first events of seed 7
+    as recorded)."""
+    plan = generate(7, duration=20)
+    assert plan["hives"] == ["hive"]
+    assert {e.target for e in plan["events"] if e.kind.startswith(("hive_", "dispatch"))} <= {
+        "hive"
+    }
+    assert all("hive" not in e.args for e in plan["events"])
+    assert plan == generate(7, duration=20, hives=1)
+    assert plan["skews"] == {"node-a": -12.5, "node-b": -30.0, "node-c": 0.0, "hive": -12.5}
+    assert [(round(e.at, 3), e.kind, e.target, e.args) for e in plan["events"][:4]] == [
+        (0.877, "dispatch", "hive", {"marks": 7, "pick": 0.821274}),
+        (1.191, "cut", "node-a", {"mode": "blackhole"}),
+        (1.373, "cut", "node-c", {"mode": "reset"}),
+        (1.806, "dispatch", "hive", {"marks": 5, "pick": 0.585541}),
+    ]

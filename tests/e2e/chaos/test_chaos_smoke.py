@@ -1,6 +1,7 @@
 """``make chaos`` in small: two short fixed-seed schedules of faults and workload against a real
-hive and real nodes pass the invariant checker (exactly-once ops, fenced writes, no double run,
-convergence with a quiet digest) and leave no process behind."""
+hive and real nodes, and one against two hive processes on one database (``make chaos HIVES=2``),
+pass the invariant checker (exactly-once ops, fenced writes, no double run, convergence with a
+quiet digest) and leave no process behind."""
 
 from __future__ import annotations
 
@@ -39,3 +40,29 @@ def test_a_short_chaos_schedule_passes_the_checker(
     )
     assert result.ok, format_failure(result, DURATION_S, NODES)
     assert sum(result.stats.values()) > 0
+
+
+TWO_HIVES_SEED = 299
+"""Kills hive-2, cuts node-b's link to hive-1, kills node-b, then kills hive-1 once hive-2 is
+back (its nodes fail over twice); dispatches and edits go through both hives."""
+
+
+@pytest.mark.timeout(100)
+def test_a_short_two_hive_chaos_schedule_passes_the_checker(
+    databases: DatabaseFactory, hive_template: str, tmp_path: Path
+) -> None:
+    """With two hive processes on one database, each killed in turn while nodes fail over between
+    them, every invariant holds (read from the shared database)."""
+    dsn = asyncio.run(databases.create("smoke2", template=hive_template))
+    result = run_schedule(
+        TWO_HIVES_SEED,
+        dsn,
+        tmp_path / "two-hives",
+        duration=DURATION_S,
+        nodes=NODES,
+        hives=2,
+        quiesce_timeout=30,
+    )
+    assert result.ok, format_failure(result, DURATION_S, NODES, hives=2)
+    assert result.stats["hive_kill"] == 2
+    assert result.stats["dispatch"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -11,13 +12,16 @@ from typing import Any
 import pytest
 
 from support.agent_path import isolated_path
+from support.cluster import free_port
 from support.node_link import Node, World, wait_for
 from support.tcpproxy import TcpProxy
 from vk_node.services.projects import ProjectChanges, update_project
 from vk_node.store.repositories import execution_processes as processes_repo
+from vk_node.store.repositories import hive_assignments as assignments_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_node.store.sql import fetch_one
+from vk_shared.wire import TaskAssign, TaskDetails
 
 
 async def _dispatch(
@@ -234,3 +238,55 @@ async def test_an_assignment_for_an_executor_the_node_cannot_run_runs_nothing(
     assert (attempts[0], processes[0]) == (0, 0)
     assert not marker.exists()
     assert not any(node.settings.worktrees_dir.iterdir())
+
+
+@pytest.mark.asyncio
+async def test_a_task_assign_whose_receive_loop_is_cancelled_is_still_accepted(
+    world: World, tmp_path: Path
+) -> None:
+    """The link drops (its receive loop is cancelled) while a ``task_assign`` is being recorded:
+    the assignment is recorded and run all the same, and the hive's repeat of it on the next
+    session is the same assignment, not a second run."""
+    # No hive to talk to: the lease is the message's, nothing revokes or renews it meanwhile.
+    node = await world.node(hive_url=f"http://127.0.0.1:{free_port()}")
+    marker = tmp_path / "ran"
+    msg = TaskAssign(
+        assignment_id=uuid.uuid4(),
+        task_id=uuid.uuid4(),
+        project_id=world.swarm_project_id,
+        link_id=uuid.uuid4(),
+        local_project_id=node.project_id,
+        task=TaskDetails(
+            title="assigned as the link dropped",
+            description=f"echo ran >> {marker}",
+            executor="SCRIPT",
+            base_branch="main",
+        ),
+        fencing_token=1,
+        lease_ttl_ms=60_000,
+    )
+    assignments = node.link.assignments
+    receiving = asyncio.create_task(assignments.on_task_assign(msg))
+    for _ in range(1000):  # until it is known, before it is recorded (a thread's round trip)
+        if assignments.token_for_assignment(msg.assignment_id) is not None:
+            break
+        await asyncio.sleep(0)
+    async with node.store.read() as conn:
+        assert await assignments_repo.find(conn, msg.assignment_id) is None
+    receiving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+
+    attempt = await _attempt(node, str(msg.assignment_id))
+    await assignments.on_task_assign(msg)
+
+    async def ran() -> bool:
+        return marker.exists()
+
+    await wait_for(ran, within=20, what="the assigned script to run")
+    async with node.store.read() as conn:
+        recorded = await assignments_repo.find(conn, msg.assignment_id)
+        attempts = await attempts_repo.fetch_all_attempts(conn, attempt.task_id)
+    assert recorded is not None
+    assert [a.id for a in attempts] == [attempt.id]
+    assert marker.read_text() == "ran\n"

@@ -167,6 +167,14 @@ class AssignmentManager:
     # --- hive messages --------------------------------------------------------------------
 
     async def on_task_assign(self, msg: TaskAssign) -> None:
+        """Accept ``msg`` in a task of its own that a cancelled caller does not interrupt: the
+        session's receive loop is cancelled when its link drops, and an assignment accepted
+        halfway (known and holding a lease, but not recorded or started) would renew its lease
+        without ever running, while every later ``task_assign`` of it would be taken for a
+        duplicate."""
+        await asyncio.shield(self._owner.spawn(self._accept(msg)))
+
+    async def _accept(self, msg: TaskAssign) -> None:
         now = self.clock.monotonic()
         self.leases.grant(msg.assignment_id, msg.fencing_token, msg.lease_ttl_ms / 1000, now)
         self._wake.set()
