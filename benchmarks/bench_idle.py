@@ -47,6 +47,11 @@ and leave what this measures: holding the connections."""
 
 CONNECT_WITHIN_S = 300.0
 
+STOP_WITHIN_S = 3.0
+"""How long a hive gets to stop after the nodes went: nothing is measured then, and it was
+still working through the thousands of disconnects (each an offline status to the others of
+the organization) when the 20 s of the other benchmarks ran out, 20 s per run of this one."""
+
 
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -88,6 +93,20 @@ def _quantile(before: dict[float, float], after: dict[float, float], q: float) -
             return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
         lower, below = bound, cum
     return lower
+
+
+class _Phases:
+    """Progress notes with the seconds each phase of one idle run took (where the wall time of
+    ``make bench`` goes)."""
+
+    def __init__(self, ctx: BenchContext, label: str) -> None:
+        self._ctx, self._label = ctx, label
+        self._last = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        now = time.monotonic()
+        self._ctx.note(f"{self._label}: {what} ({now - self._last:.1f}s)")
+        self._last = now
 
 
 @dataclass(frozen=True)
@@ -206,28 +225,31 @@ async def _idle(ctx: BenchContext, mode: str, processes: int) -> Idle:
         nodes, workers, window = (50, 2, 3.0) if ctx.quick else (1000, 4, 20.0)
     env = {"VK_HIVE_HEARTBEAT_INTERVAL_S": "30", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "90"}
     label = f"idle-{mode}-{processes}"
-    async with running_hive(ctx, label.replace("-", "_"), env, processes=processes) as hive:
+    phase = _Phases(ctx, label)
+    async with running_hive(
+        ctx, label.replace("-", "_"), env, processes=processes, stop_within=STOP_WITHIN_S
+    ) as hive:
+        phase("hive started")
         if mode == "hive":
             orgs = await hive.organizations(max(1, nodes // NODES_PER_ORG))
             keys = await hive.api_keys_in_db(nodes, organizations=orgs)
             specs = hive.specs(keys, ctx.workdir / label, [""] * nodes)  # link no project
         else:
             orgs = [hive.organization_id]
-            keys = await hive.api_keys(nodes, concurrency=16)
+            keys = await hive.api_keys_in_db(nodes)
             specs = hive.specs(keys, ctx.workdir / label)
+        phase(f"{len(orgs)} organizations, {nodes} API keys")
         fleet = Fleet(workers, ctx.workdir / label, mode)
         fleet.start()
         try:
             await fleet.setup(hive.urls, specs)
+            phase(f"{workers} node workers set up")
             rss_before = sum(_rss_mib(pid) for pid in hive.pids)
             started = time.monotonic()
             await fleet.call("start_links")
             connected = await fleet.total("wait_connected", within=CONNECT_WITHIN_S)
             connect_s = time.monotonic() - started
-            ctx.note(
-                f"{label}: {connected}/{nodes} connected in {connect_s:.1f}s; settling, "
-                f"then {window:g}s window"
-            )
+            phase(f"{connected}/{nodes} connected; settling, then {window:g}s window")
             await asyncio.sleep(3.0 if ctx.quick else 10.0)
             sessions_before = await fleet.total("sessions")
             at_start = await fleet.total("connected")
@@ -243,8 +265,11 @@ async def _idle(ctx: BenchContext, mode: str, processes: int) -> Idle:
             lag1 = [await _lag_buckets(hive.http, url) for url in hive.urls]
             still = await fleet.total("connected")
             reconnects = await fleet.total("sessions") - sessions_before
+            phase("window measured")
         finally:
             await fleet.close()
+            phase("nodes stopped")
+    phase("hive stopped")
     return Idle(
         nodes=nodes,
         connected_once=connected,

@@ -342,11 +342,16 @@ async def copy_baseline(
 
 @contextlib.asynccontextmanager
 async def running_hive(
-    ctx: BenchContext, name: str, env: dict[str, str] | None = None, processes: int = 1
+    ctx: BenchContext,
+    name: str,
+    env: dict[str, str] | None = None,
+    processes: int = 1,
+    stop_within: float = 20.0,
 ) -> AsyncIterator[Hive]:
     """``vk-hive serve`` (its own process; ``processes`` of them on one database, each on its
     own port) on a fresh database, an admin with an organization, and one swarm project.
-    Stopped (SIGTERM) on exit; the database is dropped by the runner."""
+    Stopped on exit (SIGTERM, SIGKILL after ``stop_within`` s); the database is dropped by the
+    runner."""
     dsn = await ctx.dbs.create(name)
     base = {"VK_HIVE_LOG_LEVEL": "info", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "60"}
     base.update(env or {})
@@ -372,4 +377,4 @@ async def running_hive(
         if http is not None:
             await http.aclose()
         for p in (*more, process):
-            await asyncio.to_thread(p.stop, 20.0)
+            await asyncio.to_thread(p.stop, stop_within)

@@ -457,7 +457,7 @@ class SimWorker:
         self._watch: asyncio.Task[None] | None = None
 
     async def setup(self, hive_urls: list[str], specs: Sequence[Any], overrides: Any) -> int:
-        gate = asyncio.Semaphore(CONNECTS_PER_WORKER)
+        gate = asyncio.Semaphore(int(overrides.get("connects", CONNECTS_PER_WORKER)))
         self.nodes = [
             SimNode(
                 SimSpec(
