@@ -34,6 +34,8 @@ TWO_HIVES = (
 )
 E2E_ONLY = (
     "node_write_latency_p99",
+    "node_write_throughput",
+    "node_rest_write_throughput",
     "log_capture_throughput",
     "board_page_ms_p50",
     "board_page_ms_p99",

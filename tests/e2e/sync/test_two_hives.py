@@ -46,6 +46,7 @@ def test_two_hives_route_dispatch_and_survive_a_killed_hive(
     hive1 = cluster.hive
     hive2 = HiveProcess(hive1.dsn, cluster.workdir, name="hive2", cluster_id=cluster.cluster_id)
     hive2.start()
+    clients = []
     try:
         a = cluster.add_node("node-a", env={"VK_HIVE_URL": f"{hive1.url},{hive2.url}"})
         b = cluster.add_node("node-b", env={"VK_HIVE_URL": hive2.url})
@@ -70,6 +71,7 @@ def test_two_hives_route_dispatch_and_survive_a_killed_hive(
         cluster.wait(printing, what="the slow run to print", timeout=30)
         hive1.kill()
         api2 = hive2.api(cluster.admin.token)
+        clients.append(api2)
         cluster.api = api2
         cluster.wait(
             lambda: (
@@ -130,4 +132,6 @@ def test_two_hives_route_dispatch_and_survive_a_killed_hive(
             r["id"] for r in node_processes
         )
     finally:
+        for client in clients:
+            client.close()
         hive2.stop()
