@@ -28,6 +28,7 @@ __all__ = ["api_route_handlers", "create_app"]
 def api_route_handlers() -> list[ControllerRouterHandler]:
     """Every REST handler mounted under ``/api``."""
     from vk_node.api.activity import ActivityController
+    from vk_node.api.attempt_git import AttemptGitController
     from vk_node.api.attempts import AttemptController, ExecutionProcessController
     from vk_node.api.drafts import DraftController
     from vk_node.api.health import health
@@ -46,6 +47,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         ProjectController,
         TaskController,
         AttemptController,
+        AttemptGitController,
         ExecutionProcessController,
         logs_ws,
         LabelController,

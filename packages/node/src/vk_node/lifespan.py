@@ -1,6 +1,7 @@
 """The node's lifespan: make the data dir private (``0700``), open the store (migrating first),
-start the executor and — when ``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop
-the link, then the executor (killing this instance's runs), then close the store.
+start the executor, the pull request monitor and — when ``VK_HIVE_URL`` is set — the hive link on
+startup; on shutdown stop the monitor and the link, then the executor (killing this instance's
+runs), then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -15,6 +16,7 @@ import structlog
 from litestar import Litestar
 
 from vk_node.context import NodeContext
+from vk_node.executor.pull_requests import PrMonitor
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
 from vk_node.link.identity import resolve_machine_id
@@ -51,6 +53,8 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                 await store.close()
                 raise
             ctx._link = link
+        monitor = PrMonitor(executor, settings.pr_monitor_interval_s)
+        monitor.start()
         log.info(
             "node.started",
             host=settings.host,
@@ -62,6 +66,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         try:
             yield
         finally:
+            await monitor.close()
             ctx._link = None
             if link is not None:
                 try:

@@ -81,6 +81,8 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Worktrees of attempts idle this long (nothing running) are removed by the sweeper."""
     worktree_sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
     """How often vanished, expired and archived-task worktrees are cleaned up."""
+    pr_monitor_interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 60.0
+    """How often the state of open pull requests is asked from GitHub (``gh pr view``)."""
     worktree_orphan_cleanup: bool = True
     """At startup delete worktree directories no live attempt references."""
     log_batch_lines: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200

@@ -37,7 +37,14 @@ from vk_node.errors import Conflict
 from vk_node.executor.git import GitRunner
 from vk_node.store.models import TaskAttempt
 
-__all__ = ["DIFF_LIMIT_BYTES", "AttemptDiff", "DiffFile", "WorktreeGone", "attempt_diff"]
+__all__ = [
+    "DIFF_LIMIT_BYTES",
+    "AttemptDiff",
+    "DiffFile",
+    "WorktreeGone",
+    "attempt_diff",
+    "live_worktree",
+]
 
 DIFF_LIMIT_BYTES = 1024 * 1024
 """Largest diff text an answer carries (1 MiB); a longer diff is cut at a line boundary."""
@@ -75,7 +82,8 @@ class AttemptDiff(msgspec.Struct, frozen=True, kw_only=True):
     limit_bytes: int
 
 
-def _worktree(attempt: TaskAttempt) -> Path:
+def live_worktree(attempt: TaskAttempt) -> Path:
+    """The attempt's worktree; :class:`WorktreeGone` (409) when it was never made or is gone."""
     if attempt.container_ref is None:
         raise WorktreeGone(f"attempt {attempt.id} has no worktree (it was never created)")
     path = Path(attempt.container_ref)
@@ -131,7 +139,7 @@ async def attempt_diff(
     git: GitRunner, attempt: TaskAttempt, *, limit_bytes: int = DIFF_LIMIT_BYTES
 ) -> AttemptDiff:
     """The attempt's changes against its base branch (see the module's invariants)."""
-    worktree = await asyncio.to_thread(_worktree, attempt)
+    worktree = await asyncio.to_thread(live_worktree, attempt)
     head = await git.head(worktree)
     if head is None:
         raise WorktreeGone(f"the worktree of attempt {attempt.id} has no commit checked out")

@@ -1,4 +1,5 @@
-"""Merging an attempt (spec §9): a squash merge into the target branch, or a GitHub pull request.
+"""Merging an attempt (spec §9): a squash merge into the target branch (pull requests:
+:mod:`vk_node.executor.pull_requests`).
 
 The squash commit is built without touching any checkout (``git merge-tree --write-tree`` +
 ``git commit-tree``). The target branch then moves by ``git update-ref`` with the old value as a
@@ -8,26 +9,22 @@ checkout, which keeps unrelated local edits and refuses instead of overwriting t
 
 from __future__ import annotations
 
-import asyncio
-import re
-import shutil
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 import structlog
 
 from vk_node.errors import Conflict, Unprocessable
+from vk_node.executor.branches import load_attempt
 from vk_node.store.models import Merge
 from vk_node.store.repositories import merges as merges_repo
-from vk_node.store.repositories import projects as projects_repo
-from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
 from vk_shared.status import NodeTaskStatus
 
 if TYPE_CHECKING:
     from vk_node.executor.service import ExecutorService
 
-__all__ = ["create_pr", "merge_attempt"]
+__all__ = ["merge_attempt"]
 
 log = structlog.get_logger("vk_node.executor.merge")
 
@@ -50,10 +47,7 @@ async def merge_attempt(service: ExecutorService, attempt_id: UUID) -> Merge:
     409 when the attempt is running, when the target has commits the attempt branch lacks
     (rebase first; a conflict is named), or when the target's checkout has staged changes."""
     git = service.git
-    async with service.store.read() as conn:
-        attempt = await attempts_repo.get(conn, attempt_id)
-        task = await tasks_repo.get(conn, attempt.task_id)
-        project = await projects_repo.get(conn, task.project_id)
+    attempt, task, project = await load_attempt(service, attempt_id)
     if service.has_running_chain(attempt_id):
         raise Conflict("the attempt is still running; stop it or wait for it to finish")
     repo = project.git_repo_path
@@ -112,43 +106,3 @@ async def merge_attempt(service: ExecutorService, attempt_id: UUID) -> Merge:
     await service.stop_dev_servers(attempt_id)
     log.info("attempt.merged", attempt_id=str(attempt_id), target=target, commit=commit)
     return merge
-
-
-async def create_pr(
-    service: ExecutorService, attempt_id: UUID, *, title: str | None, body: str | None
-) -> Merge:
-    """Push the attempt branch and open a pull request with the GitHub CLI (``gh``)."""
-    gh = await asyncio.to_thread(shutil.which, "gh")
-    if gh is None:
-        raise Unprocessable("gh is not installed on this node; install the GitHub CLI to open PRs")
-    async with service.store.read() as conn:
-        attempt = await attempts_repo.get(conn, attempt_id)
-        task = await tasks_repo.get(conn, attempt.task_id)
-        project = await projects_repo.get(conn, task.project_id)
-    cwd = attempt.container_ref or project.git_repo_path
-    git = service.git
-    if not (await git.gh(cwd, gh, "auth", "status")).ok:
-        raise Unprocessable("gh is not authenticated; run `gh auth login` on this node")
-    await git.check(cwd, "push", "--set-upstream", "origin", attempt.branch)
-    created = await git.gh(
-        cwd,
-        gh,
-        "pr",
-        "create",
-        "--base",
-        attempt.target_branch,
-        "--head",
-        attempt.branch,
-        "--title",
-        title or task.title,
-        "--body",
-        body if body is not None else (task.description or ""),
-        check=True,
-    )
-    match = re.search(r"https://\S+/pull/(\d+)", created.out)
-    if match is None:
-        raise Unprocessable(f"gh pr create printed no pull request URL: {created.out[:200]}")
-    async with service.store.transaction() as conn:
-        return await merges_repo.create_pr(
-            conn, attempt_id, attempt.target_branch, int(match.group(1)), match.group(0)
-        )

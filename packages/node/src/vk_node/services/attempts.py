@@ -11,7 +11,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from vk_node.executor.diff import AttemptDiff, attempt_diff
-from vk_node.executor.merge import create_pr, merge_attempt
+from vk_node.executor.merge import merge_attempt
+from vk_node.executor.pull_requests import create_pr
 from vk_node.executor.service import ExecutorService, FollowUpResult
 from vk_node.store.models import Merge, TaskAttempt
 from vk_node.store.repositories import task_attempts as attempts_repo

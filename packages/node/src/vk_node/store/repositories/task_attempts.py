@@ -23,7 +23,6 @@ __all__ = [
     "create",
     "delete",
     "fetch_all_attempts",
-    "find_active_without_pr",
     "find_by_hive_assignment_id",
     "find_by_id",
     "find_by_worktree_deleted",
@@ -293,20 +292,6 @@ async def resolve_container_ref(
     task = await tasks.get(conn, attempt.task_id)
     return AttemptContext(
         task_attempt=attempt, task=task, project=await projects.get(conn, task.project_id)
-    )
-
-
-async def find_active_without_pr(conn: aiosqlite.Connection) -> list[TaskAttempt]:
-    """Attempts of open tasks in GitHub-enabled projects that have no PR merge row."""
-    return await fetch_models(
-        conn,
-        TaskAttempt,
-        """SELECT a.* FROM task_attempts a JOIN tasks t ON t.id = a.task_id
-           JOIN projects p ON p.id = t.project_id
-           WHERE p.github_enabled = 1 AND t.status NOT IN ('done', 'cancelled')
-             AND NOT EXISTS (SELECT 1 FROM merges m
-                             WHERE m.task_attempt_id = a.id AND m.merge_type = 'pr')
-           ORDER BY a.created_at""",
     )
 
 
