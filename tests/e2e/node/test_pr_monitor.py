@@ -8,24 +8,13 @@ in the real CLI's format from a JSON state file this test edits."""
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from support.cluster import wait_until
 from support.fake_gh import FakeGitHub
-
-
-def _wait(predicate: Callable[[], Any], what: str, within_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_pr_monitor_marks_the_task_done_when_github_merges_the_pr(
@@ -55,9 +44,10 @@ def test_the_pr_monitor_marks_the_task_done_when_github_merges_the_pr(
         )
         assert r.status_code == 202, r.text
         attempt = r.json()
-        _wait(
+        wait_until(
             lambda: http.get(f"/tasks/{task['id']}").json()["status"] == "inreview",
-            "the attempt to finish",
+            timeout=15,
+            what="the attempt to finish",
         )
         github.open_pr(attempt["branch"], 42)
         r = http.post(f"/task-attempts/{attempt['id']}/pr/attach", json={})
@@ -65,9 +55,10 @@ def test_the_pr_monitor_marks_the_task_done_when_github_merges_the_pr(
         assert (r.json()["pr_number"], r.json()["pr_status"]) == (42, "open")
 
         github.set_state(42, "MERGED", merge_commit="b" * 40)
-        _wait(
+        wait_until(
             lambda: http.get(f"/tasks/{task['id']}").json()["status"] == "done",
-            "the monitor to mark the task done",
+            timeout=15,
+            what=lambda: f"the monitor to mark the task done; node log:\n{node.log()[-3000:]}",
         )
         [merge] = http.get(f"/task-attempts/{attempt['id']}/merges").json()
         assert (merge["pr_status"], merge["pr_merge_commit_sha"]) == ("merged", "b" * 40)
