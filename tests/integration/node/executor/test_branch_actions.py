@@ -4,6 +4,7 @@ attempt path (a SCRIPT run that commits its change)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,31 @@ async def test_a_rebase_conflict_is_409_and_leaves_everything_as_before(
     status = await hx.ok("GET", url + "/branch-status")
     assert status["rebase_in_progress"] is False
     assert (status["ahead"], status["behind"]) == (1, 1)
+
+
+@pytest.mark.asyncio
+async def test_a_rebase_left_in_progress_by_hand_can_be_aborted(
+    hx: Any, git_repo: Path, git: Git
+) -> None:
+    """A conflicting rebase started by hand in the worktree shows in branch-status, blocks the
+    node's own rebase (409) and is undone by ``rebase/abort``; a second abort is 409."""
+    _, attempt = await _finished(hx, git_repo, "echo from-the-attempt > README")
+    url = f"/task-attempts/{attempt['id']}"
+    worktree = attempt["container_ref"]
+    head = git(worktree, "rev-parse", "HEAD")
+    _commit_on_main(git, git_repo, "README", "from-main\n")
+    with pytest.raises(subprocess.CalledProcessError):
+        git(worktree, "rebase", "main")
+    assert (await hx.ok("GET", url + "/branch-status"))["rebase_in_progress"] is True
+    r = await hx.client.post(f"/api{url}/rebase", json={})
+    assert r.status_code == 409, r.text
+    assert "already in progress" in r.json()["detail"]
+    status = await hx.ok("POST", url + "/rebase/abort")
+    assert status["rebase_in_progress"] is False
+    assert git(worktree, "rev-parse", "HEAD") == head
+    assert git(worktree, "status", "--porcelain") == ""
+    r = await hx.client.post(f"/api{url}/rebase/abort")
+    assert r.status_code == 409, r.text
 
 
 @pytest.mark.asyncio

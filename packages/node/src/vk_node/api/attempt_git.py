@@ -97,6 +97,17 @@ class AttemptGitController(Controller):
         return await branches.rebase_branch(ctx.executor, attempt_id, data.new_base_branch)
 
     @post(
+        "/{attempt_id:uuid}/rebase/abort",
+        status_code=HTTP_200_OK,
+        summary="Abort a rebase in progress",
+        opt=answers(404, 409, 422),
+    )
+    async def abort_rebase(self, ctx: Ctx, attempt_id: FromPath[UUID]) -> BranchStatus:
+        """Aborts a rebase left in progress in the worktree (one started there by hand or by an
+        agent; the node's own rebase never leaves one). 409 when no rebase is in progress."""
+        return await branches.abort_rebase(ctx.executor, attempt_id)
+
+    @post(
         "/{attempt_id:uuid}/rename-branch",
         status_code=HTTP_200_OK,
         summary="Rename the attempt branch",

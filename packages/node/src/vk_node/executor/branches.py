@@ -12,7 +12,8 @@ Invariants:
   on a push the remote rejects; 422 when git fails otherwise or a branch does not exist.
 - A rebase that stops on conflicts is aborted at once (``git rebase --abort``): the branch and
   the worktree are exactly as before, and the 409 names the conflicted files. Resolving them is
-  left to the user (in the worktree, by hand) or to a follow-up run of the agent.
+  left to the user (in the worktree, by hand) or to a follow-up run of the agent; a rebase left
+  in progress that way can be aborted through :func:`abort_rebase`.
 - The attempt row changes (branch, target branch) only after git succeeded; they reach the hive
   like any attempt change. Renaming a branch retargets the attempts of child tasks that were
   based on it.
@@ -44,6 +45,7 @@ __all__ = [
     "BranchStatus",
     "PushRejected",
     "RebaseConflict",
+    "abort_rebase",
     "branch_status",
     "change_target_branch",
     "checked_branch_name",
@@ -243,13 +245,13 @@ async def rebase_branch(
         raise Unprocessable(f"the base branch {base!r} does not exist")
     old = await git.rev(repo, _branch_ref(attempt.target_branch)) or onto
     worktree = await asyncio.to_thread(live_worktree, attempt)
+    if await _rebase_in_progress(git, worktree):
+        raise Conflict("a rebase is already in progress in the attempt's worktree")
     checked_out = await git.run(worktree, "symbolic-ref", "--quiet", "HEAD")
     if checked_out.out != _branch_ref(attempt.branch):
         raise Conflict(
             f"the worktree does not have the attempt branch {attempt.branch!r} checked out"
         )
-    if await _rebase_in_progress(git, worktree):
-        raise Conflict("a rebase is already in progress in the attempt's worktree")
     if await git.is_dirty(worktree):
         raise Conflict("the attempt's worktree has uncommitted changes; commit or discard them")
     ident = await git.identity(worktree)
@@ -271,6 +273,21 @@ async def rebase_branch(
     if base != attempt.target_branch:
         async with service.store.transaction() as conn:
             attempt = await attempts_repo.update_target_branch(conn, attempt_id, base)
+    return await _status(git, attempt, project)
+
+
+async def abort_rebase(service: ExecutorService, attempt_id: UUID) -> BranchStatus:
+    """Abort a rebase left in progress in the attempt's worktree (started there by hand or by
+    an agent): the branch and the worktree go back to where it started. 409 when none is."""
+    git = service.git
+    attempt, _, project = await load_attempt(service, attempt_id)
+    await _require_idle(service, attempt_id, "abort a rebase", dev_servers_too=False)
+    worktree = await asyncio.to_thread(live_worktree, attempt)
+    if not await _rebase_in_progress(git, worktree):
+        raise Conflict("no rebase is in progress in the attempt's worktree")
+    aborted = await git.run(worktree, "rebase", "--abort")
+    if not aborted.ok:
+        raise Unprocessable(f"git rebase --abort failed: {failure_reason(aborted)}")
     return await _status(git, attempt, project)
 
 
