@@ -231,34 +231,36 @@ async def test_change_target_branch_needs_an_existing_branch(
 
 @pytest.mark.asyncio
 async def test_hostile_branch_names_are_refused_before_git_sees_them(
-    hx: Any, git_repo: Path, git: Git, tmp_path: Path
+    hx: Any, git_repo: Path, tmp_path: Path
 ) -> None:
-    """Names that are options, revision syntax or refused by git are 400 everywhere; nothing
-    runs (no file an ``--exec`` would create) and nothing changes."""
+    """Names that look like options, hold characters no branch has or are too long are 400 (the
+    request's schema); names git itself refuses (``@{-1}``, ``..``, ``.lock``) are 422 from
+    ``git check-ref-format --branch``. Nothing runs (no file an ``--exec`` would create) and
+    the attempt keeps its branch and base."""
     _, attempt = await _finished(hx, git_repo, "echo feature > feature.txt")
     url = f"/api/task-attempts/{attempt['id']}"
     pwned = tmp_path / "pwned"
-    bad = [
-        f"--exec=touch {pwned}",
-        "-D",
-        "@{-1}",
-        "HEAD~1",
-        "a..b",
-        "x.lock",
-        "a b",
-        "main\n",
-        "refs/../../x",
-        "",
-        "x" * 300,
-    ]
-    for name in bad:
+    refused = {
+        f"--exec=touch {pwned}": 400,
+        "-D": 400,
+        "HEAD~1": 400,
+        "a b": 400,
+        "": 400,
+        "x" * 300: 400,
+        "@{-1}": 422,
+        "a..b": 422,
+        "x.lock": 422,
+        "main\n": 422,
+        "refs/../../x": 422,
+    }
+    for name, status in refused.items():
         for path, field in (
             ("/rename-branch", "new_branch_name"),
             ("/change-target-branch", "target_branch"),
             ("/rebase", "new_base_branch"),
         ):
             r = await hx.client.post(url + path, json={field: name})
-            assert r.status_code == 400, (name, path, r.text)
+            assert r.status_code == status, (name, path, r.text)
     assert not pwned.exists()
     current = await hx.ok("GET", f"/task-attempts/{attempt['id']}")
     assert (current["branch"], current["target_branch"]) == (attempt["branch"], "main")

@@ -160,8 +160,9 @@ async def test_monitor_round_survives_gh_failures(
 async def test_attach_refuses_hostile_or_inconsistent_input(
     hx: Any, git_repo: Path, github: FakeGitHub
 ) -> None:
-    """URLs that are not https pull request addresses, options, bad numbers and a number that
-    contradicts the URL are 400 before gh runs; an unknown PR is 422 with gh's own words."""
+    """URLs that are not https pull request addresses, options and bad numbers are 400, a
+    number that contradicts the URL 422, all before gh runs; an unknown PR is 422 with gh's own
+    words."""
     _, attempt = await _finished(hx, git_repo)
     url = f"/api/task-attempts/{attempt['id']}/pr/attach"
     bad: list[dict[str, Any]] = [
@@ -175,13 +176,15 @@ async def test_attach_refuses_hostile_or_inconsistent_input(
         {"pr_number": -1},
         {"pr_number": "1; rm -rf /"},
         {"pr_number": 2**40},
-        {"pr_number": 2, "pr_url": "https://github.com/a/b/pull/1"},
         {"branch": "x"},
     ]
     before = len(github.calls())
     for body in bad:
         r = await hx.client.post(url, json=body)
         assert r.status_code == 400, (body, r.text)
+    both = {"pr_number": 2, "pr_url": "https://github.com/a/b/pull/1"}
+    r = await hx.client.post(url, json=both)
+    assert r.status_code == 422, r.text
     assert len(github.calls()) == before
     r = await hx.client.post(url, json={"pr_number": 99})
     assert r.status_code == 422, r.text

@@ -85,7 +85,7 @@ class AttemptGitController(Controller):
         "/{attempt_id:uuid}/rebase",
         status_code=HTTP_200_OK,
         summary="Rebase the attempt branch onto its base branch",
-        opt=answers(400, 404, 409, 422),
+        opt=answers(404, 409, 422),
     )
     async def rebase(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[Rebase]
@@ -111,13 +111,13 @@ class AttemptGitController(Controller):
         "/{attempt_id:uuid}/rename-branch",
         status_code=HTTP_200_OK,
         summary="Rename the attempt branch",
-        opt=answers(400, 404, 409, 422),
+        opt=answers(404, 409, 422),
     )
     async def rename_branch(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[RenameBranch]
     ) -> TaskAttempt:
         """Renames the branch (its worktree follows); child tasks' attempts based on the old
-        name are retargeted. 400 for a name git refuses; 409 while anything of the attempt
+        name are retargeted. 422 for a name git refuses; 409 while anything of the attempt
         runs, when the name is taken or a PR from the old name is open."""
         return await branches.rename_branch(ctx.executor, attempt_id, data.new_branch_name)
 
@@ -125,7 +125,7 @@ class AttemptGitController(Controller):
         "/{attempt_id:uuid}/change-target-branch",
         status_code=HTTP_200_OK,
         summary="Change the attempt's base branch",
-        opt=answers(400, 404, 409, 422),
+        opt=answers(404, 409, 422),
     )
     async def change_target_branch(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[ChangeTargetBranch]
@@ -138,7 +138,7 @@ class AttemptGitController(Controller):
         "/{attempt_id:uuid}/pr/attach",
         status_code=HTTP_200_OK,
         summary="Attach an existing pull request",
-        opt=answers(400, 404, 409, 422),
+        opt=answers(404, 409, 422),
     )
     async def attach_pr(
         self, ctx: Ctx, attempt_id: FromPath[UUID], data: JSONBody[AttachPr]

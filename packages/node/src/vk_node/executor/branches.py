@@ -9,7 +9,8 @@ Invariants:
   nothing a caller sends is read as an option.
 - Every refusal is a 4xx with git's own error line, never a stack trace: 409 while the attempt
   runs, when its worktree is gone, dirty or in the middle of a rebase, on a rebase conflict and
-  on a push the remote rejects; 422 when git fails otherwise or a branch does not exist.
+  on a push the remote rejects; 422 when git fails otherwise, refuses a branch name or a branch
+  does not exist.
 - A rebase that stops on conflicts is aborted at once (``git rebase --abort``): the branch and
   the worktree are exactly as before, and the 409 names the conflicted files. Resolving them is
   left to the user (in the worktree, by hand) or to a follow-up run of the agent; a rebase left
@@ -127,12 +128,13 @@ async def _require_idle(
 
 
 async def checked_branch_name(git: GitRunner, repo: str, name: str) -> str:
-    """``name`` when git accepts it as a branch name; 400 otherwise."""
+    """``name`` when git accepts it as a branch name; 422 otherwise (the request's schema
+    already refused names that start with ``-``: 400)."""
     if not name or name.startswith("-"):
         raise InvalidInput(f"not a valid branch name: {name!r}")
     checked = await git.run(repo, "check-ref-format", "--branch", name)
     if not checked.ok or checked.out != name:
-        raise InvalidInput(f"not a valid branch name: {name!r}")
+        raise Unprocessable(f"git does not accept {name!r} as a branch name")
     return name
 
 

@@ -173,7 +173,7 @@ async def attach_pr(
     if url is not None and re.fullmatch(PR_URL_PATTERN, url) is None:
         raise InvalidInput(f"not the https address of a pull request: {url!r}")
     if url is not None and number is not None and not url.endswith(f"/pull/{number}"):
-        raise InvalidInput(f"pr_url {url!r} is not pull request #{number}")
+        raise Unprocessable(f"pr_url {url!r} is not pull request #{number}")
     gh = await _require_gh()
     attempt, task, project = await load_attempt(service, attempt_id)
     selector = url if url is not None else str(number) if number is not None else attempt.branch
