@@ -4,6 +4,7 @@ attempt path (a SCRIPT run that commits its change)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -264,3 +265,32 @@ async def test_hostile_branch_names_are_refused_before_git_sees_them(
     assert not pwned.exists()
     current = await hx.ok("GET", f"/task-attempts/{attempt['id']}")
     assert (current["branch"], current["target_branch"]) == (attempt["branch"], "main")
+
+
+@pytest.mark.asyncio
+async def test_a_foreign_page_cannot_push_rename_or_rebase(
+    hx: Any, git_repo: Path, origin: Path, git: Git
+) -> None:
+    """The node API guard covers the branch actions: a cross-origin request is 403 and a
+    text/plain body (a form a page may send without CORS) 415; the branch is neither pushed,
+    renamed nor moved."""
+    _, attempt = await _finished(hx, git_repo, "echo feature > feature.txt")
+    url = f"/api/task-attempts/{attempt['id']}"
+    tip = git(git_repo, "rev-parse", f"refs/heads/{attempt['branch']}")
+    writes = [
+        ("/push", {"force": True}),
+        ("/rename-branch", {"new_branch_name": "stolen"}),
+        ("/rebase", {}),
+        ("/change-target-branch", {"target_branch": "main"}),
+        ("/pr/attach", {"pr_number": 1}),
+    ]
+    for path, body in writes:
+        r = await hx.client.post(url + path, json=body, headers={"origin": "https://evil.test"})
+        assert r.status_code == 403, (path, r.text)
+        r = await hx.client.post(
+            url + path, content=json.dumps(body), headers={"content-type": "text/plain"}
+        )
+        assert r.status_code == 415, (path, r.text)
+    assert git(origin, "branch", "--list", attempt["branch"]) == ""
+    assert git(git_repo, "rev-parse", f"refs/heads/{attempt['branch']}") == tip
+    assert (await hx.ok("GET", f"/task-attempts/{attempt['id']}"))["branch"] == attempt["branch"]
