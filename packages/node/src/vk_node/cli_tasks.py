@@ -49,8 +49,10 @@ __all__ = [
     "add_commands",
     "has_display",
     "node_url",
+    "project_id_of",
     "run_open",
     "run_tasks",
+    "task_id_of",
 ]
 
 _TIMEOUT_S = 15.0
@@ -126,6 +128,9 @@ class NodeClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("POST", path, json=body)
 
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return self.request("PATCH", path, json=body)
+
     def close(self) -> None:
         self.http.close()
 
@@ -157,7 +162,8 @@ def _is_uuid(ref: str) -> bool:
     return True
 
 
-def _project_id(client: NodeClient, ref: str) -> str:
+def project_id_of(client: NodeClient, ref: str) -> str:
+    """The project ``ref`` names: its id, a unique id prefix or its name."""
     if _is_uuid(ref):
         return ref
     return _pick(ref, client.get("/projects"), "project", by_name=True)
@@ -170,7 +176,8 @@ def _all_tasks(client: NodeClient, projects: list[dict[str, Any]], **params: Any
     return tasks
 
 
-def _task_id(client: NodeClient, ref: str) -> str:
+def task_id_of(client: NodeClient, ref: str) -> str:
+    """The task ``ref`` names: its id or a unique id prefix (4+ characters)."""
     if _is_uuid(ref):
         return ref
     if len(ref) < 4:
@@ -210,7 +217,7 @@ def _attempt_status(client: NodeClient, attempt_id: str) -> str:
 
 def _list(client: NodeClient, args: argparse.Namespace) -> None:
     if args.project is not None:
-        pid = _project_id(client, args.project)
+        pid = project_id_of(client, args.project)
         projects = [client.get(f"/projects/{pid}")]
     else:
         projects = client.get("/projects")
@@ -232,7 +239,7 @@ def _list(client: NodeClient, args: argparse.Namespace) -> None:
 
 
 def _show(client: NodeClient, args: argparse.Namespace) -> None:
-    task = client.get(f"/tasks/{_task_id(client, args.id)}")
+    task = client.get(f"/tasks/{task_id_of(client, args.id)}")
     attempts = client.get("/task-attempts", task_id=task["id"])
     if args.json:
         _print_json({**task, "attempts": attempts})
@@ -260,7 +267,7 @@ def _show(client: NodeClient, args: argparse.Namespace) -> None:
 
 
 def _create(client: NodeClient, args: argparse.Namespace) -> None:
-    body: dict[str, Any] = {"project_id": _project_id(client, args.project), "title": args.title}
+    body: dict[str, Any] = {"project_id": project_id_of(client, args.project), "title": args.title}
     if args.description is not None:
         body["description"] = args.description
     task = client.post("/tasks", body)
@@ -275,7 +282,7 @@ def _start(client: NodeClient, args: argparse.Namespace, settings: NodeSettings)
     if not executor:
         raise ClientError("name the executor with --executor (VK_NODE_EXECUTORS is empty)")
     body = {
-        "task_id": _task_id(client, args.id),
+        "task_id": task_id_of(client, args.id),
         "executor": executor,
         "base_branch": args.base_branch,
     }
@@ -365,7 +372,7 @@ def _follow(client: NodeClient, process_id: str, as_json: bool) -> dict[str, Any
 
 
 def _logs(client: NodeClient, args: argparse.Namespace) -> None:
-    task_id = _task_id(client, args.id)
+    task_id = task_id_of(client, args.id)
     attempts = client.get("/task-attempts", task_id=task_id)
     if not attempts:
         raise ClientError(f"task {task_id} has no attempts (start one with `vk-node tasks start`)")
