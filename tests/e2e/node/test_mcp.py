@@ -142,6 +142,9 @@ async def test_tools_manage_tasks_and_start_a_script_attempt(
             f"task {missing} not found"
         )
         assert "no task matches" in await _error(session, "get_task", task="ffffffff")
+        assert "no task matches" in await _error(session, "get_task", task="../projects")
+        braced = await _ok(session, "get_task", task="{" + task["id"].upper() + "}")
+        assert braced["id"] == task["id"]  # other UUID spellings reach the API as a plain id
         assert "no project matches" in await _error(
             session, "create_task", project="nope", title="x"
         )

@@ -154,18 +154,19 @@ def _pick(ref: str, items: Iterable[dict[str, Any]], kind: str, *, by_name: bool
     return str(found[0]["id"])
 
 
-def _is_uuid(ref: str) -> bool:
+def _as_uuid(ref: str) -> str | None:
+    """``ref`` in the canonical UUID spelling when it is one (``{...}``, ``urn:uuid:`` and bare
+    hex forms included, so they reach the API as a plain id), else ``None``."""
     try:
-        uuid.UUID(ref)
+        return str(uuid.UUID(ref))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def project_id_of(client: NodeClient, ref: str) -> str:
     """The project ``ref`` names: its id, a unique id prefix or its name."""
-    if _is_uuid(ref):
-        return ref
+    if (canonical := _as_uuid(ref)) is not None:
+        return canonical
     return _pick(ref, client.get("/projects"), "project", by_name=True)
 
 
@@ -178,8 +179,8 @@ def _all_tasks(client: NodeClient, projects: list[dict[str, Any]], **params: Any
 
 def task_id_of(client: NodeClient, ref: str) -> str:
     """The task ``ref`` names: its id or a unique id prefix (4+ characters)."""
-    if _is_uuid(ref):
-        return ref
+    if (canonical := _as_uuid(ref)) is not None:
+        return canonical
     if len(ref) < 4:
         raise ClientError(f"{ref!r} is too short for a task id (give at least 4 characters)")
     projects = client.get("/projects")
