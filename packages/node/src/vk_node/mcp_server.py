@@ -34,6 +34,7 @@ from pydantic import Field
 
 from vk_node import __version__
 from vk_node.cli_tasks import ClientError, NodeClient, node_url, project_id_of, task_id_of
+from vk_node.logging import configure_logging
 from vk_node.settings import NodeSettings
 from vk_shared.status import NodeTaskStatus
 
@@ -172,7 +173,9 @@ def build_server(settings: NodeSettings, client: NodeClient | None = None) -> MC
 
 
 def run_mcp(settings: NodeSettings) -> None:
-    """Serve MCP on stdin/stdout until the client closes stdin."""
+    """Serve MCP on stdin/stdout until the client closes stdin. stdout carries the protocol
+    only: our logs go to stderr (as ``serve``'s do), warnings and above."""
+    configure_logging(settings.log_format, "warning")
     client = NodeClient(node_url(settings), settings.api_token)
     try:
         build_server(settings, client).run("stdio")
