@@ -51,7 +51,7 @@ floors:
 	$(FLOORS_VENV)/bin/python -m pip install $(PIP) --upgrade "pip>=25.1"
 	$(FLOORS_VENV)/bin/python -m pip install $(PIP) -c $(LOWEST) \
 		./packages/shared ./packages/node ./packages/hive --group dev
-	$(FLOORS_VENV)/bin/python -m pip list --format=freeze | grep -iE "^(litestar|uvicorn|msgspec|websockets|aiosqlite|asyncpg|piccolo|jinja2)=="
+	$(FLOORS_VENV)/bin/python -m pip list --format=freeze | grep -iE "^(litestar|uvicorn|msgspec|websockets|aiosqlite|asyncpg|piccolo|jinja2|mcp)=="
 	$(FLOORS_VENV)/bin/python -m pytest $(FLOORS_TESTS)
 
 # The board tests drive Debian's Chromium (tests/support/browser.py); without it the suite stops

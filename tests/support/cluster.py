@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +67,7 @@ __all__ = [
     "NodeProcess",
     "RestClient",
     "free_port",
+    "hive_with_keys",
     "leftover_processes",
     "make_demo_repo",
     "wait_until",
@@ -585,6 +586,30 @@ class ApiKey:
     id: str
     key_prefix: str
     secret: str
+
+
+@contextlib.contextmanager
+def hive_with_keys(
+    server: Any,
+    template: str,
+    workdir: Path,
+    *key_names: str,
+    prefix: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[HiveProcess, list[ApiKey]]]:
+    """A started ``vk-hive serve`` on a fresh copy of the migrated ``template`` database (of the
+    PostgreSQL ``server``), with a bootstrapped organization and one node API key per name;
+    stopped and its database dropped at the end."""
+    factory = DatabaseFactory(server, prefix=prefix)
+    dsn = asyncio.run(factory.create(prefix, template=template))
+    process = HiveProcess(dsn, workdir, env=env)
+    try:
+        process.start()
+        boot = process.bootstrap()
+        yield process, [process.create_api_key(boot.organization_id, name) for name in key_names]
+    finally:
+        process.stop()
+        asyncio.run(factory.drop_all())
 
 
 @dataclass

@@ -19,10 +19,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from support.cluster import HiveProcess
+from support.cluster import HiveProcess, hive_with_keys
 from support.hive_client import HiveClient, ws_url
 from support.hive_db import hive_template
-from support.postgres import DatabaseFactory, PostgresServer
+from support.postgres import PostgresServer
 from vk_shared.protocol import SUBPROTOCOLS
 from vk_shared.status import NodeStatus
 from vk_shared.wire import AuthResult, Heartbeat, HeartbeatAck
@@ -49,26 +49,20 @@ def hive(
     pg_server: PostgresServer, hive_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Hive]:
     """A running ``vk-hive serve`` with 1 s header and body timeouts, and two node API keys."""
-    factory = DatabaseFactory(pg_server, prefix="vk_e2e_hardening")
-    dsn = asyncio.run(factory.create("hardening", template=hive_template))
-    process = HiveProcess(
-        dsn,
+    with hive_with_keys(
+        pg_server,
+        hive_template,
         tmp_path_factory.mktemp("hardening"),
+        "probe",
+        "long-lived",
+        prefix="vk_e2e_hardening",
         env={
             "VK_HIVE_HEADER_TIMEOUT_S": str(TIMEOUT_S),
             "VK_HIVE_BODY_TIMEOUT_S": str(TIMEOUT_S),
             "VK_HIVE_LOG_LEVEL": "warning",
         },
-    )
-    try:
-        process.start()
-        boot = process.bootstrap()
-        key = process.create_api_key(boot.organization_id, "probe")
-        other = process.create_api_key(boot.organization_id, "long-lived")
+    ) as (process, (key, other)):
         yield Hive(process, key.secret, other.secret)
-    finally:
-        process.stop()
-        asyncio.run(factory.drop_all())
 
 
 def _rss_mib(pid: int) -> float:

@@ -1,8 +1,10 @@
 """Command line of the node daemon: ``vk-node``.
 
 Exit codes: 0 success, 1 a runtime failure (store unreadable, port in use, the node not reachable
-by ``tasks``, an API error), 2 bad usage or invalid settings (one line on stderr naming the
-setting), 130 interrupted. ``tasks`` and ``open`` live in :mod:`vk_node.cli_tasks`.
+by ``tasks``, an API error, a failed ``doctor`` check), 2 bad usage or invalid settings (one line
+on stderr naming the setting), 130 interrupted. ``tasks`` and ``open`` live in
+:mod:`vk_node.cli_tasks`, ``mcp`` in :mod:`vk_node.mcp_server`, ``doctor`` in
+:mod:`vk_node.doctor`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     shared_cli.add_config_command(sub, common)
     cli_tasks.add_commands(sub, common)
+    mcp = sub.add_parser(
+        "mcp", parents=[common], help="serve the node's tasks as MCP tools over stdio"
+    )
+    mcp.add_argument("--host", default=argparse.SUPPRESS, help="the node's address")
+    mcp.add_argument("--port", default=argparse.SUPPRESS, help="the node's TCP port")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="check git, gh, agent CLIs, the data dir and the hive"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
 
 
@@ -194,6 +205,16 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
         cli_tasks.run_tasks(args, loaded.settings)
     elif args.command == "open":
         cli_tasks.run_open(loaded.settings)
+    elif args.command == "mcp":
+        from vk_node.mcp_server import run_mcp
+
+        run_mcp(loaded.settings)
+    elif args.command == "doctor":
+        from vk_node.doctor import run_doctor
+
+        failed = run_doctor(loaded.settings, as_json=args.json)
+        if failed:
+            raise CliError(f"{failed} check{'s' if failed > 1 else ''} failed")
     else:
         _status(loaded, args.json)
 

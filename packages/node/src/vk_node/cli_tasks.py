@@ -49,8 +49,10 @@ __all__ = [
     "add_commands",
     "has_display",
     "node_url",
+    "project_id_of",
     "run_open",
     "run_tasks",
+    "task_id_of",
 ]
 
 _TIMEOUT_S = 15.0
@@ -126,6 +128,9 @@ class NodeClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("POST", path, json=body)
 
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return self.request("PATCH", path, json=body)
+
     def close(self) -> None:
         self.http.close()
 
@@ -149,17 +154,19 @@ def _pick(ref: str, items: Iterable[dict[str, Any]], kind: str, *, by_name: bool
     return str(found[0]["id"])
 
 
-def _is_uuid(ref: str) -> bool:
+def _as_uuid(ref: str) -> str | None:
+    """``ref`` in the canonical UUID spelling when it is one (``{...}``, ``urn:uuid:`` and bare
+    hex forms included, so they reach the API as a plain id), else ``None``."""
     try:
-        uuid.UUID(ref)
+        return str(uuid.UUID(ref))
     except ValueError:
-        return False
-    return True
+        return None
 
 
-def _project_id(client: NodeClient, ref: str) -> str:
-    if _is_uuid(ref):
-        return ref
+def project_id_of(client: NodeClient, ref: str) -> str:
+    """The project ``ref`` names: its id, a unique id prefix or its name."""
+    if (canonical := _as_uuid(ref)) is not None:
+        return canonical
     return _pick(ref, client.get("/projects"), "project", by_name=True)
 
 
@@ -170,9 +177,10 @@ def _all_tasks(client: NodeClient, projects: list[dict[str, Any]], **params: Any
     return tasks
 
 
-def _task_id(client: NodeClient, ref: str) -> str:
-    if _is_uuid(ref):
-        return ref
+def task_id_of(client: NodeClient, ref: str) -> str:
+    """The task ``ref`` names: its id or a unique id prefix (4+ characters)."""
+    if (canonical := _as_uuid(ref)) is not None:
+        return canonical
     if len(ref) < 4:
         raise ClientError(f"{ref!r} is too short for a task id (give at least 4 characters)")
     projects = client.get("/projects")
@@ -210,7 +218,7 @@ def _attempt_status(client: NodeClient, attempt_id: str) -> str:
 
 def _list(client: NodeClient, args: argparse.Namespace) -> None:
     if args.project is not None:
-        pid = _project_id(client, args.project)
+        pid = project_id_of(client, args.project)
         projects = [client.get(f"/projects/{pid}")]
     else:
         projects = client.get("/projects")
@@ -232,7 +240,7 @@ def _list(client: NodeClient, args: argparse.Namespace) -> None:
 
 
 def _show(client: NodeClient, args: argparse.Namespace) -> None:
-    task = client.get(f"/tasks/{_task_id(client, args.id)}")
+    task = client.get(f"/tasks/{task_id_of(client, args.id)}")
     attempts = client.get("/task-attempts", task_id=task["id"])
     if args.json:
         _print_json({**task, "attempts": attempts})
@@ -260,7 +268,7 @@ def _show(client: NodeClient, args: argparse.Namespace) -> None:
 
 
 def _create(client: NodeClient, args: argparse.Namespace) -> None:
-    body: dict[str, Any] = {"project_id": _project_id(client, args.project), "title": args.title}
+    body: dict[str, Any] = {"project_id": project_id_of(client, args.project), "title": args.title}
     if args.description is not None:
         body["description"] = args.description
     task = client.post("/tasks", body)
@@ -275,7 +283,7 @@ def _start(client: NodeClient, args: argparse.Namespace, settings: NodeSettings)
     if not executor:
         raise ClientError("name the executor with --executor (VK_NODE_EXECUTORS is empty)")
     body = {
-        "task_id": _task_id(client, args.id),
+        "task_id": task_id_of(client, args.id),
         "executor": executor,
         "base_branch": args.base_branch,
     }
@@ -365,7 +373,7 @@ def _follow(client: NodeClient, process_id: str, as_json: bool) -> dict[str, Any
 
 
 def _logs(client: NodeClient, args: argparse.Namespace) -> None:
-    task_id = _task_id(client, args.id)
+    task_id = task_id_of(client, args.id)
     attempts = client.get("/task-attempts", task_id=task_id)
     if not attempts:
         raise ClientError(f"task {task_id} has no attempts (start one with `vk-node tasks start`)")
