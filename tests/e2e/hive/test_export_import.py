@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import asyncpg
 import pytest
 
 from support.hive_db import hive_template
-from support.postgres import DatabaseFactory
+from support.postgres import DatabaseFactory, PostgresServer
 from vk_hive.auth import repository as auth_repo
 from vk_hive.store.db import init_connection
 from vk_hive.store.models import NewOutputLog, NodeRegistration
@@ -34,6 +36,7 @@ from vk_hive.store.repositories import (
 )
 from vk_hive.store.repositories.executions import AttemptData, ProcessData
 from vk_hive.store.repositories.shared_tasks import NewTask
+from vk_hive.store.transfer import TransferError, import_organization
 from vk_hive.tenancy import repository as tenancy
 
 __all__ = ["hive_template"]
@@ -185,24 +188,10 @@ async def _rows(conn: asyncpg.Connection, sql: str, org_id: uuid.UUID) -> list[d
 
 @pytest.mark.asyncio
 async def test_export_then_import_gives_the_same_organization(
-    pg_databases: DatabaseFactory, hive_template: str, tmp_path: Path
+    exported: Exported, pg_databases: DatabaseFactory, hive_template: str
 ) -> None:
-    source = await pg_databases.create("src", template=hive_template)
+    source, org_id, out = exported.source, exported.org_id, exported.file
     target = await pg_databases.create("dst", template=hive_template)
-    conn = await _connect(source)
-    try:
-        org_id = await _organization(conn, "acme")
-        await _organization(conn, "other")  # a second organization that must stay out
-    finally:
-        await conn.close()
-
-    out = tmp_path / "acme.jsonl"
-    code, stdout, stderr = await _run(
-        source, "export", "--organization-id", str(org_id), "--out", str(out)
-    )
-    assert code == 0, stderr
-    assert stdout == ""
-    assert "export: shared_task 6" in stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines[0]["kind"] == "header"
     assert lines[0]["format_version"] == 1
@@ -254,6 +243,44 @@ async def test_export_then_import_gives_the_same_organization(
     assert "already has organization" in stderr, stderr
 
 
+@dataclass(frozen=True)
+class Exported:
+    source: str
+    org_id: uuid.UUID
+    file: Path
+
+
+async def _export_source(factory: DatabaseFactory, template: str, tmp: Path) -> Exported:
+    source = await factory.create("src", template=template)
+    conn = await _connect(source)
+    try:
+        org_id = await _organization(conn, "acme")
+        await _organization(conn, "other")  # a second organization that must stay out
+    finally:
+        await conn.close()
+    out = tmp / "acme.jsonl"
+    code, stdout, stderr = await _run(
+        source, "export", "--organization-id", str(org_id), "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert stdout == ""
+    assert "export: shared_task 6" in stderr
+    return Exported(source, org_id, out)
+
+
+@pytest.fixture(scope="module")
+def exported(
+    pg_server: PostgresServer, hive_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Exported]:
+    """A source database with two organizations, and ``acme`` exported by ``vk-hive export``."""
+    factory = DatabaseFactory(pg_server, prefix="vk_hive_export")
+    tmp = tmp_path_factory.mktemp("export")
+    try:
+        yield asyncio.run(_export_source(factory, hive_template, tmp))
+    finally:
+        asyncio.run(factory.drop_all())
+
+
 def _write(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines))
     return path
@@ -261,21 +288,11 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 @pytest.mark.asyncio
 async def test_import_refuses_bad_files_and_imports_nothing(
-    pg_databases: DatabaseFactory, hive_template: str, tmp_path: Path
+    exported: Exported, pg_databases: DatabaseFactory, hive_template: str, tmp_path: Path
 ) -> None:
-    source = await pg_databases.create("src", template=hive_template)
     target = await pg_databases.create("dst", template=hive_template)
     bare = await pg_databases.create("bare")
-    conn = await _connect(source)
-    try:
-        org_id = await _organization(conn, "acme")
-    finally:
-        await conn.close()
-    good = tmp_path / "good.jsonl"
-    code, _, stderr = await _run(
-        source, "export", "--organization-id", str(org_id), "--out", str(good)
-    )
-    assert code == 0, stderr
+    source, good = exported.source, exported.file
     lines = good.read_text().splitlines()
     task_line = next(i for i, line in enumerate(lines) if '"kind":"shared_task"' in line)
 
@@ -302,15 +319,19 @@ async def test_import_refuses_bad_files_and_imports_nothing(
         ),
         "no header": (lines[1:], "line 1"),
     }
-    for name, (content, expected) in cases.items():
-        path = _write(tmp_path / f"{name.replace(' ', '_')}.jsonl", content)
-        code, stdout, stderr = await _run(target, "import", str(path))
-        assert code == 1, (name, stdout, stderr)
-        assert expected in stderr, (name, stderr)
-        assert "Traceback" not in stderr
-
+    # One case through the command (exit code and message), the others through the same import
+    # function in this process (a process start per case costs a second).
+    path = _write(tmp_path / "truncated.jsonl", cases.pop("truncated line")[0])
+    code, stdout, stderr = await _run(target, "import", str(path))
+    assert code == 1, (stdout, stderr)
+    assert f"vk-hive: error: line {task_line + 1}: not a JSON object" in stderr, stderr
+    assert "Traceback" not in stderr
     dst = await _connect(target)
     try:
+        for name, (content, expected) in cases.items():
+            with pytest.raises(TransferError) as caught:
+                await import_organization(dst, [(line + "\n").encode() for line in content])
+            assert expected in str(caught.value), (name, str(caught.value))
         for table in ("organizations", "users", "shared_tasks", "nodes", "activity"):
             assert await dst.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     finally:
