@@ -4,6 +4,7 @@ serve lock, and what a backup holds (real SQLite files; the processes are in tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -25,17 +26,20 @@ def _migrate(path: Path) -> list[str]:
     return asyncio.run(migrate(path))
 
 
+def _sql(path: Path, statement: str, *params: object) -> object:
+    """Run one statement on the file and commit; the first column of its first row."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        row = conn.execute(statement, params).fetchone()
+    return None if row is None else row[0]
+
+
 def _older_store(path: Path) -> None:
     _create_at_version(path, 4)
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute(
-            "INSERT INTO projects (id, name, git_repo_path) VALUES (?, 'old', '/src/old')",
-            (b"\x01" * 16,),
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    _sql(
+        path,
+        "INSERT INTO projects (id, name, git_repo_path) VALUES (?, 'old', '/src/old')",
+        b"\x01" * 16,
+    )
 
 
 def test_an_older_backup_is_migrated_once_in_place(tmp_path: Path) -> None:
@@ -50,11 +54,7 @@ def test_an_older_backup_is_migrated_once_in_place(tmp_path: Path) -> None:
     assert report.kept_aside == []
     assert "new op epoch" in report.note
     # The backup file itself is left as it was.
-    conn = sqlite3.connect(backup)
-    try:
-        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 4
-    finally:
-        conn.close()
+    assert _sql(backup, "SELECT max(version) FROM schema_migrations") == 4
 
 
 def test_restore_is_refused_while_the_data_dir_is_held(tmp_path: Path) -> None:
@@ -71,21 +71,14 @@ def test_restore_is_refused_while_the_data_dir_is_held(tmp_path: Path) -> None:
 def test_a_newer_store_than_this_node_knows_is_refused(tmp_path: Path) -> None:
     backup = tmp_path / "new.sqlite"
     _older_store(backup)
-    conn = sqlite3.connect(backup)
-    try:
-        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
-        conn.commit()
-    finally:
-        conn.close()
+    _sql(backup, "INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
     with pytest.raises(RestoreError, match="upgrade vk-node first"):
         restore_store(backup, tmp_path / "data" / "db.sqlite", migrate=_migrate)
 
 
 def test_a_sqlite_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     other = tmp_path / "other.sqlite"
-    conn = sqlite3.connect(other)
-    conn.execute("CREATE TABLE t (x)")
-    conn.close()
+    _sql(other, "CREATE TABLE t (x)")
     with pytest.raises(RestoreError, match="not a vk-node store"):
         restore_store(other, tmp_path / "data" / "db.sqlite", migrate=_migrate)
 
@@ -99,11 +92,7 @@ def test_backup_names_the_files_it_leaves_out(tmp_path: Path) -> None:
     assert any("notes.txt" in item for item in report.not_included)
     assert any("worktrees" in item for item in report.not_included)
     # A self-contained file: not in WAL mode, no side files.
-    conn = sqlite3.connect(target)
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-    finally:
-        conn.close()
+    assert _sql(target, "PRAGMA journal_mode") == "delete"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.sqlite", "data"]
     with pytest.raises(RestoreError, match="--force"):
         backup_store(data / "db.sqlite", target, worktrees=data / "worktrees")
