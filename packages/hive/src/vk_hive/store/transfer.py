@@ -8,8 +8,9 @@ count of each kind — a file cut short at a line boundary has no ``end`` and is
 What is not exported: secrets and credentials (password-less users carry no hashes anyway;
 personal access tokens, sessions, OAuth accounts, login links, invitations and node API keys are
 left out), the per-node op log and op cursors (they name the nodes' outbox sequences), and lease
-tokens beyond those of open assignments. Nodes come back ``offline``: a node needs a new API key
-on the importing hive, and ids are kept, so the links of its projects keep their meaning.
+tokens beyond those of open assignments. Nodes come back ``offline`` with their history: API keys
+are not carried over, so each node gets a new key on the importing hive (a new node there); ids
+are kept, so the swarm project and task ids nodes hold keep their meaning.
 
 Export reads in one ``REPEATABLE READ`` read-only transaction (one snapshot) through server-side
 cursors, so the organization is never held in memory. Import checks every line against the
