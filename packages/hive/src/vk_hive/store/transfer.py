@@ -521,6 +521,7 @@ class _Importer:
     kind: Kind | None = None
     batch: list[tuple[Any, ...]] = field(default_factory=list)
     batch_first_line: int = 0
+    reported: dict[str, int] = field(default_factory=dict)
     ended: bool = False
 
     async def line(self, number: int, row: msgspec.Struct) -> None:
@@ -566,9 +567,7 @@ class _Importer:
         self.batch.append(msgspec.structs.astuple(row))
         self.counts[kind.name] = self.counts.get(kind.name, 0) + 1
         if len(self.batch) >= _BATCH:
-            await self._flush()
-        if self.progress is not None and self.counts[kind.name] % _PROGRESS_EVERY == 0:
-            self.progress(kind.name, self.counts[kind.name])
+            await self._flush(final=False)
 
     async def _organization(self, number: int, row: Organization) -> None:
         if self.counts.get("organization"):
@@ -586,10 +585,21 @@ class _Importer:
                 f"(slug {existing['slug']!r}): import into a database without it"
             )
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, final: bool = True) -> None:
+        """Insert the batch; ``final`` when its kind ends here (progress is reported then, and
+        every few thousand rows)."""
         kind, rows = self.kind, self.batch
-        if kind is None or not rows:
+        if kind is None:
             return
+        if rows:
+            await self._insert(kind, rows)
+        done = self.counts.get(kind.name, 0)
+        due = final or done % _PROGRESS_EVERY < len(rows)
+        if self.progress is not None and due and self.reported.get(kind.name) != done:
+            self.reported[kind.name] = done
+            self.progress(kind.name, done)
+
+    async def _insert(self, kind: Kind, rows: list[tuple[Any, ...]]) -> None:
         self.batch = []
         if kind.name == "activity":
             at = kind.columns.index("created_at")
@@ -605,8 +615,6 @@ class _Importer:
                 f"lines {self.batch_first_line}-{last} ({kind.name}): the database refused "
                 f"them: {exc}"
             ) from None
-        if self.progress is not None:
-            self.progress(kind.name, self.counts[kind.name])
 
     async def finish(self) -> dict[str, int]:
         await self._flush()
