@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,14 @@ import httpx
 def _json(result: Any) -> dict[str, Any]:
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     return dict(json.loads(result.stdout))
+
+
+def _identity(data_dir: Path) -> str:
+    """The node identity kept in the store (read as ``vk-node status`` reads it)."""
+    uri = (data_dir / "db.sqlite").absolute().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+        row = conn.execute("SELECT machine_id FROM node_identity WHERE id = 1").fetchone()
+    return str(row[0]) if row else ""
 
 
 def _titles(node: Any, project_id: str) -> set[str]:
@@ -32,7 +42,7 @@ def test_backup_while_writing_then_restore_into_a_fresh_data_dir(
         for i in range(5):
             created = http.post("/tasks", json={"project_id": pid, "title": f"before-{i}"})
             assert created.status_code == 201, created.text
-    identity = _json(vk_node_cli(["status", "--json"], node.data_dir))["machine_id"]
+    identity = _identity(node.data_dir)
     assert identity
 
     # Writes go on in a loop while the backup runs.
@@ -98,7 +108,7 @@ def test_backup_while_writing_then_restore_into_a_fresh_data_dir(
     assert {f"before-{i}" for i in range(5)} <= titles
     during = sorted(int(t.split("-")[1]) for t in titles if t.startswith("during-"))
     assert during == list(range(len(during)))  # a snapshot: a prefix of the writes, no holes
-    assert _json(vk_node_cli(["status", "--json"], fresh))["machine_id"] == identity
+    assert _identity(fresh) == identity
 
     # Restoring over an existing store keeps the old one aside.
     assert back.terminate() == 0
