@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--email", required=True)
     link.add_argument("--json", action="store_true", help="print JSON")
 
+    export = sub.add_parser(
+        "export", parents=[common], help="write one organization as JSON Lines (stdout or --out)"
+    )
+    export.add_argument("--organization-id", required=True)
+    export.add_argument("--out", metavar="FILE", help="the file to write (default: stdout)")
+    imp = sub.add_parser(
+        "import",
+        parents=[common],
+        help="read an organization written by `vk-hive export` into this database",
+    )
+    imp.add_argument("file", metavar="FILE", help="a JSON Lines file from `vk-hive export`")
+    imp.add_argument("--json", action="store_true", help="print JSON")
+
     shared_cli.add_config_command(sub, common)
     return parser
 
@@ -239,6 +252,10 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
     elif args.command == "migrate":
         applied = asyncio.run(_migrate(settings))
         print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    elif args.command in ("export", "import"):
+        from vk_hive import cli_transfer
+
+        _run(lambda: cli_transfer.run(args, settings, _connect))
     elif args.admin_command == "bootstrap":
         _run(lambda: _bootstrap(settings, args.email, args.name, args.json))
     elif args.admin_command == "login-link":
@@ -248,7 +265,9 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
 
 
 def _failure(exc: Exception) -> str | None:
-    if isinstance(exc, CliError | ValueError):
+    from vk_hive.store.transfer import TransferError
+
+    if isinstance(exc, CliError | ValueError | TransferError):
         return str(exc)
     if isinstance(exc, asyncpg.UndefinedTableError):
         return f"{exc} (run `vk-hive migrate` first)"

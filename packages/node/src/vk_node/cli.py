@@ -60,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print JSON")
 
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the store to PATH (the node may be running)"
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="overwrite an existing file")
+    backup.add_argument("--json", action="store_true", help="print JSON")
+    restore = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="put the backup at PATH in place as the store (the node must be stopped)",
+    )
+    restore.add_argument("path", metavar="PATH", help="a file written by `vk-node backup`")
+    restore.add_argument("--json", action="store_true", help="print JSON")
+
     shared_cli.add_config_command(sub, common)
     cli_tasks.add_commands(sub, common)
     mcp = sub.add_parser(
@@ -175,16 +189,29 @@ def _serve(loaded: LoadedSettings) -> None:
     settings = loaded.settings
     configure_logging(settings.log_format, settings.log_level)
     log = structlog.get_logger("vk_node.cli")
-    try:
-        applied = asyncio.run(migrate_store(settings))
-    except OSError as exc:
-        raise CliError(f"cannot open the store at {settings.db_path}: {exc}") from None
-    log.info("node.migrated", applied=applied, db=str(settings.db_path))
-    server = _graceful_server(settings)
-    server.run()
+    # The data dir's lock, held until exit: one node per data dir, and no restore under it.
+    with _serve_lock(settings):
+        try:
+            applied = asyncio.run(migrate_store(settings))
+        except OSError as exc:
+            raise CliError(f"cannot open the store at {settings.db_path}: {exc}") from None
+        log.info("node.migrated", applied=applied, db=str(settings.db_path))
+        server = _graceful_server(settings)
+        server.run()
     if not server.started:
         raise CliError(f"the server did not start on {settings.host}:{settings.port}")
     log.info("node.exited")
+
+
+@contextlib.contextmanager
+def _serve_lock(settings: NodeSettings) -> Iterator[None]:
+    from vk_node.services.backup import NodeRunning, serve_lock
+
+    try:
+        with serve_lock(settings.data_path):
+            yield
+    except NodeRunning as exc:
+        raise CliError(str(exc)) from None
 
 
 def _load_for(args: argparse.Namespace) -> LoadedSettings:
@@ -215,12 +242,20 @@ def _command(args: argparse.Namespace, loaded: LoadedSettings) -> None:
         failed = run_doctor(loaded.settings, as_json=args.json)
         if failed:
             raise CliError(f"{failed} check{'s' if failed > 1 else ''} failed")
+    elif args.command in ("backup", "restore"):
+        from vk_node import cli_backup
+
+        cli_backup.run(args, loaded.settings)
     else:
         _status(loaded, args.json)
 
 
 def _failure(exc: Exception) -> str | None:
-    return str(exc) if isinstance(exc, CliError | cli_tasks.ClientError) else None
+    from vk_node.services.backup import RestoreError
+
+    if isinstance(exc, CliError | cli_tasks.ClientError | RestoreError):
+        return str(exc)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
