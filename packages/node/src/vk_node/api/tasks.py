@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from vk_node.api.deps import Ctx, Db
 from vk_node.api.types import Description, Title, given_fields
+from vk_node.services import images
 from vk_node.services import tasks as service
 from vk_node.store.models import Task, TaskWithAttemptStatus
 from vk_node.store.repositories import projects as projects_repo
@@ -77,10 +78,13 @@ class TaskController(Controller):
         "/{task_id:uuid}", summary="Delete a task; its subtasks become top-level", opt=answers(409)
     )
     async def remove(self, ctx: Ctx, task_id: FromPath[UUID]) -> None:
-        """409 while the task has a running attempt; its worktrees are removed first."""
+        """409 while the task has a running attempt; its worktrees are removed first, its images
+        after it when no other task uses them."""
         await service.check_not_running(ctx.store, task_id, "deleting")
         await ctx.executor.remove_task_worktrees(task_id)
+        attached = await images.task_images(ctx.store, task_id)
         await service.delete_task(ctx.store, task_id)
+        await images.delete_unused(ctx.store, ctx.settings.images_dir, [i.id for i in attached])
 
     @post(
         "/{task_id:uuid}/archive",
