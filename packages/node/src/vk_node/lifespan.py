@@ -1,6 +1,7 @@
 """The node's lifespan: make the data dir private (``0700``), open the store (migrating first),
-start the executor and — when ``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop
-the link, then the executor (killing this instance's runs), then close the store.
+start the executor, the retention job (:mod:`vk_node.retention`) and — when ``VK_HIVE_URL`` is
+set — the hive link on startup; on shutdown stop the link, the retention job, then the executor
+(killing this instance's runs), then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -18,6 +19,7 @@ from vk_node.context import NodeContext
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
 from vk_node.link.identity import resolve_machine_id
+from vk_node.retention import RetentionJob
 from vk_node.store import Store
 from vk_node.store.files import secure_data_dir
 
@@ -40,6 +42,9 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         executor = ExecutorService(store, settings)
         await executor.start()
         ctx._executor = executor
+        retention = RetentionJob(store, settings, executor.remove_task_worktrees)
+        retention.start()
+        ctx._retention = retention
         link: HiveLink | None = None
         if not settings.standalone:
             link = HiveLink(store, settings, executor)
@@ -47,6 +52,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                 await link.start()
             except BaseException:
                 await link.close()
+                await retention.close()
                 await executor.close()
                 await store.close()
                 raise
@@ -68,6 +74,8 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                     await link.close()
                 except Exception:
                     log.exception("link.close_failed")
+            ctx._retention = None
+            await retention.close()
             ctx._executor = None
             try:
                 await executor.close()

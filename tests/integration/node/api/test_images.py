@@ -5,7 +5,6 @@ or a hostile file name could try."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import struct
 import zlib
@@ -17,9 +16,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from vk_node.context import NodeContext
-from vk_node.settings import NodeSettings, load_settings
+from vk_node.settings import NodeSettings
 
-from .conftest import NODE_URL
+from .conftest import NODE_URL, run_script_attempt, settings_with
 
 Client = AsyncTestClient[Litestar]
 
@@ -41,7 +40,7 @@ def png(seed: int = 0) -> bytes:
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
 
 
-def _ctx(client: Client) -> NodeContext:
+def node_ctx(client: Client) -> NodeContext:
     ctx: NodeContext = client.app.state.node
     return ctx
 
@@ -93,7 +92,7 @@ async def test_upload_stores_by_hash_dedups_and_serves_with_nosniff(client: Clie
     again = await upload(client, data, filename="other-name.png")
     assert again.status_code == 200
     assert again.json()["id"] == image["id"]
-    ctx = _ctx(client)
+    ctx = node_ctx(client)
     assert _files(ctx) == [f"{digest}.png"]
     assert await _rows(ctx) == 1
 
@@ -122,19 +121,14 @@ async def test_wrong_magic_bytes_and_types_are_refused(client: Client) -> None:
         assert r.status_code == status, (media, r.text)
         assert r.json()["code"] == code
     assert (await upload(client, GIF, "image/gif")).status_code == 201
-    ctx = _ctx(client)
+    ctx = node_ctx(client)
     assert await _rows(ctx) == 1
     assert len(_files(ctx)) == 1
 
 
 @pytest.fixture
 def node_settings(tmp_path: Path) -> NodeSettings:
-    env = {
-        "VK_NODE_DATA_DIR": str(tmp_path / "data"),
-        "VK_NODE_EXECUTORS": "SCRIPT",
-        "VK_NODE_IMAGE_MAX_BYTES": "4096",
-    }
-    return load_settings(env=env).settings
+    return settings_with(tmp_path, VK_NODE_IMAGE_MAX_BYTES="4096")
 
 
 async def test_size_limit_is_413(client: Client) -> None:
@@ -147,7 +141,7 @@ async def test_size_limit_is_413(client: Client) -> None:
 
     at_limit = png() + b"\x00" * (4096 - len(png()))
     assert (await upload(client, at_limit)).status_code == 201
-    assert await _rows(_ctx(client)) == 1
+    assert await _rows(node_ctx(client)) == 1
 
 
 async def test_file_names_cannot_reach_the_file_system(client: Client) -> None:
@@ -164,7 +158,7 @@ async def test_file_names_cannot_reach_the_file_system(client: Client) -> None:
         headers={"content-type": "image/png"},
     )
     assert r.status_code == 400
-    ctx = _ctx(client)
+    ctx = node_ctx(client)
     assert _files(ctx) == [f"{hashlib.sha256(png()).hexdigest()}.png"]
     assert not any(p.name.startswith(".upload-") for p in ctx.settings.images_dir.iterdir())
 
@@ -184,7 +178,7 @@ async def test_cross_site_upload_is_refused(client: Client) -> None:
     # Image types pass the guard only for the upload route.
     r = await client.post("/api/projects", content=png(), headers={"content-type": "image/png"})
     assert r.status_code == 415
-    assert await _rows(_ctx(client)) == 0
+    assert await _rows(node_ctx(client)) == 0
 
 
 async def test_attach_list_detach_and_delete_with_the_task(client: Client, git_repo: Path) -> None:
@@ -207,7 +201,7 @@ async def test_attach_list_detach_and_delete_with_the_task(client: Client, git_r
     r = await client.post(url, json={"image_ids": []})
     assert r.status_code == 400
     await client.post(f"/api/tasks/{other['id']}/images", json={"image_ids": [two["id"]]})
-    ctx = _ctx(client)
+    ctx = node_ctx(client)
 
     third = (await upload(client, png(3))).json()
     await client.post(url, json={"image_ids": [third["id"]]})
@@ -230,21 +224,11 @@ async def test_images_are_copied_into_the_attempt_worktree(client: Client, git_r
     image = (await upload(client, png(7))).json()
     task = await _task(client, git_repo, description="ls .vibe-images; git status --porcelain")
     await client.post(f"/api/tasks/{task['id']}/images", json={"image_ids": [image["id"]]})
-    r = await client.post(
-        "/api/task-attempts",
-        json={"task_id": task["id"], "executor": "SCRIPT", "base_branch": "main"},
-    )
-    assert r.status_code == 202, r.text
-    attempt = r.json()
+    attempt, run = await run_script_attempt(client, task["id"])
     copy = Path(attempt["container_ref"]) / ".vibe-images" / image["file_path"]
     assert copy.read_bytes() == png(7)
-    for _ in range(1000):
-        processes = (await client.get(f"/api/task-attempts/{attempt['id']}/processes")).json()
-        if processes and processes[0]["status"] != "running":
-            break
-        await asyncio.sleep(0.01)
-    assert processes[0]["status"] == "completed"
-    logs = (await client.get(f"/api/execution-processes/{processes[0]['id']}/logs")).json()
+    assert run["status"] == "completed"
+    logs = (await client.get(f"/api/execution-processes/{run['id']}/logs")).json()
     out = [e["content"] for e in logs["entries"] if e["output_type"] == "stdout"]
     assert image["file_path"] in "".join(out)
     assert ".vibe-images" not in "".join(out)  # git status: nothing to commit there
