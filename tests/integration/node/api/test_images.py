@@ -113,7 +113,7 @@ async def test_wrong_magic_bytes_and_types_are_refused(client: Client) -> None:
     for data, media, status, code in (
         (html, "image/png", 422, "invalid_image"),
         (GIF, "image/png", 422, "invalid_image"),
-        (b"", "image/png", 400, "invalid_input"),
+        (b"", "image/png", 422, "invalid_image"),
         (b"<svg onload='alert(1)'/>", "image/svg+xml", 415, "unsupported_media_type"),
         (html, "text/html", 415, "unsupported_media_type"),
     ):
@@ -147,7 +147,7 @@ async def test_size_limit_is_413(client: Client) -> None:
 async def test_file_names_cannot_reach_the_file_system(client: Client) -> None:
     """A file name with a path (or control characters) is refused; what is stored on disk is
     always the hash, inside the images dir."""
-    for name in ("../../etc/passwd", "..", "a/b.png", "a\\b.png", "x\x01.png", "n" * 256):
+    for name in ("../../etc/passwd", "/etc/passwd", "a/b.png", "a\\b.png", "x\x01.png", "n" * 256):
         r = await upload(client, png(), filename=name)
         assert r.status_code == 400, (name, r.text)
     r = await upload(client, png(), filename="%00.png")

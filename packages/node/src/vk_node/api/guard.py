@@ -25,8 +25,8 @@ request and WebSocket handshake passes these checks, in this order, before routi
 4. **JSON bodies** — an ``/api`` ``POST``/``PUT``/``PATCH`` carrying a body must declare
    ``application/json`` (or a ``+json`` type): **415** otherwise, so a page cannot send a
    "simple" cross-site form or ``text/plain`` request that skips the browser's preflight.
-   One exception: ``POST /api/images`` takes an image's raw bytes, so there the body may also
-   declare ``image/png``, ``image/jpeg``, ``image/gif`` or ``image/webp``. None of these is a
+   One exception: ``POST /api/images`` takes an image's raw bytes, so on that path the body may
+   also declare ``image/png``, ``image/jpeg``, ``image/gif`` or ``image/webp``. None of these is a
    CORS-safelisted type (a page's ``fetch`` with one is preflighted, and the node answers no
    preflight), a form cannot send one, and check 2 has already refused a foreign ``Origin``.
 
@@ -295,7 +295,7 @@ class AccessPolicy:
         media = types[0].partition(";")[0].strip().lower() if len(types) == 1 else ""
         if media == "application/json" or ("/" in media and media.endswith("+json")):
             return None
-        if method == "POST" and path.rstrip("/") == _IMAGES and media in IMAGE_MEDIA_TYPES:
+        if path.rstrip("/") == _IMAGES and media in IMAGE_MEDIA_TYPES:  # routing: 405 but POST
             return None
         return Refusal(
             415,

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -24,7 +25,7 @@ from vk_node.errors import InvalidInput, PayloadTooLarge
 from vk_node.services import images as service
 from vk_node.store.models import Image
 from vk_shared.jsoncheck import refuse_bad_url
-from vk_shared.openapi import answers
+from vk_shared.openapi import answers, parameters, raw_body, raw_response
 
 __all__ = ["ImageController", "TaskImageController"]
 
@@ -32,6 +33,12 @@ _SERVE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, max-age=86400, immutable",
+}
+
+
+_FILENAME = {
+    "description": "The image's original file name (metadata only; default image.<ext>)",
+    "schema": {"type": "string", "maxLength": 255, "pattern": r"^[^/\\\x00-\x1f\x7f]*$"},
 }
 
 
@@ -67,7 +74,14 @@ class ImageController(Controller):
         # handler enforces the image size limit itself while reading.
         before_request=refuse_bad_url,
         request_max_body_size=None,
-        opt=answers(422),
+        responses={
+            HTTP_200_OK: ResponseSpec(Image, description="The same bytes were uploaded before")
+        },
+        opt={
+            **answers(422),
+            **raw_body(*service.MEDIA_TYPES),
+            **parameters(filename=_FILENAME),
+        },
     )
     async def upload(
         self,
@@ -93,6 +107,7 @@ class ImageController(Controller):
     @get(
         ["/{image_id:uuid}", "/{image_id:uuid}/file"],
         summary="The image's bytes (its own Content-Type)",
+        opt=raw_response(*service.MEDIA_TYPES),
     )
     async def serve(self, ctx: Ctx, image_id: FromPath[UUID]) -> File:
         image, path = await service.image_file(ctx.store, ctx.settings.images_dir, image_id)

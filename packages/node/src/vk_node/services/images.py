@@ -89,7 +89,7 @@ def sniff(data: bytes) -> str | None:
 def _checked_name(filename: str | None, extension: str) -> str:
     if filename is None or filename == "":
         return f"image.{extension}"
-    if len(filename) > _NAME_MAX or _BAD_NAME.search(filename) or filename in (".", ".."):
+    if len(filename) > _NAME_MAX or _BAD_NAME.search(filename):
         raise InvalidInput(
             "filename must be a plain file name (at most 255 characters, no '/', '\\' or "
             "control characters)"
@@ -126,7 +126,9 @@ async def save_upload(
         )
     name = _checked_name(filename, extension)
     if not data:
-        raise InvalidInput("the request body is empty: send the image's bytes")
+        raise Unprocessable(
+            "the request body is empty: send the image's bytes", code="invalid_image"
+        )
     actual = sniff(data)
     if actual != media_type:
         found = f"a {actual} image" if actual else "no image type this node accepts"
