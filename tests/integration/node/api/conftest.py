@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from support.uvicorn_server import serving
 from vk_node.app import create_app
 from vk_node.settings import NodeSettings, load_settings
 
@@ -72,6 +74,17 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest_asyncio.fixture
+async def served(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served by uvicorn on a real socket inside the test's own event loop, so the test
+    may also use the node's store directly (``app.state.node``) without crossing loops."""
+    async with (
+        serving(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+    ):
+        yield http
+
+
+@pytest_asyncio.fixture
 async def exposed(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """A node configured to listen on all interfaces, so it has an API token (``TOKEN``)."""
     env = {
@@ -86,7 +99,7 @@ async def exposed(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 async def run_script_attempt(
-    client: AsyncTestClient[Litestar], task_id: str
+    client: AsyncTestClient[Litestar] | httpx.AsyncClient, task_id: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Start a SCRIPT attempt of the task and wait until its first run ended: (attempt, run)."""
     r = await client.post(

@@ -11,16 +11,16 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from vk_node.context import NodeContext
 from vk_node.settings import NodeSettings
 
-from .conftest import NODE_URL, run_script_attempt, settings_with
+from .conftest import run_script_attempt, settings_with
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,8 +40,8 @@ def png(seed: int = 0) -> bytes:
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
 
 
-def node_ctx(client: Client) -> NodeContext:
-    ctx: NodeContext = client.app.state.node
+def node_ctx(app: Litestar) -> NodeContext:
+    ctx: NodeContext = app.state.node
     return ctx
 
 
@@ -75,7 +75,9 @@ async def _rows(ctx: NodeContext) -> int:
     return int(row[0])
 
 
-async def test_upload_stores_by_hash_dedups_and_serves_with_nosniff(client: Client) -> None:
+async def test_upload_stores_by_hash_dedups_and_serves_with_nosniff(
+    client: Client, app: Litestar
+) -> None:
     """An upload is stored as <sha256>.png (201); the same bytes again are the same image (200),
     one file and one row; GET serves the bytes with their type and nosniff, also at /file."""
     data = png()
@@ -92,7 +94,7 @@ async def test_upload_stores_by_hash_dedups_and_serves_with_nosniff(client: Clie
     again = await upload(client, data, filename="other-name.png")
     assert again.status_code == 200
     assert again.json()["id"] == image["id"]
-    ctx = node_ctx(client)
+    ctx = node_ctx(app)
     assert _files(ctx) == [f"{digest}.png"]
     assert await _rows(ctx) == 1
 
@@ -106,7 +108,7 @@ async def test_upload_stores_by_hash_dedups_and_serves_with_nosniff(client: Clie
     assert meta.json() == image
 
 
-async def test_wrong_magic_bytes_and_types_are_refused(client: Client) -> None:
+async def test_wrong_magic_bytes_and_types_are_refused(client: Client, app: Litestar) -> None:
     """HTML declared as PNG, a GIF declared as PNG, an empty body and an unaccepted type are
     refused with 4xx problems; nothing is stored."""
     html = b"<html><script>alert(1)</script></html>"
@@ -121,9 +123,15 @@ async def test_wrong_magic_bytes_and_types_are_refused(client: Client) -> None:
         assert r.status_code == status, (media, r.text)
         assert r.json()["code"] == code
     assert (await upload(client, GIF, "image/gif")).status_code == 201
-    ctx = node_ctx(client)
+    ctx = node_ctx(app)
     assert await _rows(ctx) == 1
     assert len(_files(ctx)) == 1
+
+
+@pytest.fixture
+def client(served: Client) -> Client:
+    """The app over a real socket in the test's loop (the test also reads the store)."""
+    return served
 
 
 @pytest.fixture
@@ -131,7 +139,7 @@ def node_settings(tmp_path: Path) -> NodeSettings:
     return settings_with(tmp_path, VK_NODE_IMAGE_MAX_BYTES="4096")
 
 
-async def test_size_limit_is_413(client: Client) -> None:
+async def test_size_limit_is_413(client: Client, app: Litestar) -> None:
     """A body over VK_NODE_IMAGE_MAX_BYTES is 413 (a streamed one without a length: the e2e
     test); one at the limit is stored."""
     too_big = png() + b"\x00" * 5000
@@ -141,10 +149,10 @@ async def test_size_limit_is_413(client: Client) -> None:
 
     at_limit = png() + b"\x00" * (4096 - len(png()))
     assert (await upload(client, at_limit)).status_code == 201
-    assert await _rows(node_ctx(client)) == 1
+    assert await _rows(node_ctx(app)) == 1
 
 
-async def test_file_names_cannot_reach_the_file_system(client: Client) -> None:
+async def test_file_names_cannot_reach_the_file_system(client: Client, app: Litestar) -> None:
     """A file name with a path (or control characters) is refused; what is stored on disk is
     always the hash, inside the images dir."""
     for name in ("../../etc/passwd", "/etc/passwd", "a/b.png", "a\\b.png", "x\x01.png", "n" * 256):
@@ -153,17 +161,17 @@ async def test_file_names_cannot_reach_the_file_system(client: Client) -> None:
     r = await upload(client, png(), filename="%00.png")
     assert r.status_code == 201  # a literal "%00" is just characters
     r = await client.post(
-        f"{NODE_URL}/api/images?filename=a%00.png",
+        "/api/images?filename=a%00.png",
         content=png(),
         headers={"content-type": "image/png"},
     )
     assert r.status_code == 400
-    ctx = node_ctx(client)
+    ctx = node_ctx(app)
     assert _files(ctx) == [f"{hashlib.sha256(png()).hexdigest()}.png"]
     assert not any(p.name.startswith(".upload-") for p in ctx.settings.images_dir.iterdir())
 
 
-async def test_cross_site_upload_is_refused(client: Client) -> None:
+async def test_cross_site_upload_is_refused(client: Client, app: Litestar) -> None:
     """A web page cannot upload: a foreign Origin, a cross-site fetch or a form-encodable type
     is refused before the handler, and nothing is stored."""
     for headers in (
@@ -178,10 +186,12 @@ async def test_cross_site_upload_is_refused(client: Client) -> None:
     # Image types pass the guard only for the upload route.
     r = await client.post("/api/projects", content=png(), headers={"content-type": "image/png"})
     assert r.status_code == 415
-    assert await _rows(node_ctx(client)) == 0
+    assert await _rows(node_ctx(app)) == 0
 
 
-async def test_attach_list_detach_and_delete_with_the_task(client: Client, git_repo: Path) -> None:
+async def test_attach_list_detach_and_delete_with_the_task(
+    client: Client, app: Litestar, git_repo: Path
+) -> None:
     """Images attach to tasks (unknown ones 422); detaching from the last task deletes the image;
     deleting a task deletes the images no other task uses and keeps shared ones."""
     one = (await upload(client, png(1))).json()
@@ -201,7 +211,7 @@ async def test_attach_list_detach_and_delete_with_the_task(client: Client, git_r
     r = await client.post(url, json={"image_ids": []})
     assert r.status_code == 400
     await client.post(f"/api/tasks/{other['id']}/images", json={"image_ids": [two["id"]]})
-    ctx = node_ctx(client)
+    ctx = node_ctx(app)
 
     third = (await upload(client, png(3))).json()
     await client.post(url, json={"image_ids": [third["id"]]})
@@ -218,7 +228,9 @@ async def test_attach_list_detach_and_delete_with_the_task(client: Client, git_r
     assert [i["id"] for i in r.json()] == [two["id"]]
 
 
-async def test_images_are_copied_into_the_attempt_worktree(client: Client, git_repo: Path) -> None:
+async def test_images_are_copied_into_the_attempt_worktree(
+    client: Client, app: Litestar, git_repo: Path
+) -> None:
     """Starting an attempt copies the task's images into <worktree>/.vibe-images/, ignored by
     git; the SCRIPT run sees them there."""
     image = (await upload(client, png(7))).json()

@@ -9,19 +9,27 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from support.metrics import Samples
-from vk_node.settings import NodeSettings, load_settings
+from support.uvicorn_server import serving
+from vk_node.app import create_app
+from vk_node.settings import NodeSettings
 
 from .conftest import run_script_attempt, settings_with
 from .test_images import node_ctx, png, upload
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def client(served: Client) -> Client:
+    """The app over a real socket in the test's loop (the test also reads the store)."""
+    return served
 
 
 @pytest.fixture
@@ -35,13 +43,13 @@ def node_settings(tmp_path: Path) -> NodeSettings:
     )
 
 
-async def _sql(client: Client, sql: str, *params: Any) -> None:
-    async with node_ctx(client).store.transaction() as conn:
+async def _sql(app: Litestar, sql: str, *params: Any) -> None:
+    async with node_ctx(app).store.transaction() as conn:
         await conn.execute(sql, params)
 
 
-async def _count(client: Client, sql: str, *params: Any) -> int:
-    async with node_ctx(client).store.read() as conn, conn.execute(sql, params) as cur:
+async def _count(app: Litestar, sql: str, *params: Any) -> int:
+    async with node_ctx(app).store.read() as conn, conn.execute(sql, params) as cur:
         row = await cur.fetchone()
     assert row is not None
     return int(row[0])
@@ -66,7 +74,7 @@ async def _entries(client: Client, process_id: str) -> int:
 
 
 async def test_one_run_deletes_old_logs_archived_tasks_and_unused_images(
-    client: Client, git_repo: Path
+    client: Client, app: Litestar, git_repo: Path
 ) -> None:
     """Logs of a run finished 40 days ago are deleted (in batches of 2), a recent run's stay,
     both process rows stay; a done task archived 10 days ago is deleted with its image while one
@@ -79,7 +87,7 @@ async def test_one_run_deletes_old_logs_archived_tasks_and_unused_images(
     assert await _entries(client, old["process_id"]) >= 5
     kept_entries = await _entries(client, recent["process_id"])
     await _sql(
-        client,
+        app,
         "UPDATE execution_processes SET completed_at = datetime('now', '-40 days') "
         "WHERE id = (SELECT id FROM execution_processes ORDER BY created_at LIMIT 1)",
     )
@@ -96,7 +104,7 @@ async def test_one_run_deletes_old_logs_archived_tasks_and_unused_images(
             assert r.status_code == 200, r.text
         assert (await client.post(f"/api/tasks/{task['id']}/archive")).status_code == 200
         await _sql(
-            client,
+            app,
             "UPDATE tasks SET archived_at = datetime('now', ?) WHERE title = ?",
             f"-{days} days",
             title,
@@ -105,18 +113,18 @@ async def test_one_run_deletes_old_logs_archived_tasks_and_unused_images(
     stale = (await upload(client, png(100))).json()
     fresh = (await upload(client, png(101))).json()
     await _sql(
-        client,
+        app,
         "UPDATE images SET created_at = datetime('now', '-2 days') WHERE hash = ?",
         stale["hash"],
     )
 
-    ctx = node_ctx(client)
+    ctx = node_ctx(app)
     assert ctx.retention is not None
     report = await ctx.retention.run_once()
 
     assert await _entries(client, old["process_id"]) == 0
     assert await _entries(client, recent["process_id"]) == kept_entries
-    assert await _count(client, "SELECT COUNT(*) FROM execution_processes") == 2
+    assert await _count(app, "SELECT COUNT(*) FROM execution_processes") == 2
     assert report.log_entries >= 5
     assert report.tasks == 1
     assert report.images == 2  # the gone task's image and the stale upload
@@ -143,15 +151,15 @@ async def test_one_run_deletes_old_logs_archived_tasks_and_unused_images(
 async def test_the_lifespan_runs_retention_periodically(tmp_path: Path) -> None:
     """With no first delay the node's lifespan runs the job on its own (seen in /api/metrics)
     and stops it on shutdown."""
-    from vk_node.app import create_app
-
-    env = {
-        "VK_NODE_DATA_DIR": str(tmp_path / "periodic"),
-        "VK_NODE_RETENTION_FIRST_DELAY_S": "0",
-        "VK_NODE_RETENTION_INTERVAL_S": "0.05",
-    }
-    app = create_app(load_settings(env=env).settings)
-    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:3000") as client:
+    app = create_app(
+        settings_with(
+            tmp_path, VK_NODE_RETENTION_FIRST_DELAY_S="0", VK_NODE_RETENTION_INTERVAL_S="0.05"
+        )
+    )
+    async with (
+        serving(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
         runs = 0.0
         for _ in range(500):
             runs = Samples((await client.get("/api/metrics")).text).value(
@@ -161,7 +169,7 @@ async def test_the_lifespan_runs_retention_periodically(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.01)
         assert runs >= 2
-        job = node_ctx(client).retention
+        job = node_ctx(app).retention
         assert job is not None
         assert job.failures == 0
-    assert node_ctx(client).retention is None
+    assert node_ctx(app).retention is None
