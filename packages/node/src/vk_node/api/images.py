@@ -21,13 +21,14 @@ from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from vk_node.api.deps import Ctx, Db
+from vk_node.context import NodeContext
 from vk_node.errors import InvalidInput, PayloadTooLarge
 from vk_node.services import images as service
 from vk_node.store.models import Image
 from vk_shared.jsoncheck import refuse_bad_url
 from vk_shared.openapi import answers, parameters, raw_body, raw_response
 
-__all__ = ["ImageController", "TaskImageController"]
+__all__ = ["ImageController", "TaskImageController", "image_response"]
 
 _SERVE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -59,6 +60,19 @@ async def _read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def image_response(ctx: NodeContext, image_id: UUID) -> File:
+    """The image's file as a response (404 when unknown): its own type, ``nosniff``, a CSP that
+    lets nothing in it run (also served to the board's pages)."""
+    image, path = await service.image_file(ctx.store, ctx.settings.images_dir, image_id)
+    return File(
+        path=path,
+        filename=path.name,
+        media_type=image.mime_type,
+        content_disposition_type="inline",
+        headers=_SERVE_HEADERS,
+    )
 
 
 class ImageController(Controller):
@@ -110,14 +124,7 @@ class ImageController(Controller):
         opt=raw_response(*service.MEDIA_TYPES),
     )
     async def serve(self, ctx: Ctx, image_id: FromPath[UUID]) -> File:
-        image, path = await service.image_file(ctx.store, ctx.settings.images_dir, image_id)
-        return File(
-            path=path,
-            filename=path.name,
-            media_type=image.mime_type,
-            content_disposition_type="inline",
-            headers=_SERVE_HEADERS,
-        )
+        return await image_response(ctx, image_id)
 
     @get("/{image_id:uuid}/metadata", summary="The image's record")
     async def metadata(self, ctx: Ctx, image_id: FromPath[UUID]) -> Image:
