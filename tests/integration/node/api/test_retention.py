@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -173,3 +174,28 @@ async def test_the_lifespan_runs_retention_periodically(tmp_path: Path) -> None:
         assert job is not None
         assert job.failures == 0
     assert node_ctx(app).retention is None
+
+
+async def test_logs_the_hive_has_not_acknowledged_are_kept(
+    client: Client, app: Litestar, git_repo: Path
+) -> None:
+    """In a linked project (no hive reachable), an old run whose logs.append ops are still
+    unacknowledged keeps its log; once the hive has acknowledged them, retention deletes it."""
+    project = (
+        await client.post("/api/projects", json={"name": "p", "git_repo_path": str(git_repo)})
+    ).json()
+    r = await client.post(
+        f"/api/projects/{project['id']}/link", json={"swarm_project_id": str(uuid4())}
+    )
+    assert r.status_code == 200, r.text
+    run = await _ran(client, project["id"], "linked")
+    await _sql(app, "UPDATE execution_processes SET completed_at = datetime('now', '-40 days')")
+    assert await _count(app, "SELECT COUNT(*) FROM node_outbox WHERE op_type = 'logs.append'")
+    retention = node_ctx(app).retention
+    assert retention is not None
+
+    assert (await retention.run_once()).log_entries == 0
+    assert await _entries(client, run["process_id"]) >= 5
+    await _sql(app, "UPDATE node_outbox SET acked_at = datetime('now')")
+    assert (await retention.run_once()).log_entries >= 5
+    assert await _entries(client, run["process_id"]) == 0

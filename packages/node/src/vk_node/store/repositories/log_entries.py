@@ -198,8 +198,11 @@ async def delete_older_than(conn: aiosqlite.Connection, ts: datetime, batch: int
     )
 
 
+# Finished runs whose logs the hive has (no unacknowledged op of the run still reads them).
 _FINISHED_BEFORE = """(SELECT p.id FROM execution_processes p
-    WHERE p.status <> 'running' AND p.completed_at < ?)"""
+    WHERE p.status <> 'running' AND p.completed_at < ?
+      AND NOT EXISTS (SELECT 1 FROM node_outbox o
+                      WHERE o.entity_id = p.id AND o.acked_at IS NULL))"""
 _PURGE_ENTRIES = "".join(
     (
         "DELETE FROM log_entries WHERE id IN (SELECT l.id FROM log_entries l ",
@@ -222,7 +225,8 @@ async def delete_of_processes_finished_before(
     conn: aiosqlite.Connection, ts: datetime, batch: int
 ) -> tuple[int, int]:
     """Delete at most ``batch`` log entries and ``batch`` raw JSONL chunks of processes that
-    finished (not running) before ``ts``; returns both counts (call repeatedly, one tx each, until
+    finished (not running) before ``ts`` and have no op waiting for the hive (a ``logs.append``
+    reads its entries when it is sent); returns both counts (call repeatedly, one tx each, until
     both are 0). The processes themselves stay."""
     params = (ts_to_db(ts), int(batch))
     entries = await execute(conn, _PURGE_ENTRIES, params)
