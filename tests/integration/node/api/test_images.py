@@ -244,3 +244,21 @@ async def test_images_are_copied_into_the_attempt_worktree(
     out = [e["content"] for e in logs["entries"] if e["output_type"] == "stdout"]
     assert image["file_path"] in "".join(out)
     assert ".vibe-images" not in "".join(out)  # git status: nothing to commit there
+
+
+async def test_a_task_can_be_created_with_its_images(
+    client: Client, app: Litestar, git_repo: Path
+) -> None:
+    """POST /api/tasks with image_ids attaches them; an unknown image is 422 and creates no
+    task."""
+    task = await _task(client, git_repo)
+    image = (await upload(client, png(9))).json()
+    body = {"project_id": task["project_id"], "title": "with image", "image_ids": [image["id"]]}
+    r = await client.post("/api/tasks", json=body)
+    assert r.status_code == 201, r.text
+    listed = (await client.get(f"/api/tasks/{r.json()['id']}/images")).json()
+    assert [i["id"] for i in listed] == [image["id"]]
+    body["image_ids"] = ["7d1c0b6e-0c57-4c4e-9d8c-000000000000"]
+    assert (await client.post("/api/tasks", json=body)).status_code == 422
+    tasks = (await client.get("/api/tasks", params={"project_id": task["project_id"]})).json()
+    assert sorted(t["title"] for t in tasks) == ["t", "with image"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -27,6 +28,8 @@ class TaskCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     title: Title
     description: Description | None = None
     parent_task_id: UUID | None = None
+    image_ids: Annotated[list[UUID], msgspec.Meta(max_length=64)] = []
+    """Uploaded images (``POST /api/images``) to attach to the new task."""
 
 
 class TaskUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -44,14 +47,19 @@ class TaskController(Controller):
     @post("/", summary="Create a task (optionally a subtask)", opt=answers(404, 422))
     async def create(self, store: Db, data: JSONBody[TaskCreate]) -> Task:
         """404 when the project does not exist; 422 when the parent is unknown or in another
-        project. For a linked project the write and its outbox op commit together."""
-        return await service.create_task(
+        project, or an image is unknown (then nothing is created). For a linked project the
+        write and its outbox op commit together."""
+        await images.require_existing(store, data.image_ids)
+        task = await service.create_task(
             store,
             project_id=data.project_id,
             title=data.title,
             description=data.description,
             parent_task_id=data.parent_task_id,
         )
+        if data.image_ids:
+            await images.attach(store, task.id, data.image_ids)
+        return task
 
     @get("/", summary="Tasks of a project, most recent activity first", opt=answers(404))
     async def list_tasks(

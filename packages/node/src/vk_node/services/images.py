@@ -52,6 +52,7 @@ __all__ = [
     "image_file",
     "prompt_with_images",
     "purge_orphans",
+    "require_existing",
     "save_upload",
     "sniff",
     "task_images",
@@ -172,6 +173,16 @@ async def task_images(store: Store, task_id: UUID) -> list[Image]:
     async with store.read() as conn:
         await tasks_repo.get(conn, task_id)
         return await images_repo.find_by_task_id(conn, task_id)
+
+
+async def require_existing(store: Store, image_ids: list[UUID]) -> None:
+    """422 when one of the images does not exist."""
+    if not image_ids:
+        return
+    async with store.read() as conn:
+        for image_id in image_ids:
+            if await images_repo.find_by_id(conn, image_id) is None:
+                raise Unprocessable(f"image {image_id} not found")
 
 
 async def attach(store: Store, task_id: UUID, image_ids: list[UUID]) -> list[Image]:
