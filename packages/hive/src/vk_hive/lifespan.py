@@ -49,7 +49,9 @@ def hive_lifespan(
             log.info("hive.migrated", applied=applied)
             await leader.start()
             ctx.leader = leader
-            for job in maintenance_jobs(db, settings.maintenance_interval_s):
+            for job in maintenance_jobs(
+                db, settings.maintenance_interval_s, ctx.metrics.maintenance_done
+            ):
                 ctx.jobs.add(
                     PeriodicJob(job.name, job.interval_s, leader.only(job.run), job.delay_first)
                 )

@@ -12,16 +12,22 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from vk_hive import __version__
 from vk_shared.protocol import PROTOCOL_VERSION
 from vk_shared.wire import OpType
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
-__all__ = ["CONTENT_TYPE_LATEST", "OP_OUTCOMES", "HiveMetrics"]
+    from prometheus_client.metrics_core import Metric
+
+    from vk_hive.jobs.maintenance import MaintenanceReport
+
+__all__ = ["CONTENT_TYPE_LATEST", "OP_OUTCOMES", "HiveMetrics", "MaintenanceCollector"]
 
 OP_OUTCOMES = ("applied", "skipped", "parked", "duplicate")
 """How one op of an ``op_batch`` ended: applied, skipped (rejected: recorded and acked), parked
@@ -29,6 +35,43 @@ OP_OUTCOMES = ("applied", "skipped", "parked", "duplicate")
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class MaintenanceCollector(Collector):
+    """The maintenance job's series (the leader's periodic job; see ``vk_hive.jobs``): plain
+    numbers updated after each run, the partition count at scrape time."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.dropped = 0
+        self.last_run = 0.0
+        self.partitions: int | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # series are only known once collected (like the node's collector)
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "vk_hive_maintenance_runs",
+            "Maintenance runs finished on this hive process (only the leader runs them)",
+            self.runs,
+        )
+        yield CounterMetricFamily(
+            "vk_hive_activity_partitions_dropped",
+            "Activity partitions dropped by retention on this hive process",
+            self.dropped,
+        )
+        yield GaugeMetricFamily(
+            "vk_hive_maintenance_last_run_timestamp_seconds",
+            "Unix time of this process's last finished maintenance run (0: none yet)",
+            self.last_run,
+        )
+        if self.partitions is not None:
+            yield GaugeMetricFamily(
+                "vk_hive_activity_partitions",
+                "Daily partitions of the activity table (database, at scrape time)",
+                self.partitions,
+            )
 
 
 class HiveMetrics:
@@ -107,6 +150,8 @@ class HiveMetrics:
             ["status"],
             registry=r,
         )
+        self.maintenance = MaintenanceCollector()
+        r.register(self.maintenance)
         self.http_request_seconds = Histogram(
             "vk_hive_http_request_duration_seconds",
             "HTTP request duration by method and route template",
@@ -136,12 +181,23 @@ class HiveMetrics:
     def node_refused(self, status: int) -> None:
         self.node_connections_refused.labels(str(status)).inc()
 
+    def maintenance_done(self, report: MaintenanceReport) -> None:
+        """A maintenance run finished (partitions provisioned, retention applied)."""
+        self.maintenance.runs += 1
+        self.maintenance.dropped += len(report.partitions_dropped)
+        self.maintenance.last_run = report.finished_at.timestamp()
+
     # --- scrape --------------------------------------------------------------------------------
 
-    def render(self, *, connected_nodes: int, active_leases: int | None) -> bytes:
-        """The exposition text; ``active_leases`` is None when the database did not answer."""
+    def render(
+        self, *, connected_nodes: int, active_leases: int | None, partitions: int | None = None
+    ) -> bytes:
+        """The exposition text; ``active_leases`` (and ``partitions``) are None when the
+        database did not answer."""
         self.connected_nodes.set(connected_nodes)
         self.database_up.set(0 if active_leases is None else 1)
         if active_leases is not None:
             self.active_leases.set(active_leases)
+        if partitions is not None:
+            self.maintenance.partitions = partitions
         return generate_latest(self.registry)

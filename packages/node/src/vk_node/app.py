@@ -32,6 +32,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.attempts import AttemptController, ExecutionProcessController
     from vk_node.api.drafts import DraftController
     from vk_node.api.health import health
+    from vk_node.api.images import ImageController, TaskImageController
     from vk_node.api.labels import LabelController, TaskLabelController
     from vk_node.api.logs_ws import logs_ws
     from vk_node.api.metrics import metrics
@@ -56,6 +57,8 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         TaskVariableController,
         DraftController,
         ActivityController,
+        ImageController,
+        TaskImageController,
         link_status,
     ]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
 from vk_node.metrics import NodeMetrics
+from vk_node.retention import RetentionJob
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
 
@@ -23,6 +24,7 @@ class NodeContext:
     _store: Store | None = field(default=None, repr=False)
     _executor: ExecutorService | None = field(default=None, repr=False)
     _link: HiveLink | None = field(default=None, repr=False)
+    _retention: RetentionJob | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -40,3 +42,8 @@ class NodeContext:
     def link(self) -> HiveLink | None:
         """The hive link; ``None`` when standalone (or outside the app lifespan)."""
         return self._link
+
+    @property
+    def retention(self) -> RetentionJob | None:
+        """The periodic retention job (``None`` outside the app lifespan)."""
+        return self._retention

@@ -1,7 +1,7 @@
 """The node's lifespan: make the data dir private (``0700``), open the store (migrating first),
-start the executor, the pull request monitor and — when ``VK_HIVE_URL`` is set — the hive link on
-startup; on shutdown stop the monitor and the link, then the executor (killing this instance's
-runs), then close the store.
+start the executor, the pull request monitor, the retention job (:mod:`vk_node.retention`) and —
+when ``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop the monitor, the link and
+the retention job, then the executor (killing this instance's runs), then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -20,6 +20,7 @@ from vk_node.executor.pull_requests import PrMonitor
 from vk_node.executor.service import ExecutorService
 from vk_node.link import HiveLink
 from vk_node.link.identity import resolve_machine_id
+from vk_node.retention import RetentionJob
 from vk_node.store import Store
 from vk_node.store.files import secure_data_dir
 
@@ -42,6 +43,9 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         executor = ExecutorService(store, settings)
         await executor.start()
         ctx._executor = executor
+        retention = RetentionJob(store, settings, executor.remove_task_worktrees)
+        retention.start()
+        ctx._retention = retention
         link: HiveLink | None = None
         if not settings.standalone:
             link = HiveLink(store, settings, executor)
@@ -49,6 +53,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                 await link.start()
             except BaseException:
                 await link.close()
+                await retention.close()
                 await executor.close()
                 await store.close()
                 raise
@@ -73,6 +78,8 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                     await link.close()
                 except Exception:
                     log.exception("link.close_failed")
+            ctx._retention = None
+            await retention.close()
             ctx._executor = None
             try:
                 await executor.close()

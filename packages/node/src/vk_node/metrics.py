@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from vk_node.executor.service import ExecutorService
     from vk_node.link import HiveLink
+    from vk_node.retention import RetentionJob
     from vk_node.store import Store
 
 __all__ = ["CONTENT_TYPE_LATEST", "LINK_STATES", "NodeMetrics", "RunningNode", "Snapshot"]
@@ -48,6 +49,9 @@ class RunningNode(Protocol):
     @property
     def link(self) -> HiveLink | None: ...
 
+    @property
+    def retention(self) -> RetentionJob | None: ...
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -61,6 +65,10 @@ class Snapshot:
     ops_acked: int
     link_sessions: int
     held_leases: int
+    retention_runs: int = 0
+    retention_deleted: tuple[tuple[str, int], ...] = ()
+    """Rows deleted by retention since start, by kind (``log_entries``, ``tasks``...)."""
+    retention_last_run: float = 0.0
 
 
 class _SnapshotCollector(Collector):
@@ -110,6 +118,42 @@ class _SnapshotCollector(Collector):
         yield CounterMetricFamily(
             "vk_node_link_sessions", "Hive sessions established since start", s.link_sessions
         )
+        yield from _retention_metrics(s)
+
+
+def _retention_metrics(s: Snapshot) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "vk_node_retention_runs", "Retention runs finished since start", s.retention_runs
+    )
+    deleted = CounterMetricFamily(
+        "vk_node_retention_deleted",
+        "Rows (and image files) deleted by retention since start, by kind",
+        labels=["kind"],
+    )
+    for kind, count in s.retention_deleted:
+        deleted.add_metric([kind], count)
+    yield deleted
+    yield GaugeMetricFamily(
+        "vk_node_retention_last_run_timestamp_seconds",
+        "Unix time of the last finished retention run (0: none yet)",
+        s.retention_last_run,
+    )
+
+
+def _retention_fields(job: RetentionJob | None) -> dict[str, Any]:
+    if job is None:
+        return {}
+    d = job.deleted
+    return {
+        "retention_runs": job.runs,
+        "retention_deleted": (
+            ("log_entries", d.log_entries),
+            ("log_chunks", d.log_chunks),
+            ("tasks", d.tasks),
+            ("images", d.images),
+        ),
+        "retention_last_run": job.last_run,
+    }
 
 
 class NodeMetrics:
@@ -134,6 +178,7 @@ class NodeMetrics:
             ops_acked=0 if link is None else link.stats.ops_acked,
             link_sessions=0 if link is None else link.stats.sessions,
             held_leases=0 if link is None else len(link.assignments.leases),
+            **_retention_fields(ctx.retention),
         )
 
     async def render(self, ctx: RunningNode) -> bytes:

@@ -110,6 +110,23 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Variables of the node's environment passed to runs besides PATH, HOME, LANG, ... (never
     ``VK_NODE_*``/``VK_HIVE_*``)."""
 
+    image_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024 * 1024)] = 20 * 1024 * 1024
+    """Largest image ``POST /api/images`` accepts (bytes; 413 over it)."""
+    log_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 30
+    """Log entries of runs that finished more than this many days ago are deleted; 0 = keep
+    forever."""
+    archived_task_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 0
+    """Done/cancelled tasks archived more than this many days ago are deleted with their
+    attempts, logs and images; 0 = keep forever."""
+    retention_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    """How often the retention job runs (its first run is ``retention_first_delay_s`` after
+    start)."""
+    retention_first_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    retention_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    """Rows one retention transaction deletes at most (the writer is never held for long)."""
+    image_orphan_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 86400.0
+    """An uploaded image no task uses is deleted by the retention job once it is this old."""
+
     machine_id: Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[A-Za-z0-9._-]*$")] = ""
     """Stable machine id sent to the hive; empty = a hash of host name, OS and architecture."""
     link_backoff_initial_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -170,6 +187,11 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         if self.worktree_dir:
             return Path(self.worktree_dir).expanduser().absolute()
         return self.data_path / "worktrees"
+
+    @property
+    def images_dir(self) -> Path:
+        """Uploaded images, named by the SHA-256 of their bytes."""
+        return self.data_path / "images"
 
     @property
     def hive_urls(self) -> tuple[str, ...]:

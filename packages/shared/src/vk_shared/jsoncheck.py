@@ -38,6 +38,7 @@ __all__ = [
     "lone_surrogate",
     "nesting_exceeds",
     "refuse_bad_request",
+    "refuse_bad_url",
     "request_problem",
     "too_deep",
 ]
@@ -172,6 +173,18 @@ async def refuse_bad_request(request: _Request) -> None:
     :func:`request_problem`) for a request that must be refused before anything decodes it."""
     problem = request_problem(
         request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
+    )
+    if problem is not None:
+        code, detail = problem
+        raise InvalidInput(detail, code=code)
+
+
+async def refuse_bad_url(request: _Request) -> None:
+    """``before_request`` hook of a route whose body is not JSON (an image upload): only the URL
+    is checked (a NUL byte in it: :class:`~vk_shared.errors.InvalidInput`); the body is left to
+    the handler."""
+    problem = request_problem(
+        request.scope.get("path", ""), request.scope.get("query_string", b""), b""
     )
     if problem is not None:
         code, detail = problem

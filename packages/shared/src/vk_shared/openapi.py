@@ -42,6 +42,8 @@ __all__ = [
     "exact",
     "finish",
     "parameters",
+    "raw_body",
+    "raw_response",
     "routes_of",
 ]
 
@@ -70,6 +72,34 @@ def parameters(**documents: Mapping[str, Any]) -> dict[str, Any]:
     replace the generated ones, by parameter name — for a parameter whose wire form the handler
     parses itself (``ids=a,b,c``)."""
     return {PARAMETERS: dict(documents)}
+
+
+RAW_BODY: Final = "vk_raw_body"
+"""The ``opt`` key of a route handler whose body is not JSON (the handler reads it itself)."""
+
+
+def raw_body(*media_types: str) -> dict[str, Any]:
+    """``opt`` of a route handler that reads a required raw body of one of ``media_types``
+    itself (an image upload): the document says so (binary strings), since the handler has no
+    ``data`` parameter for the framework to describe."""
+    return {RAW_BODY: tuple(media_types)}
+
+
+RAW_RESPONSE: Final = "vk_raw_response"
+"""The ``opt`` key of a route handler that answers raw bytes (an image) on success."""
+
+
+def raw_response(*media_types: str) -> dict[str, Any]:
+    """``opt`` of a route handler whose success response is binary, of one of ``media_types``
+    (replacing what the framework generates for a file response)."""
+    return {RAW_RESPONSE: tuple(media_types)}
+
+
+def _binary(media_types: Iterable[str], *, min_length: int = 0) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    if min_length:
+        schema["minLength"] = min_length
+    return {media: {"schema": dict(schema)} for media in media_types}
 
 
 def answers(*statuses: int) -> dict[str, Any]:
@@ -107,6 +137,8 @@ class Route:
             body=self.body,
             constraints=self.constraints,
             parameters=self.opt.get(PARAMETERS, {}),
+            raw_body=self.opt.get(RAW_BODY, ()),
+            raw_response=self.opt.get(RAW_RESPONSE, ()),
         )
 
 
@@ -160,6 +192,10 @@ class Operation:
     fields), not the framework's approximation."""
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Parameter objects replacing the generated ones, by name (:func:`parameters`)."""
+    raw_body: tuple[str, ...] = ()
+    """The media types of a required raw (binary) request body (:func:`raw_body`)."""
+    raw_response: tuple[str, ...] = ()
+    """The media types of a binary success response (:func:`raw_response`)."""
     constraints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """JSON Schema keywords of parameters, by name: what the validation checks that the
     framework leaves out of the document (a ``pattern``) or rounds (integer bounds through a
@@ -248,6 +284,16 @@ def finish(
             if facts.body is not None:
                 bodies.add(facts.body)
                 spec[_BODY_TYPE] = facts.body
+            if facts.raw_body:
+                content = _binary(facts.raw_body, min_length=1)
+                spec["requestBody"] = {"required": True, "content": content}
+            if facts.raw_response:
+                for status, response in list(spec["responses"].items()):
+                    if status.startswith("2"):
+                        spec["responses"][status] = {
+                            "description": response.get("description", "OK"),
+                            "content": _binary(facts.raw_response),
+                        }
             _constrain(spec.get("parameters", []), facts.constraints, facts.parameters)
     if bodies:
         _body_schemas(doc, bodies)

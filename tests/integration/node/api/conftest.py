@@ -8,15 +8,19 @@ commit on ``main``.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from support.uvicorn_server import serving
 from vk_node.app import create_app
 from vk_node.settings import NodeSettings, load_settings
 
@@ -47,10 +51,15 @@ def git_repo(tmp_path: Path) -> Path:
     return make_git_repo(tmp_path / "repo")
 
 
+def settings_with(tmp_path: Path, **env: str) -> NodeSettings:
+    """A SCRIPT-enabled node's settings with its data dir under ``tmp_path`` and ``env`` added."""
+    base = {"VK_NODE_DATA_DIR": str(tmp_path / "data"), "VK_NODE_EXECUTORS": "SCRIPT"}
+    return load_settings(env=base | env).settings
+
+
 @pytest.fixture
 def node_settings(tmp_path: Path) -> NodeSettings:
-    env = {"VK_NODE_DATA_DIR": str(tmp_path / "data"), "VK_NODE_EXECUTORS": "SCRIPT"}
-    return load_settings(env=env).settings
+    return settings_with(tmp_path)
 
 
 @pytest.fixture
@@ -65,6 +74,17 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest_asyncio.fixture
+async def served(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served by uvicorn on a real socket inside the test's own event loop, so the test
+    may also use the node's store directly (``app.state.node``) without crossing loops."""
+    async with (
+        serving(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+    ):
+        yield http
+
+
+@pytest_asyncio.fixture
 async def exposed(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """A node configured to listen on all interfaces, so it has an API token (``TOKEN``)."""
     env = {
@@ -76,3 +96,22 @@ async def exposed(tmp_path: Path) -> AsyncIterator[AsyncTestClient[Litestar]]:
     app = create_app(load_settings(env=env).settings)
     async with AsyncTestClient(app=app, base_url=NODE_URL) as test_client:
         yield test_client
+
+
+async def run_script_attempt(
+    client: AsyncTestClient[Litestar] | httpx.AsyncClient, task_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a SCRIPT attempt of the task and wait until its first run ended: (attempt, run)."""
+    r = await client.post(
+        "/api/task-attempts", json={"task_id": task_id, "executor": "SCRIPT", "base_branch": "main"}
+    )
+    assert r.status_code == 202, r.text
+    attempt: dict[str, Any] = r.json()
+    processes: list[dict[str, Any]] = []
+    for _ in range(1000):
+        processes = (await client.get(f"/api/task-attempts/{attempt['id']}/processes")).json()
+        if processes and processes[0]["status"] != "running":
+            break
+        await asyncio.sleep(0.01)
+    assert processes, "the attempt never started a run"
+    return attempt, processes[0]

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from vk_node.api.guard import token_subprotocol
 
 from .conftest import TOKEN
+from .test_images import png
 
 Client = AsyncTestClient[Litestar]
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -273,3 +274,47 @@ async def test_a_task_page_still_opens_when_the_repository_is_gone(
     assert r.status_code == 200, r.text
     assert "orphan" in r.text
     assert re.search(r'<datalist id="branches">\s*</datalist>', r.text)
+
+
+@pytest.mark.asyncio
+async def test_a_task_page_shows_its_images_behind_the_page_gate(
+    exposed: Client, git_repo: Path
+) -> None:
+    """A task's attached images appear on its page as <img> of /images/{id}, which serves the
+    bytes (nosniff) to the token cookie like a page, and a 401 without it."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    project = (
+        await exposed.post(
+            "/api/projects", json={"name": "p", "git_repo_path": str(git_repo)}, headers=auth
+        )
+    ).json()
+    task = (
+        await exposed.post(
+            "/api/tasks", json={"project_id": project["id"], "title": "t"}, headers=auth
+        )
+    ).json()
+    data = png(5)
+    image = (
+        await exposed.post(
+            "/api/images",
+            content=data,
+            params={"filename": 'shot "1".png'},
+            headers={**auth, "content-type": "image/png"},
+        )
+    ).json()
+    r = await exposed.post(
+        f"/api/tasks/{task['id']}/images", json={"image_ids": [image["id"]]}, headers=auth
+    )
+    assert r.status_code == 200, r.text
+    cookie = {"Cookie": f"vk_node_token={token_subprotocol(TOKEN).removeprefix('vk-token.')}"}
+    r = await exposed.get(f"/tasks/{task['id']}", headers={**HTML, **cookie})
+    assert r.status_code == 200
+    _assert_no_inline_code(r.text)
+    assert f'<img src="/images/{image["id"]}" alt="shot &#34;1&#34;.png"' in r.text
+    r = await exposed.get(f"/images/{image['id']}", headers=cookie)
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert (await exposed.get(f"/images/{image['id']}")).status_code == 401
+    assert (await exposed.get(f"/api/images/{image['id']}", headers=cookie)).status_code == 401

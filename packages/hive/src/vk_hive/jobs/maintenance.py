@@ -4,6 +4,8 @@ deletion of old login links."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -14,7 +16,7 @@ from vk_hive.store.db import Database
 from vk_hive.store.repositories import activity
 from vk_hive.tenancy import repository as tenancy_repo
 
-__all__ = ["maintenance_jobs", "run_maintenance"]
+__all__ = ["MaintenanceReport", "maintenance_jobs", "run_maintenance"]
 
 log = structlog.get_logger("vk_hive.jobs")
 
@@ -42,7 +44,16 @@ async def expire_credentials(db: Database) -> tuple[int, int, int, int]:
     return invitations, handoffs, deleted, links
 
 
-async def run_maintenance(db: Database) -> None:
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What one maintenance run did."""
+
+    partitions_ensured: list[str]
+    partitions_dropped: list[str]
+    finished_at: dt.datetime
+
+
+async def run_maintenance(db: Database) -> MaintenanceReport:
     created = await provision_partitions(db)
     dropped = await prune_activity(db)
     invitations, handoffs, deleted, links = await expire_credentials(db)
@@ -55,10 +66,23 @@ async def run_maintenance(db: Database) -> None:
         deleted_handoffs=deleted,
         deleted_login_links=links,
     )
+    return MaintenanceReport(
+        partitions_ensured=created,
+        partitions_dropped=dropped,
+        finished_at=dt.datetime.now(dt.UTC),
+    )
 
 
-def maintenance_jobs(db: Database, interval_s: float) -> list[PeriodicJob]:
+def maintenance_jobs(
+    db: Database,
+    interval_s: float,
+    on_report: Callable[[MaintenanceReport], None] | None = None,
+) -> list[PeriodicJob]:
+    """The periodic maintenance job; ``on_report`` receives each run's report (the metrics)."""
+
     async def run() -> None:
-        await run_maintenance(db)
+        report = await run_maintenance(db)
+        if on_report is not None:
+            on_report(report)
 
     return [PeriodicJob("maintenance", interval_s, run)]

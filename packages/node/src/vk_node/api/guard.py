@@ -25,6 +25,10 @@ request and WebSocket handshake passes these checks, in this order, before routi
 4. **JSON bodies** — an ``/api`` ``POST``/``PUT``/``PATCH`` carrying a body must declare
    ``application/json`` (or a ``+json`` type): **415** otherwise, so a page cannot send a
    "simple" cross-site form or ``text/plain`` request that skips the browser's preflight.
+   One exception: ``POST /api/images`` takes an image's raw bytes, so on that path the body may
+   also declare ``image/png``, ``image/jpeg``, ``image/gif`` or ``image/webp``. None of these is a
+   CORS-safelisted type (a page's ``fetch`` with one is preflighted, and the node answers no
+   preflight), a form cannot send one, and check 2 has already refused a foreign ``Origin``.
 
 A refused request reaches no handler: nothing is read from its body, nothing is created or changed.
 Refusals are RFC 9457 problem details (:mod:`vk_shared.problems`) like every other error of the
@@ -50,6 +54,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from vk_node.services.images import MEDIA_TYPES as IMAGE_MEDIA_TYPES
 from vk_node.settings import ENV_NAMES, NodeSettings, SettingsError
 from vk_shared import problems
 
@@ -72,6 +77,7 @@ _HOST_RE = re.compile(
 )
 _API = "/api"
 _HEALTH = "/api/health"
+_IMAGES = "/api/images"
 TOKEN_PROTOCOL_PREFIX = "vk-token."  # noqa: S105 (a prefix, not a secret)
 """A WebSocket subprotocol starting so carries the API token (see the module docstring)."""
 
@@ -288,6 +294,8 @@ class AccessPolicy:
         types = headers.get("content-type", [])
         media = types[0].partition(";")[0].strip().lower() if len(types) == 1 else ""
         if media == "application/json" or ("/" in media and media.endswith("+json")):
+            return None
+        if path.rstrip("/") == _IMAGES and media in IMAGE_MEDIA_TYPES:  # routing: 405 but POST
             return None
         return Refusal(
             415,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -11,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from vk_node.api.deps import Ctx, Db
 from vk_node.api.types import Description, Title, given_fields
+from vk_node.services import images
 from vk_node.services import tasks as service
 from vk_node.store.models import Task, TaskWithAttemptStatus
 from vk_node.store.repositories import projects as projects_repo
@@ -26,6 +28,8 @@ class TaskCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     title: Title
     description: Description | None = None
     parent_task_id: UUID | None = None
+    image_ids: Annotated[list[UUID], msgspec.Meta(max_length=64)] = []
+    """Uploaded images (``POST /api/images``) to attach to the new task."""
 
 
 class TaskUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -43,14 +47,19 @@ class TaskController(Controller):
     @post("/", summary="Create a task (optionally a subtask)", opt=answers(404, 422))
     async def create(self, store: Db, data: JSONBody[TaskCreate]) -> Task:
         """404 when the project does not exist; 422 when the parent is unknown or in another
-        project. For a linked project the write and its outbox op commit together."""
-        return await service.create_task(
+        project, or an image is unknown (then nothing is created). For a linked project the
+        write and its outbox op commit together."""
+        await images.require_existing(store, data.image_ids)
+        task = await service.create_task(
             store,
             project_id=data.project_id,
             title=data.title,
             description=data.description,
             parent_task_id=data.parent_task_id,
         )
+        if data.image_ids:
+            await images.attach(store, task.id, data.image_ids)
+        return task
 
     @get("/", summary="Tasks of a project, most recent activity first", opt=answers(404))
     async def list_tasks(
@@ -77,10 +86,13 @@ class TaskController(Controller):
         "/{task_id:uuid}", summary="Delete a task; its subtasks become top-level", opt=answers(409)
     )
     async def remove(self, ctx: Ctx, task_id: FromPath[UUID]) -> None:
-        """409 while the task has a running attempt; its worktrees are removed first."""
+        """409 while the task has a running attempt; its worktrees are removed first, its images
+        after it when no other task uses them."""
         await service.check_not_running(ctx.store, task_id, "deleting")
         await ctx.executor.remove_task_worktrees(task_id)
+        attached = await images.task_images(ctx.store, task_id)
         await service.delete_task(ctx.store, task_id)
+        await images.delete_unused(ctx.store, ctx.settings.images_dir, [i.id for i in attached])
 
     @post(
         "/{task_id:uuid}/archive",

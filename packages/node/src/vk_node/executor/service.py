@@ -41,12 +41,14 @@ from vk_node.executor.profiles.base import CommandSpec, OutputParser
 from vk_node.executor.profiles.script import ScriptParser
 from vk_node.executor.recovery import recover
 from vk_node.executor.worktree import WorktreeManager
+from vk_node.services import images
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
 from vk_node.store.models import Project, Task, TaskAttempt
 from vk_node.store.repositories import drafts as drafts_repo
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import executor_sessions as sessions_repo
+from vk_node.store.repositories import images as images_repo
 from vk_node.store.repositories import log_entries as logs_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import queued_messages as queue_repo
@@ -296,7 +298,7 @@ class ExecutorService:
         self.require_executor(executor)
         agent = Action(
             typ=AgentInitial(
-                prompt=await self._prompt(ctx.task, executor),
+                prompt=await self._prompt(ctx.task, executor, ctx.attempt.container_ref),
                 executor_profile_id=ExecutorProfileId(executor=executor, variant=variant),
             ),
             next_action=self._cleanup_action(ctx.project),
@@ -309,13 +311,16 @@ class ExecutorService:
         else:
             self._launch(attempt_id, Action(typ=_script(setup, "SetupScript"), next_action=agent))
 
-    async def _prompt(self, task: Task, executor: str) -> str:
+    async def _prompt(self, task: Task, executor: str, worktree: str | None) -> str:
         if executor == "SCRIPT":
-            # A script reads its variables from the environment ($NAME), so it is not expanded.
+            # A script reads its variables from the environment ($NAME), so it is not expanded;
+            # it runs in the worktree, where .vibe-images/ holds the task's images.
             return environment.script_of(task)
         async with self.store.read() as conn:
             variables = await variables_repo.resolve(conn, task.id)
-        return variables_repo.expand(environment.task_prompt(task), variables)
+            attached = await images_repo.find_by_task_id(conn, task.id)
+        prompt = images.prompt_with_images(environment.task_prompt(task), worktree, attached)
+        return variables_repo.expand(prompt, variables)
 
     @staticmethod
     def _cleanup_action(project: Project) -> Action | None:

@@ -1,4 +1,5 @@
-"""Attempt worktrees: names, creation (DB first), reuse, copy files and cleanup (spec §1.3, §2).
+"""Attempt worktrees: names, creation (DB first), reuse, copy files and images, cleanup (spec §1.3,
+§2).
 
 Ordering keeps the orphan sweeper safe: the attempt's ``container_ref`` is written before
 ``git worktree add`` creates the directory, so a directory under the worktrees dir without a live
@@ -18,6 +19,7 @@ import structlog
 
 from vk_node.errors import Unprocessable
 from vk_node.executor.git import GitError, GitRunner
+from vk_node.services import images
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
 from vk_node.store.models import Project, TaskAttempt
@@ -82,6 +84,7 @@ class WorktreeManager:
             detail = exc.detail if isinstance(exc, Unprocessable) else str(exc)
             raise Unprocessable(f"could not create the worktree: {detail}") from exc
         await self.copy_files(project, path)
+        await images.copy_into_worktree(self.store, self.settings.images_dir, attempt.task_id, path)
         log.info("worktree.created", attempt_id=str(attempt.id), path=str(path))
         return path
 
@@ -115,6 +118,7 @@ class WorktreeManager:
         async with self.store.transaction() as conn:
             if attempt.worktree_deleted:
                 await attempts_repo.reset_worktree_deleted(conn, attempt.id)
+        await images.copy_into_worktree(self.store, self.settings.images_dir, attempt.task_id, path)
         log.info("worktree.recreated", attempt_id=str(attempt.id), path=str(path))
         return path
 

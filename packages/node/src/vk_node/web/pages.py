@@ -1,4 +1,6 @@
-"""The board's pages: ``/`` (projects), ``/projects/{id}`` (kanban), ``/tasks/{id}`` (a task).
+"""The board's pages: ``/`` (projects), ``/projects/{id}`` (kanban), ``/tasks/{id}`` (a task), and
+``/images/{id}`` (a task's image, behind the same gate as the pages, for their ``<img>`` tags:
+a browser cannot put the API's Bearer token on an image request).
 
 Each is a ``GET`` that renders one template from :mod:`vk_node.web.views`. An unknown id answers
 404 with an HTML page to a browser (``Accept: text/html``) and with the API's problem details to
@@ -12,10 +14,11 @@ from uuid import UUID
 
 from litestar import Request, get
 from litestar.params import FromPath
-from litestar.response import Template
+from litestar.response import File, Template
 
 from vk_node import __version__
 from vk_node.api.deps import Ctx
+from vk_node.api.images import image_response
 from vk_node.context import NodeContext
 from vk_node.errors import NotFound
 from vk_node.web import views
@@ -77,5 +80,10 @@ async def task_page(request: Request[Any, Any, Any], ctx: Ctx, task_id: FromPath
     return _render(ctx, "task.html", page.task.title, page=page, status_labels=views.STATUS_LABELS)
 
 
+@get("/images/{image_id:uuid}", name="board:image", include_in_schema=False)
+async def image(ctx: Ctx, image_id: FromPath[UUID]) -> File:
+    return await image_response(ctx, image_id)
+
+
 def page_handlers() -> list[Any]:
-    return [projects_page, project_page, task_page]
+    return [projects_page, project_page, task_page, image]

@@ -14,6 +14,7 @@ from vk_node.context import NodeContext
 from vk_node.executor.git import GitError
 from vk_node.store.models import (
     ExecutionProcess,
+    Image,
     Project,
     ProjectWithStats,
     Task,
@@ -21,6 +22,7 @@ from vk_node.store.models import (
     TaskWithAttemptStatus,
 )
 from vk_node.store.repositories import execution_processes as processes_repo
+from vk_node.store.repositories import images as images_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -79,6 +81,7 @@ class TaskPage(msgspec.Struct, frozen=True, kw_only=True):
     executors: list[str]
     branches: list[str]
     default_branch: str
+    images: list[Image] = []
 
 
 def attempt_state(task: TaskWithAttemptStatus) -> str:
@@ -141,6 +144,7 @@ async def task_page(ctx: NodeContext, task_id: UUID) -> TaskPage:
             )
             for attempt in await attempts_repo.fetch_all_attempts(conn, task_id)
         ]
+        images = await images_repo.find_by_task_id(conn, task_id)
     branches = await _branches(ctx, project.git_repo_path)
     if attempts:
         default = attempts[0].attempt.target_branch
@@ -153,4 +157,5 @@ async def task_page(ctx: NodeContext, task_id: UUID) -> TaskPage:
         executors=ctx.executor.available(),
         branches=branches,
         default_branch=default,
+        images=images,
     )

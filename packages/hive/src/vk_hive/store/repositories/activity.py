@@ -254,6 +254,15 @@ async def ensure_partitions(conn: asyncpg.Connection) -> list[str]:
     return [r["name"] for r in rows]
 
 
+async def count_partitions(conn: asyncpg.Connection) -> int:
+    """How many daily partitions the activity table has now."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'activity'::regclass"
+        )
+    )
+
+
 RETENTION_LOCK_KEY = 0x766B72657465_6E74  # "vkretent"
 """``pg_try_advisory_xact_lock`` key of retention: one hive drops partitions at a time."""
 

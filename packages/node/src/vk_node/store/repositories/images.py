@@ -15,6 +15,8 @@ __all__ = [
     "create",
     "delete",
     "delete_by_task_id",
+    "delete_unused",
+    "detach",
     "find_by_file_path",
     "find_by_hash",
     "find_by_id",
@@ -101,3 +103,32 @@ async def associate(conn: aiosqlite.Connection, task_id: UUID, image_ids: list[U
 
 async def delete_by_task_id(conn: aiosqlite.Connection, task_id: UUID) -> int:
     return await execute(conn, "DELETE FROM task_images WHERE task_id = ?", (uuid_to_db(task_id),))
+
+
+async def detach(conn: aiosqlite.Connection, task_id: UUID, image_id: UUID) -> bool:
+    """Detach one image from a task; False when it was not attached."""
+    return bool(
+        await execute(
+            conn,
+            "DELETE FROM task_images WHERE task_id = ? AND image_id = ?",
+            (uuid_to_db(task_id), image_id.bytes),
+        )
+    )
+
+
+async def delete_unused(conn: aiosqlite.Connection, image_ids: list[UUID]) -> list[Image]:
+    """Delete those of ``image_ids`` no task uses; returns the deleted rows (their files are the
+    caller's to remove)."""
+    deleted: list[Image] = []
+    for image_id in image_ids:
+        image = await fetch_model(
+            conn,
+            Image,
+            """SELECT * FROM images i WHERE id = ?
+               AND NOT EXISTS (SELECT 1 FROM task_images ti WHERE ti.image_id = i.id)""",
+            (image_id.bytes,),
+        )
+        if image is not None:
+            await delete(conn, image_id)
+            deleted.append(image)
+    return deleted

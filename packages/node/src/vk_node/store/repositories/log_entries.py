@@ -29,6 +29,7 @@ __all__ = [
     "count_older_than",
     "create",
     "delete_by_execution_id",
+    "delete_of_processes_finished_before",
     "delete_older_than",
     "find_after_id",
     "find_by_execution_id",
@@ -195,6 +196,42 @@ async def delete_older_than(conn: aiosqlite.Connection, ts: datetime, batch: int
            (SELECT id FROM log_entries WHERE timestamp < ? ORDER BY id LIMIT ?)""",
         (ts_to_db(ts), int(batch)),
     )
+
+
+# Finished runs whose logs the hive has (no unacknowledged op of the run still reads them).
+_FINISHED_BEFORE = """(SELECT p.id FROM execution_processes p
+    WHERE p.status <> 'running' AND p.completed_at < ?
+      AND NOT EXISTS (SELECT 1 FROM node_outbox o
+                      WHERE o.entity_id = p.id AND o.acked_at IS NULL))"""
+_PURGE_ENTRIES = "".join(
+    (
+        "DELETE FROM log_entries WHERE id IN (SELECT l.id FROM log_entries l ",
+        "WHERE l.execution_id IN ",
+        _FINISHED_BEFORE,
+        " LIMIT ?)",
+    )
+)
+_PURGE_CHUNKS = "".join(
+    (
+        "DELETE FROM execution_process_logs WHERE rowid IN (SELECT r.rowid FROM ",
+        "execution_process_logs r WHERE r.execution_id IN ",
+        _FINISHED_BEFORE,
+        " LIMIT ?)",
+    )
+)
+
+
+async def delete_of_processes_finished_before(
+    conn: aiosqlite.Connection, ts: datetime, batch: int
+) -> tuple[int, int]:
+    """Delete at most ``batch`` log entries and ``batch`` raw JSONL chunks of processes that
+    finished (not running) before ``ts`` and have no op waiting for the hive (a ``logs.append``
+    reads its entries when it is sent); returns both counts (call repeatedly, one tx each, until
+    both are 0). The processes themselves stay."""
+    params = (ts_to_db(ts), int(batch))
+    entries = await execute(conn, _PURGE_ENTRIES, params)
+    chunks = await execute(conn, _PURGE_CHUNKS, params)
+    return entries, chunks
 
 
 # --- raw JSONL chunks -------------------------------------------------------------------------

@@ -46,6 +46,7 @@ __all__ = [
     "find_by_shared_task_id",
     "find_children_by_parent_id",
     "find_digest_entries",
+    "find_purgeable_archived",
     "find_relationships_for_attempt",
     "get",
     "mark_refused_by_hive",
@@ -561,6 +562,28 @@ async def delete_archived_terminal_older_than(conn: aiosqlite.Connection, ts: da
            AND status IN (?, ?)""",
         (ts_to_db(ts), *_TERMINAL),
     )
+
+
+async def find_purgeable_archived(
+    conn: aiosqlite.Connection, ts: datetime, limit: int
+) -> list[UUID]:
+    """Ids of at most ``limit`` done/cancelled tasks archived before ``ts`` in projects that are
+    not linked to a hive (a shared task's copy is the hive's to delete), with no running process
+    and no subtask (a parent goes once its children have)."""
+    rows = await fetch_all(
+        conn,
+        """SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id
+           WHERE t.archived_at IS NOT NULL AND t.archived_at < ? AND t.status IN (?, ?)
+             AND p.remote_project_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_task_id = t.id)
+             AND NOT EXISTS (
+                 SELECT 1 FROM task_attempts a JOIN execution_processes e
+                     ON e.task_attempt_id = a.id
+                 WHERE a.task_id = t.id AND e.status = 'running')
+           ORDER BY t.archived_at LIMIT ?""",
+        (ts_to_db(ts), *_TERMINAL, int(limit)),
+    )
+    return [uuid_from_db(row[0]) for row in rows]
 
 
 async def find_archived_non_terminal(conn: aiosqlite.Connection) -> list[Task]:
