@@ -38,6 +38,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.tasks import TaskController
     from vk_node.api.templates import TemplateController
     from vk_node.api.variables import TaskVariableController
+    from vk_node.api.webhooks import WebhookController
     from vk_node.link.api import link_status
 
     return [
@@ -55,6 +56,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         DraftController,
         ActivityController,
         link_status,
+        WebhookController,
     ]
 
 
