@@ -523,8 +523,8 @@ class ExecutorService:
                 completion_reason="error",
                 completion_message=message[:2000],
             )
-            fired = await self._fire_executor_finish(conn, process_id)
-        self._webhooks_written(fired)
+            fired = await self.fire_executor_finish(conn, process_id)
+        self.webhooks_written(fired)
         log.warning("run.spawn_failed", process_id=str(process_id), error=message)
         return RunResult(process_id=process_id, status="failed", exit_code=None)
 
@@ -576,12 +576,12 @@ class ExecutorService:
                 await sessions_repo.mark_session_invalid(conn, outcome.session_id)
             if status == "completed" and run_reason == "setupscript":
                 await attempts_repo.mark_setup_completed(conn, ctx.attempt.id)
-            fired = await self._fire_executor_finish(conn, process_id)
-        self._webhooks_written(fired)
+            fired = await self.fire_executor_finish(conn, process_id)
+        self.webhooks_written(fired)
         log.info("run.finished", process_id=str(process_id), status=status, exit_code=code)
         return RunResult(process_id=process_id, status=status, exit_code=code)
 
-    async def _fire_executor_finish(self, conn: aiosqlite.Connection, process_id: UUID) -> int:
+    async def fire_executor_finish(self, conn: aiosqlite.Connection, process_id: UUID) -> int:
         """Write the ``executor_finish`` webhook deliveries in the completion's transaction; a
         failure here is logged and never fails the run's bookkeeping."""
         try:
@@ -592,7 +592,8 @@ class ExecutorService:
             log.exception("webhook.fire_failed", process_id=str(process_id))
             return 0
 
-    def _webhooks_written(self, count: int) -> None:
+    def webhooks_written(self, count: int) -> None:
+        """After the commit of :meth:`fire_executor_finish`'s transaction: wake the worker."""
         if count and self._on_webhooks is not None:
             self._on_webhooks()
 
