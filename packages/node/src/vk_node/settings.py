@@ -150,6 +150,9 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     (``5,15,40``: four tries within about a minute; at most 20 delays); empty = one try only."""
     webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
     """One webhook try (connect, send, response head) must end within this."""
+    webhook_history_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    """Delivered and failed webhook deliveries (and their tries) older than this are deleted
+    (checked at start and hourly); pending ones are kept."""
 
     def __post_init__(self) -> None:
         split_hive_urls(self.hive_url)

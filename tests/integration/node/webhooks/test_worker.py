@@ -131,3 +131,40 @@ async def test_a_worker_started_later_sends_the_pending_deliveries(
     assert found.status == "delivered"
     assert got.headers["x-vk-delivery"] == str(delivery_id)
     assert verify_signature(got.body, "k", got.headers["x-vk-signature"])
+
+
+@pytest.mark.asyncio
+async def test_settled_deliveries_older_than_the_history_are_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    """Pruning deletes delivered and failed deliveries (with their tries) last changed more than
+    ``webhook_history_days`` ago on the worker's clock, and keeps pending ones and newer ones."""
+    settings = _settings(tmp_path)
+    ids = {status: uuid4() for status in ("delivered", "failed", "pending")}
+    async with store.transaction() as conn:
+        hook = await webhooks_repo.create(conn, uuid4(), name="h", url="http://127.0.0.1:9/")
+        for status, delivery_id in ids.items():
+            await deliveries_repo.create(
+                conn, delivery_id, webhook_id=hook.id, event="test", body="{}", next_attempt_at=None
+            )
+            await deliveries_repo.record_attempt(
+                conn,
+                delivery_id,
+                attempt=1,
+                status_code=500,
+                duration_ms=1,
+                error="HTTP 500",
+                attempted_at=T0,
+                status=status,
+                next_attempt_at=None,
+            )
+    now = datetime.now(UTC)
+    clock = Clock(now + timedelta(days=settings.webhook_history_days - 1))
+    assert await DeliveryWorker(store, settings, clock=clock).prune() == 0
+    clock.now = now + timedelta(days=settings.webhook_history_days + 1)
+    assert await DeliveryWorker(store, settings, clock=clock).prune() == 2
+    async with store.read() as conn:
+        left = await deliveries_repo.find_for_webhook(conn, hook.id, limit=10)
+        [(tries,)] = await conn.execute_fetchall("SELECT count(*) FROM webhook_delivery_attempts")
+    assert [d.id for d in left] == [ids["pending"]]
+    assert tries == 1

@@ -13,6 +13,8 @@ Invariants:
 - Shutdown cancels the HTTP requests in flight and records nothing for them: those deliveries
   stay ``pending`` and are tried again (same delivery id) when the node starts, as are all
   deliveries that were due while it was down. Delivery is at least once.
+- Delivered and failed deliveries older than ``webhook_history_days`` are deleted at start and
+  then hourly (:meth:`DeliveryWorker.prune`).
 - The worker takes its wall clock as an argument, so tests drive the schedule without waiting.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import httpx
@@ -44,6 +46,7 @@ CONCURRENCY = 8
 _IDLE_S = 30.0
 """Longest sleep between two looks at the table (a wake or a due time comes sooner)."""
 _ERROR_PAUSE_S = 1.0
+_PRUNE_EVERY_S = 3600.0
 
 Clock = Callable[[], datetime]
 
@@ -75,6 +78,7 @@ class DeliveryWorker:
         self._inflight: set[UUID] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._posts: set[asyncio.Task[sender.Outcome]] = set()
+        self._next_prune = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -108,10 +112,23 @@ class DeliveryWorker:
 
     # --- the loop --------------------------------------------------------------------------
 
+    async def prune(self) -> int:
+        """Delete the settled deliveries older than ``webhook_history_days``; how many."""
+        cutoff = self._clock() - timedelta(days=self.settings.webhook_history_days)
+        async with self.store.transaction() as conn:
+            deleted = await deliveries_repo.delete_settled_before(conn, cutoff)
+        if deleted:
+            log.info("webhook.history_pruned", deliveries=deleted)
+        return deleted
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._closing:
             self._wake.clear()
             try:
+                if loop.time() >= self._next_prune:
+                    self._next_prune = loop.time() + _PRUNE_EVERY_S
+                    await self.prune()
                 await self._dispatch_due()
                 delay = await self._idle_delay()
             except Exception:

@@ -20,6 +20,7 @@ from vk_node.store.sql import execute, fetch_all, fetch_models, fetch_value, run
 
 __all__ = [
     "create",
+    "delete_settled_before",
     "find_by_id",
     "find_due",
     "find_for_webhook",
@@ -170,3 +171,13 @@ async def record_attempt(
         (uuid_to_db(delivery_id), attempt, status_code, duration_ms, error, ts_to_db(attempted_at)),
     )
     return True
+
+
+async def delete_settled_before(conn: aiosqlite.Connection, cutoff: datetime) -> int:
+    """Delete delivered and failed deliveries last changed before ``cutoff`` (their tries go
+    with them); the number deleted."""
+    return await execute(
+        conn,
+        "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < ?",
+        (ts_to_db(cutoff),),
+    )
