@@ -140,7 +140,7 @@ def _as_env(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, list | tuple):
-        return ",".join(value)
+        return ",".join(map(str, value))
     return str(value)
 
 

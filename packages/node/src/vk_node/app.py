@@ -40,6 +40,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
     from vk_node.api.tasks import TaskController
     from vk_node.api.templates import TemplateController
     from vk_node.api.variables import TaskVariableController
+    from vk_node.api.webhooks import WebhookController
     from vk_node.link.api import link_status
 
     return [
@@ -60,6 +61,7 @@ def api_route_handlers() -> list[ControllerRouterHandler]:
         ImageController,
         TaskImageController,
         link_status,
+        WebhookController,
     ]
 
 

@@ -11,6 +11,7 @@ from vk_node.metrics import NodeMetrics
 from vk_node.retention import RetentionJob
 from vk_node.settings import NodeSettings
 from vk_node.store import Store
+from vk_node.webhooks.worker import DeliveryWorker
 
 __all__ = ["NodeContext"]
 
@@ -25,6 +26,7 @@ class NodeContext:
     _executor: ExecutorService | None = field(default=None, repr=False)
     _link: HiveLink | None = field(default=None, repr=False)
     _retention: RetentionJob | None = field(default=None, repr=False)
+    _webhooks: DeliveryWorker | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -37,6 +39,13 @@ class NodeContext:
         if self._executor is None:
             raise RuntimeError("the executor is not running (outside the app lifespan)")
         return self._executor
+
+    @property
+    def webhooks(self) -> DeliveryWorker:
+        """The webhook delivery worker."""
+        if self._webhooks is None:
+            raise RuntimeError("the webhook worker is not running (outside the app lifespan)")
+        return self._webhooks
 
     @property
     def link(self) -> HiveLink | None:

@@ -1,7 +1,8 @@
 """The node's lifespan: make the data dir private (``0700``), open the store (migrating first),
-start the executor, the pull request monitor, the retention job (:mod:`vk_node.retention`) and —
-when ``VK_HIVE_URL`` is set — the hive link on startup; on shutdown stop the monitor, the link and
-the retention job, then the executor (killing this instance's runs), then close the store.
+start the webhook delivery worker, the executor, the pull request monitor, the retention job
+(:mod:`vk_node.retention`) and — when ``VK_HIVE_URL`` is set — the hive link on startup; on
+shutdown stop the monitor, the link and the retention job, then the executor (killing this
+instance's runs), then the delivery worker, then close the store.
 
 Closing the store checkpoints the WAL (``PRAGMA wal_checkpoint(TRUNCATE)``), so a cleanly stopped
 node leaves a single self-contained ``db.sqlite``.
@@ -23,6 +24,7 @@ from vk_node.link.identity import resolve_machine_id
 from vk_node.retention import RetentionJob
 from vk_node.store import Store
 from vk_node.store.files import secure_data_dir
+from vk_node.webhooks.worker import DeliveryWorker
 
 __all__ = ["node_lifespan"]
 
@@ -40,7 +42,10 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
         store = await Store.open(settings.db_path)
         ctx._store = store
         machine_id = await resolve_machine_id(store, settings)
-        executor = ExecutorService(store, settings)
+        webhooks = DeliveryWorker(store, settings)
+        await webhooks.start()
+        ctx._webhooks = webhooks
+        executor = ExecutorService(store, settings, on_webhooks=webhooks.wake)
         await executor.start()
         ctx._executor = executor
         retention = RetentionJob(store, settings, executor.remove_task_worktrees)
@@ -55,6 +60,7 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
                 await link.close()
                 await retention.close()
                 await executor.close()
+                await webhooks.close()
                 await store.close()
                 raise
             ctx._link = link
@@ -84,8 +90,14 @@ def node_lifespan(ctx: NodeContext) -> Callable[[Litestar], AbstractAsyncContext
             try:
                 await executor.close()
             finally:
-                ctx._store = None
-                await store.close()
+                # After the executor: runs it stopped have written their deliveries; those the
+                # worker has not sent stay pending for the next start.
+                ctx._webhooks = None
+                try:
+                    await webhooks.close()
+                finally:
+                    ctx._store = None
+                    await store.close()
             log.info("node.stopped", db=str(settings.db_path))
 
     return lifespan

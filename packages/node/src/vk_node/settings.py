@@ -160,12 +160,28 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     clock_skew_s: Annotated[float, msgspec.Meta(ge=-86400, le=86400)] = 0.0
     """Added to every wall-clock reading of the hive link (tests skew clocks with it; leases use
     only the monotonic clock)."""
+    webhook_retry_delays_s: tuple[Annotated[float, msgspec.Meta(gt=0, le=86400)], ...] = (
+        5.0,
+        15.0,
+        40.0,
+    )
+    """Webhook deliveries: after a failed try, wait these delays in turn before the next one
+    (``5,15,40``: four tries within about a minute; at most 20 delays); empty = one try only."""
+    webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    """One webhook try (connect, send, response head) must end within this."""
+    webhook_history_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    """Delivered and failed webhook deliveries (and their tries) older than this are deleted
+    (checked at start and hourly); pending ones are kept."""
 
     def __post_init__(self) -> None:
         split_hive_urls(self.hive_url)
         if self.public_url and not _is_url(self.public_url):
             raise SettingsError(
                 f"not an http(s)/ws(s) URL: {self.public_url!r}", setting="public_url"
+            )
+        if len(self.webhook_retry_delays_s) > 20:
+            raise SettingsError(
+                "webhook_retry_delays_s takes at most 20 delays", setting="webhook_retry_delays_s"
             )
         if self.link_backoff_max_s < self.link_backoff_initial_s:
             raise SettingsError(

@@ -68,6 +68,9 @@ async def _run(http: httpx.AsyncClient, repo: Path) -> dict[str, Any]:
     }
 
 
+_WEBHOOK_URL = "http://127.0.0.1:9/walked"
+
+
 async def _rows(http: httpx.AsyncClient, repo: Path) -> dict[str, Any]:
     """Real rows, so probes get past the lookups: their ids (and plausible values), by the names
     the API uses."""
@@ -77,11 +80,15 @@ async def _rows(http: httpx.AsyncClient, repo: Path) -> dict[str, Any]:
     variable = await _ok(
         http, "POST", f"/api/tasks/{ids['task_id']}/variables", {"name": "VAR", "value": "v"}
     )
+    # Its URL is a port where nothing listens: probes of POST /test fail fast, no one is called.
+    webhook = await _ok(http, "POST", "/api/webhooks", {"name": "w", "url": _WEBHOOK_URL})
     return {
         **ids,
         "label_id": label["id"],
         "template_id": template["id"],
         "variable_id": variable["id"],
+        "webhook_id": webhook["id"],
+        "url": _WEBHOOK_URL,
         "draft_type": "follow_up",
         "name": "walked",
         "git_repo_path": str(repo),

@@ -31,6 +31,8 @@ from vk_node.executor.profiles.base import CommandSpec, NormalizedEntry
 from vk_node.executor.recovery import recover
 from vk_node.store.repositories import execution_processes as processes_repo
 from vk_node.store.repositories import executor_sessions as sessions_repo
+from vk_node.store.repositories import webhook_deliveries as deliveries_repo
+from vk_node.store.repositories import webhooks as webhooks_repo
 
 
 @pytest.fixture
@@ -289,3 +291,23 @@ async def test_process_that_survives_sigkill_is_left_pending_and_counted(
         assert row.fence_attempt_count == expected_count
     assert ("group", stuck.pid) in sent
     assert procfs.is_alive(stuck.pid)
+
+
+@pytest.mark.asyncio
+async def test_a_run_failed_by_recovery_fires_executor_finish(hx: Any, git_repo: Path) -> None:
+    """A coding-agent run a crashed node left ``running`` ends when recovery fails it: that is
+    its ``executor_finish``, written as a webhook delivery in the same transaction; a second
+    pass writes none."""
+    attempt = await _idle_attempt(hx, git_repo)
+    async with hx.store.transaction() as conn:
+        hook = await webhooks_repo.create(conn, uuid4(), name="h", url="http://127.0.0.1:9/")
+    process_id = await _crashed_row(hx, attempt["id"], pid=None, ticks=None, action=_SCRIPT)
+    assert await recover(hx.executor) == {"already_gone": 1}
+    assert await recover(hx.executor) == {}
+    async with hx.store.read() as conn:
+        [delivery] = await deliveries_repo.find_for_webhook(conn, hook.id, limit=10)
+    body = json.loads(delivery.body)
+    assert delivery.event == "executor_finish"
+    assert body["process"]["id"] == str(process_id)
+    assert body["status"] == "failed"
+    assert body["process"]["completion_message"] == "interrupted by a node restart"

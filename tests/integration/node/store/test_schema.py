@@ -110,6 +110,13 @@ EXPECTED_COLUMNS: dict[str, str] = {
         organization_id BLOB | connected_since TEXT | last_error TEXT | backoff_until TEXT |
         pid INTEGER | updated_at {TS}""",
     "node_identity": f"""id INTEGER PK | machine_id TEXT NN | created_at {TS}""",
+    "webhook_deliveries": f"""
+        id BLOB PK | webhook_id BLOB NN | event TEXT NN | body TEXT NN |
+        status TEXT NN ='pending' | attempt_count INTEGER NN =0 | next_attempt_at TEXT |
+        created_at {TS} | updated_at {TS}""",
+    "webhook_delivery_attempts": f"""
+        id INTEGER PK | delivery_id BLOB NN | attempt INTEGER NN | status_code INTEGER |
+        duration_ms INTEGER NN | error TEXT | attempted_at {TS}""",
 }
 
 # name -> (table, unique, "key columns", "partial WHERE" or None). Expression keys are spelled as
@@ -266,6 +273,24 @@ EXPECTED_INDEXES: dict[str, tuple[str, bool, str, str | None]] = {
         None,
     ),
     "idx_webhooks_project_id": ("webhooks", False, "project_id", None),
+    "idx_webhook_deliveries_webhook_id": (
+        "webhook_deliveries",
+        False,
+        "webhook_id, created_at",
+        None,
+    ),
+    "idx_webhook_deliveries_due": (
+        "webhook_deliveries",
+        False,
+        "next_attempt_at",
+        "status = 'pending'",
+    ),
+    "idx_webhook_delivery_attempts_delivery_id": (
+        "webhook_delivery_attempts",
+        False,
+        "delivery_id, attempt",
+        None,
+    ),
 }
 
 # table -> {(from column, parent table, parent column, ON DELETE)}
@@ -300,6 +325,8 @@ EXPECTED_FKS: dict[str, set[tuple[str, str, str, str]]] = {
     },
     "queued_messages": {("task_attempt_id", "task_attempts", "id", "CASCADE")},
     "webhooks": {("project_id", "projects", "id", "CASCADE")},
+    "webhook_deliveries": {("webhook_id", "webhooks", "id", "CASCADE")},
+    "webhook_delivery_attempts": {("delivery_id", "webhook_deliveries", "id", "CASCADE")},
 }
 
 EXPECTED_VIEW_COLUMNS = [
@@ -338,6 +365,7 @@ EXPECTED_CHECKS: dict[str, list[str]] = {
     "templates": ["content <> ''"],
     "task_variables": ["name GLOB '[A-Z]*' AND name NOT GLOB '*[^A-Z0-9_]*'"],
     "drafts": ["draft_type IN ('follow_up', 'retry')"],
+    "webhook_deliveries": ["status IN ('pending', 'delivered', 'failed')"],
 }
 
 

@@ -27,6 +27,8 @@ from vk_shared.status import NodeTaskStatus
 if TYPE_CHECKING:
     from uuid import UUID
 
+    import aiosqlite
+
     from vk_node.executor.actions import ExecutorProfileId
     from vk_node.executor.git import GitRunner
     from vk_node.settings import NodeSettings
@@ -53,6 +55,10 @@ class Recoverable(Protocol):
     async def resume(
         self, attempt_id: UUID, session_id: str, profile: ExecutorProfileId
     ) -> None: ...
+
+    async def fire_executor_finish(self, conn: aiosqlite.Connection, process_id: UUID) -> int: ...
+
+    def webhooks_written(self, count: int) -> None: ...
 
 
 class Fence(enum.Enum):
@@ -182,6 +188,9 @@ async def _mark_failed(
             task = await tasks_repo.get(conn, attempt.task_id)
             if task.status == NodeTaskStatus.INPROGRESS:
                 await tasks_repo.update_status(conn, task.id, NodeTaskStatus.INREVIEW)
+        # A resumed run fires when its continuation ends; an abandoned one ends here.
+        fired = 0 if resumed else await service.fire_executor_finish(conn, row.id)
+    service.webhooks_written(fired)
 
 
 async def _finalize_task(service: Recoverable, row: ExecutionProcess) -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import aiosqlite
 import msgspec
 import structlog
 
@@ -55,6 +56,7 @@ from vk_node.store.repositories import queued_messages as queue_repo
 from vk_node.store.repositories import task_attempts as attempts_repo
 from vk_node.store.repositories import task_variables as variables_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_node.webhooks import events as webhook_events
 from vk_shared.status import NodeTaskStatus
 
 __all__ = ["ExecutorService", "FollowUpResult", "RunResult"]
@@ -101,10 +103,17 @@ class _Ctx(msgspec.Struct, frozen=True, kw_only=True):
 
 class ExecutorService:
     def __init__(
-        self, store: Store, settings: NodeSettings, *, instance_id: str | None = None
+        self,
+        store: Store,
+        settings: NodeSettings,
+        *,
+        instance_id: str | None = None,
+        on_webhooks: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self._on_webhooks = on_webhooks
+        """Called after a commit that wrote webhook deliveries (wakes the delivery worker)."""
         self.instance_id = instance_id or uuid4().hex
         """This node process's ``server_instance_id`` (recorded on every process row)."""
         self.git = GitRunner(settings.git_timeout_s)
@@ -519,6 +528,8 @@ class ExecutorService:
                 completion_reason="error",
                 completion_message=message[:2000],
             )
+            fired = await self.fire_executor_finish(conn, process_id)
+        self.webhooks_written(fired)
         log.warning("run.spawn_failed", process_id=str(process_id), error=message)
         return RunResult(process_id=process_id, status="failed", exit_code=None)
 
@@ -570,8 +581,26 @@ class ExecutorService:
                 await sessions_repo.mark_session_invalid(conn, outcome.session_id)
             if status == "completed" and run_reason == "setupscript":
                 await attempts_repo.mark_setup_completed(conn, ctx.attempt.id)
+            fired = await self.fire_executor_finish(conn, process_id)
+        self.webhooks_written(fired)
         log.info("run.finished", process_id=str(process_id), status=status, exit_code=code)
         return RunResult(process_id=process_id, status=status, exit_code=code)
+
+    async def fire_executor_finish(self, conn: aiosqlite.Connection, process_id: UUID) -> int:
+        """Write the ``executor_finish`` webhook deliveries in the completion's transaction; a
+        failure here is logged and never fails the run's bookkeeping."""
+        try:
+            return await webhook_events.executor_finish(
+                conn, process_id, node_name=self.settings.name
+            )
+        except Exception:
+            log.exception("webhook.fire_failed", process_id=str(process_id))
+            return 0
+
+    def webhooks_written(self, count: int) -> None:
+        """After the commit of :meth:`fire_executor_finish`'s transaction: wake the worker."""
+        if count and self._on_webhooks is not None:
+            self._on_webhooks()
 
     # --- stop ------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ __all__ = [
     "TaskWithAttemptStatus",
     "Template",
     "Webhook",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
     "WorkstreamState",
 ]
 
@@ -325,6 +327,32 @@ class Webhook(_Row, frozen=True, kw_only=True):
     active: bool
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookDeliveryAttempt(_Row, frozen=True, kw_only=True):
+    """One try of a delivery: the HTTP status (``None`` when no answer came) or the error."""
+
+    attempt: int
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    attempted_at: datetime
+
+
+class WebhookDelivery(_Row, frozen=True, kw_only=True):
+    """One event's JSON body for one webhook, sent until ``delivered`` or ``failed``."""
+
+    id: UUID
+    webhook_id: UUID
+    event: str
+    body: str
+    status: str
+    """``pending`` (``next_attempt_at`` says when), ``delivered`` or ``failed`` (tries spent)."""
+    attempt_count: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    attempts: list[WebhookDeliveryAttempt] = []
 
 
 class WorkstreamState(_Row, frozen=True, kw_only=True):

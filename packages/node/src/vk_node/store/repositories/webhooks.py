@@ -15,6 +15,7 @@ from vk_node.store.sql import execute, fetch_model, fetch_models
 __all__ = [
     "create",
     "delete",
+    "find_all",
     "find_applicable",
     "find_by_id",
     "find_for_project",
@@ -28,6 +29,13 @@ _JSON = ("events", "headers")
 async def find_by_id(conn: aiosqlite.Connection, webhook_id: UUID) -> Webhook | None:
     return await fetch_model(
         conn, Webhook, "SELECT * FROM webhooks WHERE id = ?", (webhook_id.bytes,), json=_JSON
+    )
+
+
+async def find_all(conn: aiosqlite.Connection) -> list[Webhook]:
+    """Every webhook, global and per project, oldest first."""
+    return await fetch_models(
+        conn, Webhook, "SELECT * FROM webhooks ORDER BY created_at, rowid", json=_JSON
     )
 
 
