@@ -108,7 +108,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
     "hive_link_state": f"""
         id INTEGER PK | state TEXT NN | hive_url TEXT NN ='' | node_id BLOB |
         organization_id BLOB | connected_since TEXT | last_error TEXT | backoff_until TEXT |
-        pid INTEGER | updated_at {TS}""",
+        pid INTEGER | updated_at {TS} | hive_features TEXT NN =''""",
     "node_identity": f"""id INTEGER PK | machine_id TEXT NN | created_at {TS}""",
 }
 

@@ -33,6 +33,7 @@ from vk_node.services.projects import link_project as link_local_project
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
 from vk_node.store.models import Project
+from vk_node.store.repositories import link_state
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -262,6 +263,7 @@ class SessionRunner:
                 except DomainError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
         async with self._store.transaction() as conn:
+            await link_state.save_hive_features(conn, msg.features)
             for label in msg.swarm_labels:
                 await activity.apply_label(conn, label)
             last = await outbox.last_seq(conn)
