@@ -330,7 +330,7 @@ EXPECTED_CHECKS: dict[str, list[str]] = {
     ],
     "node_outbox": [
         "op_type IN ('task.upsert', 'attempt.upsert', 'execution.upsert', 'logs.append',"
-        " 'assignment.status')",
+        " 'assignment.status', 'progress.append', 'label.upsert')",
         "rejected_at IS NULL OR acked_at IS NOT NULL",
     ],
     "shared_activity_cursors": ["last_seq >= 0"],
