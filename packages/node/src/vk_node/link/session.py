@@ -189,7 +189,14 @@ class SessionRunner:
             acked = await outbox.last_acked_seq(conn)
         receive = asyncio.create_task(self._receive(session))
         helpers = [
-            asyncio.create_task(self._sender.run(session.codec, session.send_frame, acked)),
+            asyncio.create_task(
+                self._sender.run(
+                    session.codec,
+                    session.send_frame,
+                    acked,
+                    hive_features=frozenset(session.auth.features),
+                )
+            ),
             asyncio.create_task(self._heartbeats(session)),
             asyncio.create_task(self._digests(session)),
             asyncio.create_task(self._inbound.run(session)),
