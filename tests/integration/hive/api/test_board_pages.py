@@ -342,7 +342,7 @@ async def test_the_task_page_lists_progress_oldest_first_and_escapes_it(hive: Hi
         ):
             await conn.execute(
                 "INSERT INTO node_task_progress_events (shared_task_id, event_type, message, "
-                "\"timestamp\") VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+                '"timestamp") VALUES ($1, $2, $3, now() + make_interval(secs => $4))',
                 uuid.UUID(task),
                 event_type,
                 message,

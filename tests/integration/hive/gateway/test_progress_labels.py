@@ -101,7 +101,9 @@ async def test_progress_of_a_dispatched_run_is_stored_once_in_order(world: World
     ]
     ack = await node.batch(*ops)
     assert ack.applied_through_seq == ops[-1].seq
-    resent = _progress(node, attempt_id, ProgressEventType.AGENT_STARTED, token=token, event_id=first)
+    resent = _progress(
+        node, attempt_id, ProgressEventType.AGENT_STARTED, token=token, event_id=first
+    )
     assert (await node.batch(resent)).applied_through_seq == resent.seq
 
     page = await _progress_page(world, task_id)

@@ -90,9 +90,7 @@ async def task_progress(
     """One page of the task's progress events (``after``: 0 = from the start)."""
     if not 1 <= limit <= MAX_PAGE or after < 0:
         raise InvalidInput(f"limit must be 1..{MAX_PAGE} and after at least 0")
-    rows = await progress.list_task_progress(
-        conn, task_id, after=after or None, limit=limit + 1
-    )
+    rows = await progress.list_task_progress(conn, task_id, after=after or None, limit=limit + 1)
     more = len(rows) > limit
     events = rows[:limit]
     return ProgressPage(events=events, next_after=events[-1].id if more else None)

@@ -42,8 +42,8 @@ from vk_shared.wire import (
     AssignmentStatus,
     LabelUpsert,
     OpBatch,
-    OutboxOp,
     OpPayload,
+    OutboxOp,
     ProgressAppend,
 )
 

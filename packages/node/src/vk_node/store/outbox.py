@@ -38,9 +38,9 @@ import msgspec
 from vk_node.errors import InvalidOp
 from vk_node.store.codec import decode_row, now_db, ts_from_db, uuid_from_db, uuid_to_db
 from vk_node.store.models import Label, Task
+from vk_node.store.repositories import link_state
 from vk_node.store.signals import mark_enqueued
 from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value
-from vk_node.store.repositories import link_state
 from vk_shared.protocol import FEATURE_LABEL_OPS, FEATURE_PROGRESS_OPS
 from vk_shared.status import ExecutionStatus
 from vk_shared.wire.ops import (

@@ -3,8 +3,9 @@
 Each op's ``payload`` is one member of the :data:`OpPayload` tagged union; its tag field is
 ``op_type`` (``task.upsert``, ``attempt.upsert``, ``execution.upsert``, ``logs.append``,
 ``assignment.status``, and — only to a hive that announced them in ``auth_result.features`` —
-``progress.append`` and ``label.upsert``). The op type therefore lives in exactly one place: the payload, which the
-node can store verbatim in its outbox row. :attr:`OutboxOp.op_type` reads it back.
+``progress.append`` and ``label.upsert``). The op type therefore lives in exactly one place: the
+payload, which the node can store verbatim in its outbox row. :attr:`OutboxOp.op_type` reads it
+back.
 """
 
 from __future__ import annotations

@@ -483,4 +483,3 @@ async def latest_progress_event(
         assignment_id,
     )
     return None if row is None else from_row(ProgressEvent, row)
-

@@ -79,7 +79,8 @@ async def upsert_from_node(
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, icon = EXCLUDED.icon,
                     color = EXCLUDED.color, version = labels.version + 1
-                WHERE labels.deleted_at IS NULL AND labels.organization_id = EXCLUDED.organization_id
+                WHERE labels.deleted_at IS NULL
+                  AND labels.organization_id = EXCLUDED.organization_id
                   AND (labels.name, labels.icon, labels.color)
                       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.icon, EXCLUDED.color)
                 RETURNING {_COLUMNS}

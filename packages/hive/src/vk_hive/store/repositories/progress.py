@@ -15,7 +15,6 @@ from vk_hive.store.repositories.executions import strip_nul
 __all__ = ["NodeProgress", "insert_node_progress", "list_task_progress"]
 
 
-
 class NodeProgress(msgspec.Struct, kw_only=True):
     """A milestone a node reported (``progress.append``), with the task and assignment the hive
     took from its copy of the attempt."""
