@@ -265,7 +265,7 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         "U (node_id, event_id)",
         "(assignment_id)",
         "(assignment_id, created_at)",
-        "(shared_task_id, timestamp, id)",
+        '(shared_task_id, "timestamp", id)',
         "(attempt_id)",
     ],
     "schema_migrations": ["U (version)"],
