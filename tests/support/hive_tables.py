@@ -546,12 +546,19 @@ class NodeTaskOutputLog(Table, tablename="node_task_output_logs", db=PLACEHOLDER
 
 class NodeTaskProgressEvent(Table, tablename="node_task_progress_events", db=PLACEHOLDER_ENGINE):
     id = BigSerial(primary_key=True)
-    assignment_id = _fk(NodeTaskAssignment, null=False, on_delete=_CASCADE)
+    assignment_id = _fk(NodeTaskAssignment, null=True, on_delete=_CASCADE)
     event_type = _req_text()
     message = _text()
     metadata = JSONB(null=True, default=None)
     timestamp = _now()
     created_at = _now()
+    shared_task_id = _fk(SharedTask, null=True, on_delete=_CASCADE)
+    node_id = _fk(Node, null=True, on_delete=_CASCADE)
+    attempt_id = _fk(NodeTaskAttempt, null=True, on_delete=_CASCADE)
+    execution_process_id = _fk(NodeExecutionProcess, null=True, on_delete=_SET_NULL)
+    event_id = UUID(null=True, default=None)
+
+    uniq_progress_events_node_event = Unique([node_id, event_id])
 
 
 # --- registry -------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ made and edited on the hive reaches the node, and a dispatched SCRIPT task runs 
 ``in-review``. A cluster mixing a previous and a current node behind either hive also converges.
 
 "Current" is this checkout, as the suite runs it (``vk-hive``/``vk-node`` of its ``.venv``).
-"Previous" is :data:`PREVIOUS`: the last release before the sync protocol's compatible change
-(an appended field on ``op_ack``, a ``features`` field on ``auth``, and no echo of a node's own
-task events to the nodes announcing that feature). Its ``packages`` and ``constraints`` trees
+"Previous" is :data:`PREVIOUS`: the last release before the sync protocol's latest compatible
+change (a ``features`` field on ``auth_result`` and the ``progress.append`` / ``label.upsert`` ops
+a node sends only to a hive announcing them; before it: an appended field on ``op_ack``, a
+``features`` field on ``auth``, and no echo of a node's own task events to the nodes announcing
+that feature). Its ``packages`` and ``constraints`` trees
 are taken from git history and installed, under that release's own lock, into two fresh venvs
 once per module (``tests/support/venvs.py``). When the wire changes again, move :data:`PREVIOUS`
 to the last release before that change.
@@ -27,7 +29,7 @@ import pytest
 from support.cluster import Cluster, ClusterNode
 from support.venvs import INSTALL_TIMEOUT_S, extract_release, fresh_venvs
 
-PREVIOUS = "f05312bb6631cacf423efea0488cf890cbeeec47"
+PREVIOUS = "8cafb46f7794677540bd139c5c6213ed156e067d"
 """The previous release (vk-node and vk-hive 0.1.0): the last one before the ``op_ack`` change."""
 
 NODE_ENV = {"VK_NODE_EXECUTORS": "SCRIPT"}

@@ -166,6 +166,7 @@ def test_the_unions_list_every_message_of_the_design() -> None:
     ]  # fmt: skip
     assert [tag_of(c) for c in OP_PAYLOAD_TYPES] == [
         "task.upsert", "attempt.upsert", "execution.upsert", "logs.append", "assignment.status",
+        "progress.append", "label.upsert",
     ]  # fmt: skip
     assert get_args(NodeMessage) == NODE_MESSAGE_TYPES
     assert get_args(HiveMessage) == HIVE_MESSAGE_TYPES

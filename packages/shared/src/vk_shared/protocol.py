@@ -12,6 +12,9 @@ __all__ = [
     "DIGEST_BUCKETS",
     "FEATURES",
     "FEATURE_ACK_TASKS",
+    "FEATURE_LABEL_OPS",
+    "FEATURE_PROGRESS_OPS",
+    "HIVE_FEATURES",
     "MAX_ASSIGNMENT_IDS",
     "MAX_DIGEST_BUCKETS",
     "MAX_DIGEST_PULL_ENTITIES",
@@ -47,6 +50,17 @@ ops back to it."""
 
 FEATURES: Final[tuple[str, ...]] = (FEATURE_ACK_TASKS,)
 """Every feature this release of the protocol knows (what a current node announces)."""
+
+# --- hive features (``auth_result.features``): ops a node may send only to a hive that knows them
+
+FEATURE_PROGRESS_OPS: Final = "progress_ops"
+"""The hive applies ``progress.append`` ops (milestones of a run)."""
+
+FEATURE_LABEL_OPS: Final = "label_ops"
+"""The hive applies ``label.upsert`` ops (labels created or edited on a node)."""
+
+HIVE_FEATURES: Final[tuple[str, ...]] = (FEATURE_PROGRESS_OPS, FEATURE_LABEL_OPS)
+"""Every hive feature this release knows (what a current hive announces)."""
 
 SUBPROTOCOL_JSON: Final = "vk.v1"
 """WebSocket subprotocol for JSON text frames."""

@@ -142,6 +142,7 @@ ROUTES: list[Ep] = [
     Ep("GET", "/v1/tasks/{task_id}/assignments", "member"),
     Ep("GET", "/v1/tasks/{task_id}/logs", "member"),
     Ep("GET", "/v1/tasks/{task_id}/executions", "member"),
+    Ep("GET", "/v1/tasks/{task_id}/progress", "member"),
     Ep("GET", "/v1/execution-processes/{process_id}/logs", "member", query={"after_id": "0"}),
     Ep("GET", "/v1/tasks/{task_id}/labels", "member"),
     Ep("POST", "/v1/tasks/{task_id}/labels/{label_id}", "member"),

@@ -327,3 +327,34 @@ async def test_the_kanban_of_a_thousand_tasks_renders_fast(hive: Hive) -> None:
     runs = [round(t * 1000) for t in timings]
     print(f"\nkanban of 1,000 tasks: best {best * 1000:.0f} ms, runs {runs} ms")
     assert best < 0.5, timings
+
+
+async def test_the_task_page_lists_progress_oldest_first_and_escapes_it(hive: Hive) -> None:
+    """Milestones nodes reported are listed on the task page, oldest first; a node's message is
+    text, never markup."""
+    alice = await hive.user()
+    project = await _project(hive, alice, "progress-project")
+    task = await _task(hive, alice, project, "progress task")
+    async with hive.db.transaction() as conn:
+        for event_type, message, seconds in (
+            ("agent_finished", "<b>done</b>", 2),
+            ("agent_started", "run started", 1),
+        ):
+            await conn.execute(
+                "INSERT INTO node_task_progress_events (shared_task_id, event_type, message, "
+                '"timestamp") VALUES ($1, $2, $3, now() + make_interval(secs => $4))',
+                uuid.UUID(task),
+                event_type,
+                message,
+                seconds,
+            )
+    cookie, _ = await _sign_in(hive, alice)
+    async with _browser(hive, cookie) as browser:
+        page = await browser.get(f"/tasks/{task}")
+    assert page.status_code == 200
+    rows = page.text.split('id="progress"', 1)[1]
+    assert rows.index('data-event-type="agent_started"') < rows.index(
+        'data-event-type="agent_finished"'
+    )
+    assert "&lt;b&gt;done&lt;/b&gt;" in rows
+    assert "<b>done</b>" not in rows

@@ -128,8 +128,9 @@ EXPECTED_COLUMNS: dict[str, str] = {
         id bigint NN | assignment_id uuid | output_type text NN | content text NN
         timestamp ts NN | created_at ts NN | execution_process_id uuid | local_log_id bigint""",
     "node_task_progress_events": """
-        id bigint NN | assignment_id uuid NN | event_type text NN | message text | metadata jsonb
-        timestamp ts NN | created_at ts NN""",
+        id bigint NN | assignment_id uuid | event_type text NN | message text | metadata jsonb
+        timestamp ts NN | created_at ts NN | shared_task_id uuid | node_id uuid
+        attempt_id uuid | execution_process_id uuid | event_id uuid""",
     "schema_migrations": """
         version int NN | name text NN | applied_at ts NN""",
 }
@@ -259,7 +260,14 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         "(assignment_id, created_at)",
         "(execution_process_id)",
     ],
-    "node_task_progress_events": ["U (id)", "(assignment_id)", "(assignment_id, created_at)"],
+    "node_task_progress_events": [
+        "U (id)",
+        "U (node_id, event_id)",
+        "(assignment_id)",
+        "(assignment_id, created_at)",
+        '(shared_task_id, "timestamp", id)',
+        "(attempt_id)",
+    ],
     "schema_migrations": ["U (version)"],
 }
 
@@ -321,6 +329,13 @@ EXPECTED_FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("node_task_output_logs", "assignment_id"): ("node_task_assignments", "CASCADE"),
     ("node_task_output_logs", "execution_process_id"): ("node_execution_processes", "SET NULL"),
     ("node_task_progress_events", "assignment_id"): ("node_task_assignments", "CASCADE"),
+    ("node_task_progress_events", "shared_task_id"): ("shared_tasks", "CASCADE"),
+    ("node_task_progress_events", "node_id"): ("nodes", "CASCADE"),
+    ("node_task_progress_events", "attempt_id"): ("node_task_attempts", "CASCADE"),
+    ("node_task_progress_events", "execution_process_id"): (
+        "node_execution_processes",
+        "SET NULL",
+    ),
 }
 
 _UPDATED_AT_TABLES = [

@@ -108,7 +108,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
     "hive_link_state": f"""
         id INTEGER PK | state TEXT NN | hive_url TEXT NN ='' | node_id BLOB |
         organization_id BLOB | connected_since TEXT | last_error TEXT | backoff_until TEXT |
-        pid INTEGER | updated_at {TS}""",
+        pid INTEGER | updated_at {TS} | hive_features TEXT NN =''""",
     "node_identity": f"""id INTEGER PK | machine_id TEXT NN | created_at {TS}""",
     "webhook_deliveries": f"""
         id BLOB PK | webhook_id BLOB NN | event TEXT NN | body TEXT NN |
@@ -357,7 +357,7 @@ EXPECTED_CHECKS: dict[str, list[str]] = {
     ],
     "node_outbox": [
         "op_type IN ('task.upsert', 'attempt.upsert', 'execution.upsert', 'logs.append',"
-        " 'assignment.status')",
+        " 'assignment.status', 'progress.append', 'label.upsert')",
         "rejected_at IS NULL OR acked_at IS NOT NULL",
     ],
     "shared_activity_cursors": ["last_seq >= 0"],

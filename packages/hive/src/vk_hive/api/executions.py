@@ -1,5 +1,6 @@
 """Runs mirrored from nodes: ``GET /v1/tasks/{task_id}/executions`` (a task's attempts and their
-execution processes, runs a node started by itself included) and
+execution processes, runs a node started by itself included), ``GET /v1/tasks/{task_id}/progress``
+(the milestones nodes reported, oldest first, cursor paging) and
 ``GET /v1/execution-processes/{id}/logs`` (a process's output, id-cursor paging)."""
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ from litestar.params import FromPath, FromQuery
 
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.auth.principal import Principal
-from vk_hive.errors import NotFound
+from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.db import Database
-from vk_hive.store.models import ExecutionProcess, OutputLog, TaskAttempt
-from vk_hive.store.repositories import executions
+from vk_hive.store.models import ExecutionProcess, OutputLog, TaskAttempt, TaskProgressEvent
+from vk_hive.store.repositories import executions, progress
 from vk_hive.tenancy import repository as tenancy_repo
 from vk_shared.openapi import answers
 
-__all__ = ["AttemptRuns", "ExecutionProcessController", "ProcessLogPage", "task_runs"]
+__all__ = [
+    "AttemptRuns",
+    "ExecutionProcessController",
+    "ProcessLogPage",
+    "ProgressPage",
+    "task_progress",
+    "task_runs",
+]
 
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
+MAX_PAGE = 500
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)]
 Cursor = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -65,6 +74,26 @@ class ProcessLogPage(msgspec.Struct, frozen=True):
     execution_process_id: uuid.UUID
     logs: list[OutputLog]
     next_after_id: int
+
+
+class ProgressPage(msgspec.Struct, frozen=True):
+    """Progress events of a task across nodes, oldest first; ``next_after``: pass it as
+    ``after`` for the next page (null: this page was the last)."""
+
+    events: list[TaskProgressEvent]
+    next_after: int | None
+
+
+async def task_progress(
+    conn: asyncpg.Connection, task_id: uuid.UUID, after: int, limit: int
+) -> ProgressPage:
+    """One page of the task's progress events (``after``: 0 = from the start)."""
+    if not 1 <= limit <= MAX_PAGE or after < 0:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE} and after at least 0")
+    rows = await progress.list_task_progress(conn, task_id, after=after or None, limit=limit + 1)
+    more = len(rows) > limit
+    events = rows[:limit]
+    return ProgressPage(events=events, next_after=events[-1].id if more else None)
 
 
 def _process(p: ExecutionProcess) -> ProcessRun:

@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from vk_hive.api.access import Membership, member_of_entity
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.dispatch import create_dispatched, dispatch_task, notify_assignment
-from vk_hive.api.executions import AttemptRuns, task_runs
+from vk_hive.api.executions import AttemptRuns, ProgressPage, task_progress, task_runs
 from vk_hive.auth.principal import Principal
 from vk_hive.errors import Forbidden, NotFound
 from vk_hive.store.models import (
@@ -270,6 +270,27 @@ class TaskController(Controller):
         async with ctx.database.acquire() as conn:
             await _task_access(conn, task_id, principal)
             return await task_runs(conn, task_id)
+
+    @get(
+        "/{task_id:uuid}/progress",
+        summary="Progress events of the task across nodes, oldest first (cursor paging)",
+        opt=answers(404),
+    )
+    async def progress(
+        self,
+        ctx: Ctx,
+        principal: Auth,
+        task_id: FromPath[uuid.UUID],
+        after: FromQuery[Cursor] = 0,
+        limit: FromQuery[Limit] = 100,
+    ) -> ProgressPage:
+        async with ctx.database.acquire() as conn:
+            try:
+                await _task_access(conn, task_id, principal)
+            except Forbidden:
+                # The same answer as for an unknown id: no oracle of other organizations' ids.
+                raise NotFound("task not found") from None
+            return await task_progress(conn, task_id, after, limit)
 
     @get("/{task_id:uuid}/logs", summary="Output logs of an assignment (id-cursor paging)")
     async def logs(

@@ -49,7 +49,7 @@ from vk_hive.gateway.plan import (
 from vk_hive.gateway.refusals import DATABASE_ERRORS, OpRefused, refusal_for
 from vk_hive.gateway.writer import Writer
 from vk_hive.store.db import Database
-from vk_hive.store.models import ProjectNodeLink, SharedTask
+from vk_hive.store.models import Label, ProjectNodeLink, SharedTask
 from vk_hive.store.repositories import activity, op_log, project_links, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
 from vk_shared.wire import (
@@ -83,6 +83,8 @@ class BatchResult:
     """How long the apply transaction took."""
     tasks: list[AckedTask] = field(default_factory=list)
     """What the batch's ``task.upsert`` ops did to the hive's tasks, in seq order."""
+    labels: list[Label] = field(default_factory=list)
+    """Labels the batch's ``label.upsert`` ops wrote (the caller announces them)."""
 
 
 async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> BatchResult:
@@ -101,6 +103,7 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         )
         result.revoked = list(batch.revoked.values())
         result.tasks = sorted(batch.acked.values(), key=lambda t: t.seq)
+        result.labels = batch.writer.labels
     result.elapsed_s = time.perf_counter() - started
     log.info(
         "op_batch.applied",

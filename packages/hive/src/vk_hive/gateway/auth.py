@@ -22,7 +22,7 @@ from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.store.models import LinkSyncInfo, Node, NodeApiKey, NodeRegistration
 from vk_hive.store.repositories import labels, node_api_keys, nodes, op_log, project_links
-from vk_shared.protocol import PROTOCOL_VERSION
+from vk_shared.protocol import HIVE_FEATURES, PROTOCOL_VERSION
 from vk_shared.wire import Auth, AuthResult, ErrorCode, LinkedProjectInfo, SwarmLabelInfo
 
 if TYPE_CHECKING:
@@ -208,5 +208,6 @@ async def authenticate(deps: GatewayDeps, msg: Auth) -> Authenticated:
         heartbeat_interval_ms=max(1, int(settings.heartbeat_interval_s * 1000)),
         applied_through_seq=applied,
         server_time=settings.wall_now(),
+        features=list(HIVE_FEATURES),
     )
     return Authenticated(identity, result)

@@ -16,6 +16,7 @@ from vk_hive.gateway.plan import Fact, Facts, Need
 from vk_hive.store.repositories import (
     assignments,
     executions,
+    labels,
     node_local_projects,
     op_log,
     shared_tasks,
@@ -58,3 +59,5 @@ class FactReader:
                 facts.attempts[key] = await executions.find_attempt(conn, key)
             case Fact.PROCESS:
                 facts.processes[key] = await executions.find_process(conn, key)
+            case Fact.LABEL:
+                facts.labels[key] = await labels.find_including_deleted(conn, key)

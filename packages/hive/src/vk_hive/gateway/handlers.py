@@ -20,6 +20,7 @@ from vk_hive.gateway.apply import apply_batch
 from vk_hive.gateway.assigns import deliver_here
 from vk_hive.gateway.auth import link_info
 from vk_hive.gateway.digest import digest_result
+from vk_hive.gateway.dispatch import Dispatcher
 from vk_hive.gateway.frames import error
 from vk_hive.gateway.identity import NodeIdentity
 from vk_hive.gateway.ports import GatewayDeps, Peer
@@ -194,6 +195,11 @@ class Handlers:
         for revoked in result.revoked:
             await self.peer.send(revoked)
         await self.peer.send(OpAck(applied_through_seq=result.applied_through, tasks=result.tasks))
+        if result.labels:
+            # A label from a node reaches every node of the organization by label_sync.
+            dispatcher = Dispatcher(self.deps)
+            for label in result.labels:
+                await dispatcher.push_label(label)
 
     async def _lease_renew(self, msg: LeaseRenew) -> None:
         ttl_s = self.deps.settings.lease_ttl_s

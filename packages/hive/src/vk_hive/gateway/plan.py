@@ -25,6 +25,11 @@ The checks, in order (docs/sync-protocol.md "Parents, exactly", "Fencing and sta
 - ``logs.append``: the execution (the node's), its attempt, its task, the fence — skipped when
   the batch already cleared this execution for the op's token (:class:`LogClearance`).
 - ``assignment.status``: the assignment (locked), held by this node, its task, open, the token.
+- ``progress.append``: entity id; the attempt (the node's), its task; the fence — a refusal
+  revokes no lease (a milestone is a report, not a claim). The task and the assignment are the
+  attempt's, never taken from the op.
+- ``label.upsert``: entity id; the local project linked (PARK while not in the inventory); a
+  label with the op's id, if any, of the node's organization, live, and of the same project.
 
 A missing parent PARKs while no op about it was ever recorded, and is ``not_found`` after that.
 The fence: a task the node owns needs no lease; else the task's active assignment (read ``FOR
@@ -34,6 +39,7 @@ SHARE``) must be this node's with the op's token — ``no_active_assignment`` or
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +61,7 @@ from vk_hive.gateway.refusals import (
 from vk_hive.store.models import (
     Assignment,
     ExecutionProcess,
+    Label,
     NewOutputLog,
     ProjectNodeLink,
     SharedTask,
@@ -68,9 +75,11 @@ from vk_shared.wire import (
     AssignmentStatus,
     AttemptUpsert,
     ExecutionUpsert,
+    LabelUpsert,
     LeaseRevoked,
     LogsAppend,
     OutboxOp,
+    ProgressAppend,
     TaskUpsert,
 )
 
@@ -87,7 +96,9 @@ __all__ = [
     "SetAssignmentStatus",
     "Write",
     "WriteAttempt",
+    "WriteLabel",
     "WriteProcess",
+    "WriteProgress",
     "WriteTask",
     "plan",
 ]
@@ -118,6 +129,8 @@ class Fact(StrEnum):
     """An assignment by id, read ``FOR SHARE``."""
     ATTEMPT = "attempt"
     PROCESS = "process"
+    LABEL = "label"
+    """A label by id, soft-deleted ones too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +170,7 @@ class Facts:
     locked_assignments: dict[uuid.UUID, Assignment | None] = field(default_factory=dict)
     attempts: dict[uuid.UUID, TaskAttempt | None] = field(default_factory=dict)
     processes: dict[uuid.UUID, ExecutionProcess | None] = field(default_factory=dict)
+    labels: dict[uuid.UUID, Label | None] = field(default_factory=dict)
     clearances: Mapping[uuid.UUID, LogClearance] = field(default_factory=dict)
 
 
@@ -208,6 +222,30 @@ class SetAssignmentStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteProgress:
+    event_id: uuid.UUID
+    shared_task_id: uuid.UUID
+    attempt_id: uuid.UUID
+    assignment_id: uuid.UUID | None
+    execution_id: uuid.UUID | None
+    event_type: str
+    message: str | None
+    timestamp: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLabel:
+    label_id: uuid.UUID
+    organization_id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    icon: str
+    color: str
+    exists: bool
+    """A label with this id is on the hive already: an edit."""
+
+
+@dataclass(frozen=True, slots=True)
 class Reject:
     error: OpRefused
 
@@ -219,7 +257,15 @@ class Park:
 
 PARK = Park()
 
-Write = WriteTask | WriteAttempt | WriteProcess | AppendLogs | SetAssignmentStatus
+Write = (
+    WriteTask
+    | WriteAttempt
+    | WriteProcess
+    | AppendLogs
+    | SetAssignmentStatus
+    | WriteProgress
+    | WriteLabel
+)
 Decision = Write | Reject | Park | Need
 
 
@@ -264,6 +310,10 @@ def _plan(op: OutboxOp, f: Facts) -> Write:
         return _execution(op, p, f)
     if isinstance(p, LogsAppend):
         return _logs(op, p, f)
+    if isinstance(p, ProgressAppend):
+        return _progress(op, p, f)
+    if isinstance(p, LabelUpsert):
+        return _label(op, p, f)
     return _assignment_status(op, p, f)
 
 
@@ -505,4 +555,55 @@ def _assignment_status(op: OutboxOp, p: AssignmentStatus, f: Facts) -> SetAssign
         local_attempt_id=p.local_attempt_id,
         start_task=task.id if starts else None,
         complete=p.status in TERMINAL,
+    )
+
+
+def _progress(op: OutboxOp, p: ProgressAppend, f: Facts) -> WriteProgress:
+    if p.id != op.entity_id:
+        raise InvalidPayload("entity_id must equal the progress event id")
+    assignment_id, task = _attempt_task(p.attempt_id, f)
+    try:
+        _fence(op, task, f)
+    except OpRefused as refused:
+        raise type(refused)(refused.reason) from None  # no lease is revoked for a report
+    if "\x00" in (p.message or ""):
+        raise InvalidPayload("the message must not contain NUL bytes")
+    return WriteProgress(
+        event_id=p.id,
+        shared_task_id=task.id,
+        attempt_id=p.attempt_id,
+        assignment_id=assignment_id,
+        execution_id=p.execution_id,
+        event_type=p.event_type.value,
+        message=p.message,
+        timestamp=p.timestamp,
+    )
+
+
+def _label(op: OutboxOp, p: LabelUpsert, f: Facts) -> WriteLabel:
+    if p.id != op.entity_id:
+        raise InvalidPayload("entity_id must equal the label id")
+    link = f.links.get(p.project_id)
+    if link is None:
+        if not _known(f.inventory, Fact.INVENTORY, p.project_id):
+            raise _ParentPending()  # projects_sync / link_project has not arrived yet
+        raise ProjectNotLinked(f"local project {p.project_id} is not linked")
+    if any("\x00" in text for text in (p.name, p.icon, p.color)):
+        raise InvalidPayload("label name, icon and colour must not contain NUL bytes")
+    label = _known(f.labels, Fact.LABEL, p.id)
+    if label is not None:
+        if label.organization_id != f.node.organization_id:
+            raise ForeignEntity(f"label {p.id} is not in your organization")
+        if label.deleted_at is not None:
+            raise EntityNotFound(f"label {p.id} was deleted on the hive")
+        if label.project_id != link.swarm_project_id:
+            raise InvalidPayload(f"label {p.id} belongs to another project")
+    return WriteLabel(
+        label_id=p.id,
+        organization_id=f.node.organization_id,
+        project_id=link.swarm_project_id,
+        name=p.name,
+        icon=p.icon,
+        color=p.color,
+        exists=label is not None,
     )

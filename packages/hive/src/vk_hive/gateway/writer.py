@@ -18,11 +18,13 @@ from vk_hive.gateway.plan import (
     SetAssignmentStatus,
     Write,
     WriteAttempt,
+    WriteLabel,
     WriteProcess,
+    WriteProgress,
     WriteTask,
 )
-from vk_hive.store.models import SharedTask
-from vk_hive.store.repositories import assignments, executions, shared_tasks
+from vk_hive.store.models import Label, SharedTask
+from vk_hive.store.repositories import assignments, executions, labels, progress, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
 from vk_shared.status import Author, TaskStatus
 
@@ -33,6 +35,8 @@ class Writer:
     def __init__(self, conn: asyncpg.Connection, node_id: uuid.UUID) -> None:
         self._conn = conn
         self._node_id = node_id
+        self.labels: list[Label] = []
+        """Labels the ops wrote, in op order (announced to the organization after the commit)."""
 
     async def write(self, decision: Write) -> SharedTask | None:
         """Apply one op's write; the task a task write left behind."""
@@ -66,6 +70,33 @@ class Writer:
                     )
                 if decision.complete:
                     await assignments.complete(conn, decision.assignment_id, decision.status.value)
+            case WriteProgress():
+                await progress.insert_node_progress(
+                    conn,
+                    node_id,
+                    progress.NodeProgress(
+                        event_id=decision.event_id,
+                        shared_task_id=decision.shared_task_id,
+                        attempt_id=decision.attempt_id,
+                        assignment_id=decision.assignment_id,
+                        execution_id=decision.execution_id,
+                        event_type=decision.event_type,
+                        message=decision.message,
+                        timestamp=decision.timestamp,
+                    ),
+                )
+            case WriteLabel():
+                label = await labels.upsert_from_node(
+                    conn,
+                    node_id,
+                    label_id=decision.label_id,
+                    organization_id=decision.organization_id,
+                    project_id=decision.project_id,
+                    name=decision.name,
+                    icon=decision.icon,
+                    color=decision.color,
+                )
+                self.labels.append(label)
         return None
 
     async def write_tasks(

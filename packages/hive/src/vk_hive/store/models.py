@@ -334,12 +334,31 @@ class NewOutputLog(msgspec.Struct, kw_only=True):
 
 class ProgressEvent(msgspec.Struct, kw_only=True):
     id: int
-    assignment_id: uuid.UUID
+    assignment_id: uuid.UUID | None
     event_type: str
     message: str | None
     metadata: Any
     timestamp: dt.datetime
     created_at: dt.datetime
+    shared_task_id: uuid.UUID | None = None
+    node_id: uuid.UUID | None = None
+    attempt_id: uuid.UUID | None = None
+    execution_process_id: uuid.UUID | None = None
+    event_id: uuid.UUID | None = None
+
+
+class TaskProgressEvent(msgspec.Struct, kw_only=True):
+    """A progress event of a task with the name of the node that reported it."""
+
+    id: int
+    node_id: uuid.UUID | None
+    node_name: str | None
+    assignment_id: uuid.UUID | None
+    attempt_id: uuid.UUID | None
+    execution_process_id: uuid.UUID | None
+    event_type: str
+    message: str | None
+    timestamp: dt.datetime
 
 
 class Label(msgspec.Struct, kw_only=True):

@@ -28,6 +28,7 @@ from vk_hive.store.models import (
     SwarmProject,
     SwarmProjectWithCounts,
     TaskAttempt,
+    TaskProgressEvent,
 )
 from vk_hive.store.repositories import (
     activity,
@@ -39,6 +40,7 @@ from vk_hive.store.repositories import (
     shared_tasks,
     swarm_projects,
 )
+from vk_hive.store.repositories import progress as progress_repo
 from vk_hive.tenancy import repository as tenancy_repo
 from vk_hive.tenancy.repository import OrganizationWithRole
 from vk_shared.status import TaskStatus, is_legal
@@ -68,6 +70,9 @@ COLUMNS: tuple[tuple[TaskStatus, str], ...] = (
 
 LOG_LINES = 500
 """Log lines a task page renders; the rest arrive over ``/v1/ws`` (``follow_logs``)."""
+
+PROGRESS_EVENTS = 200
+"""Progress events a task page lists (``GET /v1/tasks/{id}/progress`` pages through all)."""
 
 
 class Hidden(Exception):
@@ -250,6 +255,8 @@ class TaskView(msgspec.Struct, kw_only=True):
     """The execution whose log the page follows: the running one, else the latest."""
     log: list[OutputLog]
     """The first lines of that execution's log (the page follows the rest live)."""
+    progress: list[TaskProgressEvent] = []
+    """The first milestones nodes reported for the task, oldest first."""
 
     @property
     def node_names(self) -> dict[uuid.UUID, str]:
@@ -329,6 +336,9 @@ async def task_view(conn: asyncpg.Connection, user_id: uuid.UUID, task_id: uuid.
         latest_seq=latest_seq,
         follow=follow,
         log=log,
+        progress=await progress_repo.list_task_progress(
+            conn, task.id, after=None, limit=PROGRESS_EVENTS
+        ),
     )
 
 

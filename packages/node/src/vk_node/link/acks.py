@@ -22,8 +22,9 @@ from vk_node.link.inbound import Inbound, Pull, SessionView
 from vk_node.link.sender import OutboxSender
 from vk_node.link.state import LinkStats
 from vk_node.store import Store, outbox
+from vk_node.store.repositories import labels as labels_repo
 from vk_node.store.repositories import tasks as tasks_repo
-from vk_shared.wire import AckedTask, OpAck, OpRejected, TaskUpsert
+from vk_shared.wire import AckedTask, LabelUpsert, OpAck, OpRejected, OutboxOp, TaskUpsert
 
 __all__ = ["Acks"]
 
@@ -76,6 +77,7 @@ class Acks:
             return
         async with self._store.transaction() as conn:
             refused = await _refused_task(conn, msg.seq, msg.idempotency_key)
+            await _refused_label(conn, msg.seq, msg.idempotency_key)
             known = await outbox.record_rejection(
                 conn, msg.seq, msg.idempotency_key, msg.code, msg.reason
             )
@@ -111,13 +113,29 @@ async def _refused_task(conn: aiosqlite.Connection, seq: int, idempotency_key: s
     from the hive replaces the refused change; returns its shared id when the node knows it (the
     caller queues a pull). A task whose shared id has not arrived yet is marked all the same:
     the hive's copy that names it (an activity event, or the digest's mismatch) then replaces it."""
-    ops = await outbox.peek_from_seq(conn, seq, 1)
-    if not ops or ops[0].seq != seq or ops[0].idempotency_key != idempotency_key:
+    op = await _op_at(conn, seq, idempotency_key)
+    if op is None or not isinstance(op.payload, TaskUpsert):
         return None
-    if not isinstance(ops[0].payload, TaskUpsert):
-        return None
-    task = await tasks_repo.find_by_id(conn, ops[0].payload.id)
+    task = await tasks_repo.find_by_id(conn, op.payload.id)
     if task is None:
         return None
     await tasks_repo.mark_refused_by_hive(conn, task.id)
     return task.shared_task_id
+
+
+async def _refused_label(conn: aiosqlite.Connection, seq: int, idempotency_key: str) -> None:
+    """A refused ``label.upsert`` (a name the project has on the hive, say): the label stays
+    local, so it no longer names itself as its hive copy."""
+    op = await _op_at(conn, seq, idempotency_key)
+    if op is not None and isinstance(op.payload, LabelUpsert):
+        label = await labels_repo.find_by_id(conn, op.payload.id)
+        if label is not None and label.shared_label_id == label.id:
+            await labels_repo.clear_shared_label_id(conn, label.id)
+
+
+async def _op_at(conn: aiosqlite.Connection, seq: int, idempotency_key: str) -> OutboxOp | None:
+    """The outbox op with ``seq`` and ``idempotency_key`` (None: no such op of this node)."""
+    ops = await outbox.peek_from_seq(conn, seq, 1)
+    if not ops or ops[0].seq != seq or ops[0].idempotency_key != idempotency_key:
+        return None
+    return ops[0]

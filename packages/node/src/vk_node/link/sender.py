@@ -6,6 +6,11 @@ interval). One :meth:`run` per session streams ``op_batch`` frames within the se
 assignments (:meth:`AssignmentManager.token_for_task`, by the task the outbox row names, or
 :meth:`AssignmentManager.token_for_assignment` for ``assignment.status``).
 
+An op kind the session's hive did not announce (``auth_result.features``) is never sent as it
+is: the node writes such ops only while its hive announces them, so one is left only after the
+hive was downgraded. It goes as a stand-in the older hive refuses (an ``assignment.status`` of no
+assignment, answered ``op_rejected``), which keeps the op sequence gap-free.
+
 A batch is encoded once, in the session's format; that frame is what the size check measures
 (at most ``MAX_FRAME_BYTES``, halving the batch until it fits; a lone op goes as it is) and what
 is sent.
@@ -26,15 +31,48 @@ from vk_node.link.window import SendWindow
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
 from vk_shared.codec import Codec, encode_json, encode_msgpack
-from vk_shared.protocol import MAX_FRAME_BYTES
-from vk_shared.wire import AssignmentStatus, OpBatch, OutboxOp
+from vk_shared.protocol import (
+    FEATURE_LABEL_OPS,
+    FEATURE_PROGRESS_OPS,
+    HIVE_FEATURES,
+    MAX_FRAME_BYTES,
+)
+from vk_shared.status import ExecutionStatus
+from vk_shared.wire import (
+    AssignmentStatus,
+    LabelUpsert,
+    OpBatch,
+    OpPayload,
+    OutboxOp,
+    ProgressAppend,
+)
 
-__all__ = ["OutboxSender", "SendFrame"]
+__all__ = ["OutboxSender", "SendFrame", "for_hive"]
 
 log = structlog.get_logger("vk_node.link")
 
 SendFrame = Callable[[bytes], Awaitable[None]]
 """Sends one encoded ``op_batch`` (a text frame when the session speaks JSON, else binary)."""
+
+_FEATURE_OF: dict[type[OpPayload], str] = {
+    ProgressAppend: FEATURE_PROGRESS_OPS,
+    LabelUpsert: FEATURE_LABEL_OPS,
+}
+"""Op payloads a hive applies only when it announced the feature."""
+
+
+def for_hive(op: OutboxOp, hive_features: frozenset[str]) -> OutboxOp:
+    """``op`` as it may go to a hive with ``hive_features``: itself, or the stand-in the hive
+    refuses when it does not know the op's kind."""
+    feature = _FEATURE_OF.get(type(op.payload))
+    if feature is None or feature in hive_features:
+        return op
+    stand_in = AssignmentStatus(
+        assignment_id=op.entity_id,
+        status=ExecutionStatus.FAILED,
+        message=f"{op.op_type.value} needs a hive with the {feature} feature",
+    )
+    return msgspec.structs.replace(op, fencing_token=None, payload=stand_in)
 
 
 class OutboxSender:
@@ -79,8 +117,16 @@ class OutboxSender:
 
     # --- the stream -----------------------------------------------------------------------
 
-    async def run(self, codec: Codec, send: SendFrame, acked_through: int) -> None:
-        """Stream ops for one session (until cancelled), encoded in ``codec``'s format."""
+    async def run(
+        self,
+        codec: Codec,
+        send: SendFrame,
+        acked_through: int,
+        *,
+        hive_features: frozenset[str] = frozenset(HIVE_FEATURES),
+    ) -> None:
+        """Stream ops for one session (until cancelled), encoded in ``codec``'s format, to a hive
+        that announced ``hive_features``."""
         s = self.settings
         encode = encode_msgpack if codec.binary else encode_json
         window = SendWindow(
@@ -97,7 +143,7 @@ class OutboxSender:
                 if window.check_timeouts(now):
                     log.warning("outbox.ack_timeout", resend_from=window.next_seq)
                 if window.can_send(now):
-                    ops = await self._peek(window.next_seq, s.outbox_batch_size)
+                    ops = await self._peek(window.next_seq, s.outbox_batch_size, hive_features)
                     # Linger to fill a batch only while another one is in flight (its ack
                     # would not come sooner anyway); an idle link sends a lone write at once.
                     if (
@@ -107,7 +153,7 @@ class OutboxSender:
                         and window.in_flight
                     ):
                         await self.clock.sleep(s.outbox_linger_s)
-                        ops = await self._peek(window.next_seq, s.outbox_batch_size)
+                        ops = await self._peek(window.next_seq, s.outbox_batch_size, hive_features)
                     if ops:
                         await self._send(send, encode, window, ops)
                         continue
@@ -141,12 +187,12 @@ class OutboxSender:
             bytes=len(frame),
         )
 
-    async def _peek(self, seq: int, limit: int) -> list[OutboxOp]:
+    async def _peek(self, seq: int, limit: int, features: frozenset[str]) -> list[OutboxOp]:
         async with self.store.read() as conn:
             queued = await outbox.peek_to_send(conn, seq, limit)
         if not self.assignments.has_tokens():
-            return [q.op for q in queued]
-        return [self._stamp(q) for q in queued]
+            return [for_hive(q.op, features) for q in queued]
+        return [for_hive(self._stamp(q), features) for q in queued]
 
     def _stamp(self, queued: outbox.QueuedOp) -> OutboxOp:
         """The op with the fencing token of the node's current assignment for its task (or, for

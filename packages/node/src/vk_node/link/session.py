@@ -33,6 +33,7 @@ from vk_node.services.projects import link_project as link_local_project
 from vk_node.settings import NodeSettings
 from vk_node.store import Store, outbox
 from vk_node.store.models import Project
+from vk_node.store.repositories import link_state
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import shared_activity_cursors as cursors_repo
 from vk_node.store.repositories import tasks as tasks_repo
@@ -188,7 +189,14 @@ class SessionRunner:
             acked = await outbox.last_acked_seq(conn)
         receive = asyncio.create_task(self._receive(session))
         helpers = [
-            asyncio.create_task(self._sender.run(session.codec, session.send_frame, acked)),
+            asyncio.create_task(
+                self._sender.run(
+                    session.codec,
+                    session.send_frame,
+                    acked,
+                    hive_features=frozenset(session.auth.features),
+                )
+            ),
             asyncio.create_task(self._heartbeats(session)),
             asyncio.create_task(self._digests(session)),
             asyncio.create_task(self._inbound.run(session)),
@@ -262,6 +270,7 @@ class SessionRunner:
                 except DomainError as exc:
                     log.warning("link.relink_failed", project_id=str(project.id), error=str(exc))
         async with self._store.transaction() as conn:
+            await link_state.save_hive_features(conn, msg.features)
             for label in msg.swarm_labels:
                 await activity.apply_label(conn, label)
             last = await outbox.last_seq(conn)

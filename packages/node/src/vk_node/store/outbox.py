@@ -8,7 +8,9 @@ so the write rolls back with it — a write never commits without its op.
 Only tasks of projects linked to a swarm project (``projects.remote_project_id IS NOT NULL``)
 produce ops, and so do their attempts, execution processes and logs; the task/attempt/execution/
 logs enqueue functions return ``None`` for everything else. ``assignment.status`` always enqueues
-(an assignment exists only for hive work).
+(an assignment exists only for hive work). ``progress.append`` and ``label.upsert`` are written
+only while the hive the node last authenticated with announced them (``auth_result.features``,
+kept in ``hive_link_state``): a hive of the previous release never gets an op it cannot decode.
 
 ``seq`` is assigned inside the INSERT (``COALESCE(MAX(seq), 0) + 1``) under SQLite's writer lock, so
 it is gap-free and monotonic across concurrent writers.
@@ -35,14 +37,17 @@ import msgspec
 
 from vk_node.errors import InvalidOp
 from vk_node.store.codec import decode_row, now_db, ts_from_db, uuid_from_db, uuid_to_db
-from vk_node.store.models import Task
+from vk_node.store.models import Label, Task
+from vk_node.store.repositories import link_state
 from vk_node.store.signals import mark_enqueued
 from vk_node.store.sql import execute, fetch_all, fetch_one, fetch_value
+from vk_shared.protocol import FEATURE_LABEL_OPS, FEATURE_PROGRESS_OPS
 from vk_shared.status import ExecutionStatus
 from vk_shared.wire.ops import (
     AssignmentStatus,
     AttemptUpsert,
     ExecutionUpsert,
+    LabelUpsert,
     LogEntry,
     LogsAppend,
     OpPayload,
@@ -50,6 +55,8 @@ from vk_shared.wire.ops import (
     OutboxOp,
     OutputType,
     ProcessStatus,
+    ProgressAppend,
+    ProgressEventType,
     TaskUpsert,
 )
 
@@ -61,7 +68,9 @@ __all__ = [
     "enqueue_assignment_status",
     "enqueue_attempt_upsert",
     "enqueue_execution_upsert",
+    "enqueue_label_upsert",
     "enqueue_logs_append",
+    "enqueue_progress",
     "enqueue_task",
     "enqueue_task_upsert",
     "has_unacked_for_entity",
@@ -321,6 +330,70 @@ async def enqueue_assignment_status(
         entity_id=assignment_id,
         task_id=None,
         fencing_token=fencing_token,
+    )
+
+
+async def enqueue_progress(
+    conn: aiosqlite.Connection,
+    attempt_id: UUID,
+    event_type: ProgressEventType,
+    *,
+    execution_id: UUID | None = None,
+    message: str | None = None,
+) -> int | None:
+    """Append ``progress.append`` (a milestone of a run of the attempt); ``None`` when the
+    attempt's project is not linked or the hive does not apply progress ops."""
+    row = await fetch_one(
+        conn,
+        """SELECT a.task_id, p.remote_project_id FROM task_attempts a
+           JOIN tasks t ON t.id = a.task_id JOIN projects p ON p.id = t.project_id
+           WHERE a.id = ?""",
+        (uuid_to_db(attempt_id),),
+    )
+    if row is None:
+        raise InvalidOp(f"attempt {attempt_id} does not exist")
+    if row["remote_project_id"] is None:
+        return None
+    if FEATURE_PROGRESS_OPS not in await link_state.hive_features(conn):
+        return None
+    event_id = uuid4()
+    data = {
+        "id": event_id,
+        "attempt_id": attempt_id,
+        "execution_id": execution_id,
+        "event_type": event_type,
+        "message": message,
+        "timestamp": ts_from_db(now_db()),
+    }
+    return await _enqueue(
+        conn,
+        ProgressAppend,
+        data,
+        entity_type="progress",
+        entity_id=event_id,
+        task_id=uuid_from_db(row["task_id"]),
+    )
+
+
+async def enqueue_label_upsert(conn: aiosqlite.Connection, label: Label) -> int | None:
+    """Append ``label.upsert`` for a label of a linked project; ``None`` for a global label, a
+    label of an unlinked project, a hive label's copy, or a hive that does not apply label ops."""
+    if label.project_id is None or label.shared_label_id not in (None, label.id):
+        return None
+    linked = await fetch_value(
+        conn, "SELECT remote_project_id FROM projects WHERE id = ?", (uuid_to_db(label.project_id),)
+    )
+    if linked is None or FEATURE_LABEL_OPS not in await link_state.hive_features(conn):
+        return None
+    data = {
+        "id": label.id,
+        "project_id": label.project_id,
+        "name": label.name,
+        "icon": label.icon,
+        "color": label.color,
+    }
+    return await _enqueue(
+        conn, LabelUpsert, data, entity_type="label", entity_id=label.id, task_id=None
     )
 
 

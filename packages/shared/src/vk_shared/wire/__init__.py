@@ -62,6 +62,7 @@ from vk_shared.wire.ops import (
     AssignmentStatus,
     AttemptUpsert,
     ExecutionUpsert,
+    LabelUpsert,
     LogEntry,
     LogsAppend,
     OpPayload,
@@ -69,6 +70,8 @@ from vk_shared.wire.ops import (
     OutboxOp,
     OutputType,
     ProcessStatus,
+    ProgressAppend,
+    ProgressEventType,
     TaskUpsert,
 )
 from vk_shared.wire.user import (
@@ -113,6 +116,7 @@ __all__ = [
     "Hello",
     "HiveMessage",
     "LabelSync",
+    "LabelUpsert",
     "LeaseGrant",
     "LeaseRenew",
     "LeaseRevoked",
@@ -137,6 +141,8 @@ __all__ = [
     "Ping",
     "Pong",
     "ProcessStatus",
+    "ProgressAppend",
+    "ProgressEventType",
     "ProjectCursor",
     "ProjectSync",
     "ProjectsSync",

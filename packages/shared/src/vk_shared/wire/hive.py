@@ -132,6 +132,15 @@ class AuthResult(_HiveMessage, tag="auth_result", frozen=True, kw_only=True):
         ),
     ] = 0
     server_time: Annotated[AwareDatetime, Meta(description="Hive wall clock (informative).")]
+    features: Annotated[
+        list[Identifier],
+        Meta(
+            max_length=64,
+            description="Optional ops the hive applies (`progress_ops`: `progress.append`; "
+            "`label_ops`: `label.upsert`). A node sends an op kind only to a hive that "
+            "announced it; unknown names are ignored.",
+        ),
+    ] = []
 
 
 class HeartbeatAck(_HiveMessage, tag="heartbeat_ack", frozen=True, kw_only=True):

@@ -2,8 +2,10 @@
 
 Each op's ``payload`` is one member of the :data:`OpPayload` tagged union; its tag field is
 ``op_type`` (``task.upsert``, ``attempt.upsert``, ``execution.upsert``, ``logs.append``,
-``assignment.status``). The op type therefore lives in exactly one place: the payload, which the
-node can store verbatim in its outbox row. :attr:`OutboxOp.op_type` reads it back.
+``assignment.status``, and — only to a hive that announced them in ``auth_result.features`` —
+``progress.append`` and ``label.upsert``). The op type therefore lives in exactly one place: the
+payload, which the node can store verbatim in its outbox row. :attr:`OutboxOp.op_type` reads it
+back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "AssignmentStatus",
     "AttemptUpsert",
     "ExecutionUpsert",
+    "LabelUpsert",
     "LogEntry",
     "LogsAppend",
     "OpPayload",
@@ -44,6 +47,8 @@ __all__ = [
     "OutboxOp",
     "OutputType",
     "ProcessStatus",
+    "ProgressAppend",
+    "ProgressEventType",
     "TaskUpsert",
 ]
 
@@ -56,6 +61,26 @@ class OpType(StrEnum):
     EXECUTION_UPSERT = "execution.upsert"
     LOGS_APPEND = "logs.append"
     ASSIGNMENT_STATUS = "assignment.status"
+    PROGRESS_APPEND = "progress.append"
+    LABEL_UPSERT = "label.upsert"
+
+
+class ProgressEventType(StrEnum):
+    """Milestones of a run (the wire ``task_progress`` values, plus ``first_output``,
+    ``agent_failed`` and ``merged``; never reused)."""
+
+    AGENT_STARTED = "agent_started"
+    AGENT_THINKING = "agent_thinking"
+    CODE_CHANGES = "code_changes"
+    BRANCH_CREATED = "branch_created"
+    COMMITTED = "committed"
+    PUSHED = "pushed"
+    PULL_REQUEST_CREATED = "pull_request_created"
+    AGENT_FINISHED = "agent_finished"
+    CUSTOM = "custom"
+    FIRST_OUTPUT = "first_output"
+    AGENT_FAILED = "agent_failed"
+    MERGED = "merged"
 
 
 class OutputType(StrEnum):
@@ -190,7 +215,40 @@ class AssignmentStatus(_Payload, tag=OpType.ASSIGNMENT_STATUS.value, frozen=True
     message: Annotated[Text | None, Meta(description="Human-readable detail.")] = None
 
 
-OpPayload: TypeAlias = TaskUpsert | AttemptUpsert | ExecutionUpsert | LogsAppend | AssignmentStatus
+class ProgressAppend(_Payload, tag=OpType.PROGRESS_APPEND.value, frozen=True, kw_only=True):
+    """One milestone of a run of an attempt. The hive takes the task and the assignment from
+    the attempt it has, never from the op."""
+
+    id: Annotated[UUID, Meta(description="Progress event id (also the op's `entity_id`).")]
+    attempt_id: Annotated[UUID, Meta(description="Local attempt id.")]
+    execution_id: Annotated[
+        UUID | None, Meta(description="Execution process the milestone is about, if any.")
+    ] = None
+    event_type: Annotated[ProgressEventType, Meta(description="Which milestone.")]
+    message: Annotated[Text | None, Meta(description="Human-readable detail.")] = None
+    timestamp: Annotated[AwareDatetime, Meta(description="When it happened.")]
+
+
+class LabelUpsert(_Payload, tag=OpType.LABEL_UPSERT.value, frozen=True, kw_only=True):
+    """A label of a linked project, created or edited on the node. The hive keeps the node's
+    label id as the swarm label's id."""
+
+    id: Annotated[UUID, Meta(description="Label id (also the op's `entity_id`).")]
+    project_id: Annotated[UUID, Meta(description="Local project id (linked).")]
+    name: Annotated[Name, Meta(description="Label name.")]
+    icon: Annotated[Name, Meta(description="Icon name.")] = "tag"
+    color: Annotated[Name, Meta(description="Colour, e.g. `#ff8800`.")] = "#6b7280"
+
+
+OpPayload: TypeAlias = (
+    TaskUpsert
+    | AttemptUpsert
+    | ExecutionUpsert
+    | LogsAppend
+    | AssignmentStatus
+    | ProgressAppend
+    | LabelUpsert
+)
 """Tagged union (tag field ``op_type``) of every op payload."""
 
 

@@ -31,7 +31,10 @@ _PROCESS_COLUMNS = """id, attempt_id, node_id, run_reason, executor_action, befo
 _LOG_COLUMNS = """id, assignment_id, output_type, content, "timestamp", created_at,
     execution_process_id, local_log_id"""
 
-_EVENT_COLUMNS = 'id, assignment_id, event_type, message, metadata, "timestamp", created_at'
+_EVENT_COLUMNS = (
+    'id, assignment_id, event_type, message, metadata, "timestamp", created_at, shared_task_id, '
+    "node_id, attempt_id, execution_process_id, event_id"
+)
 
 
 class AttemptData(msgspec.Struct, kw_only=True):

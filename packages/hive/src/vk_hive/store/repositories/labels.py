@@ -51,6 +51,55 @@ async def find_by_id(conn: asyncpg.Connection, label_id: uuid.UUID) -> Label | N
     return None if row is None else from_row(Label, row)
 
 
+async def find_including_deleted(conn: asyncpg.Connection, label_id: uuid.UUID) -> Label | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM labels WHERE id = $1", label_id)
+    return None if row is None else from_row(Label, row)
+
+
+async def upsert_from_node(
+    conn: asyncpg.Connection,
+    node_id: uuid.UUID,
+    *,
+    label_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    project_id: uuid.UUID,
+    name: str,
+    icon: str,
+    color: str,
+) -> Label:
+    """A node's label (``label.upsert``): created with the node's id for it, or its name, icon
+    and colour replaced (version + 1) when they differ. A label of the same name in the project
+    is a :class:`Conflict`."""
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO labels (id, organization_id, project_id, name, icon, color,
+                    origin_node_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, icon = EXCLUDED.icon,
+                    color = EXCLUDED.color, version = labels.version + 1
+                WHERE labels.deleted_at IS NULL
+                  AND labels.organization_id = EXCLUDED.organization_id
+                  AND (labels.name, labels.icon, labels.color)
+                      IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.icon, EXCLUDED.color)
+                RETURNING {_COLUMNS}
+                """,
+                label_id,
+                organization_id,
+                project_id,
+                name,
+                icon,
+                color,
+                node_id,
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"a label named {name!r} already exists in the project") from None
+    if row is None:  # unchanged (the plan checked organization and deletion)
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM labels WHERE id = $1", label_id)
+    return from_row(Label, row)
+
+
 async def organization_id(conn: asyncpg.Connection, label_id: uuid.UUID) -> uuid.UUID | None:
     org: uuid.UUID | None = await conn.fetchval(
         "SELECT organization_id FROM labels WHERE id = $1", label_id

@@ -11,7 +11,7 @@ from uuid import UUID
 import aiosqlite
 
 from vk_node.errors import InvalidTransition, NotFound
-from vk_node.store import outbox
+from vk_node.store import milestones, outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
 from vk_node.store.models import ExecutionContext, ExecutionProcess
 from vk_node.store.repositories import task_attempts, tasks
@@ -107,6 +107,7 @@ async def create(
     attempt = await task_attempts.get(conn, task_attempt_id)
     await tasks.touch_activity(conn, attempt.task_id)
     await outbox.enqueue_execution_upsert(conn, process_id)
+    await milestones.process_started(conn, process_id)
     return await get(conn, process_id)
 
 
@@ -333,6 +334,7 @@ async def update_completion(
     if not changed:
         raise NotFound(f"execution process {process_id} not found")
     await outbox.enqueue_execution_upsert(conn, process_id)
+    await milestones.process_ended(conn, process_id, status, exit_code)
     return await get(conn, process_id)
 
 

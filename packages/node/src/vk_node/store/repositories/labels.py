@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import aiosqlite
 
 from vk_node.errors import NotFound
+from vk_node.store import outbox
 from vk_node.store.codec import now_db, uuid_or_none, uuid_to_db
 from vk_node.store.models import Label
 from vk_node.store.sql import execute, fetch_model, fetch_models
@@ -72,7 +73,7 @@ async def create(
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
         (label_id.bytes, uuid_or_none(project_id), name, icon, color, now, now),
     )
-    return await _get(conn, label_id)
+    return await _publish(conn, await _get(conn, label_id))
 
 
 async def update(
@@ -87,7 +88,15 @@ async def update(
     )
     if not changed:
         raise NotFound(f"label {label_id} not found")
-    return await _get(conn, label_id)
+    return await _publish(conn, await _get(conn, label_id))
+
+
+async def _publish(conn: aiosqlite.Connection, label: Label) -> Label:
+    """A label of a linked project goes to the hive (``label.upsert``), which keeps its id:
+    the label is its own hive copy from then on (``label_sync`` updates it in place)."""
+    if await outbox.enqueue_label_upsert(conn, label) is None or label.shared_label_id is not None:
+        return label
+    return await set_shared_label_id(conn, label.id, label.id)
 
 
 async def delete(conn: aiosqlite.Connection, label_id: UUID) -> bool:

@@ -10,9 +10,9 @@ import aiosqlite
 import msgspec
 
 from vk_node.store.codec import now_db, ts_to_db, uuid_or_none
-from vk_node.store.sql import execute, fetch_model
+from vk_node.store.sql import execute, fetch_model, fetch_one
 
-__all__ = ["LinkStateRow", "get", "save"]
+__all__ = ["LinkStateRow", "get", "hive_features", "save", "save_hive_features"]
 
 
 class LinkStateRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,3 +73,21 @@ async def save(
             now_db(),
         ),
     )
+
+
+async def save_hive_features(conn: aiosqlite.Connection, features: list[str]) -> None:
+    """Keep the features the hive announced in ``auth_result`` (what ops it applies)."""
+    names = " ".join(sorted({f for f in features if f and " " not in f}))
+    await execute(
+        conn,
+        """INSERT INTO hive_link_state (id, state, hive_features, updated_at)
+           VALUES (1, 'connected', ?, ?)
+           ON CONFLICT (id) DO UPDATE SET hive_features = excluded.hive_features""",
+        (names, now_db()),
+    )
+
+
+async def hive_features(conn: aiosqlite.Connection) -> frozenset[str]:
+    """The features of the last hive this node authenticated with (empty: none yet)."""
+    row = await fetch_one(conn, "SELECT hive_features FROM hive_link_state WHERE id = 1", ())
+    return frozenset() if row is None else frozenset(str(row["hive_features"]).split())

@@ -15,11 +15,14 @@ from uuid import UUID
 import aiosqlite
 
 from vk_node.errors import NotFound
-from vk_node.store import outbox
+from vk_node.store import milestones, outbox
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
 from vk_node.store.models import LogEntry, LogPage, RawLogChunk
 from vk_node.store.sql import execute, fetch_all, fetch_model, fetch_models, fetch_value
 from vk_shared.protocol import MAX_LOG_CONTENT_BYTES, MAX_LOG_ENTRIES_PER_OP
+
+_OUTPUT = frozenset({"stdout", "stderr"})
+"""Output types whose first line is a run's "first output" milestone."""
 
 __all__ = [
     "OUTPUT_TYPES",
@@ -73,6 +76,9 @@ async def append_many(
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"not a log output type: {output_type!r}")
         rows.extend((output_type, piece) for piece in _split(content))
+    first_output = any(t in _OUTPUT for t, _ in rows) and not await milestones.had_output(
+        conn, execution_id
+    )
     inserted: list[LogEntry] = []
     for start in range(0, len(rows), MAX_LOG_ENTRIES_PER_OP):
         chunk = rows[start : start + MAX_LOG_ENTRIES_PER_OP]
@@ -90,6 +96,8 @@ async def append_many(
         entries.sort(key=lambda e: e.id)
         await outbox.enqueue_logs_append(conn, execution_id, entries[0].id, entries[-1].id)
         inserted.extend(entries)
+    if first_output:
+        await milestones.output_stored(conn, execution_id)
     return inserted
 
 

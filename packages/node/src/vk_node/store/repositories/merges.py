@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import aiosqlite
 
 from vk_node.errors import InvalidTransition, NotFound
+from vk_node.store import milestones
 from vk_node.store.codec import now_db, ts_to_db, uuid_to_db
 from vk_node.store.models import Merge
 from vk_node.store.sql import execute, fetch_model, fetch_models
@@ -39,6 +40,7 @@ async def create_direct(
                created_at) VALUES (?, ?, 'direct', ?, ?, ?)""",
         (merge_id.bytes, uuid_to_db(attempt_id), merge_commit, target_branch, now_db()),
     )
+    await milestones.merge_recorded(conn, attempt_id, target=target_branch)
     return await _get(conn, merge_id)
 
 
@@ -52,6 +54,7 @@ async def create_pr(
                target_branch_name, created_at) VALUES (?, ?, 'pr', ?, ?, 'open', ?, ?)""",
         (merge_id.bytes, uuid_to_db(attempt_id), pr_number, pr_url, target_branch, now_db()),
     )
+    await milestones.merge_recorded(conn, attempt_id, target=target_branch, pr_url=pr_url)
     return await _get(conn, merge_id)
 
 
