@@ -30,7 +30,8 @@ from support.cluster import Cluster, ClusterNode
 from support.venvs import INSTALL_TIMEOUT_S, extract_release, fresh_venvs
 
 PREVIOUS = "8cafb46f7794677540bd139c5c6213ed156e067d"
-"""The previous release (vk-node and vk-hive 0.1.0): the last one before the ``op_ack`` change."""
+"""The previous release (vk-node and vk-hive 0.2.0 as landed before the ``progress.append`` /
+``label.upsert`` ops): the last one before that wire change."""
 
 NODE_ENV = {"VK_NODE_EXECUTORS": "SCRIPT"}
 INSTALL_AND_RUN_TIMEOUT_S = 2 * INSTALL_TIMEOUT_S + 120
