@@ -158,8 +158,12 @@ async def test_file_names_cannot_reach_the_file_system(client: Client, app: Lite
     for name in ("../../etc/passwd", "/etc/passwd", "a/b.png", "a\\b.png", "x\x01.png", "n" * 256):
         r = await upload(client, png(), filename=name)
         assert r.status_code == 400, (name, r.text)
-    r = await upload(client, png(), filename="%00.png")
-    assert r.status_code == 201  # a literal "%00" is just characters
+    # A literal "%00" is just characters. The query is spelled out: httpx releases differ in
+    # whether they escape a "%" given in ``params``.
+    r = await client.post(
+        "/api/images?filename=%2500.png", content=png(), headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 201, r.text
     r = await client.post(
         "/api/images?filename=a%00.png",
         content=png(),
