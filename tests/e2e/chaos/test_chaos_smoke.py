@@ -1,4 +1,4 @@
-"""``make chaos`` in small: two short fixed-seed schedules of faults and workload against a real
+"""``make chaos`` in small: a short fixed-seed schedule of faults and workload against a real
 hive and real nodes, and one against two hive processes on one database (``make chaos HIVES=2``),
 pass the invariant checker (exactly-once ops, fenced writes, no double run, convergence with a
 quiet digest) and leave no process behind."""
@@ -28,7 +28,7 @@ def databases(pg_server: PostgresServer) -> Iterator[DatabaseFactory]:
 
 
 @pytest.mark.timeout(80)
-@pytest.mark.parametrize("seed", [7, 3])
+@pytest.mark.parametrize("seed", [7])
 def test_a_short_chaos_schedule_passes_the_checker(
     seed: int, databases: DatabaseFactory, hive_template: str, tmp_path: Path
 ) -> None:
