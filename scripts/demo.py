@@ -109,6 +109,11 @@ def _board_link(cluster: Cluster) -> str:
 
 def _keep_running(cluster: Cluster) -> None:
     """Serve until Ctrl-C or SIGTERM; each line on stdin prints a fresh sign-in link."""
+    # Ctrl-C and SIGTERM both stop it (a shell that started it in the background ignores
+    # SIGINT for it: take it back) — before the links are printed, which is when a user or a
+    # test may press it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print("\nthe hive and the nodes keep running (Ctrl-C stops them)")
     print(f"board:  {_board_link(cluster)}  (one-time sign-in link, 15 min)")
     for node in cluster.nodes:
@@ -116,10 +121,6 @@ def _keep_running(cluster: Cluster) -> None:
     interactive = sys.stdin.isatty()
     if interactive:
         print("press Enter for a new board sign-in link", flush=True)
-    # Ctrl-C and SIGTERM both stop it (a shell that started it in the background ignores
-    # SIGINT for it: take it back).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     while True:
         if not interactive:
             time.sleep(3600)

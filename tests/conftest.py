@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +30,12 @@ from support.postgres import (  # noqa: E402
     find_server,
     release_server,
 )
+
+# A suite started by a non-interactive shell in the background (`make test &`, nohup) inherits
+# SIGINT ignored, and so would every process it starts: the tests that stop a CLI or the demo
+# with Ctrl-C would then wait forever. A Python handler here is reset to the default in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 pytest_plugins = ["support.loopguard"]
 
