@@ -561,6 +561,55 @@ class NodeTaskProgressEvent(Table, tablename="node_task_progress_events", db=PLA
     uniq_progress_events_node_event = Unique([node_id, event_id])
 
 
+# --- organization webhooks ------------------------------------------------------------------------
+
+
+class OrganizationWebhook(Table, tablename="organization_webhooks", db=PLACEHOLDER_ENGINE):
+    id = _uuid_pk()
+    organization_id = _fk(Organization, null=False, on_delete=_CASCADE)
+    name = _req_text()
+    url = _req_text()
+    events = JSONB(default=None)
+    headers = JSONB(default={})
+    secret = _text()
+    payload_template = _text()
+    active = Boolean(default=True)
+    created_by = _fk(User, null=True, on_delete=_SET_NULL)
+    created_at = _now()
+    updated_at = _now()
+
+
+class OrganizationWebhookDelivery(
+    Table, tablename="organization_webhook_deliveries", db=PLACEHOLDER_ENGINE
+):
+    id = UUID(primary_key=True, default=None)
+    webhook_id = _fk(OrganizationWebhook, null=False, on_delete=_CASCADE)
+    event = _req_text()
+    body = _req_text()
+    node_id = _fk(Node, null=True, on_delete=_CASCADE)
+    status = Text(default="pending")
+    attempt_count = Integer(default=0)
+    next_attempt_at = _ts()
+    created_at = _now()
+    updated_at = _now()
+
+    organization_webhook_deliveries_status_check = Check(
+        "status IN ('pending', 'delivered', 'failed', 'superseded')"
+    )
+
+
+class OrganizationWebhookAttempt(
+    Table, tablename="organization_webhook_attempts", db=PLACEHOLDER_ENGINE
+):
+    id = BigSerial(primary_key=True)
+    delivery_id = _fk(OrganizationWebhookDelivery, null=False, on_delete=_CASCADE)
+    attempt = Integer(default=None)
+    status_code = Integer(null=True, default=None)
+    duration_ms = Integer(default=None)
+    error = _text()
+    attempted_at = _now()
+
+
 # --- registry -------------------------------------------------------------------------------------
 
 # Every table, in dependency order (a table comes after every table it references).
@@ -594,6 +643,9 @@ TABLES: tuple[type[Table], ...] = (
     NodeExecutionProcess,
     NodeTaskOutputLog,
     NodeTaskProgressEvent,
+    OrganizationWebhook,
+    OrganizationWebhookDelivery,
+    OrganizationWebhookAttempt,
 )
 
 # Tables whose SQL primary key spans several columns. Piccolo can't declare that, so their classes

@@ -16,6 +16,7 @@ from vk_hive.metrics import HiveMetrics
 from vk_hive.settings import HiveSettings
 from vk_hive.store.db import Database
 from vk_hive.store.models import Assignment, Label
+from vk_hive.webhooks.worker import DeliveryWorker
 
 __all__ = ["HiveContext", "NodeGateway"]
 
@@ -47,6 +48,8 @@ class HiveContext:
     """This app's Prometheus series (its own registry); code increments counters on it."""
     leader: Leadership | None = None
     """Whether this process runs the cluster-wide jobs (set by the lifespan)."""
+    webhooks: DeliveryWorker | None = None
+    """This process's webhook delivery worker (set by the lifespan)."""
     gateway: NodeGateway | None = None
     """The node gateway (``vk_hive.gateway.Gateway``) when the app serves ``/v1/nodes/ws``."""
     on_assignment: Callable[[Assignment], Awaitable[None]] | None = None

@@ -15,6 +15,7 @@ from vk_hive.jobs.maintenance import maintenance_jobs
 from vk_hive.jobs.runner import JobRunner, PeriodicJob
 from vk_hive.store.db import Database
 from vk_hive.store.migrate import migrate
+from vk_hive.webhooks.worker import DeliveryWorker
 
 __all__ = ["ShutdownHook", "StartupHook", "hive_lifespan"]
 
@@ -56,7 +57,10 @@ def hive_lifespan(
                     PeriodicJob(job.name, job.interval_s, leader.only(job.run), job.delay_first)
                 )
             ctx.jobs.add(loop_lag_job(ctx.metrics.event_loop_lag.observe))
-            shutdown: list[ShutdownHook] = []
+            webhooks = DeliveryWorker(db, settings)
+            await webhooks.start()
+            ctx.webhooks = webhooks
+            shutdown: list[ShutdownHook] = [webhooks.close]
             try:
                 for hook in on_startup or ():
                     undo = await hook(ctx)
@@ -75,6 +79,7 @@ def hive_lifespan(
                     except Exception as exc:
                         log.warning("hive.shutdown_hook_failed", error=type(exc).__name__)
         finally:
+            ctx.webhooks = None
             ctx.leader = None
             await leader.stop()
             ctx.db = None

@@ -157,6 +157,21 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     header_timeout_s: Seconds = 10.0
     body_timeout_s: Seconds = 30.0
     forwarded_allow_ips: str = "127.0.0.1"
+    # Organization webhooks (docs/operations.md "Webhooks of an organization"): the waits
+    # between tries after the first (4 tries within about a minute), one try's deadline,
+    # how long a node must stay offline before ``node_offline`` is sent (a node that comes back
+    # sooner sends nothing), whether deliveries may go to loopback, private or link-local
+    # addresses (off: an organization admin must not reach the hive's own network), and how
+    # long settled deliveries are kept.
+    webhook_retry_delays_s: tuple[Annotated[float, msgspec.Meta(gt=0, le=86400)], ...] = (
+        5.0,
+        15.0,
+        40.0,
+    )
+    webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    webhook_node_offline_grace_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
+    webhook_allow_private_networks: bool = False
+    webhook_history_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
     github: OAuthProviderSettings = msgspec.field(default_factory=_github)
     google: OAuthProviderSettings = msgspec.field(default_factory=_google)
 
@@ -166,6 +181,10 @@ class HiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         if self.jwt_secret and len(self.jwt_secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
             raise SettingsError(
                 f"must be empty or at least {MIN_JWT_SECRET_BYTES} bytes", setting="jwt_secret"
+            )
+        if len(self.webhook_retry_delays_s) > 20:
+            raise SettingsError(
+                "webhook_retry_delays_s takes at most 20 delays", setting="webhook_retry_delays_s"
             )
         if self.db_pool_max < self.db_pool_min:
             raise SettingsError("db_pool_max must not be below db_pool_min", setting="db_pool_max")

@@ -130,6 +130,16 @@ async def build_world(hive: Hive) -> World:
     invitation = await ok(
         c.post(f"/v1/organizations/{org}/invitations", json={"email": "x@example.com"}, headers=h)
     )
+    hooks = [
+        await ok(
+            c.post(
+                f"/v1/organizations/{org}/webhooks",
+                json={"name": name, "url": "https://hooks.example.com/a", "events": [event]},
+                headers=h,
+            )
+        )
+        for name, event in (("w", "task_finished"), ("w-gone", "node_offline"))
+    ]
     ids = {
         "org_id": str(org),
         "project_id": str(project["id"]),
@@ -146,6 +156,8 @@ async def build_world(hive: Hive) -> World:
         "key_id": str(key["id"]),
         "key_secret": str(key["secret"]),
         "invitation_id": str(invitation["id"]),
+        "webhook_id": str(hooks[0]["id"]),
+        "webhook2_id": str(hooks[1]["id"]),
         "invitation_token": str(invitation["token"]),
         "member_id": str(member.user_id),
         "admin_id": str(admin.user_id),

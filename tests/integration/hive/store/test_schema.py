@@ -131,6 +131,17 @@ EXPECTED_COLUMNS: dict[str, str] = {
         id bigint NN | assignment_id uuid | event_type text NN | message text | metadata jsonb
         timestamp ts NN | created_at ts NN | shared_task_id uuid | node_id uuid
         attempt_id uuid | execution_process_id uuid | event_id uuid""",
+    "organization_webhooks": """
+        id uuid NN | organization_id uuid NN | name text NN | url text NN | events jsonb NN
+        headers jsonb NN | secret text | payload_template text | active bool NN
+        created_by uuid | created_at ts NN | updated_at ts NN""",
+    "organization_webhook_deliveries": """
+        id uuid NN | webhook_id uuid NN | event text NN | body text NN | node_id uuid
+        status text NN | attempt_count int NN | next_attempt_at ts | created_at ts NN
+        updated_at ts NN""",
+    "organization_webhook_attempts": """
+        id bigint NN | delivery_id uuid NN | attempt int NN | status_code int
+        duration_ms int NN | error text | attempted_at ts NN""",
     "schema_migrations": """
         version int NN | name text NN | applied_at ts NN""",
 }
@@ -268,6 +279,13 @@ EXPECTED_INDEXES: dict[str, list[str]] = {
         '(shared_task_id, "timestamp", id)',
         "(attempt_id)",
     ],
+    "organization_webhooks": ["U (id)", "(organization_id)"],
+    "organization_webhook_deliveries": [
+        "U (id)",
+        "(webhook_id, created_at)",
+        "(next_attempt_at) WHERE status = 'pending'::text",
+    ],
+    "organization_webhook_attempts": ["U (id)", "(delivery_id, attempt)"],
     "schema_migrations": ["U (version)"],
 }
 
@@ -336,6 +354,14 @@ EXPECTED_FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
         "node_execution_processes",
         "SET NULL",
     ),
+    ("organization_webhooks", "organization_id"): ("organizations", "CASCADE"),
+    ("organization_webhooks", "created_by"): ("users", "SET NULL"),
+    ("organization_webhook_deliveries", "webhook_id"): ("organization_webhooks", "CASCADE"),
+    ("organization_webhook_deliveries", "node_id"): ("nodes", "CASCADE"),
+    ("organization_webhook_attempts", "delivery_id"): (
+        "organization_webhook_deliveries",
+        "CASCADE",
+    ),
 }
 
 _UPDATED_AT_TABLES = [
@@ -350,6 +376,8 @@ _UPDATED_AT_TABLES = [
     "node_task_attempts",
     "swarm_projects",
     "swarm_templates",
+    "organization_webhooks",
+    "organization_webhook_deliveries",
 ]
 
 # (table, trigger name, function, timing/event)

@@ -11,6 +11,7 @@ from vk_hive.api.nodes import ApiKeyController, NodeController
 from vk_hive.api.projects import ProjectController
 from vk_hive.api.tasks import TaskController
 from vk_hive.api.templates import TemplateController
+from vk_hive.api.webhooks import OrganizationWebhookController
 
 __all__ = ["domain_handlers"]
 
@@ -24,5 +25,6 @@ def domain_handlers() -> list[ControllerRouterHandler]:
         ExecutionProcessController,
         LabelController,
         TemplateController,
+        OrganizationWebhookController,
         activity_page,
     ]

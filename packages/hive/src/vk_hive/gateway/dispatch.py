@@ -16,6 +16,7 @@ from vk_hive.gateway.assigns import deliver_here
 from vk_hive.gateway.ports import GatewayDeps
 from vk_hive.store.models import Assignment, Label
 from vk_hive.store.repositories import assignments, nodes, shared_tasks
+from vk_hive.webhooks import events as webhook_events
 from vk_shared.status import TaskStatus
 from vk_shared.wire import LabelSync, LeaseRevoked, TaskCancel
 
@@ -104,8 +105,11 @@ class Dispatcher:
         """Mark offline the nodes whose heartbeat is older than the timeout (their hive process
         died, or their session hangs): dispatch skips them and the boards show them offline."""
         timeout = dt.timedelta(seconds=self._deps.settings.heartbeat_timeout_s)
-        async with self._deps.db.acquire() as conn:
+        grace_s = self._deps.settings.webhook_node_offline_grace_s
+        async with self._deps.db.transaction() as conn:
             stale = await nodes.mark_stale_offline(conn, timeout)
+            for node_id in stale:
+                await webhook_events.node_offline(conn, node_id, grace_s=grace_s)
         for node_id in stale:
             log.info("node.stale_offline", node_id=str(node_id))
             self._cluster.status_changed(node_id)

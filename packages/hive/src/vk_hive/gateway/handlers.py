@@ -32,6 +32,7 @@ from vk_hive.store.repositories import (
     project_links,
     swarm_projects,
 )
+from vk_hive.webhooks import events as webhook_events
 from vk_shared.status import NodeStatus
 from vk_shared.wire import (
     Auth,
@@ -122,8 +123,12 @@ class Handlers:
             # The table first, then the registry: once a session is gone from the registry, the
             # table no longer names it the node's current one (auth's online check reads both).
             try:
-                async with self.deps.db.acquire() as conn:
+                async with self.deps.db.transaction() as conn:
                     row = await nodes.disconnected(conn, node_id, self.node.session_id)
+                    if row is not None:
+                        await webhook_events.node_offline(
+                            conn, node_id, grace_s=self.deps.settings.webhook_node_offline_grace_s
+                        )
             finally:
                 self.deps.directory.unregister(self.peer)
         if row is None:

@@ -26,6 +26,7 @@ from vk_hive.gateway.plan import (
 from vk_hive.store.models import Label, SharedTask
 from vk_hive.store.repositories import assignments, executions, labels, progress, shared_tasks
 from vk_hive.store.repositories.shared_tasks import NodeTaskData
+from vk_hive.webhooks import events as webhook_events
 from vk_shared.status import Author, TaskStatus
 
 __all__ = ["Writer"]
@@ -51,7 +52,12 @@ class Writer:
             case WriteAttempt():
                 await executions.upsert_attempt(conn, node_id, decision.data)
             case WriteProcess():
-                await executions.upsert_process(conn, node_id, decision.data)
+                data = decision.data
+                ends = webhook_events.ends_a_run(data.run_reason, data.status)
+                before = await executions.process_status(conn, data.id) if ends else None
+                process = await executions.upsert_process(conn, node_id, data)
+                if ends and before not in webhook_events.FINISHED:
+                    await webhook_events.task_finished(conn, process)
             case AppendLogs():
                 await executions.insert_logs(
                     conn, decision.clearance.assignment_id, decision.execution_id, decision.lines

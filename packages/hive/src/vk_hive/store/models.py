@@ -386,3 +386,48 @@ class SwarmTemplate(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
+
+
+class OrganizationWebhook(msgspec.Struct, kw_only=True):
+    """An organization's webhook (``/v1/organizations/{id}/webhooks``); ``secret`` and the
+    header values never leave the hive."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    url: str
+    events: list[str]
+    headers: dict[str, str]
+    secret: str | None
+    payload_template: str | None
+    active: bool
+    created_by: uuid.UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class WebhookAttempt(msgspec.Struct, kw_only=True):
+    """One try of a delivery: when, the HTTP status (None: no answer), how long, why it failed."""
+
+    attempt: int
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    attempted_at: dt.datetime
+
+
+class WebhookDelivery(msgspec.Struct, kw_only=True):
+    """One event's JSON body for one webhook, sent until ``delivered`` or ``failed`` (or
+    ``superseded``: a ``node_offline`` whose node came back before it was due)."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    event: str
+    body: str
+    node_id: uuid.UUID | None
+    status: str
+    attempt_count: int
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    attempts: list[WebhookAttempt] = []

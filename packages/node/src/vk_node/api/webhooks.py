@@ -26,24 +26,11 @@ from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import webhook_deliveries as deliveries_repo
 from vk_node.store.repositories import webhooks as webhooks_repo
 from vk_node.webhooks.payload import Event
-from vk_node.webhooks.template import MAX_TEMPLATE_BYTES
 from vk_shared.openapi import answers
+from vk_shared.webhooks import Headers, PayloadTemplate, Secret, Url
 
 __all__ = ["WebhookController"]
 
-Url = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[!-~]+$")
-]
-"""An absolute http(s) URL of visible ASCII (no spaces or control characters)."""
-HeaderName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-]
-"""An HTTP token (RFC 9110)."""
-HeaderValue = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[\t\x20-\x7e]*$")]
-"""Visible ASCII, spaces and tabs: no CR, LF or NUL."""
-Headers = Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)]
-Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-PayloadTemplate = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEMPLATE_BYTES)]
 Events = Annotated[list[Event], msgspec.Meta(min_length=1, max_length=8)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
 

@@ -10,55 +10,30 @@ itself (``Content-Type``, the ``X-VK-*`` headers) or framing headers (``Host``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import httpx
 
 from vk_node.errors import Unprocessable
+from vk_shared import webhooks as shared
+from vk_shared.webhooks import RESERVED_HEADERS
 
 __all__ = ["RESERVED_HEADERS", "check_headers", "check_url"]
-
-RESERVED_HEADERS: frozenset[str] = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "upgrade",
-        "te",
-        "trailer",
-        "expect",
-        "proxy-connection",
-    }
-)
-"""Header names a webhook may not set (besides every ``X-VK-*`` name)."""
 
 
 def check_url(url: str) -> None:
     """Refuse anything but an absolute ``http``/``https`` URL with a host and no user info."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        shared.check_url(url)
         httpx.URL(url)
     except ValueError as exc:
-        raise Unprocessable(f"url is not a valid URL: {exc}") from None
+        raise Unprocessable(str(exc)) from None
     except httpx.InvalidURL as exc:
         raise Unprocessable(f"url is not a valid URL: {exc}") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise Unprocessable("url must be an http:// or https:// URL")
-    if not parts.hostname:
-        raise Unprocessable("url must name a host")
-    if "@" in parts.netloc:
-        raise Unprocessable("url must not carry user info; use headers or the secret instead")
-    if port == 0:
-        raise Unprocessable("url must not use port 0")
 
 
 def check_headers(headers: Mapping[str, str]) -> None:
     """Refuse header names the node sets or that frame the request."""
-    for name in headers:
-        lowered = name.lower()
-        if lowered in RESERVED_HEADERS or lowered.startswith("x-vk-"):
-            raise Unprocessable(f"header {name!r} is set by the node and cannot be overridden")
+    try:
+        shared.check_headers(headers, setter="node")
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None

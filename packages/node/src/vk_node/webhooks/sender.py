@@ -13,8 +13,6 @@ as delivered. Nothing here raises for a failed try: the outcome says what happen
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 from collections.abc import Mapping
 from uuid import UUID
@@ -23,6 +21,8 @@ import httpx
 import msgspec
 
 from vk_node import __version__
+from vk_shared import webhooks as shared
+from vk_shared.webhooks import signature
 
 __all__ = ["Outcome", "post", "request_headers", "signature"]
 
@@ -41,11 +41,6 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
         return self.error is None
 
 
-def signature(body: bytes, secret: str) -> str:
-    """``sha256=<hex HMAC-SHA256 of body keyed with secret>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def request_headers(
     *,
     event: str,
@@ -54,16 +49,14 @@ def request_headers(
     secret: str | None,
     custom: Mapping[str, str],
 ) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": f"vk-node/{__version__}",
-        "X-VK-Event": event,
-        "X-VK-Delivery": str(delivery_id),
-    }
-    if secret:
-        headers["X-VK-Signature"] = signature(body, secret)
-    headers.update(custom)
-    return headers
+    return shared.request_headers(
+        user_agent=f"vk-node/{__version__}",
+        event=event,
+        delivery_id=delivery_id,
+        body=body,
+        secret=secret,
+        custom=custom,
+    )
 
 
 async def post(

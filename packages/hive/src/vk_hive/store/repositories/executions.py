@@ -284,6 +284,14 @@ async def upsert_process(
     return from_row(ExecutionProcess, row)
 
 
+async def process_status(conn: asyncpg.Connection, process_id: uuid.UUID) -> str | None:
+    """The mirrored status of a process (None when not mirrored)."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM node_execution_processes WHERE id = $1", process_id
+    )
+    return status
+
+
 async def find_process(conn: asyncpg.Connection, process_id: uuid.UUID) -> ExecutionProcess | None:
     row = await conn.fetchrow(
         f"SELECT {_PROCESS_COLUMNS} FROM node_execution_processes WHERE id = $1", process_id
