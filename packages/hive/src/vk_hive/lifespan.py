@@ -57,7 +57,7 @@ def hive_lifespan(
                     PeriodicJob(job.name, job.interval_s, leader.only(job.run), job.delay_first)
                 )
             ctx.jobs.add(loop_lag_job(ctx.metrics.event_loop_lag.observe))
-            webhooks = DeliveryWorker(db, settings)
+            webhooks = DeliveryWorker(db, settings, tries=ctx.metrics.webhook_tries)
             await webhooks.start()
             ctx.webhooks = webhooks
             shutdown: list[ShutdownHook] = [webhooks.close]

@@ -150,6 +150,13 @@ class HiveMetrics:
             ["status"],
             registry=r,
         )
+        self.webhook_tries = Counter(
+            "vk_hive_webhook_tries",
+            "Organization webhook delivery tries made by this hive process, by event and outcome "
+            "(delivered, retry: failed with a try left, failed: the last try failed)",
+            ["event", "outcome"],
+            registry=r,
+        )
         self.maintenance = MaintenanceCollector()
         r.register(self.maintenance)
         self.http_request_seconds = Histogram(

@@ -24,6 +24,7 @@ from vk_hive.gateway.plan import WriteProcess
 from vk_hive.gateway.writer import Writer
 from vk_hive.store.models import NodeRegistration
 from vk_hive.store.repositories import executions, nodes, project_links
+from vk_hive.store.repositories import webhooks as webhooks_repo
 from vk_hive.store.repositories.executions import ProcessData
 from vk_hive.webhooks import events
 
@@ -377,3 +378,44 @@ async def test_an_inactive_or_unsubscribed_webhook_gets_no_event(hive_factory: H
         process.status = "failed"
         assert await events.task_finished(conn, process) == 0
         assert await executions.process_status(conn, process.id) == "running"
+
+
+async def test_a_try_cut_off_by_a_dead_process_is_made_again_after_the_hold(
+    hive_factory: HiveFactory,
+) -> None:
+    """A process that claimed a delivery and died never records its try: once the claim's hold
+    ends, a live process makes the try again (same delivery id, next try number)."""
+    hive = await hive_factory(**PRIVATE_OK)
+    admin = await hive.user()
+    org = await hive.org_with(admin)
+    node_id, _ = await _linked_task(hive, admin, org)
+    with Receiver() as receiver:
+        hook = await create_hook(
+            hive, admin, org, name="w", url=receiver.url, events=["node_offline"]
+        )
+        async with hive.db.transaction() as conn:
+            session = uuid.uuid4()
+            await nodes.connected(
+                conn, node_id, NodeRegistration(name="n1", machine_id="m1"), session
+            )
+            await nodes.disconnected(conn, node_id, session)
+            await events.node_offline(conn, node_id, grace_s=60)
+        async with hive.db.transaction() as conn:
+            # The dead process: due now, claimed for one second, never sent.
+            await conn.execute(
+                "UPDATE organization_webhook_deliveries SET next_attempt_at = now() - interval '1 s'"
+            )
+            claimed = await webhooks_repo.claim_due(
+                conn, limit=10, hold=dt.timedelta(seconds=1), max_attempts=3
+            )
+        ((delivery, _),) = claimed
+        (done,) = await wait_for_status(hive, admin, org, hook["id"], "delivered")
+        assert done["id"] == str(delivery.id)
+        assert done["attempt_count"] == 2
+        assert [t["attempt"] for t in done["attempts"]] == [2]
+        (sent,) = receiver.wait_for(1)
+        assert sent.headers["x-vk-delivery"] == str(delivery.id)
+        metrics = (await hive.client.get("/metrics")).text
+        assert (
+            'vk_hive_webhook_tries_total{event="node_offline",outcome="delivered"} 1.0' in metrics
+        )

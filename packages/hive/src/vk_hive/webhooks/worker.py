@@ -25,6 +25,7 @@ import uuid
 
 import httpx
 import structlog
+from prometheus_client import Counter
 
 from vk_hive.settings import HiveSettings
 from vk_hive.store.db import Database
@@ -55,9 +56,11 @@ class DeliveryWorker:
         db: Database,
         settings: HiveSettings,
         *,
+        tries: Counter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._db = db
+        self._tries_counter = tries
         self._settings = settings
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -178,6 +181,11 @@ class DeliveryWorker:
                 error=outcome.error,
                 next_attempt_at=retry_at,
             )
+        if self._tries_counter is not None:
+            outcome_label = (
+                "delivered" if outcome.error is None else ("retry" if retry_at else "failed")
+            )
+            self._tries_counter.labels(delivery.event, outcome_label).inc()
         if retry_at is not None and not self._closing:
             delay = (retry_at - dt.datetime.now(dt.UTC)).total_seconds()
             asyncio.get_running_loop().call_later(max(delay, 0.0), self.wake)
