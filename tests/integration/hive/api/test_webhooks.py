@@ -403,7 +403,8 @@ async def test_a_try_cut_off_by_a_dead_process_is_made_again_after_the_hold(
         async with hive.db.transaction() as conn:
             # The dead process: due now, claimed for one second, never sent.
             await conn.execute(
-                "UPDATE organization_webhook_deliveries SET next_attempt_at = now() - interval '1 s'"
+                "UPDATE organization_webhook_deliveries"
+                " SET next_attempt_at = now() - interval '1 s'"
             )
             claimed = await webhooks_repo.claim_due(
                 conn, limit=10, hold=dt.timedelta(seconds=1), max_attempts=3
