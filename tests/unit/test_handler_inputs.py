@@ -4,6 +4,8 @@
   declared on the parameter (``QueryParameter(ge=..., le=...)``), never as a ``msgspec.Meta``
   inside its type, which Litestar leaves unchecked for parameters (a page limit of
   ``Annotated[int, msgspec.Meta(le=500)]`` would accept 10**30).
+- Every JSON body type has a strict decoder (``vk_shared.jsoncheck.strict_body_problem``), so no
+  body falls back to the framework's lenient conversion.
 
 The requests themselves are tested in tests/integration/{hive,node}/api/test_strict_input.py."""
 
@@ -21,6 +23,7 @@ from vk_hive.app import create_app as create_hive
 from vk_hive.settings import load_settings as hive_settings
 from vk_node.app import create_app as create_node
 from vk_node.settings import load_settings as node_settings
+from vk_shared.jsoncheck import strict_body_problem
 
 Bounded = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -72,3 +75,20 @@ def test_the_check_sees_a_meta_inside_an_optional_query_type() -> None:
         return None
 
     assert _unchecked(Litestar([probe])) == ["/probe probe(version)", "/probe probe(plain)"]
+
+
+@pytest.mark.parametrize("service", ["hive", "node"])
+def test_every_json_body_type_decodes_strictly(service: str, tmp_path: Any) -> None:
+    """Every handler taking a JSON body gets a strict decoder of its type, which refuses a JSON
+    array where the body is an object; the others are left alone."""
+    app = _hive() if service == "hive" else _node(tmp_path)
+    bodies = 0
+    for path, handler in _handlers(app):
+        problem = strict_body_problem(handler, b"[[]]")
+        if "data" in handler.parsed_fn_signature.parameters:
+            bodies += 1
+            assert problem is not None, path
+            assert problem[0] == "validation_failed", (path, problem)
+        else:
+            assert problem is None, path
+    assert bodies > 10

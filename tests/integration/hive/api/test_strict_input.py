@@ -4,6 +4,10 @@
   a member, 403 for another organization's user, 404 for an id that names nothing.
 - Every bounded query (and path) parameter refuses a negative, out-of-range, non-numeric or huge
   value with 400 naming it; in-range values still work.
+- JSON bodies are typed strictly: ``0``/``1`` or ``"true"`` for a boolean, ``"5"`` or ``1.5``
+  for an integer and a number for a string are 400 naming the field; UUIDs and enums as JSON
+  strings, defaults and nulls of optional fields, and ``1.0`` for an integer (JSON Schema's
+  ``integer``, as the OpenAPI document says) still work.
 """
 
 from __future__ import annotations
@@ -149,3 +153,67 @@ async def test_every_bounded_parameter_is_tested() -> None:
     tested |= {("/v1/oauth", n) for n in ("oauth_state", "code", "error")}
     tested |= {("/v1/invitations", "token")}
     assert found == tested
+
+
+# --- strict JSON bodies --------------------------------------------------------------------------
+
+
+async def _new_task(world: World, **fields: Any) -> httpx.Response:
+    body = {"project_id": world.ids["project_id"], "title": "strict", **fields}
+    return await world.hive.client.post("/v1/tasks", json=body, headers=world.admin.headers)
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "1", None])
+async def test_a_boolean_field_takes_only_true_or_false(world: World, value: object) -> None:
+    """``start_attempt`` of 1, 0, "true", "1" or null is 400 naming the field; nothing is
+    created."""
+    before = await world.hive.client.get(
+        "/v1/tasks", params={"project_id": world.ids["project_id"]}, headers=world.admin.headers
+    )
+    _assert_refused(await _new_task(world, start_attempt=value), "start_attempt")
+    after = await world.hive.client.get(
+        "/v1/tasks", params={"project_id": world.ids["project_id"]}, headers=world.admin.headers
+    )
+    assert len(after.json()) == len(before.json())
+
+
+async def test_wrong_json_types_are_refused_naming_the_field(world: World) -> None:
+    """An integer given as a string or a fraction, a boolean as a number and a string as a
+    number are 400 naming the field, on several routes."""
+    c, h, ids = world.hive.client, world.admin.headers, world.ids
+    task = f"/v1/tasks/{ids['task_id']}"
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("PATCH", task, {"version": "5"}, "version"),
+        ("PATCH", task, {"version": 1.5}, "version"),
+        ("PATCH", task, {"archived": 0}, "archived"),
+        ("PATCH", task, {"title": 5}, "title"),
+        ("POST", f"{task}/archive", {"archived": 1}, "archived"),
+        ("POST", "/v1/tasks", {"project_id": 5, "title": "t"}, "project_id"),
+        ("POST", "/v1/organizations", {"name": 123}, "name"),
+        ("POST", "/v1/swarm/labels", {"organization_id": ids["org_id"], "name": 7}, "name"),
+        ("PATCH", f"/v1/swarm/labels/{ids['label_id']}", {"version": "1"}, "version"),
+    ]
+    for method, url, body, field in cases:
+        r = await c.request(method, url, json=body, headers=h)
+        _assert_refused(r, field)
+    assert (await c.get(task, headers=h)).json()["archived_at"] is None
+
+
+async def test_legitimate_bodies_still_work(world: World) -> None:
+    """UUIDs as strings, an enum by its value, defaults and nulls of optional fields, real
+    booleans, and integers (also written with a zero fraction) are accepted."""
+    c, h = world.hive.client, world.admin.headers
+    r = await _new_task(world, description=None, start_attempt=False, node_id=None)
+    assert r.status_code == 201, r.text
+    task = r.json()["task"]
+    url = f"/v1/tasks/{task['id']}"
+    version = float(task["version"])  # 1.0: an integer to JSON Schema (the OpenAPI document)
+    r = await c.patch(url, json={"status": "in-progress", "version": version}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "in-progress"
+    r = await c.post(f"{url}/archive", json={"archived": True}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["archived_at"] is not None
+    r = await c.patch(url, json={"archived": False, "title": "again"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["archived_at"], r.json()["title"]) == (None, "again")
