@@ -1,15 +1,20 @@
 """The checks of untrusted JSON bodies: exact nesting depth, lone surrogate escapes, NUL bytes —
-without recursion and in linear time."""
+without recursion and in linear time — and the strict JSON types of a handler's body."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
-from typing import Any
+import uuid
+from typing import Annotated, Any, Literal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from litestar import get, post
+from litestar.params import JSONBody
 
 from vk_shared.jsoncheck import (
     INVALID_UTF8,
@@ -19,6 +24,7 @@ from vk_shared.jsoncheck import (
     decode_error_detail,
     lone_surrogate,
     nesting_exceeds,
+    strict_body_problem,
 )
 
 
@@ -191,3 +197,84 @@ def test_a_body_that_is_not_utf8_is_refused_with_one_message() -> None:
     assert body_problem(b'{"a": "\xff"}') == INVALID_UTF8
     assert body_problem(b'{"a": "caf\xc3"}') == INVALID_UTF8  # truncated sequence
     assert body_problem('{"title": "café 🐝"}'.encode()) is None
+
+
+class _When(msgspec.Struct, forbid_unknown_fields=True):
+    at: dt.datetime
+    id: uuid.UUID
+    color: Literal["red", "blue"]
+    done: bool = False
+    count: Annotated[int, msgspec.Meta(ge=0)] = 0
+    note: str | None = None
+
+
+@post("/when", sync_to_thread=False)
+def _when(data: JSONBody[_When]) -> None:
+    return None
+
+
+@get("/plain", sync_to_thread=False)
+def _plain() -> None:
+    return None
+
+
+_WHEN = {"at": "2026-12-04T10:00:00+00:00", "id": str(uuid.uuid4()), "color": "red"}
+
+
+def test_a_strict_body_takes_datetimes_uuids_and_literals_as_json_strings() -> None:
+    """A datetime, a UUID and a literal given as JSON strings, defaults, a null optional field
+    and an integer written ``5.0`` pass the strict check; so does any body of a handler that
+    takes none."""
+    for body in (_WHEN, {**_WHEN, "done": True, "count": 3, "note": None}):
+        assert strict_body_problem(_when, json.dumps(body).encode()) is None
+    # JSON Schema's ``integer`` (the OpenAPI documents) includes a number with a zero fraction.
+    assert strict_body_problem(_when, json.dumps({**_WHEN, "count": 5.0}).encode()) is None
+    assert strict_body_problem(_plain, b'{"anything": 1}') is None
+    assert strict_body_problem(_when, b"") is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("done", 1, "Expected `bool`, got `int`"),
+        ("done", "true", "Expected `bool`, got `str`"),
+        ("count", "5", "Expected `int`, got `str`"),
+        ("count", 5.5, "Expected `int`, got `float`"),
+        ("count", -1, "Expected `int` >= 0"),
+        ("note", 5, "Expected `str | null`, got `int`"),
+        ("at", 1764842400, "Expected `datetime`, got `int`"),
+        ("id", "not-a-uuid", "Invalid UUID"),
+        ("color", "green", "Invalid enum value 'green'"),
+    ],
+)
+def test_a_wrong_json_type_names_the_field(field: str, value: object, reason: str) -> None:
+    """A value of the wrong JSON type (or out of its bounds) is refused naming the field."""
+    body = json.dumps({**_WHEN, field: value}).encode()
+    assert strict_body_problem(_when, body) == (
+        "validation_failed",
+        f"Invalid request: body field {field!r}: {reason}",
+    )
+
+
+def test_a_body_of_the_wrong_shape_or_not_json_is_refused() -> None:
+    """A body that is no object, has an unknown field, a number beyond a float or is not JSON
+    is refused as such."""
+    assert strict_body_problem(_when, b"[1]") == (
+        "validation_failed",
+        "Invalid request: body: Expected `object`, got `array`",
+    )
+    unknown = json.dumps({**_WHEN, "extra": 1}).encode()
+    assert strict_body_problem(_when, unknown) == (
+        "validation_failed",
+        "Invalid request: body: Object contains unknown field `extra`",
+    )
+    huge = json.dumps(_WHEN).replace("{", '{"count": 1e400, ', 1).encode()
+    assert strict_body_problem(_when, huge) == (
+        "validation_failed",
+        "Invalid request: body: Number out of range",
+    )
+    code, detail = strict_body_problem(_when, b'{"at": ') or ("", "")
+    assert (code, detail) == (
+        "invalid_json",
+        "Invalid JSON body: the JSON ends before it is complete",
+    )

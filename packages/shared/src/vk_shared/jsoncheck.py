@@ -12,14 +12,23 @@
   UTF-8 is refused with one message whatever the msgspec release (before 0.23 msgspec raised a
   bare ``UnicodeDecodeError``).
 
+- **JSON types, strictly.** The web framework converts a decoded body into the handler's type
+  leniently (``0``/``1`` or ``"true"`` for a boolean, ``"5"`` for an integer), as it must for
+  query strings. A JSON body is held to its JSON types instead: :func:`strict_body_problem`
+  converts it into the handler's body type strictly and names the first field of a wrong type.
+  UUIDs, datetimes and enums still come as JSON strings, and ``5.0`` is an integer as in JSON
+  Schema (the OpenAPI documents), ``5.5`` is not.
+
 Nothing here recurses, so no input can exhaust the stack. A REST request goes through
-:func:`request_problem` (its URL, then its body with :func:`body_problem`) before any decoding:
-both services install :func:`refuse_bad_request` as the ``before_request`` hook of their routes.
+:func:`request_problem` (its URL, then its body with :func:`body_problem`) before any decoding,
+then through :func:`strict_body_problem`: both services install :func:`refuse_bad_request` as the
+``before_request`` hook of their routes.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from array import array
 from collections.abc import Awaitable, Mapping
 from itertools import accumulate
@@ -40,6 +49,7 @@ __all__ = [
     "refuse_bad_request",
     "refuse_bad_url",
     "request_problem",
+    "strict_body_problem",
     "too_deep",
 ]
 
@@ -159,6 +169,77 @@ def request_problem(path: str, query: bytes, body: bytes) -> tuple[str, str] | N
     return "invalid_json", problem
 
 
+_JSON: Final = "application/json"
+_NO_BODY: Final = object()
+_BODY_TYPES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _body_type(handler: Any) -> Any:
+    """The type a route handler's JSON body decodes into (its ``data`` parameter, read by
+    attribute from Litestar's parsed signature), or ``_NO_BODY``. Kept per handler function
+    (the framework's handler objects cannot be weakly referenced)."""
+    fn = handler.fn
+    if fn not in _BODY_TYPES:
+        signature = getattr(handler, "parsed_fn_signature", None)
+        data = None if signature is None else signature.parameters.get("data")
+        media = getattr(getattr(data, "kwarg_definition", None), "media_type", _JSON)
+        found: Any = _NO_BODY
+        if data is not None and str(getattr(media, "value", media)) == _JSON:
+            # ``raw`` keeps a ``msgspec.Meta`` of the body itself; msgspec ignores the
+            # framework's own annotations (``Body(...)``) next to it.
+            found = data.raw
+        _BODY_TYPES[fn] = found
+    return _BODY_TYPES[fn]
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float that has no fractional part (``5.0``) made an int, in place
+    and without recursion: JSON Schema's ``integer`` (the OpenAPI documents) includes them."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            entries: Any = item.items()
+        elif isinstance(item, list):
+            entries = enumerate(item)
+        else:
+            continue
+        for key, member in list(entries):
+            if isinstance(member, float) and member.is_integer():
+                item[key] = int(member)
+            elif isinstance(member, dict | list):
+                pending.append(member)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _field_detail(message: str) -> str:
+    """msgspec's ``Expected `bool`, got `int` - at `$.done``` as a client-facing detail naming
+    the field (the style of :func:`vk_shared.problems.validation_detail`)."""
+    reason, _, where = message.partition(" - at `")
+    path = where.rstrip("`").removeprefix("$").removeprefix(".")
+    if path in ("", "[...]"):  # the body itself, or somewhere the untyped decoder cannot name
+        return f"Invalid request: body: {reason}"
+    return f"Invalid request: body field {path!r}: {reason}"
+
+
+def strict_body_problem(handler: Any, body: bytes) -> tuple[str, str] | None:
+    """Why a JSON request body does not convert strictly into ``handler``'s body type, as
+    ``(code, detail)``, or None (also for a handler without a JSON body, and for an empty body,
+    which the framework answers itself). Only an integral float may stand for an integer."""
+    target = _body_type(handler) if body and handler is not None else _NO_BODY
+    if target is _NO_BODY:
+        return None
+    try:
+        msgspec.convert(_integral_floats_as_ints(msgspec.json.decode(body)), target, strict=True)
+    except msgspec.ValidationError as exc:
+        return "validation_failed", _field_detail(str(exc))
+    except msgspec.DecodeError as exc:
+        return "invalid_json", decode_error_detail(str(exc))
+    return None
+
+
 class _Request(Protocol):
     """What :func:`refuse_bad_request` reads of a web framework's request (Litestar's)."""
 
@@ -170,10 +251,12 @@ class _Request(Protocol):
 
 async def refuse_bad_request(request: _Request) -> None:
     """``before_request`` hook: raise :class:`~vk_shared.errors.InvalidInput` (with the code of
-    :func:`request_problem`) for a request that must be refused before anything decodes it."""
+    :func:`request_problem`, then of :func:`strict_body_problem`) for a request that must be
+    refused before the framework decodes it."""
+    body = await request.body()
     problem = request_problem(
-        request.scope.get("path", ""), request.scope.get("query_string", b""), await request.body()
-    )
+        request.scope.get("path", ""), request.scope.get("query_string", b""), body
+    ) or strict_body_problem(request.scope.get("route_handler"), body)
     if problem is not None:
         code, detail = problem
         raise InvalidInput(detail, code=code)

@@ -15,26 +15,20 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from support.postgres import DatabaseFactory, PostgresServer
+from support.postgres import PostgresServer
 from support.route_walker import exchange, walk_app
 from vk_hive.app import create_app
 from vk_shared.jsoncheck import MAX_DEPTH
 
-from .conftest import running_hive
-from .world import World, build_world
+from .world import World, world_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server: PostgresServer, hive_template: str) -> AsyncIterator[World]:
-    factory = DatabaseFactory(pg_server, prefix="vk_hive")
-    dsn = await factory.create("bad", template=hive_template)
-    try:
-        async with running_hive(dsn) as hive:
-            yield await build_world(hive)
-    finally:
-        await factory.drop_all()
+    async with world_on(pg_server, hive_template, "bad") as built:
+        yield built
 
 
 def _known(world: World) -> dict[str, Any]:

@@ -9,26 +9,20 @@ import pytest
 import pytest_asyncio
 from litestar.routes import HTTPRoute
 
-from support.postgres import DatabaseFactory, PostgresServer
+from support.postgres import PostgresServer
 from vk_hive.app import create_app
 from vk_hive.settings import load_settings
 
-from .conftest import running_hive
 from .routes import ROUTES, Ep, normalise
-from .world import World, build_world
+from .world import World, world_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server: PostgresServer, hive_template: str) -> AsyncIterator[World]:
-    factory = DatabaseFactory(pg_server, prefix="vk_hive")
-    dsn = await factory.create("iso", template=hive_template)
-    try:
-        async with running_hive(dsn) as hive:
-            yield await build_world(hive)
-    finally:
-        await factory.drop_all()
+    async with world_on(pg_server, hive_template, "iso") as built:
+        yield built
 
 
 def _id(ep: Ep) -> str:

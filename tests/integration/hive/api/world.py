@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
 
+from support.postgres import DatabaseFactory, PostgresServer
 from vk_hive.store.models import ExecutionProcess, NodeRegistration, TaskAttempt
 from vk_hive.store.repositories import executions, nodes, project_links
 from vk_hive.store.repositories.executions import AttemptData, ProcessData
 
-from .conftest import Actor, Hive
+from .conftest import Actor, Hive, running_hive
 
 
 @dataclass
@@ -163,3 +166,16 @@ async def build_world(hive: Hive) -> World:
         "admin_id": str(admin.user_id),
     }
     return World(hive, admin, member, outsider, org, other_org, ids)
+
+
+@contextlib.asynccontextmanager
+async def world_on(pg_server: PostgresServer, template: str, name: str) -> AsyncIterator[World]:
+    """A running hive on a fresh copy of the migrated ``template`` database (``name``) with the
+    world built; the database is dropped on exit."""
+    factory = DatabaseFactory(pg_server, prefix="vk_hive")
+    dsn = await factory.create(name, template=template)
+    try:
+        async with running_hive(dsn) as hive:
+            yield await build_world(hive)
+    finally:
+        await factory.drop_all()

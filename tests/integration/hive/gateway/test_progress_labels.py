@@ -76,7 +76,7 @@ async def test_the_hive_announces_the_ops_it_applies(world: World) -> None:
 async def test_progress_of_a_dispatched_run_is_stored_once_in_order(world: World) -> None:
     """The lease holder's milestones are stored with the assignment the hive knows, a resent
     event (same id, new op key) is not doubled, and the REST list pages oldest first; a user of
-    another organization gets 404."""
+    another organization gets 403, as on the task's other routes."""
     node = await world.node()
     created = await world.create_task(start_attempt=True)
     assign = await node.client.expect(TaskAssign)
@@ -129,7 +129,7 @@ async def test_progress_of_a_dispatched_run_is_stored_once_in_order(world: World
     stranger = await world.http.get(
         f"/v1/tasks/{task_id}/progress", headers=await _stranger_headers(world)
     )
-    assert stranger.status_code == 404
+    assert stranger.status_code == 403
     bad = await world.http.get(
         f"/v1/tasks/{task_id}/progress", params={"limit": 0}, headers=world.headers
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 import msgspec
 from litestar import get
@@ -11,14 +10,12 @@ from litestar.params import FromQuery
 
 from vk_hive.api.access import member_of_entity
 from vk_hive.api.deps import Auth, Ctx
+from vk_hive.api.types import Cursor, PageLimit
 from vk_hive.store.models import ActivityEvent
 from vk_hive.store.repositories import activity, swarm_projects
 from vk_shared.openapi import answers
 
 __all__ = ["activity_page"]
-
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
-Cursor = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ActivityPage(msgspec.Struct, frozen=True):
@@ -38,8 +35,8 @@ async def activity_page(
     ctx: Ctx,
     principal: Auth,
     project_id: FromQuery[uuid.UUID],
-    after: FromQuery[Cursor] = 0,
-    limit: FromQuery[Limit] = 200,
+    after: Cursor = 0,
+    limit: PageLimit = 200,
 ) -> ActivityPage:
     async with ctx.database.acquire() as conn:
         await member_of_entity(

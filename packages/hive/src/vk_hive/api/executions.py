@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
 
 import asyncpg
 import msgspec
 from litestar import Controller, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 
 from vk_hive.api.deps import Auth, Ctx
+from vk_hive.api.types import Cursor, PageLimit
 from vk_hive.auth.principal import Principal
-from vk_hive.errors import InvalidInput, NotFound
+from vk_hive.errors import NotFound
 from vk_hive.store.db import Database
 from vk_hive.store.models import ExecutionProcess, OutputLog, TaskAttempt, TaskProgressEvent
 from vk_hive.store.repositories import executions, progress
@@ -31,10 +31,6 @@ __all__ = [
     "task_progress",
     "task_runs",
 ]
-
-MAX_PAGE = 500
-Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)]
-Cursor = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ProcessRun(msgspec.Struct, frozen=True):
@@ -87,9 +83,8 @@ class ProgressPage(msgspec.Struct, frozen=True):
 async def task_progress(
     conn: asyncpg.Connection, task_id: uuid.UUID, after: int, limit: int
 ) -> ProgressPage:
-    """One page of the task's progress events (``after``: 0 = from the start)."""
-    if not 1 <= limit <= MAX_PAGE or after < 0:
-        raise InvalidInput(f"limit must be 1..{MAX_PAGE} and after at least 0")
+    """One page of the task's progress events (``after``: 0 = from the start; the handler's
+    parameter types bound both)."""
     rows = await progress.list_task_progress(conn, task_id, after=after or None, limit=limit + 1)
     more = len(rows) > limit
     events = rows[:limit]
@@ -163,8 +158,8 @@ class ExecutionProcessController(Controller):
         ctx: Ctx,
         principal: Auth,
         execution_process_id: FromPath[uuid.UUID],
-        after_id: FromQuery[Cursor] = 0,
-        limit: FromQuery[Limit] = 100,
+        after_id: Cursor = 0,
+        limit: PageLimit = 100,
     ) -> ProcessLogPage:
         await _process_of_member(ctx.database, execution_process_id, principal)
         async with ctx.database.acquire() as conn:

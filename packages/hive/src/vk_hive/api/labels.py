@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
-from vk_hive.api.types import Name
+from vk_hive.api.types import Name, Version, VersionQuery
 from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import Label
 from vk_hive.store.repositories import labels, swarm_projects
@@ -22,7 +22,6 @@ __all__ = ["LabelController"]
 
 Icon = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
-Version = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class LabelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -126,7 +125,7 @@ class LabelController(Controller):
         ctx: Ctx,
         principal: Auth,
         label_id: FromPath[uuid.UUID],
-        version: FromQuery[Version | None] = None,
+        version: VersionQuery = None,
     ) -> Label:
         async with ctx.database.transaction() as conn:
             await member_of_entity(conn, labels.organization_id, label_id, principal, "label")

@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from vk_hive.api.deps import Ctx
 from vk_hive.api.ratelimit import AUTH_LIMITED
-from vk_hive.api.types import TokenText
+from vk_hive.api.types import QueryText, TokenText
 from vk_hive.auth import oauth
 from vk_hive.auth.sessions import TokenPair
 from vk_shared.openapi import answers
@@ -21,7 +21,6 @@ from vk_shared.openapi import answers
 __all__ = ["OAuthController"]
 
 Provider = Literal["github", "google"]
-QueryText = Annotated[str, msgspec.Meta(max_length=2048)]
 
 
 class InitIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -74,8 +73,8 @@ class OAuthController(Controller):
         ctx: Ctx,
         provider: FromPath[Provider],
         oauth_state: Annotated[str | None, QueryParameter(name="state", max_length=2048)] = None,
-        code: FromQuery[QueryText | None] = None,
-        error: FromQuery[QueryText | None] = None,
+        code: QueryText = None,
+        error: QueryText = None,
     ) -> Redirect:
         url = await oauth.callback(
             ctx.database, ctx.settings, provider=provider, state=oauth_state, code=code, error=error

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.ratelimit import AUTH_LIMITED
-from vk_hive.api.types import Email, Name, Role, Slug, TokenText
+from vk_hive.api.types import Email, Name, Role, Slug, TokenPath
 from vk_hive.tenancy import repository as repo
 from vk_hive.tenancy import service
 from vk_shared.openapi import answers
@@ -172,7 +172,7 @@ class InvitationController(Controller):
     opt = AUTH_LIMITED
 
     @get("/{token:str}", summary="Look at an invitation by its token (public)")
-    async def show(self, ctx: Ctx, token: FromPath[TokenText]) -> InvitationPublic:
+    async def show(self, ctx: Ctx, token: TokenPath) -> InvitationPublic:
         invitation, org, expired = await service.find_invitation(ctx.database, token)
         return InvitationPublic(
             id=invitation.id,
@@ -191,6 +191,6 @@ class InvitationController(Controller):
         opt=answers(403, 409),
     )
     async def accept(
-        self, ctx: Ctx, principal: Auth, token: FromPath[TokenText]
+        self, ctx: Ctx, principal: Auth, token: TokenPath
     ) -> repo.OrganizationWithRole:
         return await service.accept_invitation(ctx.database, principal, token)

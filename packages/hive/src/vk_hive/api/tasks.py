@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -16,6 +15,7 @@ from vk_hive.api.access import Membership, member_of_entity
 from vk_hive.api.deps import Auth, Ctx
 from vk_hive.api.dispatch import create_dispatched, dispatch_task, notify_assignment
 from vk_hive.api.executions import AttemptRuns, ProgressPage, task_progress, task_runs
+from vk_hive.api.types import Cursor, PageLimit, Version, VersionQuery
 from vk_hive.auth.principal import Principal
 from vk_hive.errors import Forbidden, NotFound
 from vk_hive.store.models import (
@@ -39,10 +39,6 @@ from vk_shared.status import TaskStatus
 from vk_shared.wire.common import Description, ExecutorName, Title
 
 __all__ = ["TaskController"]
-
-Version = Annotated[int, msgspec.Meta(ge=1)]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
-Cursor = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class TaskIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -225,7 +221,7 @@ class TaskController(Controller):
         ctx: Ctx,
         principal: Auth,
         task_id: FromPath[uuid.UUID],
-        version: FromQuery[Version | None] = None,
+        version: VersionQuery = None,
     ) -> None:
         async with ctx.database.transaction() as conn:
             task, membership = await _task_access(conn, task_id, principal)
@@ -274,22 +270,17 @@ class TaskController(Controller):
     @get(
         "/{task_id:uuid}/progress",
         summary="Progress events of the task across nodes, oldest first (cursor paging)",
-        opt=answers(404),
     )
     async def progress(
         self,
         ctx: Ctx,
         principal: Auth,
         task_id: FromPath[uuid.UUID],
-        after: FromQuery[Cursor] = 0,
-        limit: FromQuery[Limit] = 100,
+        after: Cursor = 0,
+        limit: PageLimit = 100,
     ) -> ProgressPage:
         async with ctx.database.acquire() as conn:
-            try:
-                await _task_access(conn, task_id, principal)
-            except Forbidden:
-                # The same answer as for an unknown id: no oracle of other organizations' ids.
-                raise NotFound("task not found") from None
+            await _task_access(conn, task_id, principal)
             return await task_progress(conn, task_id, after, limit)
 
     @get("/{task_id:uuid}/logs", summary="Output logs of an assignment (id-cursor paging)")
@@ -299,8 +290,8 @@ class TaskController(Controller):
         principal: Auth,
         task_id: FromPath[uuid.UUID],
         assignment_id: FromQuery[uuid.UUID | None] = None,
-        after: FromQuery[Cursor] = 0,
-        limit: FromQuery[Limit] = 100,
+        after: Cursor = 0,
+        limit: PageLimit = 100,
     ) -> LogPage:
         async with ctx.database.acquire() as conn:
             await _task_access(conn, task_id, principal)

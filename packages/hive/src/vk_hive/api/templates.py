@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
@@ -12,15 +12,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from vk_hive.api.access import member_of_entity, member_of_org
 from vk_hive.api.deps import Auth, Ctx
-from vk_hive.api.types import Description, Name, Text
+from vk_hive.api.types import Description, Name, Text, Version, VersionQuery
 from vk_hive.errors import InvalidInput, NotFound
 from vk_hive.store.models import SwarmTemplate
 from vk_hive.store.repositories import templates
 from vk_shared.openapi import answers
 
 __all__ = ["TemplateController"]
-
-Version = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class TemplateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -123,7 +121,7 @@ class TemplateController(Controller):
         ctx: Ctx,
         principal: Auth,
         template_id: FromPath[uuid.UUID],
-        version: FromQuery[Version | None] = None,
+        version: VersionQuery = None,
     ) -> SwarmTemplate:
         async with ctx.database.transaction() as conn:
             await member_of_entity(

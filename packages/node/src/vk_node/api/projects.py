@@ -6,11 +6,11 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from vk_node.api.deps import Ctx, Db
-from vk_node.api.types import Name, Path, Script, ShortText, given_fields
+from vk_node.api.types import Name, NameQuery, Path, Script, given_fields
 from vk_node.services import projects as service
 from vk_node.store.models import Project, ProjectWithStats
 from vk_node.store.repositories import projects as projects_repo
@@ -61,9 +61,7 @@ class ProjectController(Controller):
         return await service.create_project(store, _changes(data))
 
     @get("/", summary="List local projects with task counts")
-    async def list_projects(
-        self, store: Db, name: FromQuery[ShortText | None] = None
-    ) -> list[ProjectWithStats]:
+    async def list_projects(self, store: Db, name: NameQuery = None) -> list[ProjectWithStats]:
         async with store.read() as conn:
             found = await projects_repo.find_local_projects_with_stats(conn)
         return [p for p in found if name is None or p.name == name]

@@ -1,10 +1,17 @@
-"""Constrained scalar types for request bodies and query parameters of the local API."""
+"""Constrained scalar types for request bodies and query parameters of the local API.
+
+Body fields carry their bounds as ``msgspec.Meta`` (msgspec validates them). Query parameters
+carry theirs as ``QueryParameter(...)``: Litestar validates a query parameter against the bounds
+of its parameter declaration only and ignores a ``msgspec.Meta`` inside its type
+(tests/unit/test_handler_inputs.py holds every handler to this).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import msgspec
+from litestar.params import QueryParameter
 
 from vk_shared.protocol import MAX_NAME_LENGTH, MAX_TASK_TEXT_BYTES, MAX_TEXT_LENGTH
 
@@ -14,6 +21,7 @@ __all__ = [
     "Description",
     "ExecutorName",
     "Name",
+    "NameQuery",
     "Path",
     "Script",
     "ShortText",
@@ -45,6 +53,8 @@ VariableName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=128, pattern="^[A-Z][A-Z0-9_]*$")
 ]
 Color = Annotated[str, msgspec.Meta(pattern="^#[0-9a-fA-F]{6}$")]
+NameQuery = Annotated[str | None, QueryParameter(max_length=MAX_NAME_LENGTH)]
+"""A query parameter: a name to filter by."""
 
 
 def given_fields(body: msgspec.Struct) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from vk_node.api.deps import Ctx, Db
@@ -32,7 +32,7 @@ from vk_shared.webhooks import Headers, PayloadTemplate, Secret, Url
 __all__ = ["WebhookController"]
 
 Events = Annotated[list[Event], msgspec.Meta(min_length=1, max_length=8)]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 class WebhookCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -151,7 +151,7 @@ class WebhookController(Controller):
 
     @get("/{webhook_id:uuid}/deliveries", summary="A webhook's deliveries, newest first")
     async def deliveries(
-        self, store: Db, webhook_id: FromPath[UUID], limit: FromQuery[Limit] = 50
+        self, store: Db, webhook_id: FromPath[UUID], limit: Limit = 50
     ) -> list[WebhookDelivery]:
         """Each with its tries: when, HTTP status, duration and error."""
         async with store.read() as conn:
