@@ -77,6 +77,7 @@ _PAGES = [
     ("/v1/tasks/{task_id}/progress", "limit", 1, 500),
     ("/v1/execution-processes/{process_id}/logs", "after_id", 0, INT64_MAX),
     ("/v1/execution-processes/{process_id}/logs", "limit", 1, 500),
+    ("/v1/organizations/{org_id}/webhooks/{webhook_id}/deliveries", "limit", 1, 200),
 ]
 _VERSIONS = [
     "/v1/tasks/{task_id}",
