@@ -12,7 +12,6 @@ Import them into a ``conftest.py`` to use them (``from support.hive_db import ..
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,12 +55,9 @@ class TemplateCopies:
         self._worker.submit(self._drop, url)
 
     def close(self) -> None:
-        """Wait for the worker, then drop every copy still there (those made ahead too)."""
-        for ready in self._ready:
-            with contextlib.suppress(Exception):
-                ready.result()
+        """Stop making copies, wait for the worker, then drop every copy still there."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
         self._ready.clear()
-        self._worker.shutdown(wait=True)
         asyncio.run(self._factory.drop_all())
 
     def _create(self) -> str:
