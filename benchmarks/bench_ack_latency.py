@@ -29,7 +29,9 @@ async def run(ctx: BenchContext) -> None:
 
 
 async def _measure(ctx: BenchContext, mode: str) -> None:
-    nodes, rate, duration = (10, 20.0, 3.0) if ctx.quick else (100, 20.0, 20.0)
+    nodes, rate, duration = ctx.sized(
+        full=(100, 20.0, 20.0), quick=(10, 20.0, 3.0), smoke=(2, 20.0, 2.0)
+    )
     workers = 1 if mode == "hive" else 2
     label = f"ack-{mode}"
     async with running_hive(ctx, label.replace("-", "_")) as hive:

@@ -117,9 +117,13 @@ def _emit(ctx: BenchContext, a: Applied, mode: str, processes: int) -> None:
 
 async def _apply(ctx: BenchContext, mode: str, processes: int) -> Applied:
     if mode == "hive":
-        nodes, per_node, workers = (10, 200, 1) if ctx.quick else (100, 500, 1)
+        nodes, per_node, workers = ctx.sized(
+            full=(100, 500, 1), quick=(10, 200, 1), smoke=(2, 20, 1)
+        )
     else:
-        nodes, per_node, workers = (10, 200, 2) if ctx.quick else (100, 250, 2)
+        nodes, per_node, workers = ctx.sized(
+            full=(100, 250, 2), quick=(10, 200, 2), smoke=(2, 20, 2)
+        )
     total = nodes * per_node
     label = f"apply-{mode}-{processes}"
     async with running_hive(ctx, label.replace("-", "_"), processes=processes) as hive:
@@ -160,7 +164,7 @@ async def _apply(ctx: BenchContext, mode: str, processes: int) -> Applied:
         ops=total,
         rows=rows,
         logged=logged,
-        seconds=streamed.done - streamed.first,
+        seconds=streamed.seconds,
         seconds_incl_connect=streamed.done - streamed.started,
         copied=copied,
         copy_s=copy_s,

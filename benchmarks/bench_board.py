@@ -38,6 +38,7 @@ from .nodes import Fleet
 
 NAME = "board"
 TASKS = 1000
+"""Tasks on the measured page (a smoke run shows a few dozen)."""
 
 
 async def _seed(hive: Hive, count: int, concurrency: int = 8) -> None:
@@ -112,8 +113,9 @@ async def _timed_gets(client: httpx.AsyncClient, path: str, count: int, **kw: An
 
 
 async def _page(ctx: BenchContext, hive: Hive, cookie: str) -> None:
-    await _seed(hive, TASKS)
-    loads = 20 if ctx.quick else 100
+    tasks = ctx.sized(full=TASKS, quick=TASKS, smoke=30)
+    await _seed(hive, tasks)
+    loads = ctx.sized(full=100, quick=20, smoke=3)
     page_path = f"/projects/{hive.swarm_project_id}"
     async with nodelay_client(hive.url) as browser:
         browser.cookies.set("vk_hive_session", cookie)
@@ -122,13 +124,13 @@ async def _page(ctx: BenchContext, hive: Hive, cookie: str) -> None:
         page = await _timed_gets(browser, page_path, loads, headers=headers)
         last = await browser.get(page_path, headers=headers)
         size = len(last.content)
-        if last.text.count('class="card"') != TASKS:
+        if last.text.count('class="card"') != tasks:
             raise RuntimeError("the board page does not show every task")
     params = {"project_id": hive.swarm_project_id}
     await _timed_gets(hive.http, "/v1/tasks", 3, params=params)
     data = await _timed_gets(hive.http, "/v1/tasks", loads, params=params)
     p50, p99, base = percentile(page, 50), percentile(page, 99), percentile(data, 50)
-    common = {"tasks": TASKS, "loads": loads, "page_bytes": size, "baseline_is": "GET /v1/tasks"}
+    common = {"tasks": tasks, "loads": loads, "page_bytes": size, "baseline_is": "GET /v1/tasks"}
     ctx.emit(
         metric(
             "board_page_ms_p50",
@@ -159,7 +161,7 @@ async def _change_latency(ctx: BenchContext, hive: Hive, cookie: str, nodes: int
     keys = await hive.api_keys(nodes)
     fleet = Fleet(2, ctx.workdir / "board")
     fleet.start()
-    count, pace = (50, 0.05) if ctx.quick else (300, 0.05)
+    count, pace = ctx.sized(full=(300, 0.05), quick=(50, 0.05), smoke=(10, 0.05))
     try:
         # A project of its own: the nodes' first sync of the 1,000-task project would load the
         # machine (two cores for the hive, PostgreSQL and the nodes) while the latency is taken.
@@ -241,7 +243,7 @@ async def _change_latency(ctx: BenchContext, hive: Hive, cookie: str, nodes: int
 
 
 async def run(ctx: BenchContext) -> None:
-    nodes = 10 if ctx.quick else 100
+    nodes = ctx.sized(full=100, quick=10, smoke=2)
     env = {"VK_HIVE_LEASE_TTL_S": "600", "VK_HIVE_HEARTBEAT_INTERVAL_S": "5"}
     async with running_hive(ctx, "board", env) as hive:
         cookie = await _session_cookie(hive)

@@ -16,6 +16,7 @@ uvicorn wait ~40 ms for Nagle + delayed ACK, which would measure the client, not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 
@@ -31,7 +32,7 @@ async def run(ctx: BenchContext) -> None:
 
 
 async def _measure(ctx: BenchContext, mode: str) -> None:
-    nodes, count, pace = (10, 50, 0.02) if ctx.quick else (100, 300, 0.02)
+    nodes, count, pace = ctx.sized(full=(100, 300, 0.02), quick=(10, 50, 0.02), smoke=(2, 10, 0.02))
     env = {"VK_HIVE_LEASE_TTL_S": "600", "VK_HIVE_HEARTBEAT_INTERVAL_S": "5"}
     label = f"dispatch-{mode}"
     async with running_hive(ctx, label.replace("-", "_"), env) as hive:
@@ -73,10 +74,16 @@ async def _measure(ctx: BenchContext, mode: str) -> None:
                 else:
                     sent[str(body["task"]["id"])] = t0
                 await asyncio.sleep(max(0.0, t0 + pace - time.monotonic()))
-            await asyncio.sleep(1.0)
             received: dict[str, float] = {}
-            for part in await fleet.call("assigns"):
-                received.update(part)
+
+            async def arrived() -> int:
+                for part in await fleet.call("assigns"):
+                    received.update(part)
+                return len(received.keys() & sent.keys())
+
+            # A second for the last assignments; those still missing then are reported.
+            with contextlib.suppress(TimeoutError):
+                await poll_until(arrived, lambda n: n >= len(sent), within=1.0, interval=0.05)
         finally:
             await fleet.close()
     latencies = [(received[k] - t) * 1000 for k, t in sent.items() if k in received]

@@ -220,9 +220,13 @@ def _emit(ctx: BenchContext, r: Idle, mode: str, processes: int, one: Idle | Non
 
 async def _idle(ctx: BenchContext, mode: str, processes: int) -> Idle:
     if mode == "hive":
-        nodes, workers, window = (200, 2, 5.0) if ctx.quick else (5000, 2, 40.0)
+        nodes, workers, window = ctx.sized(
+            full=(5000, 2, 40.0), quick=(200, 2, 5.0), smoke=(4, 2, 2.0)
+        )
     else:
-        nodes, workers, window = (50, 2, 3.0) if ctx.quick else (1000, 4, 20.0)
+        nodes, workers, window = ctx.sized(
+            full=(1000, 4, 20.0), quick=(50, 2, 3.0), smoke=(4, 2, 2.0)
+        )
     env = {"VK_HIVE_HEARTBEAT_INTERVAL_S": "30", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "90"}
     label = f"idle-{mode}-{processes}"
     phase = _Phases(ctx, label)
@@ -250,7 +254,7 @@ async def _idle(ctx: BenchContext, mode: str, processes: int) -> Idle:
             connected = await fleet.total("wait_connected", within=CONNECT_WITHIN_S)
             connect_s = time.monotonic() - started
             phase(f"{connected}/{nodes} connected; settling, then {window:g}s window")
-            await asyncio.sleep(3.0 if ctx.quick else 10.0)
+            await asyncio.sleep(ctx.sized(full=10.0, quick=3.0, smoke=0.5))
             sessions_before = await fleet.total("sessions")
             at_start = await fleet.total("connected")
             lag0 = [await _lag_buckets(hive.http, url) for url in hive.urls]

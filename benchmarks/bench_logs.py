@@ -28,9 +28,13 @@ async def run(ctx: BenchContext) -> None:
 
 async def _measure(ctx: BenchContext, mode: str) -> None:
     if mode == "hive":
-        nodes, per_node, workers = (5, 4_000, 1) if ctx.quick else (50, 10_000, 1)
+        nodes, per_node, workers = ctx.sized(
+            full=(50, 10_000, 1), quick=(5, 4_000, 1), smoke=(2, 400, 1)
+        )
     else:
-        nodes, per_node, workers = (5, 4_000, 2) if ctx.quick else (50, 5_000, 2)
+        nodes, per_node, workers = ctx.sized(
+            full=(50, 5_000, 2), quick=(5, 4_000, 2), smoke=(2, 400, 2)
+        )
     total_lines = nodes * per_node
     label = f"logs-{mode}"
     async with running_hive(ctx, label.replace("-", "_")) as hive:
@@ -54,7 +58,7 @@ async def _measure(ctx: BenchContext, mode: str) -> None:
                 await conn.close()
         finally:
             await fleet.close()
-    elapsed = streamed.done - streamed.first
+    elapsed = streamed.seconds
     value = total_lines / elapsed
     baseline = copied / copy_s
     ratio = value / baseline

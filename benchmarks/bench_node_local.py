@@ -41,7 +41,7 @@ P99_TARGET_MS = 5.0
 
 
 async def run(ctx: BenchContext) -> None:
-    writes, lines = (300, 20_000) if ctx.quick else (5_000, 500_000)
+    writes, lines = ctx.sized(full=(5_000, 500_000), quick=(300, 20_000), smoke=(50, 2_000))
     root = ctx.workdir / "local"
     fleet = Fleet(1, root)
     fleet.start()
@@ -50,7 +50,8 @@ async def run(ctx: BenchContext) -> None:
         # Not linked to a hive: no link runs, writes still append their outbox ops.
         await fleet.setup("http://127.0.0.1:9", [spec], {"executors": "SCRIPT"})
         await fleet.call("prefill_tasks", per_node=100)
-        await ctx.profile("node_local", {"node": fleet.pids[0]}, 3 if ctx.quick else 8)
+        seconds = ctx.sized(full=8, quick=3, smoke=1)
+        await ctx.profile("node_local", {"node": fleet.pids[0]}, seconds)
         (latencies,) = await fleet.call("local_writes", count=writes)
         (capture,) = await fleet.call("log_capture", lines=lines, within=300.0)
     finally:
@@ -70,7 +71,7 @@ async def run(ctx: BenchContext) -> None:
             mode=MODE,
         )
     )
-    await _rest_writes(ctx, root / "serve", 500 if ctx.quick else 5_000)
+    await _rest_writes(ctx, root / "serve", ctx.sized(full=5_000, quick=500, smoke=50))
 
 
 def _emit_writes(ctx: BenchContext, latencies: list[float], writes: int) -> None:
@@ -115,7 +116,7 @@ async def _rest_writes(ctx: BenchContext, root: Path, count: int) -> None:
     with _Serve(root) as serve:
         await asyncio.to_thread(serve.wait_ready, 30.0)
         task_path = await asyncio.to_thread(serve.make_task)
-        await ctx.profile("node_rest", {"serve": serve.pid}, 3 if ctx.quick else 6)
+        await ctx.profile("node_rest", {"serve": serve.pid}, ctx.sized(full=6, quick=3, smoke=1))
         writes, health = await asyncio.to_thread(serve.measure, task_path, count)
     ms = [x * 1000 for x in writes]
     base_ms = [x * 1000 for x in health]

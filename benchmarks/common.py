@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -28,6 +28,7 @@ from .nodes import Fleet, NodeSpec
 
 __all__ = [
     "MODES",
+    "SCALES",
     "BenchContext",
     "Hive",
     "Streamed",
@@ -38,6 +39,8 @@ __all__ = [
     "running_hive",
     "stream_prefilled",
 ]
+
+T = TypeVar("T")
 
 
 def py_spy_path() -> Path:
@@ -50,10 +53,16 @@ MODES = ("hive", "e2e")
 """``hive``: protocol-only simulated nodes (:mod:`benchmarks.simnode`), thousands per process,
 to measure the hive's capacity; ``e2e``: real links and node stores (:mod:`benchmarks.nodes`)."""
 
+SCALES = ("full", "quick", "smoke")
+"""Node counts and durations of a run: ``full`` (the figures quoted in docs/performance.md),
+``quick`` (smaller, a couple of minutes: figures for a quick comparison) and ``smoke`` (the
+smallest that still runs every step and prints every line: a check of the harness, not a
+measurement)."""
+
 
 @dataclass
 class BenchContext:
-    quick: bool
+    scale: str
     workdir: Path
     dbs: DatabaseFactory
     profile_dir: Path | None = None
@@ -96,6 +105,10 @@ class BenchContext:
         for proc in self._profilers:
             await proc.wait()
         self._profilers.clear()
+
+    def sized(self, *, full: T, quick: T, smoke: T) -> T:
+        """The figure of this run's :data:`SCALES` entry."""
+        return {"full": full, "quick": quick, "smoke": smoke}[self.scale]
 
     def hive_side_modes(self) -> tuple[str, ...]:
         """The modes a hive-side benchmark runs in (see :attr:`full_e2e`)."""
@@ -295,6 +308,10 @@ class Hive:
         return await asyncpg.connect(self.dsn)
 
 
+APPLIED_POLL_S = 0.02
+"""How often :func:`stream_prefilled` reads the hive's cursors."""
+
+
 @dataclass(frozen=True)
 class Streamed:
     """When the links started, when the first and the last op were seen applied (monotonic)."""
@@ -302,6 +319,12 @@ class Streamed:
     started: float
     first: float
     done: float
+
+    @property
+    def seconds(self) -> float:
+        """From the first applied op to the last, at least one poll interval (a stream that
+        lands whole between two polls, as a smoke run's can, took no longer than that)."""
+        return max(self.done - self.first, APPLIED_POLL_S)
 
 
 async def stream_prefilled(
@@ -316,8 +339,9 @@ async def stream_prefilled(
 
     started = time.monotonic()
     await fleet.call("start_links")
-    await ctx.profile(label, {"hive": hive.pid, "nodes0": fleet.pids[0]}, 4 if ctx.quick else 10)
-    samples = await poll_until(applied, lambda v: v >= ops, within=600)
+    seconds = ctx.sized(full=10, quick=4, smoke=1)
+    await ctx.profile(label, {"hive": hive.pid, "nodes0": fleet.pids[0]}, seconds)
+    samples = await poll_until(applied, lambda v: v >= ops, within=600, interval=APPLIED_POLL_S)
     first = next(t for t, v in samples if v > 0)
     return Streamed(started, first, samples[-1][0])
 
@@ -356,16 +380,17 @@ async def running_hive(
     base = {"VK_HIVE_LOG_LEVEL": "info", "VK_HIVE_HEARTBEAT_TIMEOUT_S": "60"}
     base.update(env or {})
     process = HiveProcess(dsn, ctx.workdir / name, name="hive", env=base)
-    process.start_timeout = 60.0
-    await asyncio.to_thread(process.start)
-    more: list[HiveProcess] = []
+    more = [
+        HiveProcess(dsn, ctx.workdir / name, name=f"hive{i + 1}", env=base)
+        for i in range(1, processes)
+    ]
     http: httpx.AsyncClient | None = None
     try:
-        for i in range(1, processes):
-            extra = HiveProcess(dsn, ctx.workdir / name, name=f"hive{i + 1}", env=base)
-            extra.start_timeout = 60.0
-            more.append(extra)
-            await asyncio.to_thread(extra.start)
+        # All at once: each serve migrates the empty database as it starts, under the
+        # migrations' advisory lock (one applies them, the others find them applied).
+        for p in (process, *more):
+            p.start_timeout = 60.0
+        await asyncio.gather(*(asyncio.to_thread(p.start) for p in (process, *more)))
         boot = await asyncio.to_thread(process.bootstrap)
         http = nodelay_client(process.url, boot.token)
         r = await http.post(

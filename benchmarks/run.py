@@ -1,4 +1,4 @@
-"""``make bench`` / ``python benchmarks/run.py [--quick] [--only NAME ...]``.
+"""``make bench`` / ``python benchmarks/run.py [--quick | --smoke] [--only NAME ...]``.
 
 Runs the benchmarks against a real hive (``vk-hive serve`` on a fresh PostgreSQL database from
 the chain of DESIGN.md §9, dropped at the end) and simulated nodes (real stores and the real
@@ -12,8 +12,10 @@ Every line says which simulated nodes produced it: ``"mode": "hive"`` (protocol-
 thousands per process: the hive's capacity) or ``"mode": "e2e"`` (real links and node stores);
 ``--mode`` runs only those. Without ``--mode``, a full run measures apply, ack latency, log
 shipping and dispatch in hive mode only (``--mode hive e2e`` adds their e2e variants; quick runs
-have both), idle in both, node-local and the board end to end. ``--quick`` uses smaller node
-counts and durations (about two minutes in total). All load goes to 127.0.0.1.
+and smoke runs have both), idle in both, node-local and the board end to end. ``--quick`` uses
+smaller node counts and durations (about two minutes in total); ``--smoke`` the smallest that
+still run every step and print every line (the test suite's check of the harness: its figures
+mean nothing). All load goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ E2E_ONLY = ("node_local", "board")
 async def _run(
     server: PostgresServer,
     names: list[str],
-    quick: bool,
+    scale: str,
     workdir: Path,
     profile: Path | None,
     modes: tuple[str, ...],
@@ -59,14 +61,14 @@ async def _run(
 ) -> int:
     dbs = DatabaseFactory(server, prefix="vk_bench")
     ctx = BenchContext(
-        quick=quick,
+        scale=scale,
         workdir=workdir,
         dbs=dbs,
         profile_dir=profile,
         modes=modes,
         full_e2e=full_e2e,
     )
-    ctx.note(f"postgres: {server.source}; work dir: {workdir}; quick={quick}; modes={modes}")
+    ctx.note(f"postgres: {server.source}; work dir: {workdir}; scale={scale}; modes={modes}")
     failures = 0
     try:
         for name in names:
@@ -90,7 +92,23 @@ async def _run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller N and shorter durations")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument(
+        "--quick",
+        dest="scale",
+        action="store_const",
+        const="quick",
+        default="full",
+        help="smaller N and shorter durations",
+    )
+    sizes.add_argument(
+        "--smoke",
+        dest="scale",
+        action="store_const",
+        const="smoke",
+        help="the smallest N and durations that run every step (checks the harness; the figures "
+        "mean nothing)",
+    )
     parser.add_argument(
         "--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help="run only these"
     )
@@ -129,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         modes = tuple(m for m in MODES if args.mode is None or m in args.mode)
-        full_e2e = args.quick or args.mode is not None
+        full_e2e = args.scale != "full" or args.mode is not None
         failures = asyncio.run(
-            _run(server, names, args.quick, workdir, args.profile, modes, full_e2e)
+            _run(server, names, args.scale, workdir, args.profile, modes, full_e2e)
         )
     finally:
         release_server(server)

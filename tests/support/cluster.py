@@ -14,9 +14,10 @@ test and from a script that puts ``tests/`` on ``sys.path``::
 
 Pieces:
 
-- :class:`HiveProcess` — ``vk-hive migrate`` then ``vk-hive serve`` on a free port (kept across
-  restarts) with short lease/heartbeat/sweep durations; ``bootstrap()`` and ``create_api_key()``
-  run the ``vk-hive admin`` commands; ``api(token)`` is a REST client of ``/v1``.
+- :class:`HiveProcess` — ``vk-hive serve`` (which migrates its database as it starts) on a free
+  port (kept across restarts) with short lease/heartbeat/sweep durations; ``bootstrap()`` and
+  ``create_api_key()`` run the ``vk-hive admin`` commands; ``api(token)`` is a REST client of
+  ``/v1``.
 - :class:`NodeProcess` — ``vk-node serve`` with its own data dir, port and API key (machine id:
   the node's default unless given),
   ``VK_NODE_EXECUTORS=SCRIPT`` and short link durations; ``api`` is a REST client of ``/api``;
@@ -360,7 +361,8 @@ class _Process:
 
 
 class HiveProcess(_Process):
-    """``vk-hive serve`` on ``dsn``; ``start()`` runs ``vk-hive migrate`` first."""
+    """``vk-hive serve`` on ``dsn`` (empty or migrated: serve applies the missing migrations
+    before it answers its health check, so no separate ``vk-hive migrate`` runs first)."""
 
     health_path = "/v1/health"
 
@@ -392,7 +394,6 @@ class HiveProcess(_Process):
         self.env["VK_HIVE_PORT"] = str(self.port)
         self.dsn = dsn
         self.bin_dir = bin_dir or _BIN
-        self._migrated = False
 
     def argv(self) -> list[str]:
         return [str(self.bin_dir / "vk-hive"), "serve"]
@@ -412,12 +413,6 @@ class HiveProcess(_Process):
                 f"vk-hive {' '.join(args)} exited with {result.returncode}:\n{result.stderr}"
             )
         return result
-
-    def start(self) -> None:
-        if not self._migrated:
-            self.cli("migrate")
-            self._migrated = True
-        super().start()
 
     def bootstrap(self, email: str = "admin@example.com", name: str | None = None) -> Bootstrap:
         """``vk-hive admin bootstrap --json``: a user, a personal organization and a token."""

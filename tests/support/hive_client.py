@@ -61,6 +61,11 @@ class HiveClient:
             ws_url(base_url),
             subprotocols=list(subprotocols),  # type: ignore[arg-type]
             max_size=None,
+            # Take every frame off the socket as it arrives, as a node's link does. With a bound
+            # (websockets' default: 16 unread messages) the connection stops reading, and a test
+            # that left a burst of activity unread waited 10 s in close() for the hive's close
+            # frame behind it.
+            max_queue=None,
             open_timeout=10,
             ping_interval=None,
         )

@@ -292,6 +292,16 @@ class DatabaseFactory:
         self._created.append(name)
         return self.server.url_for(name)
 
+    async def drop(self, url: str) -> None:
+        """Drop the database at ``url`` (one this factory created)."""
+        name = urlsplit(url).path.lstrip("/")
+        self._created.remove(name)
+        conn = await asyncpg.connect(self.server.admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
     async def drop_all(self) -> None:
         if not self._created:
             return

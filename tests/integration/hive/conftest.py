@@ -6,9 +6,10 @@
   after the test; its URL.
 - ``hive_db`` (per test): a connected ``vk_hive.store.Database`` on ``hive_dsn``, closed after.
 
-Copying the template takes about half a second (migrating from scratch takes longer and runs the
-whole DDL), so every test that asks for ``hive_dsn``/``hive_db`` gets its own fully migrated
-database instead of sharing one and cleaning up.
+Copying the template takes a few hundred milliseconds (migrating from scratch takes longer and
+runs the whole DDL), and the copies are made ahead in a thread while the tests run, so every test
+that asks for ``hive_dsn``/``hive_db`` gets its own fully migrated database instead of sharing one
+and cleaning up.
 """
 
 from __future__ import annotations
