@@ -2,8 +2,8 @@
 
 - ``hive_template`` (session): one database migrated once, used as a TEMPLATE; its name.
 - ``hive_dsn`` (per test): a fresh copy of the template (``CREATE DATABASE … TEMPLATE``), dropped
-  after the test; its URL. The copies are made ahead and dropped behind, in a thread of their own
-  (:class:`TemplateCopies`), while the tests run.
+  after the test; its URL. The copies are made ahead in a thread of their own
+  (:class:`TemplateCopies`) while the tests run; the test's teardown waits for its copy's drop.
 - ``hive_db`` (per test): a connected ``vk_hive.store.Database`` on ``hive_dsn``, closed after.
 
 Import them into a ``conftest.py`` to use them (``from support.hive_db import ...``).
@@ -50,9 +50,9 @@ class TemplateCopies:
             self._ready.append(self._worker.submit(self._create))
         return self._ready.popleft()
 
-    def give_back(self, url: str) -> None:
+    def give_back(self, url: str) -> Future[None]:
         """Drop the copy at ``url`` (in the worker, after the copies already asked for)."""
-        self._worker.submit(self._drop, url)
+        return self._worker.submit(self._drop, url)
 
     def close(self) -> None:
         """Stop making copies, wait for the worker, then drop every copy still there."""
@@ -113,7 +113,9 @@ async def hive_dsn(hive_template: str) -> AsyncIterator[str]:
     try:
         yield url
     finally:
-        copies.give_back(url)
+        # Awaited in the test's loop: the drop (WITH FORCE) ends any connection the test left
+        # open, and the loop must still run to see those connections close.
+        await asyncio.wrap_future(copies.give_back(url))
 
 
 @pytest_asyncio.fixture
