@@ -40,7 +40,6 @@ from vk_shared.wire import (
 from ..api.conftest import Hive, running_hive
 
 FAST: dict[str, Any] = {
-    "auth_timeout_s": 1.0,
     "heartbeat_interval_s": 1.0,
     "heartbeat_timeout_s": 30.0,
     "lease_ttl_s": 30.0,

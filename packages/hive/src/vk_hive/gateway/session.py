@@ -126,11 +126,15 @@ class NodeSession(SendsThroughOutbound):
         try:
             if await self._authenticate():
                 tasks += [
-                    asyncio.create_task(self._reader(), name="vk-hive-session-reader"),
                     asyncio.create_task(self._watchdog(), name="vk-hive-session-watchdog"),
                     asyncio.create_task(self._activity.pump(), name="vk-hive-session-activity"),
                 ]
+                # The node's messages are read once the auth-time work is done: a link_project or
+                # unlink_project sent right after auth must find the streams of its linked
+                # projects already subscribed (not subscribe them twice, replaying them twice,
+                # nor be undone by a late subscription).
                 await self._after_auth()
+                tasks.append(asyncio.create_task(self._reader(), name="vk-hive-session-reader"))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
