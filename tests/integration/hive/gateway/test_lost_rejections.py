@@ -79,3 +79,29 @@ async def test_a_node_reconnecting_behind_the_hive_hears_its_missed_rejections_o
             "SELECT count(*) FROM shared_tasks WHERE owner_node_id = $1", node.id
         )
     assert applied == 1
+
+
+async def test_the_ack_of_a_resent_batch_covers_that_batch_only(world: World) -> None:
+    """A node behind the hive resends in several batches: the ack of the first batch must not
+    reach past it. An ack up to the hive's cursor would count the later batches' ops as acked
+    before their answers came — and when the connection drops before those answers arrive, the
+    node never resends them, so a rejection it missed is never told again (found by the
+    convergence test: a refused title stayed on a node)."""
+    node = await world.node(machine_id="m-split")
+    ok = node.task_op(title="applied")
+    bad = node.task_op(shared_task_id=uuid.uuid4())  # skipped: not_found
+    ack = await node.batch(ok, bad)
+    assert ack.applied_through_seq == bad.seq
+    await node.client.close()  # the op_rejected and op_ack are lost
+
+    client = await world.client()
+    result = await client.auth(node.api_key, machine_id="m-split", last_acked_seq=0)
+    assert isinstance(result, AuthResult), result
+    node.client = client
+    first = await node.batch(ok)
+    assert first.applied_through_seq == ok.seq  # not bad.seq: that op's answer is not sent yet
+    assert not [m for m in client.buffer if isinstance(m, OpRejected)]
+    second = await node.batch(bad)
+    assert second.applied_through_seq == bad.seq
+    rejected = [m for m in client.buffer if isinstance(m, OpRejected)]
+    assert [(m.seq, m.code) for m in rejected] == [(bad.seq, "not_found")]

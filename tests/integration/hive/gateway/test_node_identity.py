@@ -195,7 +195,8 @@ async def test_an_outbox_restored_behind_the_cursor_gets_a_new_epoch_at_its_firs
 
     node.seq = 2  # the store comes back from a backup taken after seq 2
     again = await node.batch(*backup)
-    assert again.applied_through_seq == 5  # duplicates: nothing diverged yet
+    assert again.applied_through_seq == 2  # duplicates; an ack covers its batch only
+    assert await _cursor(world, node.id) == (5, 0)  # nothing diverged yet
     new = node.task_op(title="written after the restore")
     orphan = node.task_op(project_id=uuid.uuid4())  # a project not linked yet: parked
     ack = await node.batch(new, orphan)

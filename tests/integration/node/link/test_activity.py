@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import pytest
 
 from support.node_link import Node, World, wait_for
 from vk_node.link import HiveLink, activity
+from vk_node.link.inbound import Pull
+from vk_node.link.rest import SyncError
 from vk_node.link.window import SendWindow
 from vk_node.store import outbox
 from vk_node.store.models import Task
@@ -420,3 +424,83 @@ async def test_a_burst_of_events_and_statuses_is_applied_whole_and_in_order(worl
     assert peer is not None
     assert peer.status == "online"
     assert link.stats.activity_applied == len(shared)
+
+
+async def _linked_then_deleted_unseen(world: World, node: Node) -> tuple[Task, str]:
+    """A hive task linked locally, then deleted on the hive while the node's link was closed,
+    with the node's cursor already at the delete's seq (its event will not come again, and no
+    snapshot either)."""
+    await node.ready()
+    hive = await _hive_task(world, "deleted unseen")
+    local = await _local_with(node, hive["id"], "deleted unseen")
+    await node.link.close()
+    r = await world.http.delete(f"/v1/tasks/{hive['id']}")
+    assert r.status_code == 204, r.text
+    hive_db = await asyncpg.connect(world.dsn)
+    try:
+        latest = await hive_db.fetchval(
+            "SELECT MAX(seq) FROM activity WHERE project_id = $1", world.swarm_project_id
+        )
+    finally:
+        await hive_db.close()
+    async with node.store.transaction() as conn:
+        await cursors_repo.upsert(conn, world.swarm_project_id, int(latest))
+    return local, hive["id"]
+
+
+@pytest.mark.asyncio
+async def test_the_digest_unlinks_a_task_deleted_on_the_hive_whose_event_never_came(
+    world: World,
+) -> None:
+    """The hive names only its live tasks in a digest result: a task it deleted that the node
+    still links is found by its mismatched bucket and pulled, and the pull unlinks it; the next
+    digest is quiet."""
+    node = await world.node()
+    local, _ = await _linked_then_deleted_unseen(world, node)
+    await _new_link(node)  # its connect-time digest has the deleted task's bucket mismatched
+
+    async def unlinked() -> bool:
+        async with node.store.read() as conn:
+            return (await tasks_repo.get(conn, local.id)).shared_task_id is None
+
+    await wait_for(unlinked, what="the deleted task to be unlinked")
+
+    async def answered() -> Any:
+        return node.link.stats.last_digest_result
+
+    node.link.stats.last_digest_result = None
+    assert await node.link.send_digest()
+    result = await wait_for(answered, what="the digest_result")
+    assert (result.pull_entities, result.mismatched_buckets) == ([], [])
+
+
+@pytest.mark.asyncio
+async def test_a_failed_pull_is_asked_again_with_the_next_pull(world: World) -> None:
+    """A pull whose request fails (the hive's REST does not answer) stays owed: the next pull
+    asks for those tasks too, and a task the hive deleted is then unlinked."""
+    node = await world.node()
+    local, shared = await _linked_then_deleted_unseen(world, node)
+    node_id = (await node.link.status()).node_id
+    link = HiveLink(node.store, node.settings, node.executor)  # not started: driven by hand
+    session: Any = SimpleNamespace(node_id=node_id, inbound=asyncio.Queue())
+    hive_base = link.sync.base_url
+    try:
+        link.sync.base_url = f"http://127.0.0.1:{_closed_port()}"
+        link.inbound.pull_later(session, [uuid.UUID(shared)])
+        with pytest.raises(SyncError):
+            await link.inbound.apply(session, session.inbound.get_nowait())
+        async with node.store.read() as conn:
+            assert (await tasks_repo.get(conn, local.id)).shared_task_id == uuid.UUID(shared)
+        link.sync.base_url = hive_base
+        await link.inbound.apply(session, Pull([]))  # any later pull, even of nothing new
+    finally:
+        await link.close()
+    async with node.store.read() as conn:
+        assert (await tasks_repo.get(conn, local.id)).shared_task_id is None
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

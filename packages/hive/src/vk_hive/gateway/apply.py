@@ -17,7 +17,8 @@ applied on its own runs in a savepoint, so a failing op leaves nothing half-appl
 the node's cursor row, then the counters of every project the node links, then (in the plan's
 reads and the writes) task and assignment rows. The node's cursor is advanced and the op log
 written before the commit; the caller sends the rejections, revocations and ``op_ack`` only after
-the commit. Any other database error propagates: nothing is acked and the node resends.
+the commit. The ack reaches no further than the batch's last op (see :func:`apply_batch`). Any
+other database error propagates: nothing is acked and the node resends.
 """
 
 from __future__ import annotations
@@ -98,9 +99,14 @@ async def apply_batch(db: Database, node: NodeIdentity, ops: list[OutboxOp]) -> 
         batch = _Batch(conn, node, cursor, linked)
         await batch.run(ops)
         result = batch.result
-        result.applied_through = await op_log.record_and_advance(
+        cursor = await op_log.record_and_advance(
             conn, node.node_id, list(batch.records.values()), batch.through
         )
+        # The ack covers this batch only, even when the cursor is further on (ops a lost
+        # connection's batches applied): the node counts every acked op as answered, so an ack
+        # past this batch would let a connection drop before the next batch's answers hide one
+        # of its rejections for good — the node would never resend that op to be told again.
+        result.applied_through = min(cursor, ops[-1].seq) if ops else cursor
         result.revoked = list(batch.revoked.values())
         result.tasks = sorted(batch.acked.values(), key=lambda t: t.seq)
         result.labels = batch.writer.labels

@@ -18,7 +18,7 @@ import aiosqlite
 import structlog
 
 from vk_node.link.assignments import AssignmentManager
-from vk_node.link.inbound import Inbound, Pull, SessionView
+from vk_node.link.inbound import Inbound, SessionView
 from vk_node.link.sender import OutboxSender
 from vk_node.link.state import LinkStats
 from vk_node.store import Store, outbox
@@ -66,7 +66,7 @@ class Acks:
         # produced, and the hive does not echo it: the hive's copy is pulled instead.
         unknown = list(dict.fromkeys(t.id for t in tasks if t.version is None))
         if unknown:
-            session.inbound.put_nowait(Pull(unknown))
+            self._inbound.pull_later(session, unknown)
         await self._inbound.release_held(session)
 
     async def on_rejected(self, session: SessionView, msg: OpRejected) -> None:
@@ -88,7 +88,7 @@ class Acks:
         log.warning("link.op_rejected", seq=msg.seq, code=msg.code, reason=msg.reason)
         if refused is not None:
             # The local task holds a change the hive refused: take the hive's copy back.
-            session.inbound.put_nowait(Pull([refused]))
+            self._inbound.pull_later(session, [refused])
 
 
 async def _record_acked_tasks(conn: aiosqlite.Connection, tasks: list[AckedTask]) -> None:

@@ -9,6 +9,13 @@ single writer stays free for local writes and acks); if that fails, message by m
 bad message costs only itself. A failing message is logged and skipped. Hive tasks whose copy the
 dirty guard held back (a local op of theirs is still unacked) are pulled once those ops are acked
 (:meth:`Inbound.release_held`).
+
+A pull is owed until it succeeds: the ids asked for (:meth:`Inbound.pull_later`) stay owed
+through a failed request or a session that ends before the pull ran, and are asked for again
+with the next pull, :data:`PULL_RETRY_S` after a failure and when the next session starts. A
+digest result's mismatched buckets are pulled with the node's own linked tasks in them too: a
+task the hive deleted is in no list the hive sends, and only a pull that does not return it
+unlinks it.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from vk_node.store import Store, outbox
 from vk_node.store.repositories import cached_nodes as nodes_repo
 from vk_node.store.repositories import projects as projects_repo
 from vk_node.store.repositories import tasks as tasks_repo
+from vk_shared.digest import bucket_of
+from vk_shared.protocol import MAX_DIGEST_PULL_ENTITIES
 from vk_shared.wire import (
     Activity,
     ActivitySkipped,
@@ -49,6 +58,9 @@ log = structlog.get_logger("vk_node.link")
 
 RUN_LIMIT = 200
 """Most messages of one kind applied in one transaction."""
+
+PULL_RETRY_S = 2.0
+"""How long after a failed pull the tasks it owes are asked for again."""
 
 
 @dataclass
@@ -88,9 +100,14 @@ class Inbound:
         self._held_back: set[UUID] = set()
         """Hive tasks whose copy the dirty guard skipped; pulled once their local ops are acked
         (a hive edit that came before the ack would otherwise leave the local version behind)."""
+        self._owed: set[UUID] = set()
+        """Hive tasks queued for a pull that has not succeeded yet (see the module docstring)."""
 
     async def run(self, session: SessionView) -> None:
-        """The session's inbound worker: apply its queue in order until cancelled."""
+        """The session's inbound worker: apply its queue in order until cancelled; first the
+        pulls an earlier session owed."""
+        if self._owed:
+            await self._guarded(Pull([]), self._pull([], session.node_id), session)
         carry: InboundItem | None = None
         while True:
             msg = carry if carry is not None else await session.inbound.get()
@@ -100,9 +117,9 @@ class Inbound:
                 # SQLite transaction, not one each: the node's single writer stays free for
                 # local writes and acks.
                 run, carry = _take_run(session.inbound, msg)
-                await self._guarded(msg, self._apply_run(session, run))
+                await self._guarded(msg, self._apply_run(session, run), session)
             else:
-                await self._guarded(msg, self.apply(session, msg))
+                await self._guarded(msg, self.apply(session, msg), session)
 
     async def release_held(self, session: SessionView) -> None:
         """Queue a pull of the held-back hive tasks that have no unacked local op any more."""
@@ -118,15 +135,31 @@ class Inbound:
                     self._held_back.discard(shared)
                     released.append(shared)
         if released:
-            session.inbound.put_nowait(Pull(released))
+            self.pull_later(session, released)
 
-    async def _guarded(self, msg: InboundItem, work: Coroutine[Any, Any, None]) -> None:
+    def pull_later(self, session: SessionView, task_ids: list[UUID]) -> None:
+        """Queue a pull of these hive tasks behind the messages that came before; they stay owed
+        until a pull of them succeeds."""
+        self._owed.update(task_ids)
+        session.inbound.put_nowait(Pull(task_ids))
+
+    async def _guarded(
+        self,
+        msg: InboundItem,
+        work: Coroutine[Any, Any, None],
+        session: SessionView | None = None,
+    ) -> None:
         try:
             await work
         except asyncio.CancelledError:
             raise
         except SyncError as exc:
-            log.warning("link.sync_failed", error=str(exc))
+            log.warning("link.sync_failed", error=str(exc), owed=len(self._owed))
+            if session is not None and self._owed:
+                # Asked again a little later in this session (and first in the next one).
+                asyncio.get_running_loop().call_later(
+                    PULL_RETRY_S, session.inbound.put_nowait, Pull([])
+                )
         except Exception:
             kind = "pull" if isinstance(msg, Pull) else tag_of(msg)
             log.exception("link.apply_failed", type=kind)
@@ -231,11 +264,23 @@ class Inbound:
         )
         if msg.resend_from_seq is not None:
             self._sender.resend_from(msg.resend_from_seq)
-        await self._pull(msg.pull_entities, node_id)
+        wanted = list(msg.pull_entities)
+        if msg.mismatched_buckets:
+            # The hive names only its live tasks; a task it deleted that this node still links
+            # is found by its bucket here (the pull then does not return it: unlinked).
+            async with self._store.read() as conn:
+                linked = await tasks_repo.find_digest_entries(conn)
+            buckets = set(msg.mismatched_buckets)
+            mine = {shared for _, shared, _ in linked if bucket_of(shared) in buckets}
+            wanted.extend(sorted(mine - set(wanted))[:MAX_DIGEST_PULL_ENTITIES])
+        self._owed.update(wanted)
+        await self._pull(wanted, node_id)
 
     async def _pull(self, task_ids: list[UUID], node_id: UUID) -> None:
-        """Fetch hive tasks over REST and apply them; the ones the hive no longer has (deleted,
-        or not visible to this node) are unlinked locally."""
+        """Fetch hive tasks over REST — these and the ones still owed — and apply them; the ones
+        the hive no longer has (deleted, or not visible to this node) are unlinked locally. They
+        are owed no more once this succeeds."""
+        task_ids = list(dict.fromkeys([*task_ids, *sorted(self._owed - set(task_ids))]))
         if not task_ids:
             return
         tasks = await self._sync.tasks(task_ids)
@@ -253,6 +298,7 @@ class Inbound:
                         self._held_back.add(task.id)
             for missing in set(task_ids) - returned:
                 await tasks_repo.unlink_by_shared_task_id(conn, missing)
+        self._owed.difference_update(task_ids)
         self._stats.pulled += len(tasks)
 
 
