@@ -265,14 +265,16 @@ class Inbound:
         if msg.resend_from_seq is not None:
             self._sender.resend_from(msg.resend_from_seq)
         wanted = list(msg.pull_entities)
-        if msg.mismatched_buckets:
+        room = MAX_DIGEST_PULL_ENTITIES - len(wanted)
+        if msg.mismatched_buckets and room > 0:
             # The hive names only its live tasks; a task it deleted that this node still links
-            # is found by its bucket here (the pull then does not return it: unlinked).
+            # is found by its bucket here (the pull then does not return it: unlinked). A full
+            # list from the hive leaves the rest to the next digest.
             async with self._store.read() as conn:
                 linked = await tasks_repo.find_digest_entries(conn)
             buckets = set(msg.mismatched_buckets)
             mine = {shared for _, shared, _ in linked if bucket_of(shared) in buckets}
-            wanted.extend(sorted(mine - set(wanted))[:MAX_DIGEST_PULL_ENTITIES])
+            wanted.extend(sorted(mine - set(wanted))[:room])
         self._owed.update(wanted)
         await self._pull(wanted, node_id)
 
