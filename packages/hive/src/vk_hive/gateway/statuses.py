@@ -27,6 +27,7 @@ from vk_hive.gateway.ports import Directory, Peer, Watchers
 from vk_hive.store.db import Database
 from vk_hive.store.models import Node
 from vk_hive.store.repositories import nodes, project_links
+from vk_shared.status import NodeStatus
 from vk_shared.wire import NodeStatusChanged
 
 __all__ = ["BATCH_S", "StatusAnnouncer", "announce_status", "status_message"]
@@ -102,18 +103,23 @@ class StatusAnnouncer:
 
     def note(self, node_id: uuid.UUID, *, after_s: float = 0.0, publish: bool = True) -> None:
         """The node's status may have changed: announce it (as the table has it then) in
-        ``after_s`` seconds, or at the next batch. A later note replaces a pending one."""
-        timer = self._timers.pop(node_id, None)
-        if timer is not None:
-            timer.cancel()
+        ``after_s`` seconds, or at the next batch. A later delayed note replaces a pending one;
+        a note for now leaves it running, and while it runs the node is not announced offline
+        (an offline within its grace is told only by the grace's own note)."""
         if after_s <= 0:
             self._due(node_id, publish)
             return
+        timer = self._timers.pop(node_id, None)
+        if timer is not None:
+            timer.cancel()
         loop = asyncio.get_running_loop()
-        self._timers[node_id] = loop.call_later(after_s, self._due, node_id, publish)
+        self._timers[node_id] = loop.call_later(after_s, self._graced, node_id, publish)
+
+    def _graced(self, node_id: uuid.UUID, publish: bool) -> None:
+        self._timers.pop(node_id, None)
+        self._due(node_id, publish)
 
     def _due(self, node_id: uuid.UUID, publish: bool) -> None:
-        self._timers.pop(node_id, None)
         self._ready[node_id] = self._ready.get(node_id, False) or publish
         self._wake.set()
 
@@ -140,6 +146,8 @@ class StatusAnnouncer:
             key = (str(row.status), row.name, row.public_url, linked)
             if self._last.get(row.id) == key:
                 continue
+            if row.status == NodeStatus.OFFLINE and row.id in self._timers:
+                continue  # within its grace: its graced note tells it, unless it reconnects
             self._last[row.id] = key
             announce_status(self._directory, self._watchers, row, linked)
             self.announced += 1
