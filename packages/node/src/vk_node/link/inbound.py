@@ -102,6 +102,8 @@ class Inbound:
         (a hive edit that came before the ack would otherwise leave the local version behind)."""
         self._owed: set[UUID] = set()
         """Hive tasks queued for a pull that has not succeeded yet (see the module docstring)."""
+        self._retry: asyncio.TimerHandle | None = None
+        """The pending retry of the owed pulls after a failed request."""
 
     async def run(self, session: SessionView) -> None:
         """The session's inbound worker: apply its queue in order until cancelled; first the
@@ -143,6 +145,10 @@ class Inbound:
         self._owed.update(task_ids)
         session.inbound.put_nowait(Pull(task_ids))
 
+    def _retry_owed(self, session: SessionView) -> None:
+        self._retry = None
+        session.inbound.put_nowait(Pull([]))
+
     async def _guarded(
         self,
         msg: InboundItem,
@@ -155,10 +161,11 @@ class Inbound:
             raise
         except SyncError as exc:
             log.warning("link.sync_failed", error=str(exc), owed=len(self._owed))
-            if session is not None and self._owed:
-                # Asked again a little later in this session (and first in the next one).
-                asyncio.get_running_loop().call_later(
-                    PULL_RETRY_S, session.inbound.put_nowait, Pull([])
+            if session is not None and self._owed and self._retry is None:
+                # Asked again a little later in this session (and first in the next one); one
+                # retry at a time, however many requests failed.
+                self._retry = asyncio.get_running_loop().call_later(
+                    PULL_RETRY_S, self._retry_owed, session
                 )
         except Exception:
             kind = "pull" if isinstance(msg, Pull) else tag_of(msg)
